@@ -1,0 +1,39 @@
+"""Password hashing (argon2) and signed access tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from pwdlib import PasswordHash
+
+_hasher = PasswordHash.recommended()
+# Verifying against this keeps the time of an unknown-user login equal to a wrong password.
+_DUMMY_HASH = _hasher.hash("tinymlaas-timing-equaliser")
+ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        _hasher.verify(password, _DUMMY_HASH)
+        return False
+    return _hasher.verify(password, password_hash)
+
+
+def create_access_token(user_id: int, secret_key: str, minutes: int) -> str:
+    now = datetime.now(UTC)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=minutes)}
+    return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
+
+
+def read_access_token(token: str, secret_key: str) -> int | None:
+    """The user id the token was issued to, or None when it is invalid or expired."""
+    try:
+        claims = jwt.decode(token, secret_key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        return int(claims["sub"])
+    except (jwt.PyJWTError, ValueError):
+        return None

@@ -1,0 +1,20 @@
+"""The `tinymlaas` command: server-side commands and the HTTP API client commands."""
+
+from __future__ import annotations
+
+import typer
+
+from tinymlaas.cli import client_commands, server
+
+app = typer.Typer(
+    name="tinymlaas",
+    help="TinyMLaaS: run the service, or use a running one from the shell.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+server.register(app)
+client_commands.register(app)
+
+
+def main() -> None:
+    app()

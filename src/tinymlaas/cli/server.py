@@ -1,0 +1,88 @@
+"""Commands that run on the server machine: serve, db, users."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tinymlaas.config import Settings
+
+console = Console(stderr=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage user accounts directly in the database.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.add_typer(db_app, name="db")
+    app.add_typer(users_app, name="users")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Migrate the database, create the first admin if needed, and serve the API."""
+    import uvicorn
+
+    from tinymlaas.app import create_app
+    from tinymlaas.bootstrap import ConfigurationError
+
+    settings = Settings()
+    try:
+        app = create_app(settings)
+    except ConfigurationError as exc:
+        console.print(f"[red]Cannot start:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    where = "embedded SQLite in " + str(settings.data_dir) if settings.is_embedded else "database"
+    console.print(f"TinyMLaaS on http://{host}:{port} (API docs at /docs), data: {where}")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from tinymlaas.db import migrate
+    from tinymlaas.db.session import make_engine
+
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    migrate.upgrade(engine)
+    console.print(f"Database at revision {migrate.current_revision(engine)}")
+    engine.dispose()
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="The new user's name.")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user an administrator.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user (the password is prompted for unless --password-stdin)."""
+    from tinymlaas.auth.service import create_user
+    from tinymlaas.db import migrate
+    from tinymlaas.db.session import make_engine, make_session_factory, transaction
+    from tinymlaas.errors import TinyMLaaSError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    migrate.upgrade(engine)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            user = create_user(session, username, password, is_admin=admin)
+            role = "administrator" if user.is_admin else "user"
+    except TinyMLaaSError as exc:
+        console.print(f"[red]Error:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    console.print(f"Created {role} '{username}'")

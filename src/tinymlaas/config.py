@@ -1,0 +1,66 @@
+"""Settings from the environment (prefix TINYMLAAS_), one object for every process."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tinymlaas.datasets.zipio import ZipLimits
+
+
+class Settings(BaseSettings):
+    """Every setting has a default that runs the embedded (single machine, SQLite) service."""
+
+    model_config = SettingsConfigDict(env_prefix="TINYMLAAS_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("tinymlaas")))
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+    access_token_minutes: int = 24 * 60
+
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = None
+
+    max_request_bytes: int = 1024 * 2**20
+    max_zip_entries: int = 50_000
+    max_zip_entry_bytes: int = 50 * 2**20
+    max_zip_total_bytes: int = 4 * 2**30
+    max_zip_compression_ratio: float = 100.0
+    max_image_pixels: int = 25_000_000
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when running on the embedded SQLite default (no external database configured)."""
+        return self.database_url is None
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{self.data_dir / 'tinymlaas.db'}"
+
+    @property
+    def zip_limits(self) -> ZipLimits:
+        return ZipLimits(
+            max_entries=self.max_zip_entries,
+            max_entry_bytes=self.max_zip_entry_bytes,
+            max_total_bytes=self.max_zip_total_bytes,
+            max_compression_ratio=self.max_zip_compression_ratio,
+        )
+
+
+def normalize_database_url(url: str) -> str:
+    """Pick the drivers this project ships for the plain scheme names people write."""
+    for plain, with_driver in (
+        ("postgresql://", "postgresql+psycopg://"),
+        ("postgres://", "postgresql+psycopg://"),
+        ("mysql://", "mysql+pymysql://"),
+        ("mariadb://", "mysql+pymysql://"),
+    ):
+        if url.startswith(plain):
+            return with_driver + url[len(plain) :]
+    return url

@@ -1,0 +1,77 @@
+"""Streaming a dataset out as a zip: memory stays flat however big the dataset is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from zipstream import ZIP_STORED, ZipStream
+
+from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.datasets import repository
+from tinymlaas.models import Image
+
+PREFETCH_IMAGES = 200
+
+
+class _Prefetcher:
+    """Serves image bytes in the order the zip asks for them, loading a batch per query."""
+
+    def __init__(self, session: Session, shas: list[str]) -> None:
+        self.blobs = DatabaseBlobStore(session)
+        self.shas = shas
+        self.next_index = 0
+        self.cache: dict[str, bytes] = {}
+
+    def data(self, index: int) -> Iterator[bytes]:
+        sha = self.shas[index]
+        if sha not in self.cache:
+            self.cache.clear()
+            batch = self.shas[index : index + PREFETCH_IMAGES]
+            self.cache = self.blobs.get_many(batch)
+        yield self.cache[sha]
+
+
+def zip_stream(factory: sessionmaker[Session], dataset_id: int) -> tuple[int, Iterator[bytes]]:
+    """The exact size of the zip and an iterator of its bytes (which opens its own session).
+
+    Images are stored uncompressed: they are compressed formats already, and storing lets the
+    size be known before the first byte is sent, so clients can show progress.
+    """
+    with factory() as session:
+        folders = repository.folder_paths(session, dataset_id)
+        images = session.execute(
+            select(Image.folder, Image.name, Image.sha256, Image.size_bytes)
+            .where(Image.dataset_id == dataset_id)
+            .order_by(Image.folder, Image.name)
+        ).all()
+    stream = ZipStream(compress_type=ZIP_STORED, sized=True)
+    for folder in folders:
+        stream.add(None, folder + "/")
+    shas = [image.sha256 for image in images]
+    session = factory()
+    prefetcher = _Prefetcher(session, shas)
+    for index, image in enumerate(images):
+        path = f"{image.folder}/{image.name}" if image.folder else image.name
+        stream.add(_Lazy(prefetcher, index), path, size=image.size_bytes)
+    size = len(stream)
+
+    def generate() -> Iterator[bytes]:
+        try:
+            yield from stream
+        finally:
+            session.close()
+
+    return size, generate()
+
+
+class _Lazy:
+    """An iterable whose bytes are fetched only when the zip stream reaches this entry."""
+
+    def __init__(self, prefetcher: _Prefetcher, index: int) -> None:
+        self.prefetcher = prefetcher
+        self.index = index
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.prefetcher.data(self.index)

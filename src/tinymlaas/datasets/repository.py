@@ -1,0 +1,189 @@
+"""Every query of the datasets domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from tinymlaas.models import Dataset, Folder, Image
+
+
+def within(column: InstrumentedAttribute[str], folder: str) -> ColumnElement[bool]:
+    """Rows whose folder is `folder` or below it (case-sensitive on every engine, unlike LIKE)."""
+    prefix = folder + "/"
+    return or_(column == folder, func.substr(column, 1, len(prefix)) == prefix)
+
+
+def get_dataset(session: Session, owner_id: int, dataset_id: int) -> Dataset | None:
+    return session.scalar(
+        select(Dataset).where(Dataset.id == dataset_id, Dataset.owner_id == owner_id)
+    )
+
+
+def dataset_name_taken(session: Session, owner_id: int, name: str, exclude_id: int | None = None) -> bool:
+    query = select(Dataset.id).where(Dataset.owner_id == owner_id, Dataset.name == name)
+    if exclude_id is not None:
+        query = query.where(Dataset.id != exclude_id)
+    return session.scalar(query) is not None
+
+
+def list_datasets(session: Session, owner_id: int, offset: int, limit: int) -> tuple[list[Dataset], int]:
+    total = session.scalar(select(func.count()).where(Dataset.owner_id == owner_id)) or 0
+    rows = session.scalars(
+        select(Dataset)
+        .where(Dataset.owner_id == owner_id)
+        .order_by(Dataset.created_at.desc(), Dataset.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), total
+
+
+def image_totals(session: Session, dataset_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(image count, bytes) per dataset."""
+    rows = session.execute(
+        select(Image.dataset_id, func.count(), func.coalesce(func.sum(Image.size_bytes), 0))
+        .where(Image.dataset_id.in_(dataset_ids))
+        .group_by(Image.dataset_id)
+    )
+    return {dataset_id: (count, int(size)) for dataset_id, count, size in rows}
+
+
+def counts_by(
+    session: Session, dataset_ids: Sequence[int], column: InstrumentedAttribute[Any]
+) -> dict[int, list[tuple[str, int]]]:
+    """Image counts per value of `column` (label or split), per dataset, sorted by value."""
+    rows = session.execute(
+        select(Image.dataset_id, column, func.count())
+        .where(Image.dataset_id.in_(dataset_ids), column.is_not(None))
+        .group_by(Image.dataset_id, column)
+        .order_by(Image.dataset_id, column)
+    )
+    result: dict[int, list[tuple[str, int]]] = {}
+    for dataset_id, value, count in rows:
+        result.setdefault(dataset_id, []).append((value, count))
+    return result
+
+
+def folder_paths(session: Session, dataset_id: int) -> list[str]:
+    return list(
+        session.scalars(select(Folder.path).where(Folder.dataset_id == dataset_id).order_by(Folder.path))
+    )
+
+
+def folder_exists(session: Session, dataset_id: int, path: str) -> bool:
+    return (
+        session.scalar(select(Folder.id).where(Folder.dataset_id == dataset_id, Folder.path == path))
+        is not None
+    )
+
+
+def add_folders(session: Session, dataset_id: int, paths: Iterable[str]) -> None:
+    """Insert the folders of `paths` that do not exist yet."""
+    wanted = {path for path in paths if path}
+    if not wanted:
+        return
+    existing = set(
+        session.scalars(
+            select(Folder.path).where(Folder.dataset_id == dataset_id, Folder.path.in_(wanted))
+        )
+    )
+    missing = sorted(wanted - existing)
+    if missing:
+        session.add_all(Folder(dataset_id=dataset_id, path=path) for path in missing)
+        session.flush()
+
+
+def image_counts_by_folder(session: Session, dataset_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Image.folder, func.count()).where(Image.dataset_id == dataset_id).group_by(Image.folder)
+    )
+    return {folder: count for folder, count in rows}
+
+
+def existing_paths(session: Session, dataset_id: int, paths: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of the (folder, name) pairs already hold an image."""
+    found: set[tuple[str, str]] = set()
+    pairs = list(paths)
+    for start in range(0, len(pairs), 300):
+        batch = pairs[start : start + 300]
+        rows = session.execute(
+            select(Image.folder, Image.name).where(
+                Image.dataset_id == dataset_id, tuple_(Image.folder, Image.name).in_(batch)
+            )
+        )
+        found.update((folder, name) for folder, name in rows)
+    return found
+
+
+def list_images(
+    session: Session,
+    dataset_id: int,
+    *,
+    folder: str | None,
+    label: str | None,
+    split: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Image], int]:
+    conditions: list[ColumnElement[bool]] = [Image.dataset_id == dataset_id]
+    if folder is not None:
+        conditions.append(Image.folder == folder)
+    if label is not None:
+        conditions.append(Image.label == label)
+    if split is not None:
+        conditions.append(Image.split == split)
+    total = session.scalar(select(func.count()).select_from(Image).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Image).where(*conditions).order_by(Image.folder, Image.name, Image.id).offset(offset).limit(limit)
+    )
+    return list(rows), total
+
+
+def get_image(session: Session, dataset_id: int, image_id: int) -> Image | None:
+    return session.scalar(select(Image).where(Image.id == image_id, Image.dataset_id == dataset_id))
+
+
+def image_exists(session: Session, dataset_id: int, folder: str, name: str) -> bool:
+    query = select(Image.id).where(
+        Image.dataset_id == dataset_id, Image.folder == folder, Image.name == name
+    )
+    return session.scalar(query) is not None
+
+
+def images_within(session: Session, dataset_id: int, folder: str) -> list[Image]:
+    return list(
+        session.scalars(select(Image).where(Image.dataset_id == dataset_id, within(Image.folder, folder)))
+    )
+
+
+def count_images_within(session: Session, dataset_id: int, folder: str) -> int:
+    query = select(func.count()).select_from(Image)
+    return session.scalar(query.where(Image.dataset_id == dataset_id, within(Image.folder, folder))) or 0
+
+
+def folders_within(session: Session, dataset_id: int, folder: str) -> list[Folder]:
+    return list(
+        session.scalars(select(Folder).where(Folder.dataset_id == dataset_id, within(Folder.path, folder)))
+    )
+
+
+def delete_images(session: Session, image_ids: Sequence[int]) -> None:
+    for start in range(0, len(image_ids), 500):
+        session.execute(delete(Image).where(Image.id.in_(image_ids[start : start + 500])))
+
+
+def blob_refs_of_dataset(session: Session, dataset_id: int) -> list[str]:
+    rows = session.execute(
+        select(Image.sha256, Image.thumbnail_sha256).where(Image.dataset_id == dataset_id)
+    )
+    return [sha for pair in rows for sha in pair if sha]
+
+
+def delete_dataset_rows(session: Session, dataset_id: int) -> None:
+    session.execute(delete(Image).where(Image.dataset_id == dataset_id))
+    session.execute(delete(Folder).where(Folder.dataset_id == dataset_id))
+    session.execute(delete(Dataset).where(Dataset.id == dataset_id))

@@ -1,0 +1,75 @@
+"""The error family: each error carries its HTTP status, one handler turns it into JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+
+
+class TinyMLaaSError(Exception):
+    """Base error; `detail` is shown to the user, `extra` adds fields to the JSON body."""
+
+    status_code = 400
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadRequest(TinyMLaaSError):
+    status_code = 400
+
+
+class Unauthorized(TinyMLaaSError):
+    status_code = 401
+
+
+class Forbidden(TinyMLaaSError):
+    status_code = 403
+
+
+class NotFound(TinyMLaaSError):
+    status_code = 404
+
+
+class Conflict(TinyMLaaSError):
+    status_code = 409
+
+
+class TooLarge(TinyMLaaSError):
+    status_code = 413
+
+
+class ServiceUnavailable(TinyMLaaSError):
+    status_code = 503
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map the error family, and a lost database connection, to JSON responses."""
+
+    @app.exception_handler(TinyMLaaSError)
+    async def handle_tinymlaas_error(request: Request, exc: TinyMLaaSError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            {"detail": exc.detail, **exc.extra}, status_code=exc.status_code, headers=headers
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def handle_database_down(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated or _is_connection_error(exc):
+            return JSONResponse(
+                {"detail": "the database is unavailable; try again shortly"}, status_code=503
+            )
+        raise exc
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return any(
+        marker in text
+        for marker in ("connection refused", "could not connect", "can't connect", "server closed")
+    )

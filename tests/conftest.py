@@ -1,0 +1,151 @@
+"""Shared fixtures: a migrated database per backend (SQLite, PostgreSQL, MariaDB), app clients.
+
+Database-facing tests take the `database` fixture (directly or through `client`) and so run
+once per backend. Select backends with TINYMLAAS_TEST_BACKENDS=sqlite,postgresql,mariadb.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from tinymlaas.app import create_app
+from tinymlaas.config import Settings
+from tinymlaas.db import migrate
+from tinymlaas.db.base import Base
+from tinymlaas.db.session import make_engine, make_session_factory
+
+ALL_BACKENDS = ("sqlite", "postgresql", "mariadb")
+BACKENDS = tuple(
+    name.strip()
+    for name in os.environ.get("TINYMLAAS_TEST_BACKENDS", ",".join(ALL_BACKENDS)).split(",")
+    if name.strip()
+)
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "TINYMLAAS_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    ),
+    "mariadb": os.environ.get("TINYMLAAS_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/"),
+}
+ADMIN_PASSWORD = "admin-password-for-tests"
+SECRET_KEY = "test-secret-key-" + "x" * 32
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    engine: Engine
+    factory: sessionmaker[Session]
+
+    def clear(self) -> None:
+        with self.factory.begin() as session:
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(delete(table))
+
+
+def _create_server_database(backend: str, name: str) -> str:
+    server = make_url(SERVER_URLS[backend])
+    engine = make_engine(server.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        if backend == "postgresql":
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        else:
+            connection.exec_driver_sql(
+                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+    engine.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_server_database(backend: str, name: str) -> None:
+    engine = make_engine(SERVER_URLS[backend], isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        if backend == "postgresql":
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """A fresh database per backend for the whole run, built by running the migrations."""
+    backend: str = request.param
+    name = f"tinymlaas_test_{os.getpid()}_{secrets.token_hex(3)}"
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    else:
+        url = _create_server_database(backend, name)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    yield Database(backend, url, engine, make_session_factory(engine))
+    engine.dispose()
+    if backend != "sqlite":
+        _drop_server_database(backend, name)
+
+
+@pytest.fixture
+def database(migrated_database: Database) -> Iterator[Database]:
+    """The backend's database, emptied after the test."""
+    yield migrated_database
+    migrated_database.clear()
+
+
+@pytest.fixture
+def settings(database: Database, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database.url,
+        secret_key=SECRET_KEY,
+        admin_username="admin",
+        admin_password=ADMIN_PASSWORD,
+    )
+
+
+@pytest.fixture
+def app_client(settings: Settings) -> Iterator[TestClient]:
+    """An unauthenticated client of an app whose startup migrated and created the admin."""
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def login(client: TestClient, username: str, password: str) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def client(app_client: TestClient) -> TestClient:
+    """A client logged in as the admin."""
+    app_client.headers.update(login(app_client, "admin", ADMIN_PASSWORD))
+    return app_client
+
+
+@pytest.fixture
+def make_user_client(app_client: TestClient, client: TestClient) -> Callable[[str], TestClient]:
+    """Create a user through the API and return a client logged in as that user."""
+    clients: list[TestClient] = []
+
+    def make(username: str) -> TestClient:
+        password = f"{username}-password"
+        response = client.post("/api/v1/users", json={"username": username, "password": password})
+        assert response.status_code == 201, response.text
+        other = TestClient(client.app)
+        other.headers.update(login(other, username, password))
+        clients.append(other)
+        return other
+
+    return make
