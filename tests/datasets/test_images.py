@@ -24,8 +24,7 @@ def encode(image: Image.Image, image_format: str, **options: object) -> bytes:
 def noise_image(size: tuple[int, int] = (64, 48), mode: str = "RGB") -> Image.Image:
     """Return an image of random pixels, so encoders cannot shrink it to nothing."""
     generator = random.Random(1234)
-    channels = len(Image.getmodebands(mode)) if hasattr(Image, "getmodebands") else 3
-    data = bytes(generator.randrange(256) for _ in range(size[0] * size[1] * channels))
+    data = generator.randbytes(size[0] * size[1] * Image.getmodebands(mode))
     return Image.frombytes(mode, size, data)
 
 

@@ -158,7 +158,7 @@ def zip_candidates(upload: Upload, folder: str, limits: ZipLimits) -> tuple[list
 
 
 def _under(folder: str, path: str) -> str:
-    joined = paths.join(folder, path) if path else folder
+    joined = f"{folder}/{path}" if folder and path else folder or path
     try:
         return paths.normalize_folder(joined)
     except paths.InvalidPath as exc:

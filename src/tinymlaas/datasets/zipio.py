@@ -105,9 +105,12 @@ class ZipPlan:
     _archive: zipfile.ZipFile = field(repr=False)
     _infos: dict[str, zipfile.ZipInfo] = field(repr=False)
     _limits: ZipLimits = field(repr=False)
+    _closed: bool = field(default=False, init=False, repr=False)
 
     def read(self, file: ZipFileEntry) -> bytes:
         """Inflate one file, never more than its declared size plus one byte to catch a lie."""
+        if self._closed:
+            raise ValueError("the zip is closed")
         info = self._infos.get(file.path)
         if info is None:
             raise KeyError(f"{file.entry!r} is not a file of this zip")
@@ -134,6 +137,7 @@ class ZipPlan:
 
     def close(self) -> None:
         """Close the archive (not the file object it reads from)."""
+        self._closed = True
         self._archive.close()
 
     def __enter__(self) -> Self:

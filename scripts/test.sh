@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh machine, start the services it talks to
+# when they are down, then run lint, type checks and the tests. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- system packages (Debian) ---------------------------------------------------------------
+apt_packages=()
+command -v unzip >/dev/null || apt_packages+=(unzip)
+command -v zip >/dev/null || apt_packages+=(zip)
+if ((${#apt_packages[@]})); then
+  log "apt-get install ${apt_packages[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+fi
+
+# --- services the tests use ------------------------------------------------------------------
+wait_for() { # name, command...
+  local name=$1; shift
+  for _ in $(seq 1 60); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
+  echo "$name did not come up" >&2; return 1
+}
+if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432
+fi
+if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+  log "starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  wait_for MariaDB mariadb-admin -h 127.0.0.1 -u root ping
+fi
+
+# --- Python environment ----------------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+log "installing tinymlaas[all,dev]"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[all,dev]"
+
+# --- checks ----------------------------------------------------------------------------------
+log "ruff"
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+log "mypy"
+.venv/bin/mypy
+log "pytest"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure" >&2
+  exit 1
+fi
+exit "$status"
