@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
             generated = prepare_database(engine, factory, settings)
             if generated:
                 print(  # noqa: T201 - shown once, on purpose, to the person starting the server
-                    f"Created administrator '{settings.admin_username}' with password: {generated}\n"
+                    f"Created administrator '{settings.admin_username}'"
+                    f" with password: {generated}\n"
                     "Store it now: it is not shown again.",
                     flush=True,
                 )

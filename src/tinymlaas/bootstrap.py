@@ -29,7 +29,7 @@ def resolve_secret_key(settings: Settings) -> str:
     if not settings.is_embedded:
         raise ConfigurationError(
             "TINYMLAAS_SECRET_KEY must be set when TINYMLAAS_DATABASE_URL points to a shared"
-            " database (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            " database (make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
     return _embedded_secret_key(settings.data_dir / "secret_key")
 
@@ -45,7 +45,9 @@ def _embedded_secret_key(path: Path) -> str:
     return key
 
 
-def prepare_database(engine: Engine, factory: sessionmaker[Session], settings: Settings) -> str | None:
+def prepare_database(
+    engine: Engine, factory: sessionmaker[Session], settings: Settings
+) -> str | None:
     """Migrate to the latest schema and create the first admin; returns a generated password."""
     migrate.upgrade(engine)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None

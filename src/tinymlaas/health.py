@@ -19,8 +19,14 @@ def health(request: Request) -> JSONResponse:
     except SQLAlchemyError as exc:
         message = str(exc.__cause__ or exc).splitlines()[0]
         return JSONResponse(
-            {"status": "unavailable", "database": f"unavailable: {message}", "version": __version__},
+            {
+                "status": "unavailable",
+                "database": f"unavailable: {message}",
+                "version": __version__,
+            },
             status_code=503,
         )
     backend = request.app.state.engine.dialect.name
-    return JSONResponse({"status": "ok", "database": "ok", "backend": backend, "version": __version__})
+    return JSONResponse(
+        {"status": "ok", "database": "ok", "backend": backend, "version": __version__}
+    )

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from factories import image_bytes, labelled_zip, zip_bytes
 from PIL import Image
 from sqlalchemy import func, select
 
+from factories import image_bytes, labelled_zip, zip_bytes
 from tinymlaas.models import Blob, BlobChunk, Folder
 from tinymlaas.models import Image as ImageRow
 
@@ -123,7 +123,9 @@ def test_import_understands_split_folders(client: TestClient) -> None:
         "test/dog/3.jpg",
         "train/dog/1.png",
     ]
-    assert client.get(f"{API}/{dataset['id']}/images", params={"split": "holdout"}).status_code == 400
+    assert (
+        client.get(f"{API}/{dataset['id']}/images", params={"split": "holdout"}).status_code == 400
+    )
 
 
 def test_export_roundtrip_is_identical(client: TestClient) -> None:
@@ -184,7 +186,10 @@ def test_identical_bytes_are_stored_once_and_freed(client: TestClient, database)
     ],
 )
 def test_bad_import_is_rejected_and_nothing_stored(
-    client: TestClient, database, entries: dict[str, bytes], expected: str  # type: ignore[no-untyped-def]
+    client: TestClient,
+    database,
+    entries: dict[str, bytes],
+    expected: str,  # type: ignore[no-untyped-def]
 ) -> None:
     response = import_zip(client, zip_bytes(entries))
     assert response.status_code == 400, response.text
@@ -247,7 +252,14 @@ def test_add_images_to_folder_all_or_nothing(client: TestClient) -> None:
         data={"folder": "cat"},
         files=[
             ("files", ("a.png", image_bytes(color=(1, 1, 1)), "image/png")),
-            ("files", ("more.zip", zip_bytes({"kitten/b.png": image_bytes(color=(2, 2, 2))}), "application/zip")),
+            (
+                "files",
+                (
+                    "more.zip",
+                    zip_bytes({"kitten/b.png": image_bytes(color=(2, 2, 2))}),
+                    "application/zip",
+                ),
+            ),
         ],
     )
     assert added.status_code == 201, added.text
@@ -264,10 +276,14 @@ def test_add_images_to_folder_all_or_nothing(client: TestClient) -> None:
         ],
     )
     assert rejected.status_code == 400
-    assert rejected.json()["errors"] == [{"entry": "bad.png", "problem": rejected.json()["errors"][0]["problem"]}]
+    assert rejected.json()["errors"] == [
+        {"entry": "bad.png", "problem": rejected.json()["errors"][0]["problem"]}
+    ]
     assert client.get(f"{API}/{dataset['id']}").json()["image_count"] == 2
 
-    duplicate = client.post(url, data={"folder": "cat"}, files=[("files", ("a.png", image_bytes(), "image/png"))])
+    duplicate = client.post(
+        url, data={"folder": "cat"}, files=[("files", ("a.png", image_bytes(), "image/png"))]
+    )
     assert duplicate.status_code == 409
     assert "cat/a.png" in duplicate.json()["detail"]
 
@@ -333,7 +349,10 @@ def test_folders_create_rename_delete(client: TestClient) -> None:
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["total_image_count"] == 2
     kitty = all_images(client, dataset["id"], label="kitty")
-    assert sorted(image["path"] for image in kitty) == ["train/kitty/000.png", "train/kitty/001.png"]
+    assert sorted(image["path"] for image in kitty) == [
+        "train/kitty/000.png",
+        "train/kitty/001.png",
+    ]
     assert all(image["split"] == "train" for image in kitty)
     assert client.patch(f"{url}/train", json={"path": "train/inner"}).status_code == 400
     assert client.patch(f"{url}/dog", json={"path": "train"}).status_code == 409

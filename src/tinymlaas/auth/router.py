@@ -25,7 +25,9 @@ def login(
     user = service.authenticate(session, form.username, form.password)
     if user is None:
         raise Unauthorized("wrong username or password")
-    token = create_access_token(user.id, request.app.state.secret_key, settings.access_token_minutes)
+    token = create_access_token(
+        user.id, request.app.state.secret_key, settings.access_token_minutes
+    )
     return Token(access_token=token)
 
 
@@ -36,9 +38,14 @@ def get_me(user: CurrentUser) -> UserRead:
 
 
 @router.post(
-    "/users", operation_id="create_user", response_model=UserRead, status_code=status.HTTP_201_CREATED
+    "/users",
+    operation_id="create_user",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
 )
 def create_user(payload: UserCreate, session: SessionDep, admin: CurrentAdmin) -> UserRead:
     """Create a user (administrators only)."""
-    user = service.create_user(session, payload.username, payload.password, is_admin=payload.is_admin)
+    user = service.create_user(
+        session, payload.username, payload.password, is_admin=payload.is_admin
+    )
     return UserRead.model_validate(user)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import jwt
 from pwdlib import PasswordHash
 
 _hasher = PasswordHash.recommended()
-# Verifying against this keeps the time of an unknown-user login equal to a wrong password.
-_DUMMY_HASH = _hasher.hash("tinymlaas-timing-equaliser")
 ALGORITHM = "HS256"
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verifying against this makes an unknown-user login as slow as a wrong password."""
+    return _hasher.hash("tinymlaas-timing-equaliser")
 
 
 def hash_password(password: str) -> str:
@@ -19,7 +24,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     if password_hash is None:
-        _hasher.verify(password, _DUMMY_HASH)
+        _hasher.verify(password, _dummy_hash())
         return False
     return _hasher.verify(password, password_hash)
 
@@ -33,7 +38,9 @@ def create_access_token(user_id: int, secret_key: str, minutes: int) -> str:
 def read_access_token(token: str, secret_key: str) -> int | None:
     """The user id the token was issued to, or None when it is invalid or expired."""
     try:
-        claims = jwt.decode(token, secret_key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token, secret_key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+        )
         return int(claims["sub"])
     except (jwt.PyJWTError, ValueError):
         return None

@@ -33,7 +33,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 def bootstrap_admin(session: Session, username: str, password: str | None) -> str | None:
-    """Create the first admin when there is no user yet; returns a generated password to show once."""
+    """Create the first admin if there is no user; returns a generated password to show once."""
     if session.scalar(select(func.count()).select_from(User)):
         return None
     generated = None

@@ -120,7 +120,9 @@ def _chunk_count(data: bytes) -> int:
     return max(1, -(-len(data) // CHUNK_BYTES))
 
 
-def _batches_by_bytes(rows: list[dict[str, Any]], limit: int = 8 * CHUNK_BYTES) -> Iterator[list[dict[str, Any]]]:
+def _batches_by_bytes(
+    rows: list[dict[str, Any]], limit: int = 8 * CHUNK_BYTES
+) -> Iterator[list[dict[str, Any]]]:
     """Group rows so one INSERT stays well under MariaDB's 16 MiB packet limit."""
     batch: list[dict[str, Any]] = []
     size = 0

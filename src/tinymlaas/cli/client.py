@@ -94,9 +94,7 @@ class EntryProblem:
 class ApiError(ClientError):
     """An error answer of the API: its `detail` and, for rejected uploads, each entry's problem."""
 
-    def __init__(
-        self, status_code: int, detail: str, errors: Sequence[EntryProblem] = ()
-    ) -> None:
+    def __init__(self, status_code: int, detail: str, errors: Sequence[EntryProblem] = ()) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail

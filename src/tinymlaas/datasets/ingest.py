@@ -135,7 +135,9 @@ def rejection(problems: list[EntryProblem]) -> BadRequest | Conflict:
     return BadRequest(detail, errors=errors)
 
 
-def zip_candidates(upload: Upload, folder: str, limits: ZipLimits) -> tuple[list[str], Iterator[Candidate]]:
+def zip_candidates(
+    upload: Upload, folder: str, limits: ZipLimits
+) -> tuple[list[str], Iterator[Candidate]]:
     """The folders of a zip (under `folder`) and a lazy stream of its files."""
     try:
         plan = open_zip(upload.file, limits)

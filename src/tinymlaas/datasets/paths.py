@@ -1,6 +1,8 @@
 """Dataset path rules: folders are labels, top-level train/validation/test folders are splits.
 
 Paths are always relative, "/"-separated and canonical ("a/b"); "" is the dataset root.
+Only normalize_folder and validate_name check their input; the other helpers are plain string
+operations on paths those two have already accepted, cheap enough to call in loops.
 """
 
 import re
@@ -70,9 +72,7 @@ def validate_name(name: str) -> str:
 
 
 def join(folder: str, name: str) -> str:
-    """Join a folder and a file name into a path ("" + "x.png" -> "x.png")."""
-    folder = normalize_folder(folder)
-    name = validate_name(name)
+    """Join a canonical folder and a valid name into a path ("" + "x.png" -> "x.png")."""
     return f"{folder}/{name}" if folder else name
 
 
@@ -87,8 +87,8 @@ def classify(folder: str) -> tuple[str | None, str | None]:
 
     Follows Keras `image_dataset_from_directory`: the label is the folder an image is directly
     in; a top-level train/validation/val/test folder names the split (matched case-sensitively).
+    `folder` must be canonical.
     """
-    folder = normalize_folder(folder)
     if folder == "":
         return None, None
     components = folder.split("/")
@@ -101,7 +101,6 @@ def classify(folder: str) -> tuple[str | None, str | None]:
 
 def ancestors(folder: str) -> list[str]:
     """Return every folder from the top down to `folder` itself: "a/b" -> ["a", "a/b"]."""
-    folder = normalize_folder(folder)
     if folder == "":
         return []
     components = folder.split("/")
@@ -110,6 +109,4 @@ def ancestors(folder: str) -> list[str]:
 
 def is_within(folder: str, parent: str) -> bool:
     """Return whether `folder` is `parent` or lies below it ("" contains everything)."""
-    folder = normalize_folder(folder)
-    parent = normalize_folder(parent)
     return parent == "" or folder == parent or folder.startswith(parent + "/")

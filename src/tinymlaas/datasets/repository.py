@@ -23,14 +23,18 @@ def get_dataset(session: Session, owner_id: int, dataset_id: int) -> Dataset | N
     )
 
 
-def dataset_name_taken(session: Session, owner_id: int, name: str, exclude_id: int | None = None) -> bool:
+def dataset_name_taken(
+    session: Session, owner_id: int, name: str, exclude_id: int | None = None
+) -> bool:
     query = select(Dataset.id).where(Dataset.owner_id == owner_id, Dataset.name == name)
     if exclude_id is not None:
         query = query.where(Dataset.id != exclude_id)
     return session.scalar(query) is not None
 
 
-def list_datasets(session: Session, owner_id: int, offset: int, limit: int) -> tuple[list[Dataset], int]:
+def list_datasets(
+    session: Session, owner_id: int, offset: int, limit: int
+) -> tuple[list[Dataset], int]:
     total = session.scalar(select(func.count()).where(Dataset.owner_id == owner_id)) or 0
     rows = session.scalars(
         select(Dataset)
@@ -70,13 +74,17 @@ def counts_by(
 
 def folder_paths(session: Session, dataset_id: int) -> list[str]:
     return list(
-        session.scalars(select(Folder.path).where(Folder.dataset_id == dataset_id).order_by(Folder.path))
+        session.scalars(
+            select(Folder.path).where(Folder.dataset_id == dataset_id).order_by(Folder.path)
+        )
     )
 
 
 def folder_exists(session: Session, dataset_id: int, path: str) -> bool:
     return (
-        session.scalar(select(Folder.id).where(Folder.dataset_id == dataset_id, Folder.path == path))
+        session.scalar(
+            select(Folder.id).where(Folder.dataset_id == dataset_id, Folder.path == path)
+        )
         is not None
     )
 
@@ -99,12 +107,16 @@ def add_folders(session: Session, dataset_id: int, paths: Iterable[str]) -> None
 
 def image_counts_by_folder(session: Session, dataset_id: int) -> dict[str, int]:
     rows = session.execute(
-        select(Image.folder, func.count()).where(Image.dataset_id == dataset_id).group_by(Image.folder)
+        select(Image.folder, func.count())
+        .where(Image.dataset_id == dataset_id)
+        .group_by(Image.folder)
     )
     return {folder: count for folder, count in rows}
 
 
-def existing_paths(session: Session, dataset_id: int, paths: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+def existing_paths(
+    session: Session, dataset_id: int, paths: Iterable[tuple[str, str]]
+) -> set[tuple[str, str]]:
     """Which of the (folder, name) pairs already hold an image."""
     found: set[tuple[str, str]] = set()
     pairs = list(paths)
@@ -138,7 +150,11 @@ def list_images(
         conditions.append(Image.split == split)
     total = session.scalar(select(func.count()).select_from(Image).where(*conditions)) or 0
     rows = session.scalars(
-        select(Image).where(*conditions).order_by(Image.folder, Image.name, Image.id).offset(offset).limit(limit)
+        select(Image)
+        .where(*conditions)
+        .order_by(Image.folder, Image.name, Image.id)
+        .offset(offset)
+        .limit(limit)
     )
     return list(rows), total
 
@@ -156,18 +172,25 @@ def image_exists(session: Session, dataset_id: int, folder: str, name: str) -> b
 
 def images_within(session: Session, dataset_id: int, folder: str) -> list[Image]:
     return list(
-        session.scalars(select(Image).where(Image.dataset_id == dataset_id, within(Image.folder, folder)))
+        session.scalars(
+            select(Image).where(Image.dataset_id == dataset_id, within(Image.folder, folder))
+        )
     )
 
 
 def count_images_within(session: Session, dataset_id: int, folder: str) -> int:
     query = select(func.count()).select_from(Image)
-    return session.scalar(query.where(Image.dataset_id == dataset_id, within(Image.folder, folder))) or 0
+    return (
+        session.scalar(query.where(Image.dataset_id == dataset_id, within(Image.folder, folder)))
+        or 0
+    )
 
 
 def folders_within(session: Session, dataset_id: int, folder: str) -> list[Folder]:
     return list(
-        session.scalars(select(Folder).where(Folder.dataset_id == dataset_id, within(Folder.path, folder)))
+        session.scalars(
+            select(Folder).where(Folder.dataset_id == dataset_id, within(Folder.path, folder))
+        )
     )
 
 

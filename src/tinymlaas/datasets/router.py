@@ -62,7 +62,10 @@ def list_datasets(
 
 
 @router.post(
-    "", operation_id="create_dataset", response_model=DatasetRead, status_code=status.HTTP_201_CREATED
+    "",
+    operation_id="create_dataset",
+    response_model=DatasetRead,
+    status_code=status.HTTP_201_CREATED,
 )
 def create_dataset(payload: DatasetCreate, session: SessionDep, user: CurrentUser) -> DatasetRead:
     """Create an empty dataset."""
@@ -219,7 +222,9 @@ def image_thumbnail(image: ImageDep, session: SessionDep) -> Response:
     )
 
 
-@router.patch("/{dataset_id}/images/{image_id}", operation_id="update_image", response_model=ImageRead)
+@router.patch(
+    "/{dataset_id}/images/{image_id}", operation_id="update_image", response_model=ImageRead
+)
 def update_image(
     payload: ImageUpdate, image: ImageDep, dataset: DatasetDep, session: SessionDep
 ) -> ImageRead:
@@ -257,7 +262,9 @@ def create_folder(payload: FolderCreate, dataset: DatasetDep, session: SessionDe
     return service.create_folder(session, dataset, payload.path)
 
 
-@router.patch("/{dataset_id}/folders/{path:path}", operation_id="update_folder", response_model=FolderRead)
+@router.patch(
+    "/{dataset_id}/folders/{path:path}", operation_id="update_folder", response_model=FolderRead
+)
 def update_folder(
     path: str, payload: FolderUpdate, dataset: DatasetDep, session: SessionDep
 ) -> FolderRead:

@@ -210,7 +210,9 @@ def rename_folder(session: Session, dataset: Dataset, old: str, new_path: str) -
     def moved(path: str) -> str:
         result = new + path[len(old) :]
         if len(result) > paths.MAX_FOLDER_LENGTH:
-            raise BadRequest(f"'{result}' would be longer than {paths.MAX_FOLDER_LENGTH} characters")
+            raise BadRequest(
+                f"'{result}' would be longer than {paths.MAX_FOLDER_LENGTH} characters"
+            )
         return result
 
     for row in repository.folders_within(session, dataset.id, old):

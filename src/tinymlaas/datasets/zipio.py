@@ -194,7 +194,7 @@ def _normalize_entry(info: zipfile.ZipInfo, name: str, is_folder: bool) -> str:
         normalized = paths.normalize_folder(relative)
     else:
         folder, file_name = paths.split_path(relative)
-        normalized = paths.join(folder, file_name)
+        normalized = paths.join(paths.normalize_folder(folder), paths.validate_name(file_name))
     # normalize_folder forgives one slash at either end; inside a zip that means "a//b".
     if normalized != relative or normalized == "":
         raise paths.InvalidPath(f"path {relative!r} has an empty component")

@@ -47,15 +47,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def ExactString(length: int) -> String:  # noqa: N802 - reads like a type
-    """A string compared byte for byte on every engine (MariaDB's default collation ignores case)."""
-    return String(length).with_variant(  # type: ignore[return-value]
+    """A string compared byte for byte on every engine (MariaDB's default ignores case)."""
+    return String(length).with_variant(
         mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
     )
 
 
 def Bytes() -> LargeBinary:  # noqa: N802 - reads like a type
     """Binary data; MariaDB's plain BLOB holds only 64 KiB."""
-    return LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")  # type: ignore[return-value]
+    return LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 
 class IdMixin:
@@ -69,4 +69,13 @@ class TimestampMixin:
     )
 
 
-__all__ = ["Base", "ExactString", "Bytes", "IdMixin", "TimestampMixin", "UTCDateTime", "utcnow", "func"]
+__all__ = [
+    "Base",
+    "ExactString",
+    "Bytes",
+    "IdMixin",
+    "TimestampMixin",
+    "UTCDateTime",
+    "utcnow",
+    "func",
+]

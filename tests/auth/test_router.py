@@ -1,0 +1,66 @@
+"""Logging in, tokens, and user management through the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from fastapi.testclient import TestClient
+
+from conftest import ADMIN_PASSWORD, SECRET_KEY, login
+
+
+def test_login_returns_a_bearer_token(app_client: TestClient) -> None:
+    response = app_client.post(
+        "/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    me = app_client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert me.json()["username"] == "admin"
+    assert me.json()["is_admin"] is True
+
+
+def test_wrong_password_and_unknown_user_are_401(app_client: TestClient) -> None:
+    for username, password in [("admin", "wrong-password"), ("nobody", ADMIN_PASSWORD)]:
+        response = app_client.post(
+            "/api/v1/auth/token", data={"username": username, "password": password}
+        )
+        assert response.status_code == 401
+        assert response.json() == {"detail": "wrong username or password"}
+
+
+def test_missing_bad_and_expired_tokens_are_401(app_client: TestClient) -> None:
+    assert app_client.get("/api/v1/datasets").status_code == 401
+    garbage = {"Authorization": "Bearer not-a-token"}
+    assert app_client.get("/api/v1/datasets", headers=garbage).status_code == 401
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    expired = jwt.encode({"sub": "1", "exp": past}, SECRET_KEY, algorithm="HS256")
+    response = app_client.get("/api/v1/datasets", headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+    forged = jwt.encode(
+        {"sub": "1", "exp": datetime.now(UTC) + timedelta(hours=1)}, "another-key" * 4, "HS256"
+    )
+    response = app_client.get("/api/v1/datasets", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
+def test_admin_creates_users_who_cannot_create_users(client: TestClient) -> None:
+    created = client.post("/api/v1/users", json={"username": "ada", "password": "lovelace1"})
+    assert created.status_code == 201
+    assert created.json()["is_admin"] is False
+    assert "password" not in created.json()
+    assert "password_hash" not in created.json()
+    duplicate = client.post("/api/v1/users", json={"username": "ada", "password": "lovelace1"})
+    assert duplicate.status_code == 409
+
+    ada = TestClient(client.app)
+    ada.headers.update(login(ada, "ada", "lovelace1"))
+    forbidden = ada.post("/api/v1/users", json={"username": "eve", "password": "password1"})
+    assert forbidden.status_code == 403
+    short = client.post("/api/v1/users", json={"username": "bob", "password": "short"})
+    assert short.status_code == 422
