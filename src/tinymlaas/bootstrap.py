@@ -29,7 +29,8 @@ def resolve_secret_key(settings: Settings) -> str:
     if not settings.is_embedded:
         raise ConfigurationError(
             "TINYMLAAS_SECRET_KEY must be set when TINYMLAAS_DATABASE_URL points to a shared"
-            " database (make one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            " database; make one with:"
+            " python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
     return _embedded_secret_key(settings.data_dir / "secret_key")
 

@@ -191,6 +191,18 @@ def test_thumbnail_of_palette_gif_with_transparency_uses_first_frame() -> None:
     assert min(thumbnail.getpixel((45, 12))) > 240  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("image_format", ["PNG", "GIF", "BMP"])
+def test_thumbnail_of_opaque_palette_image_keeps_its_colours(image_format: str) -> None:
+    image = Image.new("P", (40, 40), 0)
+    image.putpalette([250, 200, 0] + [0] * 765)
+    thumbnail = open_thumbnail(make_thumbnail(encode(image, image_format), max_side=20))
+    assert thumbnail.mode == "RGB"
+    red, green, blue = thumbnail.getpixel((10, 10))  # type: ignore[misc]
+    assert red > 230
+    assert 180 < green < 220
+    assert blue < 30
+
+
 def test_thumbnail_of_16_bit_png_keeps_mid_grey() -> None:
     image = Image.new("I;16", (64, 32), 32768)
     data = encode(image, "PNG")

@@ -316,6 +316,12 @@ def test_empty_folders_and_all_ancestors_are_kept() -> None:
     assert [file.path for file in plan.files] == ["cat/1.png", "birds/small/wren/2.png"]
 
 
+def test_nested_empty_folder_entries_bring_their_ancestors() -> None:
+    buffer = make_zip(("cat/empty/deeper/", FOLDER), ("dog/1.png", png_bytes()))
+    plan = accepted(buffer)
+    assert plan.folders == ["cat", "cat/empty", "cat/empty/deeper", "dog"]
+
+
 def test_backslash_names_become_folders() -> None:
     plan = accepted(make_zip(("cat\\1.png", png_bytes()), ("dog\\2.png", png_bytes())))
     assert [(file.entry, file.path) for file in plan.files] == [
