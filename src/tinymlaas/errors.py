@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 
 class TinyMLaaSError(Exception):
@@ -56,6 +56,14 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(
             {"detail": exc.detail, **exc.extra}, status_code=exc.status_code, headers=headers
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def handle_integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Rules are checked before writing; this is another request winning a race for a name.
+        return JSONResponse(
+            {"detail": "a concurrent change took the same name or path; reload and try again"},
+            status_code=409,
         )
 
     @app.exception_handler(DBAPIError)

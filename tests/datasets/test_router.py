@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import time
 import zipfile
 from collections.abc import Callable
 
@@ -403,3 +405,28 @@ def test_other_users_datasets_are_not_found(
     # the same name is free for another user
     assert mallory.post(API, json={"name": "pets"}).status_code == 201
     assert client.get(f"{API}/{dataset['id']}").json()["image_count"] == 1
+
+
+@functools.cache
+def zip_bomb() -> bytes:
+    """200 MiB of zeros in one entry: about 200 KB compressed."""
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("cat/bomb.png", "w", force_zip64=True) as entry,
+    ):
+        zeros = bytes(2**20)
+        for _ in range(200):
+            entry.write(zeros)
+    return buffer.getvalue()
+
+
+def test_zip_bomb_is_refused_fast_without_storing(client: TestClient, database) -> None:  # type: ignore[no-untyped-def]
+    bomb = zip_bomb()
+    started = time.perf_counter()
+    response = import_zip(client, bomb)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 400
+    assert "cat/bomb.png" in response.json()["detail"]
+    assert elapsed < 3
+    assert count_rows(database, Blob) == 0

@@ -33,8 +33,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 def bootstrap_admin(session: Session, username: str, password: str | None) -> str | None:
-    """Create the first admin if there is no user; returns a generated password to show once."""
-    if session.scalar(select(func.count()).select_from(User)):
+    """Create an admin when there is none; returns a generated password to show once."""
+    if session.scalar(select(func.count()).select_from(User).where(User.is_admin)):
         return None
     generated = None
     if not password:

@@ -6,12 +6,12 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, and_, delete, exists, insert, not_, select
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy import ColumnElement, and_, delete, exists, not_, select
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs.store import StoredBlob, sha256_hex
 from tinymlaas.db.base import Base
+from tinymlaas.db.insert import insert_ignoring_duplicates
 from tinymlaas.errors import NotFound
 from tinymlaas.models.blob import Blob, BlobChunk
 
@@ -49,11 +49,12 @@ class DatabaseBlobStore:
                 for sha, data in new.items()
                 for seq, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES))
             ]
-            # Another transaction may store the same bytes meanwhile: its row is as good as ours.
             for rows in batched(blob_rows, _BATCH):
-                self.session.execute(self._insert_ignoring_duplicates(Blob), rows)
+                self.session.execute(insert_ignoring_duplicates(self.session, Blob), rows)
             for chunk_batch in _batches_by_bytes(chunk_rows):
-                self.session.execute(self._insert_ignoring_duplicates(BlobChunk), chunk_batch)
+                self.session.execute(
+                    insert_ignoring_duplicates(self.session, BlobChunk), chunk_batch
+                )
         return stored
 
     def get(self, sha256: str) -> bytes:
@@ -97,16 +98,6 @@ class DatabaseBlobStore:
                 self.session.execute(delete(Blob).where(Blob.sha256.in_(unreferenced)))
                 freed += len(unreferenced)
         return freed
-
-    def _insert_ignoring_duplicates(self, model: type[Base]) -> Insert:
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(model).on_conflict_do_nothing()
-        if dialect == "sqlite":
-            return sqlite.insert(model).on_conflict_do_nothing()
-        if dialect in ("mysql", "mariadb"):
-            return mysql.insert(model).prefix_with("IGNORE")
-        return insert(model)
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -289,7 +289,8 @@ class ApiClient:
     ) -> SavedFile:
         """Download the dataset's zip through `<output>.part`, renamed only once complete.
 
-        Without `output` (or with a directory) the file takes the name the server suggests.
+        Without `output` (or with a directory) the file takes the name the server suggests,
+        and an existing file of that name is left alone.
         """
         with (
             self._transport_errors(),
@@ -298,13 +299,13 @@ class ApiClient:
             if not response.is_success:
                 response.read()
                 _raise_for_status(response, login=False)
-            suggested = _attachment_filename(response) or f"dataset-{dataset_id}.zip"
-            if output is None:
-                destination = Path(suggested)
-            elif output.is_dir():
-                destination = output / suggested
-            else:
+            if output is not None and not output.is_dir():
                 destination = output
+            else:
+                suggested = _attachment_filename(response) or f"dataset-{dataset_id}.zip"
+                destination = (output or Path()) / suggested
+                if destination.exists():  # only a name the user gave may be overwritten
+                    raise ClientError(f"{destination} already exists: choose the file with -o")
             length = response.headers.get("Content-Length", "")
             progress.start(int(length) if length.isdigit() else None)
             partial = destination.with_name(destination.name + ".part")

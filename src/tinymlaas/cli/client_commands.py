@@ -34,8 +34,8 @@ from tinymlaas.cli.client import (
 )
 from tinymlaas.cli.progress import ByteProgress, ProgressFile
 
-console = Console()
-error_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True)
 datasets_app = typer.Typer(
     help="Datasets on the server you are logged in to.", no_args_is_help=True
 )
@@ -101,7 +101,7 @@ def login(
     server: Annotated[
         str | None,
         typer.Option(
-            help=f"The server's URL [default: the last one used, or {DEFAULT_SERVER}].",
+            help=f"The server's URL (default: the last one used, or {DEFAULT_SERVER}).",
             envvar=SERVER_ENV,
             show_default=False,
         ),
@@ -232,7 +232,7 @@ def import_dataset(
         ),
     ],
     name: Annotated[
-        str | None, typer.Option(help="The new dataset's name [default: the zip's name].")
+        str | None, typer.Option(help="The new dataset's name (default: the zip's name).")
     ] = None,
     description: Annotated[str, typer.Option(help="What the dataset holds.")] = "",
 ) -> None:
@@ -258,7 +258,8 @@ def add_images(
         ),
     ],
     folder: Annotated[
-        str, typer.Option(help="The folder to add to, e.g. cat or train/cat [default: top].")
+        str,
+        typer.Option(help="The folder to add to, e.g. cat or train/cat (default: the top level)."),
     ] = "",
 ) -> None:
     """Add images (or zips of images) to a dataset's folder; nothing is stored if any is bad."""
@@ -290,7 +291,7 @@ def export_dataset(
         typer.Option(
             "--output",
             "-o",
-            help="The zip to write, or a directory [default: the dataset's name in this one].",
+            help="The zip to write, or a directory (default: the dataset's name, here).",
         ),
     ] = None,
 ) -> None:

@@ -100,7 +100,7 @@ def _to_jpeg_mode(image: Image.Image) -> Image.Image:
     if mode == "P":
         if "transparency" in image.info:
             return _flatten_alpha(image, "RGB")
-        return image
+        return image.convert("RGB")
     if mode in ("RGBA", "RGBa", "PA"):
         return _flatten_alpha(image, "RGB")
     if mode in ("LA", "La"):

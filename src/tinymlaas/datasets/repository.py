@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from tinymlaas.db.base import utcnow
+from tinymlaas.db.insert import insert_ignoring_duplicates
 from tinymlaas.models import Dataset, Folder, Image
 
 
@@ -101,8 +103,12 @@ def add_folders(session: Session, dataset_id: int, paths: Iterable[str]) -> None
     )
     missing = sorted(wanted - existing)
     if missing:
-        session.add_all(Folder(dataset_id=dataset_id, path=path) for path in missing)
-        session.flush()
+        now = utcnow()
+        rows = [
+            {"dataset_id": dataset_id, "path": path, "created_at": now, "updated_at": now}
+            for path in missing
+        ]
+        session.execute(insert_ignoring_duplicates(session, Folder), rows)
 
 
 def image_counts_by_folder(session: Session, dataset_id: int) -> dict[str, int]:

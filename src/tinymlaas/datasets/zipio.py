@@ -1,5 +1,4 @@
-"""Read an uploaded zip safely: judge it from the central directory, inflate one bounded entry
-at a time, and never extract anything to disk."""
+"""Read an uploaded zip safely: judge the central directory, inflate bounded, never extract."""
 
 import copy
 import re

@@ -1,0 +1,3 @@
+from tinymlaas.cli import main
+
+main()
