@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select
 
-from factories import image_bytes, labelled_zip, zip_bytes
 from tinymlaas.models import Blob, BlobChunk, Folder
 from tinymlaas.models import Image as ImageRow
+
+from factories import image_bytes, labelled_zip, zip_bytes
 
 API = "/api/v1/datasets"
 
