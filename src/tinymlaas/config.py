@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, SecretStr
@@ -25,6 +26,13 @@ class Settings(BaseSettings):
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
 
+    broker_url: str | None = None
+    executor: Literal["local", "celery"] | None = None
+    local_workers: int = Field(default=1, ge=0, le=32)
+    job_heartbeat_seconds: float = 5.0
+    job_stale_seconds: float = 30.0
+    job_poll_seconds: float = 0.5
+
     max_request_bytes: int = 1024 * 2**20
     max_zip_entries: int = 50_000
     max_zip_entry_bytes: int = 50 * 2**20
@@ -36,6 +44,13 @@ class Settings(BaseSettings):
     def is_embedded(self) -> bool:
         """True when running on the embedded SQLite default (no external database configured)."""
         return self.database_url is None
+
+    @property
+    def resolved_executor(self) -> str:
+        """Celery when a broker is configured, else local worker processes."""
+        if self.executor:
+            return self.executor
+        return "celery" if self.broker_url else "local"
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from factories import image_bytes, labelled_zip, zip_bytes
 from tinymlaas.cli import app
 from tinymlaas.cli.client import ApiClient, current_session
 from tinymlaas.cli.progress import ProgressFile
+
+from factories import image_bytes, labelled_zip, zip_bytes
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 
@@ -110,7 +111,7 @@ def test_show_lists_labels_splits_and_folders(logged_in: CliRunner, tmp_path: Pa
     assert rows["train"][-1] == "3"
 
 
-def test_export_to_a_directory_takes_the_datasets_name(
+def test_export_to_a_directory_takes_the_datasets_name_and_never_overwrites(
     logged_in: CliRunner, tmp_path: Path
 ) -> None:
     assert logged_in.invoke(app, ["datasets", "create", "empty one"]).exit_code == 0
@@ -123,6 +124,11 @@ def test_export_to_a_directory_takes_the_datasets_name(
     assert exported.exit_code == 0, exported.output
     with zipfile.ZipFile(tmp_path / "empty one.zip") as zipped:
         assert zipped.namelist() == []
+    (tmp_path / "empty one.zip").write_bytes(b"mine")
+    again = logged_in.invoke(app, ["datasets", "export", str(dataset["id"]), "-o", str(tmp_path)])
+    assert again.exit_code == 1
+    assert "empty one.zip already exists: choose the file with -o" in again.stderr
+    assert (tmp_path / "empty one.zip").read_bytes() == b"mine"
 
 
 def test_add_images_to_a_folder(logged_in: CliRunner, tmp_path: Path) -> None:
@@ -158,10 +164,11 @@ def test_a_rejected_import_names_the_entry_and_stores_nothing(
     result = logged_in.invoke(app, ["datasets", "import", str(archive), "--name", "bad"])
 
     assert result.exit_code == 1
-    assert "Error:" in result.stderr
-    problem_lines = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
-    assert len(problem_lines) == 1
-    assert problem_lines[0].startswith("  - cat/x.png: ")
+    headline, *problems = result.stderr.splitlines()
+    assert headline.startswith("Error: ")
+    assert "good.png" not in result.stderr
+    assert len(problems) == 1
+    assert problems[0].startswith("  - cat/x.png: not a decodable image")
     assert _datasets(logged_in) == []
 
 

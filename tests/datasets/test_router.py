@@ -431,3 +431,9 @@ def test_zip_bomb_is_refused_fast_without_storing(client: TestClient, database) 
     assert "cat/bomb.png" in response.json()["detail"]
     assert elapsed < 3
     assert count_rows(database, Blob) == 0
+
+
+def test_export_file_name_cannot_escape_a_folder(client: TestClient) -> None:
+    dataset = client.post(API, json={"name": "a/../b"}).json()
+    response = client.get(f"{API}/{dataset['id']}/export")
+    assert response.headers["content-disposition"] == "attachment; filename*=UTF-8''a%2F..%2Fb.zip"

@@ -57,7 +57,7 @@ def _reporting_errors() -> Iterator[None]:
     try:
         yield
     except ApiError as exc:
-        error_console.print(f"[red]Error: {escape(exc.detail)}[/red]")
+        error_console.print(f"[red]Error: {escape(_headline(exc))}[/red]")
         for problem in exc.errors[:MAX_LISTED_PROBLEMS]:
             entry = f"{escape(problem.entry)}: " if problem.entry else ""
             error_console.print(f"  - {entry}{escape(problem.problem)}")
@@ -67,6 +67,18 @@ def _reporting_errors() -> Iterator[None]:
     except ClientError as exc:
         error_console.print(f"[red]Error: {escape(str(exc))}[/red]")
         raise typer.Exit(1) from exc
+
+
+def _headline(error: ApiError) -> str:
+    """The detail without the entries it repeats from `errors`, which are listed below it."""
+    if error.errors:
+        first = error.errors[0]
+        start = error.detail.find(
+            f"{first.entry}: {first.problem}" if first.entry else first.problem
+        )
+        if start > 0:
+            return error.detail[:start].rstrip(" :;")
+    return error.detail
 
 
 @contextmanager

@@ -126,7 +126,7 @@ def delete_dataset(dataset: DatasetDep, session: SessionDep) -> Response:
 def export_dataset(dataset: DatasetDep, request: Request) -> StreamingResponse:
     """Download the dataset as a zip with the same folders and byte-identical images."""
     size, chunks = export.zip_stream(request.app.state.session_factory, dataset.id)
-    filename = quote(f"{dataset.name}.zip")
+    filename = quote(f"{dataset.name}.zip", safe="")
     return StreamingResponse(
         chunks,
         media_type="application/zip",

@@ -1,9 +1,24 @@
 """ORM tables, one module per table; importing this package registers them all."""
 
 from tinymlaas.models.blob import Blob, BlobChunk
+from tinymlaas.models.compiled_model import CompiledFile, CompiledModel
 from tinymlaas.models.dataset import Dataset
 from tinymlaas.models.folder import Folder
 from tinymlaas.models.image import Image
+from tinymlaas.models.job import Job, JobEvent
+from tinymlaas.models.trained_model import TrainedModel
 from tinymlaas.models.user import User
 
-__all__ = ["Blob", "BlobChunk", "Dataset", "Folder", "Image", "User"]
+__all__ = [
+    "Blob",
+    "BlobChunk",
+    "CompiledFile",
+    "CompiledModel",
+    "Dataset",
+    "Folder",
+    "Image",
+    "Job",
+    "JobEvent",
+    "TrainedModel",
+    "User",
+]

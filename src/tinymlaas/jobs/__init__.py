@@ -1,0 +1,1 @@
+"""One mechanism for every long task: the jobs table, executors, workers, progress events."""

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from sse_starlette.sse import EventSourceResponse
+
+from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
+from tinymlaas.jobs import repository, service
+from tinymlaas.jobs.events import job_event_stream
+from tinymlaas.jobs.schemas import JobPage, JobRead, JobStatus
+from tinymlaas.models import Job
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+def get_job(job_id: int, session: SessionDep, user: CurrentUser) -> Job:
+    return service.get_job(session, user, job_id)
+
+
+JobDep = Annotated[Job, Depends(get_job)]
+
+
+@router.get("", operation_id="list_jobs", response_model=JobPage)
+def list_jobs(
+    session: SessionDep,
+    user: CurrentUser,
+    status: JobStatus | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JobPage:
+    """The user's jobs, newest first, optionally filtered by status."""
+    rows, total = repository.list_owned(session, user.id, status, offset, limit)
+    return JobPage(items=service.describe(session, rows), total=total)
+
+
+@router.get("/{job_id}", operation_id="get_job", response_model=JobRead)
+def read_job(job: JobDep, session: SessionDep) -> JobRead:
+    """One job's status and progress."""
+    return service.describe(session, [job])[0]
+
+
+@router.post("/{job_id}/cancel", operation_id="cancel_job", response_model=JobRead)
+def cancel_job(job: JobDep, session: SessionDep) -> JobRead:
+    """Cancel a queued job, or ask a running one to stop at its next batch."""
+    return service.describe(session, [service.cancel(session, job)])[0]
+
+
+@router.get(
+    "/{job_id}/events",
+    operation_id="job_events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def job_events(
+    job: JobDep,
+    request: Request,
+    settings: SettingsDep,
+    last_event_id: Annotated[int | None, Header()] = None,
+    after: Annotated[int, Query(ge=0, description="resume after this event id")] = 0,
+) -> EventSourceResponse:
+    """Server-Sent Events: state changes, progress, per-epoch metrics, then the final state."""
+    stream = job_event_stream(
+        request,
+        request.app.state.session_factory,
+        job.id,
+        last_event_id if last_event_id is not None else after,
+        settings.job_poll_seconds,
+    )
+    return EventSourceResponse(stream, ping=15)

@@ -1,0 +1,82 @@
+"""Run one job in this process: claim it, keep its lease alive, record how it ended."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tinymlaas.db.session import transaction
+from tinymlaas.jobs import repository, service
+from tinymlaas.jobs.context import JobCancelled, JobContext
+from tinymlaas.models import Job
+
+log = logging.getLogger(__name__)
+
+# kind -> "module:function"; imported only when a job of that kind runs, in a worker.
+TASKS: dict[str, str] = {
+    "train": "tinymlaas.training.tasks:run",
+    "compile": "tinymlaas.compiling.tasks:run",
+}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def load_task(kind: str) -> Callable[[JobContext], None]:
+    module_name, function = TASKS[kind].split(":")
+    task: Callable[[JobContext], None] = getattr(importlib.import_module(module_name), function)
+    return task
+
+
+def run_job(factory: sessionmaker[Session], job_id: int, heartbeat_seconds: float = 5.0) -> str:
+    """Run the job if it is still queued; returns its final status (or 'skipped')."""
+    worker = worker_name()
+    with transaction(factory) as session:
+        if not repository.claim(session, job_id, worker):
+            return "skipped"
+        service.set_resource_status(session, job_id, "running", None)
+        repository.add_event(session, job_id, "state", {"status": "running", "worker": worker})
+        kind = session.get_one(Job, job_id).kind
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_heartbeat, args=(factory, job_id, worker, heartbeat_seconds, stop), daemon=True
+    )
+    beat.start()
+    status, message, error = "succeeded", "done", None
+    try:
+        load_task(kind)(JobContext(job_id, factory, worker))
+    except JobCancelled:
+        status, message = "cancelled", "cancelled by the user"
+    except Exception as exc:  # any task failure ends up in the job, never lost
+        log.exception("job %s failed", job_id)
+        status, message = "failed", "failed"
+        error = f"{type(exc).__name__}: {exc}"
+        if not str(exc):
+            error += "\n" + "".join(traceback.format_exception(exc)[-3:])
+    finally:
+        stop.set()
+        beat.join()
+    with transaction(factory) as session:
+        job = session.get_one(Job, job_id)
+        if job.status == "running":
+            service.finish(session, job, status, message=message, error=error)
+        return job.status
+
+
+def _heartbeat(
+    factory: sessionmaker[Session], job_id: int, worker: str, every: float, stop: threading.Event
+) -> None:
+    while not stop.wait(every):
+        try:
+            with transaction(factory) as session:
+                repository.heartbeat(session, job_id, worker)
+        except Exception:  # a missed beat is retried; the lease tolerates several
+            log.warning("heartbeat for job %s failed", job_id, exc_info=True)

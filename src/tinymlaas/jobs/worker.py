@@ -1,0 +1,112 @@
+"""Worker processes: the Celery worker, the local polling worker, and their supervisor."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from functools import cache
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tinymlaas.config import Settings
+from tinymlaas.db.session import make_engine, make_session_factory, transaction
+from tinymlaas.jobs import repository, service
+from tinymlaas.jobs.runner import run_job
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def _factory(url: str) -> sessionmaker[Session]:
+    return make_session_factory(make_engine(url))
+
+
+def run_one(settings: Settings, job_id: int) -> str:
+    """Run one job by id in this process (what the Celery task does)."""
+    return run_job(_factory(settings.resolved_database_url), job_id, settings.job_heartbeat_seconds)
+
+
+def reap(factory: sessionmaker[Session], settings: Settings) -> list[int]:
+    """Fail jobs whose worker vanished."""
+    with transaction(factory) as session:
+        failed = service.fail_stale(session, settings.job_stale_seconds)
+    for job_id in failed:
+        log.warning("job %s failed: its worker stopped sending heartbeats", job_id)
+    return failed
+
+
+def local_worker_loop(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Take queued jobs from the database one at a time until `stop` is set."""
+    stop = stop or threading.Event()
+    factory = _factory(settings.resolved_database_url)
+    while not stop.is_set():
+        try:
+            reap(factory, settings)
+            with factory() as session:
+                queued = repository.next_queued(session)
+            ran = False
+            for job_id in queued:
+                if run_job(factory, job_id, settings.job_heartbeat_seconds) != "skipped":
+                    ran = True
+                    break
+        except Exception:  # the database may be briefly unreachable; keep serving
+            log.exception("local worker loop error")
+            ran = False
+        if not ran:
+            stop.wait(settings.job_poll_seconds)
+
+
+def run_celery_worker(settings: Settings, concurrency: int, pool: str) -> None:
+    from tinymlaas.jobs.celery_app import make_celery
+
+    app = make_celery(settings)
+    app.worker_main(
+        [
+            "worker",
+            f"--concurrency={concurrency}",
+            f"--pool={pool}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+class LocalWorkerSupervisor:
+    """Starts `count` local worker processes and restarts any that dies, until stopped."""
+
+    def __init__(self, count: int, env: dict[str, str] | None = None) -> None:
+        self.count = count
+        self.env = env
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True, name="worker-supervisor")
+
+    def start(self) -> None:
+        self.processes = [self._spawn() for _ in range(self.count)]
+        self.thread.start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "tinymlaas", "worker", "--local"]
+        return subprocess.Popen(command, env=self.env)
+
+    def _watch(self) -> None:
+        while not self.stop_event.wait(1.0):
+            for index, process in enumerate(self.processes):
+                if process.poll() is not None:
+                    log.warning("local worker exited with %s; restarting it", process.returncode)
+                    time.sleep(0.5)
+                    self.processes[index] = self._spawn()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tinymlaas.db.base import Base, ExactString, IdMixin, TimestampMixin
+
+
+class TrainedModel(IdMixin, TimestampMixin, Base):
+    """A Keras model trained on a dataset; its .keras file lives in the blob store."""
+
+    __tablename__ = "trained_models"
+
+    owner_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(ExactString(200), nullable=False)
+    dataset_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    job_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True
+    )
+    base_model_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("trained_models.id", ondelete="SET NULL"), nullable=True
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    classes: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    parameter_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    training_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    keras_sha256: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("blobs.sha256"), nullable=True, index=True
+    )
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ColorMode = Literal["grayscale", "rgb"]
+
+
+class Augmentation(BaseModel):
+    flip: bool = Field(default=False, description="random horizontal flips")
+    rotation: float = Field(default=0.0, ge=0.0, le=0.5, description="fraction of a full turn")
+    zoom: float = Field(default=0.0, ge=0.0, le=0.5, description="fraction of the image size")
+    brightness: float = Field(default=0.0, ge=0.0, le=1.0, description="fraction of the range")
+
+
+class ModelCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    dataset_id: int
+    architecture: str
+    alpha: float | None = None
+    input_width: int = Field(default=96, ge=8, le=640)
+    input_height: int = Field(default=96, ge=8, le=640)
+    color_mode: ColorMode = "grayscale"
+    epochs: int = Field(default=10, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    learning_rate: float | None = Field(default=None, gt=0, le=1)
+    validation_split: float | None = Field(default=None, gt=0, lt=0.9)
+    augmentation: Augmentation | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    base_model_id: int | None = None
+
+
+class ModelUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ModelRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    dataset_id: int | None
+    base_model_id: int | None
+    status: str
+    job_id: int | None
+    config: dict[str, Any]
+    classes: list[str]
+    parameter_count: int | None
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    error: str | None
+
+
+class ModelPage(BaseModel):
+    items: list[ModelRead]
+    total: int
+
+
+class FootprintRead(BaseModel):
+    parameters: int
+    tflite_bytes: int
+    arena_bytes: int
+
+
+class ArchitectureRead(BaseModel):
+    id: str
+    name: str
+    description: str
+    alphas: list[float]
+    default_alpha: float
+    min_input: int
+    max_input: int
+    default_input: int
+    footprints: dict[str, FootprintRead] = Field(
+        description="measured int8 footprint at 96×96×1 with 3 classes, by alpha"
+    )
+
+
+class EstimateRead(BaseModel):
+    architecture: str
+    alpha: float
+    parameters: int
+    flash_bytes: int
+    arena_bytes: int
+    input_bytes: int
+    basis: str
+    board: str | None = None
+    fits: bool | None = None
+    ram_estimate_bytes: int | None = None
+    flash_estimate_bytes: int | None = None
