@@ -11,7 +11,9 @@ with plain tools on the same zip: `unzip -q` plus a Pillow open/verify/load of e
 
 Peak RSS is that of this whole process (client and server share it), per phase: the kernel's
 high-water mark (VmHWM in /proc/self/status) is reset before each phase through
-/proc/self/clear_refs; where that is refused, a thread samples VmRSS every 5 ms instead.
+/proc/self/clear_refs; where that is refused, a thread samples VmRSS every 5 ms instead. The
+growth column is that peak minus the RSS when the phase started. With --repeat N every phase
+runs N times (each service run on a fresh database) and the fastest run is reported.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import os
 import random
 import re
 import secrets
@@ -73,6 +76,7 @@ class Measurement:
     images: int
     payload_bytes: int
     peak_rss_bytes: int
+    start_rss_bytes: int
     note: str = ""
 
 
@@ -133,6 +137,7 @@ class PeakRss:
 
     def __init__(self) -> None:
         self.peak = 0
+        self.start_rss = 0
         self._sampler: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -143,6 +148,7 @@ class PeakRss:
         return int(match.group(1)) * 1024 if match else 0
 
     def start(self) -> None:
+        self.start_rss = self._status("VmRSS")
         try:
             Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
             self._sampler = None
@@ -177,6 +183,7 @@ def measured() -> Iterator[dict[str, float]]:
     finally:
         result["seconds"] = time.perf_counter() - started
         result["peak_rss"] = rss.stop()
+        result["start_rss"] = rss.start_rss
 
 
 # Baseline: the same work with ordinary tools.
@@ -192,10 +199,14 @@ def check_image(path: Path) -> None:
 
 def baseline_import(generated: GeneratedZip, folder: Path) -> Measurement:
     with measured() as result:
+        started = time.perf_counter()
         subprocess.run(["unzip", "-q", str(generated.path), "-d", str(folder)], check=True)
+        unzipped = time.perf_counter()
         for entry in generated.digests:
             check_image(folder / entry)
-    return _measurement("import", "baseline", result, generated, "unzip -q + Pillow verify/load")
+        decoded = time.perf_counter()
+    note = f"unzip -q {unzipped - started:.2f} s + Pillow verify/load {decoded - unzipped:.2f} s"
+    return _measurement("import", "baseline", result, generated, note)
 
 
 def baseline_export(generated: GeneratedZip, folder: Path, output: Path) -> Measurement:
@@ -215,6 +226,7 @@ def _measurement(
         images=len(generated.digests),
         payload_bytes=generated.payload_bytes,
         peak_rss_bytes=int(result["peak_rss"]),
+        start_rss_bytes=int(result["start_rss"]),
         note=note,
     )
 
@@ -278,7 +290,9 @@ def running_service(database_url: str, data_dir: Path) -> Iterator[httpx.Client]
         listener.close()
 
 
-def service_import(client: httpx.Client, backend: str, generated: GeneratedZip) -> tuple[Measurement, int]:
+def service_import(
+    client: httpx.Client, backend: str, generated: GeneratedZip
+) -> tuple[Measurement, int]:
     with measured() as result, generated.path.open("rb") as upload:
         response = client.post(
             "/api/v1/datasets/import",
@@ -306,7 +320,9 @@ def service_export(
                     first_byte = time.perf_counter() - started
                 sink.write(chunk)
     verify_export(output, generated)
-    return _measurement("export", backend, result, generated, f"first byte after {first_byte:.2f} s")
+    return _measurement(
+        "export", backend, result, generated, f"first byte after {first_byte:.2f} s"
+    )
 
 
 def verify_export(path: Path, generated: GeneratedZip) -> None:
@@ -322,18 +338,37 @@ def verify_export(path: Path, generated: GeneratedZip) -> None:
         missing = sorted(set(generated.digests) - set(found))[:3]
         extra = sorted(set(found) - set(generated.digests))[:3]
         changed = sorted(p for p in found if generated.digests.get(p) not in (None, found[p]))[:3]
-        raise RuntimeError(f"{path.name} differs: missing {missing}, extra {extra}, changed {changed}")
+        raise RuntimeError(
+            f"{path.name} differs: missing {missing}, extra {extra}, changed {changed}"
+        )
+
+
+def run_baseline(generated: GeneratedZip, work: Path) -> list[Measurement]:
+    folder = work / "unzipped"
+    imported = baseline_import(generated, folder)
+    print(f"  import  {imported.seconds:7.2f} s ({imported.note})", flush=True)
+    exported = baseline_export(generated, folder, work / "baseline.zip")
+    print(f"  export  {exported.seconds:7.2f} s", flush=True)
+    shutil.rmtree(folder)
+    (work / "baseline.zip").unlink()
+    return [imported, exported]
 
 
 def run_backend(backend: str, generated: GeneratedZip, work: Path) -> list[Measurement]:
-    folder = work / backend
-    folder.mkdir()
+    """Import then export on a fresh database and a freshly started service."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{backend}-", dir=work))
     with scratch_database(backend, folder) as url, running_service(url, folder / "data") as client:
         imported, dataset_id = service_import(client, backend, generated)
         print(f"  import  {imported.seconds:7.2f} s", flush=True)
         exported = service_export(client, backend, dataset_id, generated, folder / "export.zip")
         print(f"  export  {exported.seconds:7.2f} s ({exported.note})", flush=True)
+    shutil.rmtree(folder)
     return [imported, exported]
+
+
+def fastest(runs: list[list[Measurement]]) -> list[Measurement]:
+    """Per phase, the fastest of the repeated runs."""
+    return [min(same_phase, key=lambda m: m.seconds) for same_phase in zip(*runs, strict=True)]
 
 
 # Report.
@@ -343,23 +378,29 @@ def print_table(measurements: list[Measurement]) -> None:
     baselines = {m.phase: m.seconds for m in measurements if m.backend == "baseline"}
     header = (
         f"{'phase':<7} {'backend':<11} {'seconds':>8} {'images/s':>9} {'MB/s':>7}"
-        f" {'peak RSS MB':>11} {'vs baseline':>11}  note"
+        f" {'peak RSS MB':>11} {'(growth)':>8} {'vs baseline':>11}  note"
     )
     print(header)
     print("-" * len(header))
     for m in sorted(measurements, key=lambda m: (m.phase != "import", m.backend != "baseline")):
         ratio = m.seconds / baselines[m.phase] if baselines.get(m.phase) else float("nan")
+        growth = (m.peak_rss_bytes - m.start_rss_bytes) / MB
         print(
             f"{m.phase:<7} {m.backend:<11} {m.seconds:8.2f} {m.images / m.seconds:9.0f}"
             f" {m.payload_bytes / MB / m.seconds:7.2f} {m.peak_rss_bytes / MB:11.0f}"
-            f" {ratio:10.1f}×  {m.note}"
+            f" {f'(+{growth:.0f})':>8} {ratio:10.1f}×  {m.note}"
         )
 
 
+def load_average() -> str:
+    return ", ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000, help="images in the zip")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per phase; fastest is kept")
     parser.add_argument("--seed", type=int, default=2026, help="seed of the generated images")
     arguments = parser.parse_args(argv)
     arguments.backends = [name.strip() for name in arguments.backends.split(",") if name.strip()]
@@ -371,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("unzip", "zip"):
         if shutil.which(tool) is None:
             sys.exit(f"the baseline needs `{tool}` on PATH (apt-get install {tool})")
+    print(f"Load average before: {load_average()} (on {os.cpu_count()} CPUs)", flush=True)
     with tempfile.TemporaryDirectory(prefix="tinymlaas-bench-") as temporary:
         work = Path(temporary)
         started = time.perf_counter()
@@ -381,14 +423,17 @@ def main(argv: list[str] | None = None) -> int:
             f" in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
-        print("baseline", flush=True)
-        unzipped = work / "unzipped"
-        measurements = [baseline_import(generated, unzipped)]
-        measurements.append(baseline_export(generated, unzipped, work / "baseline.zip"))
-        shutil.rmtree(unzipped)
-        for backend in arguments.backends:
-            print(backend, flush=True)
-            measurements += run_backend(backend, generated, work)
+        measurements: list[Measurement] = []
+        for backend in ["baseline", *arguments.backends]:
+            runs = []
+            for run in range(1, arguments.repeat + 1):
+                print(f"{backend} (run {run} of {arguments.repeat})", flush=True)
+                if backend == "baseline":
+                    runs.append(run_baseline(generated, work))
+                else:
+                    runs.append(run_backend(backend, generated, work))
+            measurements += fastest(runs)
+    print(f"Load average after: {load_average()}")
     print()
     print_table(measurements)
     return 0

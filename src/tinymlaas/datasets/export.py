@@ -13,6 +13,7 @@ from tinymlaas.datasets import repository
 from tinymlaas.models import Image
 
 PREFETCH_IMAGES = 200
+SEND_BYTES = 64 * 1024
 
 
 class _Prefetcher:
@@ -58,8 +59,19 @@ def zip_stream(factory: sessionmaker[Session], dataset_id: int) -> tuple[int, It
     size = len(stream)
 
     def generate() -> Iterator[bytes]:
+        # The zip stream yields many small pieces; each would cost the server a thread hop
+        # and a socket write, so they are sent in pieces of about 64 KiB.
+        pending: list[bytes] = []
+        size = 0
         try:
-            yield from stream
+            for piece in stream:
+                pending.append(piece)
+                size += len(piece)
+                if size >= SEND_BYTES:
+                    yield b"".join(pending)
+                    pending, size = [], 0
+            if pending:
+                yield b"".join(pending)
         finally:
             session.close()
 

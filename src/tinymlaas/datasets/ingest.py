@@ -46,6 +46,8 @@ class Ingest:
     blobs: BlobStore
     dataset: Dataset
     max_pixels: int
+    # A dataset created by this same request cannot hold any of the paths yet.
+    is_new_dataset: bool = False
     problems: list[EntryProblem] = field(default_factory=list)
     added: int = 0
     _pending: list[tuple[Candidate, str, int, int]] = field(default_factory=list)
@@ -72,8 +74,12 @@ class Ingest:
         pending, self._pending = self._pending, []
         if self.problems or not pending:
             return
-        taken = repository.existing_paths(
-            self.session, self.dataset.id, [(c.folder, c.name) for c, *_ in pending]
+        taken = (
+            set()
+            if self.is_new_dataset
+            else repository.existing_paths(
+                self.session, self.dataset.id, [(c.folder, c.name) for c, *_ in pending]
+            )
         )
         for candidate, *_ in pending:
             if (candidate.folder, candidate.name) in taken:
@@ -176,7 +182,7 @@ def import_zip(
     max_pixels: int,
 ) -> int:
     """Fill a new dataset from a zip; raises (and the caller rolls back) on any bad entry."""
-    ingest = Ingest(session, blobs, dataset, max_pixels)
+    ingest = Ingest(session, blobs, dataset, max_pixels, is_new_dataset=True)
     folders = _add_zip(ingest, upload, "", limits)
     added = ingest.finish()
     repository.add_folders(session, dataset.id, folders)
