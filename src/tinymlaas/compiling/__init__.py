@@ -1,0 +1,1 @@
+"""Compiling trained models for boards: TFLite conversion, C arrays, Arduino libraries."""

@@ -1,0 +1,191 @@
+"""The catalog of boards a model can be compiled for, with their memory and USB identities.
+
+Flash/RAM/clock figures are the vendors' published ones. The `runtime_*` figures are
+estimates (not measurements) of what the sketch, the board core and TFLite-Micro take
+besides the model array, the tensor arena and the input buffer; each carries its assumption.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+KiB = 1024
+MiB = 1024 * KiB
+
+# An OV7675 QCIF (176x144) frame as Arduino_OV767X delivers it: 1 byte/pixel gray, 2 RGB565.
+_QCIF_PIXELS = 176 * 144
+
+
+@dataclass(frozen=True)
+class Board:
+    """One board model: its MCU, memories, arduino-cli FQBN and USB identities."""
+
+    id: str
+    name: str
+    mcu: str
+    clock_mhz: int
+    flash_bytes: int
+    ram_bytes: int
+    fqbn: str | None
+    usb_ids: tuple[tuple[int, int], ...]
+    camera: str
+    runtime_flash_bytes: int
+    runtime_ram_bytes: int
+    # Extra RAM an RGB (3-channel) model needs over a grayscale one on this board, e.g. because
+    # the camera frame buffer doubles from 8-bit gray to RGB565.
+    rgb_extra_ram_bytes: int = 0
+
+    @property
+    def architecture(self) -> str:
+        """Return the Arduino architecture (the FQBN's second part), or "*" without an FQBN."""
+        return self.fqbn.split(":")[1] if self.fqbn else "*"
+
+    def runtime_ram_for(self, channels: int) -> int:
+        """Return the estimated RAM used besides arena and input for a model of `channels`."""
+        return self.runtime_ram_bytes + (self.rgb_extra_ram_bytes if channels == 3 else 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the public catalog fields the API serves."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "mcu": self.mcu,
+            "clock_mhz": self.clock_mhz,
+            "flash_bytes": self.flash_bytes,
+            "ram_bytes": self.ram_bytes,
+        }
+
+
+class UnknownBoard(ValueError):
+    """A board id that is not in the catalog."""
+
+    def __init__(self, board_id: str) -> None:
+        self.board_id = board_id
+        known = ", ".join(sorted(BOARDS))
+        super().__init__(f"unknown board {board_id!r}; known boards: {known}")
+
+
+_CATALOG = (
+    Board(
+        id="nano33ble",
+        name="Arduino Nano 33 BLE (Sense)",
+        mcu="nRF52840 (Cortex-M4F)",
+        clock_mhz=64,
+        flash_bytes=1 * MiB,
+        ram_bytes=256 * KiB,
+        fqbn="arduino:mbed_nano:nano33ble",
+        # 0x805A while a sketch runs, 0x005A in the bootloader (double-tap reset).
+        usb_ids=((0x2341, 0x805A), (0x2341, 0x005A)),
+        camera="OV7675 (Tiny Machine Learning Kit shield)",
+        # Estimate: 64 KiB bootloader + mbed core (~80 KB) + TFLM with reference/CMSIS-NN
+        # kernels for a CNN (~100-150 KB) + Arduino_OV767X and sketch (~20 KB).
+        runtime_flash_bytes=64 * KiB + 200 * KiB,
+        # Estimate: mbed OS globals, heap bookkeeping and stacks (~45 KB, an empty sketch's
+        # reported globals) + a QCIF grayscale frame (25,344 B) + serial buffers.
+        runtime_ram_bytes=48 * KiB + _QCIF_PIXELS,
+        rgb_extra_ram_bytes=_QCIF_PIXELS,
+    ),
+    Board(
+        id="esp32-eye",
+        name="Espressif ESP-EYE (ESP32, 4 MB flash, 8 MB PSRAM)",
+        mcu="ESP32 (dual Xtensa LX6)",
+        clock_mhz=240,
+        flash_bytes=4 * MiB,
+        ram_bytes=520 * KiB,
+        # Huge APP partitions give the sketch 3 MiB of the 4 MiB flash instead of 1.25 MiB.
+        fqbn="esp32:esp32:esp32wrover:PartitionScheme=huge_app",
+        # Its USB-UART bridge chip is shared by countless boards, so it identifies nothing.
+        usb_ids=(),
+        camera="OV2640",
+        # Estimate: 1 MiB of flash outside the Huge APP partition + Arduino-ESP32 core
+        # (~250 KB) + TFLM (~150 KB) + esp32-camera (~50 KB).
+        runtime_flash_bytes=1 * MiB + 450 * KiB,
+        # Estimate: with Wi-Fi off about 300 KB of the 520 KiB SRAM remain as heap; camera
+        # frames live in PSRAM, so they cost no SRAM.
+        runtime_ram_bytes=520 * KiB - 300_000,
+    ),
+    Board(
+        id="esp32-s3-eye",
+        name="Espressif ESP32-S3-EYE (ESP32-S3, 8 MB flash, 8 MB octal PSRAM)",
+        mcu="ESP32-S3 (dual Xtensa LX7)",
+        clock_mhz=240,
+        flash_bytes=8 * MiB,
+        ram_bytes=512 * KiB,
+        fqbn="esp32:esp32:esp32s3:PSRAM=opi,FlashSize=8M,PartitionScheme=huge_app",
+        # The ESP32-S3's built-in USB Serial/JTAG: any ESP32-S3 board matches, so a guess only.
+        usb_ids=((0x303A, 0x1001),),
+        camera="OV2640",
+        # Estimate: 5 MiB of flash outside the 3 MiB Huge APP partition + core, TFLM (with
+        # ESP-NN kernels) and esp32-camera (~500 KB).
+        runtime_flash_bytes=5 * MiB + 500 * KiB,
+        # Estimate: about 320 KB of the 512 KiB SRAM remain as heap; frames live in PSRAM.
+        runtime_ram_bytes=512 * KiB - 320_000,
+    ),
+    Board(
+        id="pico",
+        name="Raspberry Pi Pico (RP2040)",
+        mcu="RP2040 (dual Cortex-M0+)",
+        clock_mhz=133,
+        flash_bytes=2 * MiB,
+        ram_bytes=264 * KiB,
+        fqbn="rp2040:rp2040:rpipico",
+        # 0x000A: the arduino-pico core's USB serial; 0x0003: the BOOTSEL mass-storage loader.
+        usb_ids=((0x2E8A, 0x000A), (0x2E8A, 0x0003)),
+        camera="none on board (user-supplied camera, e.g. Arducam HM01B0)",
+        # Estimate: arduino-pico core with USB stack (~60 KB) + TFLM reference kernels (~150 KB).
+        runtime_flash_bytes=210 * KiB,
+        # Estimate: core globals, USB buffers and two cores' stacks (~24 KB) + a 160x120
+        # grayscale frame for a typical small camera (19,200 B).
+        runtime_ram_bytes=24 * KiB + 160 * 120,
+        rgb_extra_ram_bytes=160 * 120,
+    ),
+    Board(
+        id="stm32f746-disco",
+        name="STM32F746G Discovery",
+        mcu="STM32F746NG (Cortex-M7F)",
+        clock_mhz=216,
+        flash_bytes=1 * MiB,
+        ram_bytes=320 * KiB,
+        fqbn="STMicroelectronics:stm32:Disco:pnum=DISCO_F746NG",
+        # The on-board ST-LINK/V2-1's virtual COM port (also on other ST boards: a guess).
+        usb_ids=((0x0483, 0x374B),),
+        camera="none on board (camera connector, e.g. STM32F4DIS-CAM OV9655)",
+        # Estimate: STM32duino core and HAL (~50 KB) + TFLM with CMSIS-NN kernels (~150 KB).
+        runtime_flash_bytes=200 * KiB,
+        # Estimate: core globals and stack (~16 KB) + a 160x120 grayscale frame (19,200 B).
+        runtime_ram_bytes=16 * KiB + 160 * 120,
+        rgb_extra_ram_bytes=160 * 120,
+    ),
+    Board(
+        id="virtual",
+        name="TinyMLaaS virtual device (TFLite-Micro on the bridge's host)",
+        mcu="host CPU (TFLite-Micro Python interpreter)",
+        # 0: not a fixed clock; the virtual device runs at the host's speed.
+        clock_mhz=0,
+        flash_bytes=16 * MiB,
+        ram_bytes=8 * MiB,
+        fqbn=None,
+        usb_ids=(),
+        camera="none (virtual: images from a folder or zip)",
+        # The interpreter lives in the bridge process, outside these generous virtual limits.
+        runtime_flash_bytes=0,
+        runtime_ram_bytes=0,
+    ),
+)
+
+BOARDS: dict[str, Board] = {board.id: board for board in _CATALOG}
+
+
+def get_board(board_id: str) -> Board:
+    """Return the catalog board with this id, or raise UnknownBoard naming the known ids."""
+    try:
+        return BOARDS[board_id]
+    except KeyError:
+        raise UnknownBoard(board_id) from None
+
+
+def guess_board(vid: int, pid: int) -> Board | None:
+    """Return the first catalog board a USB (VID, PID) pair belongs to, if any."""
+    for board in _CATALOG:
+        if (vid, pid) in board.usb_ids:
+            return board
+    return None

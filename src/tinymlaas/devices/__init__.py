@@ -1,0 +1,1 @@
+"""Boards attached through bridges: discovery, installing models, observing predictions."""
