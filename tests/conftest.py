@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +112,9 @@ def settings(database: Database, tmp_path: Path) -> Settings:
         secret_key=SECRET_KEY,
         admin_username="admin",
         admin_password=ADMIN_PASSWORD,
+        local_workers=0,
+        job_poll_seconds=0.1,
+        job_heartbeat_seconds=1.0,
     )
 
 
@@ -149,3 +154,27 @@ def make_user_client(app_client: TestClient, client: TestClient) -> Callable[[st
         return other
 
     return make
+
+
+@pytest.fixture
+def local_worker(settings: Settings) -> Iterator[None]:
+    """A local worker (the loop of `tinymlaas worker --local`) in a thread of this process."""
+    from tinymlaas.jobs.worker import local_worker_loop
+
+    stop = threading.Event()
+    thread = threading.Thread(target=local_worker_loop, args=(settings, stop), daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=120)
+
+
+def wait_for_job(client: TestClient, job_id: int, timeout: float = 240) -> dict:  # type: ignore[type-arg]
+    """Poll a job until it has finished; returns its final JSON."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")

@@ -42,3 +42,33 @@ def labelled_zip(labels: Mapping[str, int], prefix: str = "") -> tuple[bytes, di
             color = (label_index * 40 % 256, index * 7 % 256, (label_index + index) % 256)
             entries[f"{prefix}{label}/{index:03d}.png"] = image_bytes(color=color)
     return zip_bytes(entries), entries
+
+
+def pattern_image(kind: int, seed: int, size: int = 24) -> bytes:
+    """A noisy PNG whose class shows in grayscale: 0 dark, 1 bright, 2 bright left half…"""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 40, (size, size), dtype=np.int16)
+    if kind == 1:
+        pixels += 180
+    elif kind == 2:
+        pixels[:, : size // 2] += 180
+    elif kind == 3:
+        pixels[: size // 2, :] += 180
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.clip(0, 255).astype("uint8"), "L").convert("RGB").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def pattern_dataset_zip(per_class: int = 12, classes: int = 3, splits: bool = False) -> bytes:
+    """A zip of `classes` learnable classes (see pattern_image), optionally in split folders."""
+    names = ["dark", "bright", "left", "top"][:classes]
+    entries: dict[str, bytes | None] = {}
+    for kind, name in enumerate(names):
+        for index in range(per_class):
+            folder = name
+            if splits:
+                folder = ("validation/" if index % 4 == 0 else "train/") + name
+            entries[f"{folder}/{index:03d}.png"] = pattern_image(kind, seed=kind * 1000 + index)
+    return zip_bytes(entries)

@@ -10,22 +10,35 @@ from fastapi import APIRouter, FastAPI
 from tinymlaas import __version__
 from tinymlaas.auth.router import router as auth_router
 from tinymlaas.bootstrap import prepare_database, resolve_secret_key
+from tinymlaas.compiling.router import router as compiling_router
 from tinymlaas.config import Settings
 from tinymlaas.datasets.router import router as datasets_router
 from tinymlaas.db.session import make_engine, make_session_factory
 from tinymlaas.errors import install_error_handlers
 from tinymlaas.health import router as health_router
+from tinymlaas.jobs.background import JobMaintenance
+from tinymlaas.jobs.executor import make_executor
+from tinymlaas.jobs.router import router as jobs_router
 from tinymlaas.limits import BodySizeLimitMiddleware
+from tinymlaas.training.router import router as training_router
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, *, prepare: bool = True) -> FastAPI:
-    """Build the app; with `prepare`, migrations and the first admin happen at startup."""
+def create_app(
+    settings: Settings | None = None, *, prepare: bool = True, run_workers: bool = False
+) -> FastAPI:
+    """Build the app; with `prepare`, migrations and the first admin happen at startup.
+
+    With `run_workers` (what `tinymlaas serve` does) the app also starts its local worker
+    processes (when no broker is configured) and the job maintenance thread.
+    """
     settings = settings or Settings()
     secret_key = resolve_secret_key(settings)
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
+    executor = make_executor(settings)
+    maintenance = JobMaintenance(settings, factory, executor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,8 +51,13 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
                     "Store it now: it is not shown again.",
                     flush=True,
                 )
-        yield
-        engine.dispose()
+        if run_workers:
+            maintenance.start()
+        try:
+            yield
+        finally:
+            maintenance.stop()
+            engine.dispose()
 
     app = FastAPI(
         title="TinyMLaaS",
@@ -51,11 +69,15 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
     app.state.secret_key = secret_key
     app.state.engine = engine
     app.state.session_factory = factory
+    app.state.executor = executor
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health_router)
     api.include_router(auth_router)
     api.include_router(datasets_router)
+    api.include_router(jobs_router)
+    api.include_router(training_router)
+    api.include_router(compiling_router)
     app.include_router(api)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)

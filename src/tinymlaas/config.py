@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
 
     broker_url: str | None = None
+    celery_queue: str = "tinymlaas"
     executor: Literal["local", "celery"] | None = None
     local_workers: int = Field(default=1, ge=0, le=32)
     job_heartbeat_seconds: float = 5.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -17,6 +18,7 @@ users_app = typer.Typer(help="Manage user accounts directly in the database.", n
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+    app.command()(worker)
     app.add_typer(db_app, name="db")
     app.add_typer(users_app, name="users")
 
@@ -33,13 +35,54 @@ def serve(
 
     settings = Settings()
     try:
-        app = create_app(settings)
+        app = create_app(settings, run_workers=True)
     except ConfigurationError as exc:
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
     where = "embedded SQLite in " + str(settings.data_dir) if settings.is_embedded else "database"
-    console.print(f"TinyMLaaS on http://{host}:{port} (API docs at /docs), data: {where}")
+    jobs = (
+        f"{settings.local_workers} local worker process(es)"
+        if settings.resolved_executor == "local"
+        else f"{settings.resolved_executor} workers"
+    )
+    console.print(
+        f"TinyMLaaS on http://{host}:{port} (API docs at /docs), data: {where}, jobs: {jobs}"
+    )
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def worker(
+    local: Annotated[
+        bool, typer.Option("--local", help="Poll the database for jobs instead of a broker.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once (Celery).")] = 1,
+    pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo or threads.")] = "prefork",
+) -> None:
+    """Run jobs (training, compiling): from TINYMLAAS_BROKER_URL, or locally with --local."""
+    import logging
+
+    from tinymlaas.jobs.worker import local_worker_loop, run_celery_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings()
+    if local or not settings.broker_url:
+        console.print("worker: taking jobs from the database")
+        local_worker_loop(settings, stop=_stop_on_sigterm())
+        return
+    run_celery_worker(settings, concurrency, pool)
+
+
+def _stop_on_sigterm() -> threading.Event:
+    import signal
+
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handle)
+    return stop
 
 
 @db_app.command("upgrade")

@@ -81,10 +81,17 @@ def _import_tensorflow() -> Any:
 
 
 def _representative_batches(samples: np.ndarray) -> Any:
-    """Return the converter's representative dataset: each sample as a float32 batch of 1."""
+    """The converter's representative dataset: each sample as a float32 batch of 1.
+
+    A black and a white frame come first, so the input's calibration range is the full 0..255
+    a camera can deliver (scale 1, zero point -128: a device feeds `pixel - 128`) whatever the
+    dataset's own range.
+    """
+    shape = samples.shape[1:]
+    extremes = [np.zeros(shape, np.float32), np.full(shape, 255, np.float32)]
 
     def batches() -> Iterator[list[np.ndarray]]:
-        for sample in samples:
+        for sample in [*extremes, *samples]:
             yield [np.asarray(sample, dtype=np.float32)[np.newaxis]]
 
     return batches

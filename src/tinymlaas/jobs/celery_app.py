@@ -12,6 +12,7 @@ def make_celery(settings: Settings) -> Celery:
         raise ValueError("TINYMLAAS_BROKER_URL is not set")
     app = Celery("tinymlaas", broker=settings.broker_url)
     app.conf.update(
+        task_default_queue=settings.celery_queue,
         task_acks_late=True,  # a job's message is acknowledged only after it ran
         task_reject_on_worker_lost=False,  # the lease marks the job failed instead of a re-run
         worker_prefetch_multiplier=1,  # long jobs: do not reserve more than one

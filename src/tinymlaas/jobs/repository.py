@@ -68,16 +68,10 @@ def claim(session: Session, job_id: int, worker: str) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def next_queued(session: Session, kinds: list[str] | None = None) -> list[int]:
-    query = select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(20)
-    if kinds:
-        query = query.where(Job.kind.in_(kinds))
-    return list(session.scalars(query))
-
-
-def queued_before(session: Session, moment: datetime) -> list[int]:
-    query = select(Job.id).where(Job.status == "queued", Job.created_at < moment)
-    return list(session.scalars(query.order_by(Job.id)))
+def next_queued(session: Session, limit: int | None = 20) -> list[int]:
+    """Ids of queued jobs, oldest first."""
+    query = select(Job.id).where(Job.status == "queued").order_by(Job.id)
+    return list(session.scalars(query.limit(limit) if limit else query))
 
 
 def stale_running(session: Session, moment: datetime) -> list[Job]:

@@ -55,6 +55,15 @@ def run_job(factory: sessionmaker[Session], job_id: int, heartbeat_seconds: floa
         load_task(kind)(JobContext(job_id, factory, worker))
     except JobCancelled:
         status, message = "cancelled", "cancelled by the user"
+    except (SystemExit, KeyboardInterrupt):
+        stop.set()
+        with transaction(factory) as session:
+            service.requeue(
+                session,
+                session.get_one(Job, job_id),
+                "interrupted by a worker shutdown; queued again",
+            )
+        raise
     except Exception as exc:  # any task failure ends up in the job, never lost
         log.exception("job %s failed", job_id)
         status, message = "failed", "failed"

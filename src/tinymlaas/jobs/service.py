@@ -82,6 +82,19 @@ def finish(
     session.flush()
 
 
+def requeue(session: Session, job: Job, reason: str) -> None:
+    """Give a job back to the queue (its worker is shutting down); it runs again later."""
+    job.status = "queued"
+    job.worker = None
+    job.started_at = None
+    job.heartbeat_at = None
+    job.progress = 0.0
+    job.message = reason
+    set_resource_status(session, job.id, "queued", None)
+    repository.add_event(session, job.id, "state", {"status": "queued", "message": reason})
+    session.flush()
+
+
 def set_resource_status(session: Session, job_id: int, status: str, error: str | None) -> None:
     values: dict[str, Any] = {"status": status}
     if status != "running":

@@ -1,0 +1,73 @@
+"""Every query of the compiling domain."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from tinymlaas.models import CompiledFile, CompiledModel
+
+
+def get_owned(session: Session, owner_id: int, compiled_id: int) -> CompiledModel | None:
+    return session.scalar(
+        select(CompiledModel).where(
+            CompiledModel.id == compiled_id, CompiledModel.owner_id == owner_id
+        )
+    )
+
+
+def get_by_job(session: Session, job_id: int) -> CompiledModel | None:
+    return session.scalar(select(CompiledModel).where(CompiledModel.job_id == job_id))
+
+
+def list_owned(
+    session: Session, owner_id: int, model_id: int | None, offset: int, limit: int
+) -> tuple[list[CompiledModel], int]:
+    conditions = [CompiledModel.owner_id == owner_id]
+    if model_id is not None:
+        conditions.append(CompiledModel.model_id == model_id)
+    total = session.scalar(select(func.count()).select_from(CompiledModel).where(*conditions))
+    rows = session.scalars(
+        select(CompiledModel)
+        .where(*conditions)
+        .order_by(CompiledModel.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), total or 0
+
+
+def files(session: Session, compiled_id: int) -> list[CompiledFile]:
+    return list(
+        session.scalars(
+            select(CompiledFile)
+            .where(CompiledFile.compiled_id == compiled_id)
+            .order_by(CompiledFile.name)
+        )
+    )
+
+
+def file(session: Session, compiled_id: int, name: str) -> CompiledFile | None:
+    return session.scalar(
+        select(CompiledFile).where(
+            CompiledFile.compiled_id == compiled_id, CompiledFile.name == name
+        )
+    )
+
+
+def delete_compiled(session: Session, compiled_ids: list[int]) -> list[str]:
+    """Delete compiled models and their file rows; returns the blobs they referred to."""
+    if not compiled_ids:
+        return []
+    shas = list(
+        session.scalars(
+            select(CompiledFile.sha256).where(CompiledFile.compiled_id.in_(compiled_ids))
+        )
+    )
+    session.execute(delete(CompiledFile).where(CompiledFile.compiled_id.in_(compiled_ids)))
+    session.execute(delete(CompiledModel).where(CompiledModel.id.in_(compiled_ids)))
+    return shas
+
+
+def ids_for_model(session: Session, model_id: int) -> list[int]:
+    return list(session.scalars(select(CompiledModel.id).where(CompiledModel.model_id == model_id)))

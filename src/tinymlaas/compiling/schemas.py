@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Quantization = Literal["int8", "float32"]
+
+
+class BoardRead(BaseModel):
+    id: str
+    name: str
+    mcu: str
+    clock_mhz: int
+    flash_bytes: int
+    ram_bytes: int
+
+
+class CompileRequest(BaseModel):
+    board: str = Field(min_length=1, max_length=32)
+    quantization: Quantization = "int8"
+
+
+class CompiledFileRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+
+class CompiledRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    model_id: int
+    board: str
+    quantization: str
+    status: str
+    job_id: int | None
+    tflite_bytes: int | None
+    arena_bytes: int | None
+    flash_estimate_bytes: int | None
+    ram_estimate_bytes: int | None
+    fits: bool | None
+    fit_detail: dict[str, Any] | None
+    accuracy: dict[str, Any] | None
+    input: dict[str, Any] | None
+    output: dict[str, Any] | None
+    created_at: datetime
+    error: str | None
+
+
+class CompiledPage(BaseModel):
+    items: list[CompiledRead]
+    total: int
+
+
+class CompiledFilePage(BaseModel):
+    items: list[CompiledFileRead]
+    total: int

@@ -1,0 +1,63 @@
+"""Rules of compiling requests and compiled models. Flushes; the caller commits."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from tinymlaas.blobs import BlobStore
+from tinymlaas.compiling import repository
+from tinymlaas.compiling.footprint import board_or_error
+from tinymlaas.compiling.schemas import CompileRequest
+from tinymlaas.errors import BadRequest, Conflict, NotFound
+from tinymlaas.jobs import service as jobs
+from tinymlaas.models import CompiledFile, CompiledModel, TrainedModel, User
+from tinymlaas.models.job import FINISHED_STATUSES
+
+
+def get_compiled(session: Session, owner: User, compiled_id: int) -> CompiledModel:
+    compiled = repository.get_owned(session, owner.id, compiled_id)
+    if compiled is None:
+        raise NotFound(f"compiled model {compiled_id} not found")
+    return compiled
+
+
+def create_compiled(
+    session: Session, owner: User, model: TrainedModel, request: CompileRequest
+) -> CompiledModel:
+    board = board_or_error(request.board)
+    if model.status != "succeeded":
+        raise BadRequest(f"model {model.id} has not finished training ({model.status})")
+    job = jobs.create_job(session, owner, "compile")
+    compiled = CompiledModel(
+        owner_id=owner.id,
+        model_id=model.id,
+        job_id=job.id,
+        board=board.id,
+        quantization=request.quantization,
+        status="queued",
+    )
+    session.add(compiled)
+    session.flush()
+    return compiled
+
+
+def get_file(session: Session, compiled: CompiledModel, name: str) -> CompiledFile:
+    found = repository.file(session, compiled.id, name)
+    if found is None:
+        names = ", ".join(f.name for f in repository.files(session, compiled.id)) or "none yet"
+        raise NotFound(f"compiled model {compiled.id} has no file '{name}' (files: {names})")
+    return found
+
+
+def delete_compiled(session: Session, blobs: BlobStore, compiled: CompiledModel) -> None:
+    if compiled.status not in FINISHED_STATUSES:
+        raise Conflict(
+            f"compiled model {compiled.id} is still being built (job {compiled.job_id});"
+            " cancel the job first"
+        )
+    blobs.release(repository.delete_compiled(session, [compiled.id]))
+
+
+def delete_for_model(session: Session, model_id: int) -> list[str]:
+    """Delete every compiled version of a model; returns the blobs to release."""
+    return repository.delete_compiled(session, repository.ids_for_model(session, model_id))

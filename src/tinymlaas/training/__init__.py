@@ -1,0 +1,1 @@
+"""Training: the architecture catalog, Keras model builders, preprocessing and metrics."""

@@ -1,0 +1,64 @@
+"""Every query of the training domain."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tinymlaas.models import Image, TrainedModel
+
+
+def get_owned(session: Session, owner_id: int, model_id: int) -> TrainedModel | None:
+    return session.scalar(
+        select(TrainedModel).where(TrainedModel.id == model_id, TrainedModel.owner_id == owner_id)
+    )
+
+
+def get_by_job(session: Session, job_id: int) -> TrainedModel | None:
+    return session.scalar(select(TrainedModel).where(TrainedModel.job_id == job_id))
+
+
+def list_owned(
+    session: Session, owner_id: int, dataset_id: int | None, offset: int, limit: int
+) -> tuple[list[TrainedModel], int]:
+    conditions = [TrainedModel.owner_id == owner_id]
+    if dataset_id is not None:
+        conditions.append(TrainedModel.dataset_id == dataset_id)
+    total = session.scalar(select(func.count()).select_from(TrainedModel).where(*conditions)) or 0
+    rows = session.scalars(
+        select(TrainedModel)
+        .where(*conditions)
+        .order_by(TrainedModel.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), total
+
+
+def label_counts(session: Session, dataset_id: int) -> dict[str, int]:
+    """Images per label over the whole dataset (unlabelled images are not counted)."""
+    rows = session.execute(
+        select(Image.label, func.count())
+        .where(Image.dataset_id == dataset_id, Image.label.is_not(None))
+        .group_by(Image.label)
+    )
+    return {label: count for label, count in rows if label is not None}
+
+
+def split_counts(session: Session, dataset_id: int) -> dict[str | None, int]:
+    rows = session.execute(
+        select(Image.split, func.count())
+        .where(Image.dataset_id == dataset_id, Image.label.is_not(None))
+        .group_by(Image.split)
+    )
+    return {split: count for split, count in rows}
+
+
+def labelled_images(session: Session, dataset_id: int) -> list[tuple[int, str, str, str | None]]:
+    """(id, sha256, label, split) of every labelled image, in a stable order."""
+    rows = session.execute(
+        select(Image.id, Image.sha256, Image.label, Image.split)
+        .where(Image.dataset_id == dataset_id, Image.label.is_not(None))
+        .order_by(Image.id)
+    )
+    return [(image_id, sha, label or "", split) for image_id, sha, label, split in rows]

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+
+from tinymlaas.auth.dependencies import CurrentUser, SessionDep
+from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.errors import BadRequest
+from tinymlaas.jobs.schemas import JobAccepted
+from tinymlaas.models import TrainedModel
+from tinymlaas.training import catalog, repository, service
+from tinymlaas.training.schemas import (
+    ArchitectureRead,
+    ColorMode,
+    EstimateRead,
+    FootprintRead,
+    ModelCreate,
+    ModelPage,
+    ModelRead,
+    ModelUpdate,
+)
+
+router = APIRouter(tags=["training"])
+
+
+def get_model(model_id: int, session: SessionDep, user: CurrentUser) -> TrainedModel:
+    return service.get_model(session, user, model_id)
+
+
+ModelDep = Annotated[TrainedModel, Depends(get_model)]
+
+
+@router.get(
+    "/architectures", operation_id="list_architectures", response_model=list[ArchitectureRead]
+)
+def list_architectures(user: CurrentUser) -> list[ArchitectureRead]:
+    """What can be trained, with each architecture's widths, input sizes and footprints."""
+    return [
+        ArchitectureRead(
+            id=arch.id,
+            name=arch.name,
+            description=arch.description,
+            alphas=list(arch.alphas),
+            default_alpha=arch.default_alpha,
+            min_input=arch.min_input,
+            max_input=arch.max_input,
+            default_input=arch.default_input,
+            footprints={
+                f"{alpha:g}": FootprintRead(**vars(footprint))
+                for alpha, footprint in arch.footprints.items()
+            },
+        )
+        for arch in catalog.ARCHITECTURES.values()
+    ]
+
+
+@router.get(
+    "/architectures/{architecture}/estimate",
+    operation_id="estimate_architecture",
+    response_model=EstimateRead,
+)
+def estimate_architecture(
+    architecture: str,
+    user: CurrentUser,
+    alpha: float | None = None,
+    input_width: Annotated[int, Query(ge=8, le=640)] = 96,
+    input_height: Annotated[int, Query(ge=8, le=640)] = 96,
+    color_mode: ColorMode = "grayscale",
+    classes: Annotated[int, Query(ge=2, le=1000)] = 2,
+    board: str | None = None,
+) -> EstimateRead:
+    """Expected int8 footprint before training, and whether it fits a board."""
+    from tinymlaas.compiling import footprint
+
+    try:
+        arch, effective_alpha = catalog.validate(architecture, alpha, input_width, input_height)
+        channels = 1 if color_mode == "grayscale" else 3
+        estimate = catalog.estimate(
+            arch.id, effective_alpha, input_width, input_height, channels, classes
+        )
+    except catalog.InvalidTrainingConfig as exc:
+        raise BadRequest(str(exc)) from exc
+    result = EstimateRead(architecture=arch.id, alpha=effective_alpha, **vars(estimate))
+    if board is not None:
+        verdict = footprint.fit(
+            footprint.board_or_error(board),
+            model_bytes=estimate.flash_bytes,
+            arena_bytes=estimate.arena_bytes,
+            input_bytes=estimate.input_bytes,
+            channels=channels,
+        )
+        result.board = board
+        result.fits = verdict.fits
+        result.ram_estimate_bytes = verdict.ram_bytes
+        result.flash_estimate_bytes = verdict.flash_bytes
+    return result
+
+
+@router.post(
+    "/models",
+    operation_id="train_model",
+    response_model=JobAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def train_model(
+    payload: ModelCreate,
+    session: SessionDep,
+    user: CurrentUser,
+    request: Request,
+    background: BackgroundTasks,
+) -> JobAccepted:
+    """Queue the training of a new model (or a new version continuing from base_model_id)."""
+    model = service.create_model(session, user, payload)
+    assert model.job_id is not None
+    # Runs after the response, so after the commit: a worker always finds the rows.
+    background.add_task(request.app.state.executor.submit, model.job_id)
+    return JobAccepted(id=model.id, job_id=model.job_id, status="queued")
+
+
+@router.get("/models", operation_id="list_models", response_model=ModelPage)
+def list_models(
+    session: SessionDep,
+    user: CurrentUser,
+    dataset_id: int | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ModelPage:
+    """The user's models, newest first."""
+    rows, total = repository.list_owned(session, user.id, dataset_id, offset, limit)
+    return ModelPage(items=[ModelRead.model_validate(row) for row in rows], total=total)
+
+
+@router.get("/models/{model_id}", operation_id="get_model", response_model=ModelRead)
+def read_model(model: ModelDep) -> ModelRead:
+    """One model: configuration, classes, history and metrics."""
+    return ModelRead.model_validate(model)
+
+
+@router.patch("/models/{model_id}", operation_id="update_model", response_model=ModelRead)
+def update_model(payload: ModelUpdate, model: ModelDep, session: SessionDep) -> ModelRead:
+    """Rename a model."""
+    return ModelRead.model_validate(service.update_model(session, model, payload))
+
+
+@router.delete(
+    "/models/{model_id}", operation_id="delete_model", status_code=status.HTTP_204_NO_CONTENT
+)
+def delete_model(model: ModelDep, session: SessionDep) -> Response:
+    """Delete a model and its compiled versions."""
+    service.delete_model(session, DatabaseBlobStore(session), model)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

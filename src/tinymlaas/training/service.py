@@ -1,0 +1,122 @@
+"""Rules of training requests and trained models. Flushes; the caller commits."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from tinymlaas.blobs import BlobStore
+from tinymlaas.datasets import service as datasets
+from tinymlaas.errors import BadRequest, Conflict, NotFound
+from tinymlaas.jobs import service as jobs
+from tinymlaas.models import TrainedModel, User
+from tinymlaas.models.job import FINISHED_STATUSES
+from tinymlaas.training import catalog, repository
+from tinymlaas.training.schemas import ModelCreate, ModelUpdate
+
+# Settings a continued model must share with its base, so the weights still fit.
+INHERITED = ("architecture", "alpha", "input_width", "input_height", "color_mode")
+
+
+def get_model(session: Session, owner: User, model_id: int) -> TrainedModel:
+    model = repository.get_owned(session, owner.id, model_id)
+    if model is None:
+        raise NotFound(f"model {model_id} not found")
+    return model
+
+
+def create_model(session: Session, owner: User, request: ModelCreate) -> TrainedModel:
+    """Validate a training request completely, then record the model and its queued job."""
+    dataset = datasets.get_dataset(session, owner, request.dataset_id)
+    base = None
+    if request.base_model_id is not None:
+        base = get_model(session, owner, request.base_model_id)
+        if base.status != "succeeded":
+            raise BadRequest(f"base model {base.id} has not finished training ({base.status})")
+        request = _inherit(request, base)
+    try:
+        architecture, alpha = catalog.validate(
+            request.architecture, request.alpha, request.input_width, request.input_height
+        )
+    except catalog.InvalidTrainingConfig as exc:
+        raise BadRequest(str(exc)) from exc
+
+    counts = repository.label_counts(session, dataset.id)
+    if not counts:
+        raise BadRequest(
+            f"dataset '{dataset.name}' has no labelled images: put images in folders named"
+            " after their class"
+        )
+    classes = sorted(label for label, count in counts.items() if count > 0)
+    if len(classes) < 2:
+        raise BadRequest(
+            f"dataset '{dataset.name}' needs at least 2 classes with images to train;"
+            f" it has {len(classes)} ({', '.join(classes)})"
+        )
+    if base is not None and classes != base.classes:
+        raise BadRequest(
+            f"dataset classes {classes} differ from base model {base.id}'s {base.classes};"
+            " continue training needs the same classes"
+        )
+    splits = repository.split_counts(session, dataset.id)
+    if any(split is not None for split in splits) and not splits.get("train"):
+        raise BadRequest("the dataset has split folders but no images in 'train'")
+
+    config = request.model_dump(exclude={"name", "dataset_id", "base_model_id"})
+    config["alpha"] = alpha
+    config["architecture"] = architecture.id
+    config["learning_rate"] = request.learning_rate or 0.001
+    config["validation_split"] = request.validation_split or 0.2
+    config["seed"] = request.seed if request.seed is not None else 1234
+    job = jobs.create_job(session, owner, "train")
+    model = TrainedModel(
+        owner_id=owner.id,
+        name=request.name,
+        dataset_id=dataset.id,
+        job_id=job.id,
+        base_model_id=base.id if base else None,
+        status="queued",
+        config=config,
+        classes=classes,
+        history=[],
+    )
+    session.add(model)
+    session.flush()
+    return model
+
+
+def _inherit(request: ModelCreate, base: TrainedModel) -> ModelCreate:
+    """Fill the architecture settings from the base model; refuse ones that contradict it."""
+    values = request.model_dump()
+    for field in INHERITED:
+        base_value = base.config[field]
+        given = values.get(field)
+        if field in request.model_fields_set and given is not None and given != base_value:
+            raise BadRequest(
+                f"{field} {given!r} differs from base model {base.id}'s {base_value!r};"
+                " a continued model keeps its base's architecture and input"
+            )
+        values[field] = base_value
+    return ModelCreate.model_validate(values)
+
+
+def update_model(session: Session, model: TrainedModel, changes: ModelUpdate) -> TrainedModel:
+    values = changes.model_dump(exclude_unset=True)
+    if values.get("name"):
+        model.name = values["name"]
+    session.flush()
+    return model
+
+
+def delete_model(session: Session, blobs: BlobStore, model: TrainedModel) -> None:
+    """Delete a model with its compiled versions and their files."""
+    if model.status not in FINISHED_STATUSES:
+        raise Conflict(
+            f"model {model.id} is still training (job {model.job_id}); cancel the job first"
+        )
+    from tinymlaas.compiling import service as compiling
+
+    refs = [model.keras_sha256 or ""]
+    refs += compiling.delete_for_model(session, model.id)
+    session.delete(model)
+    session.flush()
+    blobs.release(refs)

@@ -1,0 +1,241 @@
+"""The training job (worker side): TensorFlow is imported here, inside the task, only."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.db.session import transaction
+from tinymlaas.jobs.context import JobCancelled, JobContext
+from tinymlaas.models import TrainedModel
+from tinymlaas.training import repository
+from tinymlaas.training.data import Split, TrainingData, load_training_data
+from tinymlaas.training.metrics import classification_report
+
+# Fractions of the job's progress bar spent on each stage.
+LOADING, TRAINING, EVALUATING = 0.10, 0.85, 0.05
+
+
+def run(ctx: JobContext) -> None:
+    """Train the model row that belongs to this job and store the result."""
+    started = time.perf_counter()
+    with ctx.factory() as session:
+        row = repository.get_by_job(session, ctx.job_id)
+        if row is None:
+            raise LookupError(f"no model belongs to job {ctx.job_id}")
+        if row.dataset_id is None:
+            raise LookupError("the model's dataset was deleted")
+        model_id, config, classes = row.id, dict(row.config), list(row.classes)
+        base_keras = None
+        if row.base_model_id is not None:
+            base = session.get(TrainedModel, row.base_model_id)
+            if base is None or base.keras_sha256 is None:
+                raise LookupError(f"base model {row.base_model_id} is gone")
+            base_keras = DatabaseBlobStore(session).get(base.keras_sha256)
+        ctx.progress(0.0, "loading images")
+        data = load_training_data(
+            session,
+            row.dataset_id,
+            classes,
+            width=config["input_width"],
+            height=config["input_height"],
+            color_mode=config["color_mode"],
+            validation_split=config["validation_split"],
+            seed=config["seed"],
+            progress=lambda done: ctx.progress(LOADING * done, "loading images"),
+        )
+    if len(data.train) == 0:
+        raise ValueError("no training images")
+    ctx.raise_if_cancelled()
+
+    keras = _import_keras()
+    model = _build_or_load(keras, config, len(classes), base_keras)
+    history = _fit(keras, model, data, config, ctx)
+    ctx.progress(LOADING + TRAINING, "evaluating")
+    metrics = _evaluate(model, data, classes, history)
+    keras_bytes = _save(model)
+    info = {
+        "dataset_content_sha256": data.content_sha256,
+        "train_image_ids": data.train.ids,
+        "validation_image_ids": data.validation.ids,
+        "test_image_ids": data.test.ids if data.test else [],
+        "validation_source": data.validation_source,
+        "image_counts": {
+            "train": len(data.train),
+            "validation": len(data.validation),
+            "test": len(data.test) if data.test else 0,
+        },
+        "versions": {"tensorflow": _tf_version(), "keras": keras.__version__},
+        "duration_seconds": round(time.perf_counter() - started, 2),
+    }
+    with transaction(ctx.factory) as session:
+        row = session.get_one(TrainedModel, model_id)
+        row.keras_sha256 = DatabaseBlobStore(session).put(keras_bytes).sha256
+        row.parameter_count = int(model.count_params())
+        row.history = history
+        row.metrics = metrics
+        row.training_info = info
+
+
+def _import_keras() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    return keras
+
+
+def _tf_version() -> str:
+    import tensorflow as tf
+
+    return str(tf.__version__)
+
+
+def _build_or_load(keras: Any, config: dict[str, Any], num_classes: int, base: bytes | None) -> Any:
+    if base is not None:
+        from keras.src.saving import saving_lib
+
+        model = saving_lib.load_model(io.BytesIO(base), compile=False)
+    else:
+        from tinymlaas.training.architectures import build_model
+
+        channels = 1 if config["color_mode"] == "grayscale" else 3
+        model = build_model(
+            config["architecture"],
+            config["alpha"],
+            (config["input_height"], config["input_width"], channels),
+            num_classes,
+            seed=config["seed"],
+        )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config["learning_rate"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _fit(
+    keras: Any, model: Any, data: TrainingData, config: dict[str, Any], ctx: JobContext
+) -> list[dict[str, Any]]:
+    import tensorflow as tf
+
+    from tinymlaas.training.architectures import augmentation
+
+    keras.utils.set_random_seed(config["seed"])
+    epochs, batch_size = config["epochs"], config["batch_size"]
+    augment_config = config.get("augmentation") or {}
+    augment = augmentation(
+        flip=bool(augment_config.get("flip")),
+        rotation=float(augment_config.get("rotation", 0.0)),
+        zoom=float(augment_config.get("zoom", 0.0)),
+        brightness=float(augment_config.get("brightness", 0.0)),
+        seed=config["seed"],
+    )
+    train = tf.data.Dataset.from_tensor_slices((data.train.x, data.train.y))
+    train = train.shuffle(len(data.train), seed=config["seed"], reshuffle_each_iteration=True)
+    train = train.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    if augment is not None:
+        train = train.map(lambda x, y: (augment(x, training=True), y))
+    train = train.prefetch(2)
+    validation = None
+    if len(data.validation):
+        validation = (data.validation.x.astype(np.float32), data.validation.y)
+
+    history: list[dict[str, Any]] = []
+    callback = _ProgressCallback(keras, ctx, epochs, history)
+    model.fit(
+        train,
+        validation_data=validation,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[callback],
+        shuffle=False,
+    )
+    if callback.cancelled:
+        raise JobCancelled
+    return history
+
+
+def _ProgressCallback(  # noqa: N802 - builds a keras Callback class without importing keras at import
+    keras: Any, ctx: JobContext, epochs: int, history: list[dict[str, Any]]
+) -> Any:
+    class ProgressCallback(keras.callbacks.Callback):
+        """Reports per-epoch metrics and stops at the next batch when the job is cancelled."""
+
+        cancelled = False
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch = epoch
+            self.last_report = time.monotonic()
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if ctx.cancel_requested():
+                self.cancelled = True
+                self.model.stop_training = True
+            now = time.monotonic()
+            if now - self.last_report > 2.0 and self.params.get("steps"):
+                self.last_report = now
+                fraction = (self.epoch + (batch + 1) / self.params["steps"]) / epochs
+                ctx.progress(
+                    LOADING + TRAINING * fraction,
+                    f"epoch {self.epoch + 1}/{epochs}, batch {batch + 1}",
+                )
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            entry: dict[str, Any] = {"epoch": epoch + 1}
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                value = logs.get(key)
+                entry[key] = round(float(value), 6) if value is not None else None
+            history.append(entry)
+            ctx.event("metric", entry)
+            ctx.progress(
+                LOADING + TRAINING * (epoch + 1) / epochs,
+                f"epoch {epoch + 1}/{epochs}",
+                epoch=epoch + 1,
+                epochs=epochs,
+            )
+
+    return ProgressCallback()
+
+
+def _evaluate(
+    model: Any, data: TrainingData, classes: list[str], history: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Per-class metrics and confusion matrix on the held-out split (test when present)."""
+    held_out: Split = data.test if data.test is not None and len(data.test) else data.validation
+    last = history[-1] if history else {}
+    metrics: dict[str, Any] = {
+        "accuracy": last.get("accuracy"),
+        "loss": last.get("loss"),
+        "val_accuracy": last.get("val_accuracy"),
+        "val_loss": last.get("val_loss"),
+        "evaluated_on": "test" if held_out is data.test else "validation",
+        "evaluated_images": len(held_out),
+    }
+    if len(held_out):
+        scores = model.predict(held_out.x.astype(np.float32), verbose=0, batch_size=64)
+        report = classification_report(held_out.y, np.argmax(scores, axis=1), classes)
+        metrics["per_class"] = report["per_class"]
+        metrics["confusion_matrix"] = report["confusion_matrix"]
+        metrics["held_out_accuracy"] = report["accuracy"]
+        if held_out is data.test:
+            metrics["test_accuracy"] = report["accuracy"]
+    else:
+        metrics["per_class"] = {}
+        metrics["confusion_matrix"] = []
+    return metrics
+
+
+def _save(model: Any) -> bytes:
+    """The .keras file as bytes, written to memory (never to the filesystem)."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)
+    return buffer.getvalue()
