@@ -14,6 +14,7 @@ from tinymlaas.compiling.router import router as compiling_router
 from tinymlaas.config import Settings
 from tinymlaas.datasets.router import router as datasets_router
 from tinymlaas.db.session import make_engine, make_session_factory
+from tinymlaas.devices.router import router as devices_router
 from tinymlaas.errors import install_error_handlers
 from tinymlaas.health import router as health_router
 from tinymlaas.jobs.background import JobMaintenance
@@ -21,6 +22,7 @@ from tinymlaas.jobs.executor import make_executor
 from tinymlaas.jobs.router import router as jobs_router
 from tinymlaas.limits import BodySizeLimitMiddleware
 from tinymlaas.training.router import router as training_router
+from tinymlaas.web.router import mount_web
 
 API_PREFIX = "/api/v1"
 
@@ -78,7 +80,9 @@ def create_app(
     api.include_router(jobs_router)
     api.include_router(training_router)
     api.include_router(compiling_router)
+    api.include_router(devices_router)
     app.include_router(api)
+    mount_web(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tinymlaas.config import Settings
 from tinymlaas.jobs import repository
 from tinymlaas.jobs.executor import Executor
+from tinymlaas.jobs.runner import TASKS
 from tinymlaas.jobs.worker import LocalWorkerSupervisor, reap
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class JobMaintenance:
         """Jobs left queued when the server last stopped (their message may be lost) run now."""
         try:
             with self.factory() as session:
-                queued = repository.next_queued(session, limit=None)
+                queued = repository.next_queued(session, list(TASKS), limit=None)
             for job_id in queued:
                 self.executor.submit(job_id)
         except Exception:

@@ -68,9 +68,9 @@ def claim(session: Session, job_id: int, worker: str) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def next_queued(session: Session, limit: int | None = 20) -> list[int]:
-    """Ids of queued jobs, oldest first."""
-    query = select(Job.id).where(Job.status == "queued").order_by(Job.id)
+def next_queued(session: Session, kinds: list[str], limit: int | None = 20) -> list[int]:
+    """Ids of queued jobs of these kinds, oldest first."""
+    query = select(Job.id).where(Job.status == "queued", Job.kind.in_(kinds)).order_by(Job.id)
     return list(session.scalars(query.limit(limit) if limit else query))
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tinymlaas.config import Settings
 from tinymlaas.db.session import make_engine, make_session_factory, transaction
 from tinymlaas.jobs import repository, service
-from tinymlaas.jobs.runner import run_job
+from tinymlaas.jobs.runner import TASKS, run_job
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def local_worker_loop(settings: Settings, stop: threading.Event | None = None) -
         try:
             reap(factory, settings)
             with factory() as session:
-                queued = repository.next_queued(session)
+                queued = repository.next_queued(session, list(TASKS))
             ran = False
             for job_id in queued:
                 if run_job(factory, job_id, settings.job_heartbeat_seconds) != "skipped":

@@ -1,24 +1,32 @@
 """ORM tables, one module per table; importing this package registers them all."""
 
 from tinymlaas.models.blob import Blob, BlobChunk
+from tinymlaas.models.bridge import Bridge
 from tinymlaas.models.compiled_model import CompiledFile, CompiledModel
 from tinymlaas.models.dataset import Dataset
+from tinymlaas.models.device import Device
 from tinymlaas.models.folder import Folder
 from tinymlaas.models.image import Image
+from tinymlaas.models.installation import Installation
 from tinymlaas.models.job import Job, JobEvent
+from tinymlaas.models.observation import Observation
 from tinymlaas.models.trained_model import TrainedModel
 from tinymlaas.models.user import User
 
 __all__ = [
     "Blob",
     "BlobChunk",
+    "Bridge",
     "CompiledFile",
     "CompiledModel",
     "Dataset",
+    "Device",
     "Folder",
     "Image",
+    "Installation",
     "Job",
     "JobEvent",
+    "Observation",
     "TrainedModel",
     "User",
 ]

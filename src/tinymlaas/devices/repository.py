@@ -1,0 +1,113 @@
+"""Every query of the devices domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from tinymlaas.models import Bridge, Device, Installation, Job, Observation
+
+
+def get_bridge(session: Session, owner_id: int, bridge_id: int) -> Bridge | None:
+    return session.scalar(select(Bridge).where(Bridge.id == bridge_id, Bridge.owner_id == owner_id))
+
+
+def bridge_by_token(session: Session, token_sha256: str) -> Bridge | None:
+    return session.scalar(select(Bridge).where(Bridge.token_sha256 == token_sha256))
+
+
+def list_bridges(session: Session, owner_id: int) -> list[Bridge]:
+    return list(
+        session.scalars(select(Bridge).where(Bridge.owner_id == owner_id).order_by(Bridge.id))
+    )
+
+
+def bridges_by_id(session: Session, bridge_ids: set[int]) -> dict[int, Bridge]:
+    rows = session.scalars(select(Bridge).where(Bridge.id.in_(bridge_ids)))
+    return {bridge.id: bridge for bridge in rows}
+
+
+def get_device(session: Session, owner_id: int, device_id: int) -> Device | None:
+    return session.scalar(select(Device).where(Device.id == device_id, Device.owner_id == owner_id))
+
+
+def list_devices(session: Session, owner_id: int, bridge_id: int | None = None) -> list[Device]:
+    query = select(Device).where(Device.owner_id == owner_id)
+    if bridge_id is not None:
+        query = query.where(Device.bridge_id == bridge_id)
+    return list(session.scalars(query.order_by(Device.id)))
+
+
+def bridge_devices(session: Session, bridge_id: int) -> list[Device]:
+    return list(session.scalars(select(Device).where(Device.bridge_id == bridge_id)))
+
+
+def device_on_port(session: Session, bridge_id: int, port: str) -> Device | None:
+    return session.scalar(
+        select(Device).where(
+            Device.bridge_id == bridge_id, Device.port == port, Device.present.is_(True)
+        )
+    )
+
+
+def mark_bridge_gone(session: Session, bridge_id: int) -> None:
+    session.execute(
+        update(Bridge)
+        .where(Bridge.id == bridge_id)
+        .values(connected=False)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Device)
+        .where(Device.bridge_id == bridge_id)
+        .values(present=False, busy=False)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def observations(
+    session: Session, device_id: int, since: datetime | None, after_id: int, limit: int
+) -> tuple[list[Observation], int]:
+    conditions = [Observation.device_id == device_id, Observation.id > after_id]
+    if since is not None:
+        conditions.append(Observation.ts >= since)
+    total = session.scalar(select(func.count()).select_from(Observation).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Observation).where(*conditions).order_by(Observation.id.desc()).limit(limit)
+    )
+    return list(reversed(list(rows))), total
+
+
+def observations_after(session: Session, device_id: int, after_id: int) -> list[Observation]:
+    return list(
+        session.scalars(
+            select(Observation)
+            .where(Observation.device_id == device_id, Observation.id > after_id)
+            .order_by(Observation.id)
+            .limit(500)
+        )
+    )
+
+
+def last_observation_id(session: Session, device_id: int) -> int:
+    return (
+        session.scalar(select(func.max(Observation.id)).where(Observation.device_id == device_id))
+        or 0
+    )
+
+
+def queued_installs(session: Session, bridge_id: int) -> list[tuple[Installation, Device]]:
+    rows = session.execute(
+        select(Installation, Device)
+        .join(Device, Device.id == Installation.device_id)
+        .join(Job, Job.id == Installation.job_id)
+        .where(Device.bridge_id == bridge_id, Job.status == "queued")
+        .order_by(Installation.id)
+    )
+    return [(installation, device) for installation, device in rows]
+
+
+def installation_by_job(session: Session, job_id: int) -> Installation | None:
+    return session.scalar(select(Installation).where(Installation.job_id == job_id))

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, status
+from sse_starlette.sse import EventSourceResponse
+
+from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
+from tinymlaas.compiling import service as compiling
+from tinymlaas.devices import hub, repository, service
+from tinymlaas.devices.events import observation_stream
+from tinymlaas.devices.schemas import (
+    BridgeCreate,
+    BridgeCreated,
+    BridgePage,
+    DevicePage,
+    DeviceRead,
+    DeviceUpdate,
+    InstallAccepted,
+    InstallRequest,
+    ObservationPage,
+    ObservationRead,
+)
+from tinymlaas.models import Bridge, Device
+
+router = APIRouter(tags=["devices"])
+
+
+def get_bridge(bridge_id: int, session: SessionDep, user: CurrentUser) -> Bridge:
+    return service.get_bridge(session, user, bridge_id)
+
+
+def get_device(device_id: int, session: SessionDep, user: CurrentUser) -> Device:
+    return service.get_device(session, user, device_id)
+
+
+BridgeDep = Annotated[Bridge, Depends(get_bridge)]
+DeviceDep = Annotated[Device, Depends(get_device)]
+
+
+@router.post(
+    "/bridges",
+    operation_id="create_bridge",
+    response_model=BridgeCreated,
+    status_code=status.HTTP_201_CREATED,
+)
+def create_bridge(
+    payload: BridgeCreate, session: SessionDep, user: CurrentUser, request: Request
+) -> BridgeCreated:
+    """Register a bridge; its token is shown only in this answer."""
+    bridge, token = service.create_bridge(session, user, payload.name)
+    server = str(request.base_url).rstrip("/")
+    command = f"tinymlaas bridge --server {server} --token {token} --name '{bridge.name}'"
+    return BridgeCreated(
+        **service.describe_bridge(bridge).model_dump(), token=token, command=command
+    )
+
+
+@router.get("/bridges", operation_id="list_bridges", response_model=BridgePage)
+def list_bridges(session: SessionDep, user: CurrentUser) -> BridgePage:
+    """The user's bridges with online/offline status."""
+    bridges = repository.list_bridges(session, user.id)
+    return BridgePage(items=[service.describe_bridge(b) for b in bridges], total=len(bridges))
+
+
+@router.delete(
+    "/bridges/{bridge_id}", operation_id="delete_bridge", status_code=status.HTTP_204_NO_CONTENT
+)
+def delete_bridge(bridge: BridgeDep, session: SessionDep) -> Response:
+    """Revoke a bridge's token; a connected bridge is disconnected."""
+    service.delete_bridge(session, bridge)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.websocket("/bridges/connect")
+async def bridge_connect(websocket: WebSocket) -> None:
+    """A bridge's connection (authenticated with `Authorization: Bearer <bridge token>`)."""
+    await hub.serve_bridge(websocket, websocket.app.state.session_factory)
+
+
+@router.get("/devices", operation_id="list_devices", response_model=DevicePage)
+def list_devices(
+    session: SessionDep, user: CurrentUser, bridge_id: int | None = None
+) -> DevicePage:
+    """Every board the user's bridges have seen, with status."""
+    devices = repository.list_devices(session, user.id, bridge_id)
+    return DevicePage(items=service.describe_devices(session, devices), total=len(devices))
+
+
+@router.get("/devices/{device_id}", operation_id="get_device", response_model=DeviceRead)
+def read_device(device: DeviceDep, session: SessionDep) -> DeviceRead:
+    """One device."""
+    return service.describe_devices(session, [device])[0]
+
+
+@router.patch("/devices/{device_id}", operation_id="update_device", response_model=DeviceRead)
+def update_device(payload: DeviceUpdate, device: DeviceDep, session: SessionDep) -> DeviceRead:
+    """Rename a device or set its board."""
+    service.update_device(session, device, payload)
+    return service.describe_devices(session, [device])[0]
+
+
+@router.post(
+    "/devices/{device_id}/install",
+    operation_id="install_model",
+    response_model=InstallAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def install_model(
+    payload: InstallRequest, device: DeviceDep, session: SessionDep, user: CurrentUser
+) -> InstallAccepted:
+    """Install a compiled model on a device through its bridge (refused if it cannot fit)."""
+    compiled = compiling.get_compiled(session, user, payload.compiled_id)
+    installation = service.request_install(session, user, device, compiled)
+    return InstallAccepted(id=installation.id, job_id=installation.job_id, status="queued")
+
+
+@router.get(
+    "/devices/{device_id}/observations",
+    operation_id="list_observations",
+    response_model=ObservationPage,
+)
+def list_observations(
+    device: DeviceDep,
+    session: SessionDep,
+    since: datetime | None = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ObservationPage:
+    """The device's latest predictions (oldest first), optionally since a time or an id."""
+    rows, total = repository.observations(session, device.id, since, after_id, limit)
+    return ObservationPage(
+        items=[ObservationRead.model_validate(row, from_attributes=True) for row in rows],
+        total=total,
+    )
+
+
+@router.get(
+    "/devices/{device_id}/observe",
+    operation_id="observe_device",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def observe_device(
+    device: DeviceDep,
+    request: Request,
+    settings: SettingsDep,
+    last_event_id: Annotated[int | None, Header()] = None,
+) -> EventSourceResponse:
+    """Server-Sent Events: each new prediction of the device as it arrives."""
+    stream = observation_stream(
+        request,
+        request.app.state.session_factory,
+        device.id,
+        last_event_id,
+        settings.job_poll_seconds,
+    )
+    return EventSourceResponse(stream, ping=15)

@@ -1,0 +1,275 @@
+"""Rules of bridges, devices, installs and observations. Flushes; the caller commits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from tinymlaas.compiling import repository as compiled_files
+from tinymlaas.compiling.boards import UnknownBoard, get_board
+from tinymlaas.compiling.footprint import fit
+from tinymlaas.db.base import utcnow
+from tinymlaas.devices import repository
+from tinymlaas.devices.protocol import Hello, Prediction
+from tinymlaas.devices.schemas import BridgeRead, DeviceRead, DeviceUpdate, Installed
+from tinymlaas.errors import BadRequest, Conflict, NotFound
+from tinymlaas.jobs import service as jobs
+from tinymlaas.models import Bridge, CompiledModel, Device, Installation, Observation, User
+
+# A bridge pings every 10 s; without news for this long its devices count as offline.
+OFFLINE_AFTER = timedelta(seconds=30)
+TOKEN_PREFIX = "tmlb_"
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Bridges
+
+
+def create_bridge(session: Session, owner: User, name: str) -> tuple[Bridge, str]:
+    """A new bridge and its token (returned once; only its hash is stored)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    bridge = Bridge(owner_id=owner.id, name=name, token_sha256=token_sha256(token))
+    session.add(bridge)
+    session.flush()
+    return bridge, token
+
+
+def get_bridge(session: Session, owner: User, bridge_id: int) -> Bridge:
+    bridge = repository.get_bridge(session, owner.id, bridge_id)
+    if bridge is None:
+        raise NotFound(f"bridge {bridge_id} not found")
+    return bridge
+
+
+def authenticate_bridge(session: Session, token: str) -> Bridge | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    return repository.bridge_by_token(session, token_sha256(token))
+
+
+def bridge_online(bridge: Bridge, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    return bool(bridge.connected and bridge.last_seen and now - bridge.last_seen < OFFLINE_AFTER)
+
+
+def describe_bridge(bridge: Bridge) -> BridgeRead:
+    return BridgeRead(
+        id=bridge.id,
+        name=bridge.name,
+        status="online" if bridge_online(bridge) else "offline",
+        last_seen=bridge.last_seen,
+        hostname=bridge.hostname,
+        version=bridge.version,
+        created_at=bridge.created_at,
+    )
+
+
+def delete_bridge(session: Session, bridge: Bridge) -> None:
+    """Revoke the token: the bridge's connection is closed and its devices go with it."""
+    session.delete(bridge)
+    session.flush()
+
+
+# Devices
+
+
+def get_device(session: Session, owner: User, device_id: int) -> Device:
+    device = repository.get_device(session, owner.id, device_id)
+    if device is None:
+        raise NotFound(f"device {device_id} not found")
+    return device
+
+
+def device_status(device: Device, bridge: Bridge | None, now: datetime | None = None) -> str:
+    if bridge is None or not device.present or not bridge_online(bridge, now):
+        return "offline"
+    return "busy" if device.busy else "online"
+
+
+def describe_devices(session: Session, devices: Sequence[Device]) -> list[DeviceRead]:
+    bridges = repository.bridges_by_id(session, {device.bridge_id for device in devices})
+    now = utcnow()
+    return [
+        DeviceRead(
+            id=device.id,
+            bridge_id=device.bridge_id,
+            name=device.name,
+            board=device.board,
+            port=device.port,
+            serial_number=device.serial_number,
+            status=device_status(device, bridges.get(device.bridge_id), now),
+            installed=(
+                Installed(
+                    compiled_id=device.installed_compiled_id, installed_at=device.installed_at
+                )
+                if device.installed_compiled_id is not None
+                else None
+            ),
+            running_model_id=device.running_model_id,
+            virtual=device.virtual,
+            last_seen=device.last_seen,
+        )
+        for device in devices
+    ]
+
+
+def update_device(session: Session, device: Device, changes: DeviceUpdate) -> Device:
+    values = changes.model_dump(exclude_unset=True)
+    if values.get("name"):
+        device.name = values["name"]
+    if values.get("board"):
+        try:
+            device.board = get_board(values["board"]).id
+        except UnknownBoard as exc:
+            raise BadRequest(str(exc)) from exc
+    session.flush()
+    return device
+
+
+# What a bridge reports
+
+
+@dataclass(frozen=True)
+class PortReport:
+    port: str
+    serial_number: str | None
+    vid: int | None
+    pid: int | None
+    description: str
+    board: str | None
+    virtual: bool
+
+
+def report_ports(session: Session, bridge: Bridge, ports: Sequence[PortReport]) -> None:
+    """The bridge's full list of plugged-in boards: add new ones, mark the rest unplugged."""
+    now = utcnow()
+    known = {device.identity: device for device in repository.bridge_devices(session, bridge.id)}
+    present = set()
+    for report in ports:
+        identity = report.serial_number or f"port:{report.port}"
+        present.add(identity)
+        device = known.get(identity)
+        if device is None:
+            device = Device(
+                owner_id=bridge.owner_id,
+                bridge_id=bridge.id,
+                identity=identity,
+                name=report.description or report.port,
+                board=report.board,
+            )
+            session.add(device)
+        device.port = report.port
+        device.serial_number = report.serial_number
+        device.vid, device.pid = report.vid, report.pid
+        device.description = report.description
+        device.virtual = report.virtual
+        device.present = True
+        device.last_seen = now
+        if device.board is None:
+            device.board = report.board
+    for identity, device in known.items():
+        if identity not in present:
+            device.present = False
+            device.busy = False
+    bridge.last_seen = now
+    session.flush()
+
+
+def touch_bridge(session: Session, bridge: Bridge) -> None:
+    now = utcnow()
+    bridge.last_seen = now
+    bridge.connected = True
+    for device in repository.bridge_devices(session, bridge.id):
+        if device.present:
+            device.last_seen = now
+    session.flush()
+
+
+def record_hello(session: Session, bridge: Bridge, port: str, hello: Hello) -> None:
+    device = repository.device_on_port(session, bridge.id, port)
+    if device is not None:
+        device.running_model_id = hello.model_id
+        if device.board is None:
+            device.board = hello.board
+        session.flush()
+
+
+def record_prediction(
+    session: Session, bridge: Bridge, port: str, prediction: Prediction
+) -> Observation | None:
+    """Store a prediction; it is attributed to the installed model when the device runs it."""
+    device = repository.device_on_port(session, bridge.id, port)
+    if device is None:
+        return None
+    compiled_id = None
+    if device.installed_compiled_id is not None:
+        manifest = compiled_files.file(session, device.installed_compiled_id, "manifest.json")
+        if manifest is not None and manifest.sha256 == device.running_model_id:
+            compiled_id = device.installed_compiled_id
+    observation = Observation(
+        device_id=device.id,
+        compiled_id=compiled_id,
+        seq=prediction.seq,
+        label=prediction.label[:200],
+        scores=dict(prediction.scores),
+        latency_ms=prediction.latency_ms,
+        source=prediction.source[:500] if prediction.source else None,
+    )
+    session.add(observation)
+    device.last_seen = utcnow()
+    session.flush()
+    return observation
+
+
+# Installing
+
+
+def request_install(
+    session: Session, owner: User, device: Device, compiled: CompiledModel
+) -> Installation:
+    """Check that the model can go on the device, then queue the install for its bridge."""
+    if compiled.status != "succeeded":
+        raise BadRequest(f"compiled model {compiled.id} is not ready ({compiled.status})")
+    if device.board is None:
+        raise BadRequest(
+            f"device {device.id}'s board is unknown: set it with PATCH /devices/{device.id}"
+        )
+    board = get_board(device.board)
+    input_bytes = 1
+    for size in (compiled.input or {}).get("shape", [])[1:]:
+        input_bytes *= int(size)
+    if (compiled.input or {}).get("dtype") == "float32":
+        input_bytes *= 4
+    channels = int(((compiled.input or {}).get("shape") or [1, 1, 1, 1])[-1])
+    verdict = fit(
+        board,
+        model_bytes=compiled.tflite_bytes or 0,
+        arena_bytes=compiled.arena_bytes or 0,
+        input_bytes=input_bytes,
+        channels=channels,
+    )
+    if not verdict.fits:
+        raise Conflict(
+            f"compiled model {compiled.id} does not fit {board.name}: "
+            + verdict.detail["summary"].removeprefix("does not fit: "),
+            ram=verdict.detail["ram"],
+            flash=verdict.detail["flash"],
+        )
+    bridge = repository.bridges_by_id(session, {device.bridge_id}).get(device.bridge_id)
+    if device_status(device, bridge) == "offline":
+        raise Conflict(f"device {device.id} is offline: start its bridge or plug it in")
+    job = jobs.create_job(session, owner, "install")
+    installation = Installation(
+        owner_id=owner.id, device_id=device.id, compiled_id=compiled.id, job_id=job.id
+    )
+    session.add(installation)
+    session.flush()
+    return installation

@@ -1,0 +1,279 @@
+"""Bridges, devices, installs and observations through the API and the bridge WebSocket."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from starlette.testclient import WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
+
+from tinymlaas.db.base import utcnow
+from tinymlaas.models import CompiledFile, CompiledModel, Job, TrainedModel
+
+API = "/api/v1"
+
+
+def connect(client: TestClient, token: str) -> Any:
+    return client.websocket_connect(
+        f"{API}/bridges/connect", headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+def report(ws: WebSocketTestSession, *ports: str) -> None:
+    ws.send_json(
+        {
+            "type": "ports",
+            "ports": [
+                {
+                    "port": port,
+                    "serial_number": f"SN-{port}",
+                    "vid": None,
+                    "pid": None,
+                    "description": f"board on {port}",
+                    "board": "virtual",
+                    "virtual": True,
+                }
+                for port in ports
+            ],
+        }
+    )
+
+
+def wait_until(check: Any, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def devices(client: TestClient) -> list[dict[str, Any]]:
+    return client.get(f"{API}/devices").json()["items"]  # type: ignore[no-any-return]
+
+
+def compiled_row(database: Any, owner_id: int, **overrides: Any) -> int:
+    """A finished compiled model as the compile job leaves it (files point at real blobs)."""
+    from tinymlaas.blobs import DatabaseBlobStore
+    from tinymlaas.db.session import transaction
+
+    with transaction(database.factory) as session:
+        model = TrainedModel(
+            owner_id=owner_id, name="m", status="succeeded", config={}, classes=["a", "b"]
+        )
+        session.add(model)
+        session.flush()
+        values = {
+            "owner_id": owner_id,
+            "model_id": model.id,
+            "board": "virtual",
+            "quantization": "int8",
+            "status": "succeeded",
+            "tflite_bytes": 20_000,
+            "arena_bytes": 30_000,
+            "input": {"shape": [1, 16, 16, 1], "dtype": "int8", "scale": 1.0, "zero_point": -128},
+        } | overrides
+        compiled = CompiledModel(**values)
+        session.add(compiled)
+        session.flush()
+        store = DatabaseBlobStore(session)
+        for name, data in (("model.tflite", b"TFL3-bytes"), ("manifest.json", b'{"classes": []}')):
+            blob = store.put(data)
+            session.add(
+                CompiledFile(
+                    compiled_id=compiled.id,
+                    name=name,
+                    content_type="application/octet-stream",
+                    size_bytes=blob.size_bytes,
+                    sha256=blob.sha256,
+                )
+            )
+        return compiled.id
+
+
+def test_bridge_token_is_shown_once_and_revocable(client: TestClient) -> None:
+    created = client.post(f"{API}/bridges", json={"name": "lab bench"})
+    assert created.status_code == 201
+    body = created.json()
+    assert body["token"].startswith("tmlb_")
+    assert f"--token {body['token']}" in body["command"]
+    listed = client.get(f"{API}/bridges").json()["items"]
+    assert listed == [
+        {k: v for k, v in body.items() if k not in ("token", "command")} | {"status": "offline"}
+    ]
+    assert "token" not in listed[0]
+    assert client.delete(f"{API}/bridges/{body['id']}").status_code == 204
+    with pytest.raises(WebSocketDisconnect), connect(client, body["token"]) as ws:
+        ws.receive_json()
+
+
+def test_a_bad_token_is_refused(client: TestClient) -> None:
+    with pytest.raises(WebSocketDisconnect), connect(client, "tmlb_not-a-real-token") as ws:
+        ws.receive_json()
+
+
+def test_devices_come_online_report_predictions_and_go_offline(client: TestClient) -> None:
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_json({"type": "hello", "hostname": "lab-pc", "version": "test"})
+        report(ws, "/dev/pts/7")
+        device = wait_until(lambda: devices(client))[0]
+        assert device["status"] == "online"
+        assert device["board"] == "virtual"
+        assert device["serial_number"] == "SN-/dev/pts/7"
+        bridge = client.get(f"{API}/bridges").json()["items"][0]
+        assert (bridge["status"], bridge["hostname"]) == ("online", "lab-pc")
+
+        ws.send_json(
+            {
+                "type": "prediction",
+                "port": "/dev/pts/7",
+                "seq": 1,
+                "label": "cat",
+                "scores": {"cat": 0.9, "dog": 0.1},
+                "latency_ms": 12.5,
+                "source": "cat/1.png",
+            }
+        )
+        url = f"{API}/devices/{device['id']}/observations"
+        observations = wait_until(lambda: client.get(url).json()["items"])
+        assert observations[0]["label"] == "cat"
+        assert observations[0]["scores"] == {"cat": 0.9, "dog": 0.1}
+        assert observations[0]["source"] == "cat/1.png"
+        assert observations[0]["compiled_id"] is None  # nothing installed through us
+
+        report(ws)  # unplugged
+        wait_until(lambda: devices(client)[0]["status"] == "offline")
+        report(ws, "/dev/pts/7")  # plugged back: the same device, not a new one
+        wait_until(lambda: devices(client)[0]["status"] == "online")
+        assert len(devices(client)) == 1
+    wait_until(lambda: devices(client)[0]["status"] == "offline")
+    assert client.get(f"{API}/bridges").json()["items"][0]["status"] == "offline"
+
+
+def test_a_silent_bridge_counts_as_offline(client: TestClient, database: Any) -> None:
+    from tinymlaas.models import Bridge
+
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        report(ws, "/dev/ttyACM0")
+        wait_until(lambda: devices(client))
+        with database.factory.begin() as session:
+            old = utcnow().replace(year=2000)
+            session.execute(update(Bridge).values(last_seen=old))
+        assert devices(client)[0]["status"] == "offline"
+
+
+def test_install_goes_to_the_bridge_and_reports_its_output(
+    client: TestClient, database: Any
+) -> None:
+    me = client.get(f"{API}/users/me").json()["id"]
+    compiled_id = compiled_row(database, me)
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        report(ws, "/dev/pts/3")
+        device = wait_until(lambda: devices(client))[0]
+
+        accepted = client.post(
+            f"{API}/devices/{device['id']}/install", json={"compiled_id": compiled_id}
+        )
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["job_id"]
+        command = ws.receive_json()
+        assert command["type"] == "install"
+        assert (command["job_id"], command["port"], command["board"]) == (
+            job_id,
+            "/dev/pts/3",
+            "virtual",
+        )
+        assert set(command["files"]) == {"model.tflite", "manifest.json"}
+        assert devices(client)[0]["status"] == "busy"
+        ws.send_json({"type": "install_log", "job_id": job_id, "line": "flashing 42%"})
+        ws.send_json({"type": "install_result", "job_id": job_id, "ok": True, "output": "done\n"})
+        job = wait_until(
+            lambda: (j := client.get(f"{API}/jobs/{job_id}").json())["status"] != "running" and j
+        )
+        assert job["status"] == "succeeded"
+        device = devices(client)[0]
+        assert device["status"] == "online"
+        assert device["installed"]["compiled_id"] == compiled_id
+
+        failing = client.post(
+            f"{API}/devices/{device['id']}/install", json={"compiled_id": compiled_id}
+        ).json()
+        ws.receive_json()
+        output = 'avrdude: ser_open(): can\'t open device "/dev/pts/3"\nupload failed'
+        ws.send_json(
+            {"type": "install_result", "job_id": failing["job_id"], "ok": False, "output": output}
+        )
+        job = wait_until(
+            lambda: (
+                (j := client.get(f"{API}/jobs/{failing['job_id']}").json())["status"] != "running"
+                and j
+            )
+        )
+        assert job["status"] == "failed"
+        assert "can't open device" in job["error"]
+
+        dropped = client.post(
+            f"{API}/devices/{device['id']}/install", json={"compiled_id": compiled_id}
+        ).json()
+        ws.receive_json()
+    # the bridge went away in the middle of that install
+    job = wait_until(
+        lambda: (
+            (j := client.get(f"{API}/jobs/{dropped['job_id']}").json())["status"] != "running" and j
+        )
+    )
+    assert job["status"] == "failed"
+    assert "bridge disconnected" in job["error"]
+
+
+def test_install_refuses_models_that_do_not_fit_or_offline_devices(
+    client: TestClient, database: Any
+) -> None:
+    me = client.get(f"{API}/users/me").json()["id"]
+    huge = compiled_row(database, me, arena_bytes=900_000, tflite_bytes=200_000)
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        report(ws, "/dev/ttyACM0")
+        device = wait_until(lambda: devices(client))[0]
+        client.patch(f"{API}/devices/{device['id']}", json={"board": "nano33ble"})
+        refused = client.post(f"{API}/devices/{device['id']}/install", json={"compiled_id": huge})
+        assert refused.status_code == 409
+        body = refused.json()
+        assert "does not fit Arduino Nano 33 BLE" in body["detail"]
+        assert body["ram"]["limit_bytes"] == 256 * 1024
+        assert body["ram"]["estimate_bytes"] > body["ram"]["limit_bytes"]
+        bad_board = client.patch(f"{API}/devices/{device['id']}", json={"board": "toaster"})
+        assert bad_board.status_code == 400
+    small = compiled_row(database, me)
+    wait_until(lambda: devices(client)[0]["status"] == "offline")
+    offline = client.post(f"{API}/devices/{device['id']}/install", json={"compiled_id": small})
+    assert offline.status_code == 409
+    assert "offline" in offline.json()["detail"]
+    with database.factory() as session:
+        assert session.query(Job).filter(Job.kind == "install").count() == 0
+
+
+def test_other_users_see_no_bridges_or_devices(client: TestClient, make_user_client: Any) -> None:
+    created = client.post(f"{API}/bridges", json={"name": "b"}).json()
+    with connect(client, created["token"]) as ws:
+        ws.receive_json()
+        report(ws, "/dev/ttyACM0")
+        device = wait_until(lambda: devices(client))[0]
+    mallory = make_user_client("mallory")
+    assert mallory.get(f"{API}/bridges").json()["total"] == 0
+    assert mallory.get(f"{API}/devices").json()["total"] == 0
+    assert mallory.get(f"{API}/devices/{device['id']}").status_code == 404
+    assert mallory.get(f"{API}/devices/{device['id']}/observations").status_code == 404
+    assert mallory.delete(f"{API}/bridges/{created['id']}").status_code == 404
