@@ -32,6 +32,20 @@ if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
   wait_for MariaDB mariadb-admin -h 127.0.0.1 -u root ping
 fi
 
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! port_open 6379; then
+  log "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for Redis port_open 6379
+fi
+if ! port_open 5672; then
+  log "starting RabbitMQ"
+  rabbitmq-server -detached || true
+  wait_for RabbitMQ port_open 5672
+fi
+
 # --- Python environment ----------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -178,3 +181,33 @@ def wait_for_job(client: TestClient, job_id: int, timeout: float = 240) -> dict:
             return job  # type: ignore[no-any-return]
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+
+STARTUP_SECONDS = 30
+
+
+@pytest.fixture
+def server_url(settings: Settings) -> Iterator[str]:
+    """The URL of the app served by uvicorn on a free 127.0.0.1 port in a background thread."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        assert thread.is_alive(), "the server thread stopped during startup"
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the server did not answer within {STARTUP_SECONDS}s"
+        time.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=STARTUP_SECONDS)
+    listener.close()
+    assert not thread.is_alive(), "the server did not shut down"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tinymlaas.cli import client_commands, server
+from tinymlaas.cli import bridge_command, client_commands, ml_commands, server
 
 app = typer.Typer(
     name="tinymlaas",
@@ -14,6 +14,8 @@ app = typer.Typer(
 )
 server.register(app)
 client_commands.register(app)
+ml_commands.register(app)
+bridge_command.register(app)
 
 
 def main() -> None:

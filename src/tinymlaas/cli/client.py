@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -327,8 +327,8 @@ class ApiClient:
         method: str,
         path: str,
         *,
-        params: dict[str, int] | None = None,
-        json_body: dict[str, str] | None = None,
+        params: Mapping[str, str | int | float] | None = None,
+        json_body: Mapping[str, object] | None = None,
         data: dict[str, str] | None = None,
         files: UploadFiles | None = None,
         login: bool = False,
@@ -339,6 +339,17 @@ class ApiClient:
             )
         _raise_for_status(response, login=login)
         return response
+
+    @contextmanager
+    def _stream(
+        self, path: str, headers: Mapping[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """GET `path` as a stream whose status is checked; reading it may raise ClientError."""
+        with self._transport_errors(), self._http.stream("GET", path, headers=headers) as response:
+            if not response.is_success:
+                response.read()
+                _raise_for_status(response, login=False)
+            yield response
 
     @contextmanager
     def _transport_errors(self) -> Iterator[None]:

@@ -6,15 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinymlaas.compiling.arduino import tensor_arena_bytes
-from tinymlaas.compiling.boards import Board, UnknownBoard, get_board
-from tinymlaas.errors import BadRequest
-
-
-def board_or_error(board_id: str) -> Board:
-    try:
-        return get_board(board_id)
-    except UnknownBoard as exc:
-        raise BadRequest(str(exc)) from exc
+from tinymlaas.compiling.boards import Board
 
 
 @dataclass(frozen=True)

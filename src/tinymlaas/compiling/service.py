@@ -6,12 +6,20 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
 from tinymlaas.compiling import repository
-from tinymlaas.compiling.footprint import board_or_error
+from tinymlaas.compiling.boards import Board, UnknownBoard, get_board
 from tinymlaas.compiling.schemas import CompileRequest
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import CompiledFile, CompiledModel, TrainedModel, User
 from tinymlaas.models.job import FINISHED_STATUSES
+
+
+def board_or_error(board_id: str) -> Board:
+    """The catalog board, or a 400 naming the known ones."""
+    try:
+        return get_board(board_id)
+    except UnknownBoard as exc:
+        raise BadRequest(str(exc)) from exc
 
 
 def get_compiled(session: Session, owner: User, compiled_id: int) -> CompiledModel:

@@ -72,6 +72,7 @@ def estimate_architecture(
 ) -> EstimateRead:
     """Expected int8 footprint before training, and whether it fits a board."""
     from tinymlaas.compiling import footprint
+    from tinymlaas.compiling.service import board_or_error
 
     try:
         arch, effective_alpha = catalog.validate(architecture, alpha, input_width, input_height)
@@ -84,7 +85,7 @@ def estimate_architecture(
     result = EstimateRead(architecture=arch.id, alpha=effective_alpha, **vars(estimate))
     if board is not None:
         verdict = footprint.fit(
-            footprint.board_or_error(board),
+            board_or_error(board),
             model_bytes=estimate.flash_bytes,
             arena_bytes=estimate.arena_bytes,
             input_bytes=estimate.input_bytes,

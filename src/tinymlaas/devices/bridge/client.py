@@ -1,0 +1,288 @@
+"""The bridge process: connects out to the server, reports boards, forwards predictions, installs.
+
+Serial ports are read in threads (pyserial blocks); everything that talks to the server runs
+on one asyncio loop and is fed through a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import platform
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import websockets
+
+from tinymlaas import __version__
+from tinymlaas.compiling.boards import get_board
+from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
+from tinymlaas.devices.bridge.installers import InstallRequest, installer_for
+from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
+from tinymlaas.devices.bridge.virtual import VirtualDevice
+from tinymlaas.devices.protocol import DeviceError, Hello, LineReader, Prediction
+
+log = logging.getLogger(__name__)
+PING_SECONDS = 10.0
+SCAN_SECONDS = 2.0
+MAX_BACKOFF_SECONDS = 30.0
+OUTBOX_SIZE = 10_000
+
+
+def websocket_url(server: str) -> str:
+    """http(s)://host/prefix → ws(s)://host/prefix/api/v1/bridges/connect."""
+    parts = urlsplit(server if "://" in server else f"http://{server}")
+    scheme = {"https": "wss", "http": "ws", "wss": "wss", "ws": "ws"}[parts.scheme]
+    path = parts.path.rstrip("/") + "/api/v1/bridges/connect"
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+@dataclass
+class PortReader:
+    """Reads one board's serial port in a thread and hands its messages to the loop."""
+
+    port: str
+    emit: Callable[[dict[str, Any]], None]
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"port {self.port}")
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            transport = SerialTransport(self.port)
+            try:
+                transport.open()
+                hello = handshake(transport)
+                if hello is not None:
+                    self._forward(hello)
+                reader = LineReader()
+                while not self.stop_event.is_set():
+                    for message in reader.feed(transport.read(0.2)):
+                        self._forward(message)
+            except TransportError as exc:
+                log.info("port %s: %s", self.port, exc)
+                self.stop_event.wait(1.0)
+            finally:
+                transport.close()
+
+    def _forward(self, message: object) -> None:
+        if isinstance(message, Hello):
+            self.emit(
+                {
+                    "type": "device_hello",
+                    "port": self.port,
+                    "model_id": message.model_id,
+                    "board": message.board,
+                    "labels": list(message.labels),
+                    "input_shape": list(message.input_shape),
+                }
+            )
+        elif isinstance(message, Prediction):
+            self.emit(
+                {
+                    "type": "prediction",
+                    "port": self.port,
+                    "seq": message.seq,
+                    "label": message.label,
+                    "scores": message.scores,
+                    "latency_ms": message.latency_ms,
+                    "source": message.source,
+                }
+            )
+        elif isinstance(message, DeviceError):
+            self.emit({"type": "device_error", "port": self.port, "message": message.message})
+
+
+class Bridge:
+    """Keeps a connection to the server and serves it until stopped."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        name: str,
+        virtual_devices: Sequence[VirtualDevice] = (),
+        list_ports: Callable[[], list[PortInfo]] = list_serial_ports,
+    ) -> None:
+        self.url = websocket_url(server)
+        self.token = token
+        self.name = name
+        self.virtual = {device.port: device for device in virtual_devices}
+        self.watcher = PortWatcher(lambda: list_ports() + self._virtual_ports())
+        self.readers: dict[str, PortReader] = {}
+        self.ports: dict[str, PortInfo] = {}
+        self.stopped = asyncio.Event()
+        # Messages wait here while the connection is down; the oldest go first when it is full.
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=OUTBOX_SIZE)
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, message: dict[str, Any]) -> None:
+        """Queue a message for the server (thread-safe)."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._enqueue, message)
+
+    def _enqueue(self, message: dict[str, Any]) -> None:
+        if self.outbox.full():
+            self.outbox.get_nowait()
+        self.outbox.put_nowait(message)
+
+    def _virtual_ports(self) -> list[PortInfo]:
+        return [device.port_info() for device in self.virtual.values()]
+
+    async def run_forever(self) -> None:
+        """Connect, serve, and reconnect with backoff until stopped or the token is refused."""
+        self.loop = asyncio.get_running_loop()
+        scanner = asyncio.create_task(self._scan())
+        connector = asyncio.create_task(self._connect_loop())
+        stopper = asyncio.create_task(self.stopped.wait())
+        done, _ = await asyncio.wait({connector, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (scanner, connector, stopper):
+            task.cancel()
+        if connector in done:
+            connector.result()  # a refused token ends the bridge with its error
+
+    async def _connect_loop(self) -> None:
+        backoff = 1.0
+        while not self.stopped.is_set():
+            try:
+                async with websockets.connect(
+                    self.url,
+                    additional_headers={"Authorization": f"Bearer {self.token}"},
+                    max_size=64 * 2**20,
+                    ping_interval=20,
+                ) as connection:
+                    backoff = 1.0
+                    log.info("connected to %s", self.url)
+                    if not await self._serve(connection):
+                        raise SystemExit(2)
+            except websockets.InvalidStatus as exc:
+                if exc.response.status_code in (401, 403):
+                    log.error("the server refused this bridge's token")
+                    raise SystemExit(2) from exc
+                log.warning("server answered %s", exc.response.status_code)
+            except (TimeoutError, OSError, websockets.ConnectionClosed) as exc:
+                log.warning("connection to %s lost: %s", self.url, exc)
+            delay = backoff * (0.5 + random.random())
+            log.info("reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)  # run_forever cancels this when the bridge stops
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def _serve(self, connection: Any) -> bool:
+        """One connection's life; False when the server revoked the bridge."""
+        welcome = json.loads(await connection.recv())
+        if welcome.get("type") != "welcome":
+            return False
+        await connection.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "name": self.name,
+                    "hostname": platform.node(),
+                    "version": __version__,
+                }
+            )
+        )
+        # After a reconnect the server has marked everything unplugged: report it all again.
+        await connection.send(json.dumps(self._ports_message()))
+        tasks = [
+            asyncio.create_task(self._send(connection)),
+            asyncio.create_task(self._ping(connection)),
+        ]
+        try:
+            async for raw in connection:
+                message = json.loads(raw)
+                if message.get("type") == "install":
+                    asyncio.create_task(self._install(message))
+                elif message.get("type") == "revoked":
+                    log.error("the server revoked this bridge's token")
+                    return False
+        finally:
+            for task in tasks:
+                task.cancel()
+        return True
+
+    async def _send(self, connection: Any) -> None:
+        while True:
+            message = await self.outbox.get()
+            try:
+                await connection.send(json.dumps(message))
+            except websockets.ConnectionClosed:
+                self._enqueue(message)  # sent again after the reconnect
+                raise
+
+    async def _ping(self, connection: Any) -> None:
+        while True:
+            await asyncio.sleep(PING_SECONDS)
+            await connection.send(json.dumps({"type": "ping"}))
+
+    def _ports_message(self) -> dict[str, Any]:
+        ports = [
+            asdict(info) | {"virtual": info.port in self.virtual} for info in self.ports.values()
+        ]
+        return {"type": "ports", "ports": ports}
+
+    async def _scan(self) -> None:
+        """Notice boards being plugged in and out; each one gets a reader."""
+        while True:
+            added, removed = await asyncio.to_thread(self.watcher.poll)
+            for info in removed:
+                self.ports.pop(info.port, None)
+                reader = self.readers.pop(info.port, None)
+                if reader is not None:
+                    await asyncio.to_thread(reader.stop)
+            for info in added:
+                self.ports[info.port] = info
+                reader = PortReader(info.port, self.emit)
+                self.readers[info.port] = reader
+                reader.start()
+            if added or removed:
+                self.emit(self._ports_message())
+            await asyncio.sleep(SCAN_SECONDS)
+
+    async def _install(self, message: dict[str, Any]) -> None:
+        """Flash a board; the port's reader lets go of it meanwhile (uploads need the port)."""
+        job_id, port = int(message["job_id"]), str(message["port"])
+        files = {name: base64.b64decode(data) for name, data in message["files"].items()}
+
+        def line(text: str) -> None:
+            self.emit({"type": "install_log", "job_id": job_id, "line": text})
+
+        reader = self.readers.pop(port, None)
+        if reader is not None:
+            await asyncio.to_thread(reader.stop)
+        try:
+            board = get_board(str(message["board"]))
+            installer = installer_for(board, self.virtual, port)
+            request = InstallRequest(
+                port=port, board=board, files=files, model_id=str(message["model_id"])
+            )
+            result = await asyncio.to_thread(installer.install, request, line)
+            ok, output = result.ok, result.output
+        except Exception as exc:  # reported to the server as the install's failure
+            log.exception("install on %s failed", port)
+            ok, output = False, f"{type(exc).__name__}: {exc}"
+        finally:
+            if port in self.ports:
+                restarted = PortReader(port, self.emit)
+                self.readers[port] = restarted
+                restarted.start()
+        self.emit({"type": "install_result", "job_id": job_id, "ok": ok, "output": output})
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for reader in self.readers.values():
+            reader.stop()

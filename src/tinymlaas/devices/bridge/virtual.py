@@ -1,0 +1,390 @@
+"""Virtual boards: TFLite-Micro on the bridge's host, speaking the serial protocol on a pty.
+
+Each device owns a pseudo-terminal pair. The host opens the slave path with pyserial exactly as
+it opens a USB board; the device thread reads PINGs from and writes protocol lines to the
+master side. Once a model is "flashed" it loops over its camera images, preprocessing each as
+the board sketch does, and prints one PRED line per image with the real invoke latency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import threading
+import time
+import tty
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from tinymlaas.compiling.boards import BOARDS
+from tinymlaas.compiling.footprint import fit
+from tinymlaas.compiling.tflm import MicroRunner
+from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD, PortInfo
+from tinymlaas.devices.protocol import (
+    NO_MODEL,
+    DeviceError,
+    Hello,
+    LineReader,
+    Ping,
+    Prediction,
+    format_message,
+)
+from tinymlaas.training.preprocess import COLOR_MODES, ColorMode, UndecodableImage, to_pixels
+
+logger = logging.getLogger(__name__)
+
+CAMERA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
+# A board's seq is a 32-bit unsigned long.
+_SEQ_MODULUS = 2**32
+# How long a write may wait for the host to drain the pty before the rest of the line is
+# dropped: a board's serial port drops output nobody reads instead of stopping the sketch.
+_WRITE_GRACE_SECONDS = 0.05
+_READ_CHUNK = 1024
+
+
+def _is_camera_image(relative: str) -> bool:
+    """Whether a camera-relative path names an image (not hidden files or macOS zip junk)."""
+    parts = relative.split("/")
+    if any(part.startswith(".") or part == "__MACOSX" for part in parts):
+        return False
+    return PurePosixPath(relative).suffix.lower() in CAMERA_SUFFIXES
+
+
+def load_camera(path: Path) -> list[tuple[str, bytes]]:
+    """Return (source, bytes) of every image under a folder or in a zip, sorted by source.
+
+    The source is the path relative to the camera root with "/" separators.
+    """
+    images: list[tuple[str, bytes]] = []
+    if path.is_dir():
+        for file in path.rglob("*"):
+            relative = file.relative_to(path).as_posix()
+            if file.is_file() and _is_camera_image(relative):
+                images.append((relative, file.read_bytes()))
+    elif path.is_file():
+        try:
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    name = info.filename.replace("\\", "/").lstrip("/")
+                    if not info.is_dir() and _is_camera_image(name):
+                        images.append((name, archive.read(info)))
+        except (zipfile.BadZipFile, OSError) as error:
+            raise ValueError(f"virtual camera {path} is not a readable zip: {error}") from error
+    else:
+        raise ValueError(f"virtual camera {path} does not exist")
+    if not images:
+        kinds = ", ".join(sorted(CAMERA_SUFFIXES))
+        raise ValueError(f"virtual camera {path} holds no images ({kinds})")
+    return sorted(images, key=lambda image: image[0])
+
+
+@dataclass(frozen=True)
+class _Model:
+    """A "flashed" model: its runner and what the sketch's generated constants would hold."""
+
+    runner: MicroRunner
+    model_id: str
+    labels: tuple[str, ...]
+    width: int
+    height: int
+    channels: int
+    color_mode: ColorMode
+
+    def hello(self) -> Hello:
+        return Hello(
+            self.model_id, VIRTUAL_BOARD, self.labels, (self.width, self.height, self.channels)
+        )
+
+
+@dataclass(frozen=True)
+class _ModelSpec:
+    """What the manifest says about how to feed the model."""
+
+    labels: tuple[str, ...]
+    shape: tuple[int, int, int, int]  # 1, height, width, channels (the input tensor's shape)
+    dtype: str
+    color_mode: ColorMode
+    arena_bytes: int
+
+
+def _read_manifest(manifest: dict[str, Any]) -> _ModelSpec:
+    """Pick the fields a device needs out of manifest.json; ValueError naming a bad one."""
+    try:
+        classes = manifest["classes"]
+        model_input = manifest["input"]
+        shape = model_input["shape"]
+        dtype = model_input["dtype"]
+        color_mode = manifest["preprocessing"]["color_mode"]
+        arena = manifest["tensor_arena_bytes_measured"]
+    except KeyError as error:
+        raise ValueError(f"manifest.json lacks the field {error}") from error
+    except TypeError as error:
+        raise ValueError(f"manifest.json is malformed: {error}") from error
+    if (
+        not isinstance(classes, list)
+        or not classes
+        or not all(isinstance(label, str) and label for label in classes)
+    ):
+        raise ValueError("manifest.json classes must be a non-empty list of labels")
+    if len(set(classes)) != len(classes):
+        raise ValueError("manifest.json classes must be unique")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 4
+        or not all(isinstance(size, int) and size > 0 for size in shape)
+        or shape[0] != 1
+    ):
+        raise ValueError(f"manifest.json input shape must be [1, height, width, channels]: {shape}")
+    if color_mode not in COLOR_MODES:
+        raise ValueError(f"manifest.json color_mode {color_mode!r} is not one of {COLOR_MODES}")
+    channels = 1 if color_mode == "grayscale" else 3
+    if shape[3] != channels:
+        raise ValueError(f"manifest.json input has {shape[3]} channels but color_mode {color_mode}")
+    if not isinstance(arena, int) or isinstance(arena, bool) or arena <= 0:
+        raise ValueError(f"manifest.json tensor_arena_bytes_measured is not a size: {arena!r}")
+    return _ModelSpec(
+        tuple(classes), (1, shape[1], shape[2], shape[3]), str(dtype), color_mode, arena
+    )
+
+
+def _check_fits(model_bytes: int, spec: _ModelSpec) -> None:
+    """Refuse a model the virtual board's memory cannot hold, by the server's own formula."""
+    _, height, width, channels = spec.shape
+    verdict = fit(
+        BOARDS[VIRTUAL_BOARD],
+        model_bytes=model_bytes,
+        arena_bytes=spec.arena_bytes,
+        input_bytes=height * width * channels * (4 if spec.dtype == "float32" else 1),
+        channels=channels,
+    )
+    if not verdict.fits:
+        raise ValueError(f"the virtual board cannot hold this model: {verdict.detail['summary']}")
+
+
+def _load_model(model: bytes, spec: _ModelSpec, model_id: str) -> _Model:
+    """Load and test-run the model as a sketch's setup() would; ValueError with the reason."""
+    _check_fits(len(model), spec)
+    try:
+        runner = MicroRunner(model, spec.arena_bytes)
+    except (ValueError, RuntimeError) as error:
+        raise ValueError(f"TFLite-Micro cannot load the model: {error}") from error
+    if runner.input.shape != spec.shape or runner.input.dtype != spec.dtype:
+        raise ValueError(
+            f"the model's input is {runner.input.dtype} {list(runner.input.shape)}, "
+            f"manifest.json says {spec.dtype} {list(spec.shape)}"
+        )
+    if runner.output.shape[-1] != len(spec.labels):
+        raise ValueError(
+            f"the model outputs {runner.output.shape[-1]} scores for {len(spec.labels)} labels"
+        )
+    _, height, width, channels = spec.shape
+    try:
+        # Some kernels allocate scratch buffers at their first invoke: fail now, not mid-loop.
+        runner.invoke_timed(np.zeros((height, width, channels), dtype=np.uint8))
+    except (ValueError, RuntimeError) as error:
+        raise ValueError(f"TFLite-Micro cannot run the model: {error}") from error
+    loaded = _Model(runner, model_id, spec.labels, width, height, channels, spec.color_mode)
+    worst = Prediction(_SEQ_MODULUS - 1, spec.labels[0], dict.fromkeys(spec.labels, 1.0), 1e6)
+    try:
+        format_message(loaded.hello())
+        format_message(worst)
+    except ValueError as error:
+        # Such a label set could never be reported over serial.
+        raise ValueError(f"the labels do not fit in a protocol line: {error}") from error
+    return loaded
+
+
+def _prediction_line(prediction: Prediction) -> bytes:
+    """Format a PRED line, leaving out a source too long for the protocol's line limit."""
+    try:
+        return format_message(prediction)
+    except ValueError:
+        if prediction.source is None:
+            raise
+        return format_message(
+            Prediction(prediction.seq, prediction.label, prediction.scores, prediction.latency_ms)
+        )
+
+
+class VirtualDevice:
+    """A simulated board on a pseudo-terminal, running TFLite-Micro over a folder of images."""
+
+    board = VIRTUAL_BOARD
+
+    def __init__(
+        self, index: int, camera: list[tuple[str, bytes]], interval_seconds: float = 0.2
+    ) -> None:
+        if not camera:
+            raise ValueError("a virtual device needs at least one camera image")
+        if interval_seconds < 0:
+            raise ValueError("interval_seconds must not be negative")
+        self.index = index
+        self.serial_number = f"TMLVIRT-{index}"
+        self.interval_seconds = interval_seconds
+        self._camera = list(camera)
+        self._master, self._slave = os.openpty()
+        # Raw mode: no echo of PINGs back to the host, no newline translation.
+        tty.setraw(self._slave)
+        # The device keeps the slave open itself, so the master never sees EIO while the host
+        # has the port closed; unread output then piles up until writes would block.
+        os.set_blocking(self._master, False)
+        self.port = os.ttyname(self._slave)
+        self._wake_read, self._wake_write = os.pipe()
+        self._lock = threading.Lock()
+        self._model: _Model | None = None
+        self._seq = 0
+        self._frame = 0
+        self._next_frame_at = 0.0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def model_id(self) -> str:
+        """The installed model's id, or "none"."""
+        with self._lock:
+            return self._model.model_id if self._model is not None else NO_MODEL
+
+    def port_info(self) -> PortInfo:
+        """Describe this device the way discovery describes a USB port."""
+        return PortInfo(
+            port=self.port,
+            serial_number=self.serial_number,
+            vid=None,
+            pid=None,
+            description=f"TinyMLaaS virtual device {self.index}",
+            board=VIRTUAL_BOARD,
+        )
+
+    def start(self) -> None:
+        """Power the device on: a daemon thread answers PINGs and, with a model, predicts."""
+        if self._closed:
+            raise RuntimeError(f"virtual device {self.serial_number} was stopped")
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(
+            target=self._run, name=f"virtual-device-{self.index}", daemon=True
+        )
+        self._thread.start()
+
+    def install(self, model: bytes, manifest: dict[str, Any], model_id: str) -> None:
+        """Flash a model, then reboot: HELLO unprompted, predictions from seq 0 and image 0.
+
+        ValueError (with TFLite-Micro's message) if the model is invalid, does not match its
+        manifest or does not fit the virtual board; the previous model then keeps running.
+        """
+        if not model_id:
+            raise ValueError("the model id must not be empty")
+        loaded = _load_model(bytes(model), _read_manifest(manifest), model_id)
+        with self._lock:
+            self._model = loaded
+            self._seq = 0
+            self._frame = 0
+            self._next_frame_at = time.monotonic()
+            self._write(format_message(loaded.hello()))
+        self._wake()
+
+    def stop(self) -> None:
+        """Power off: stop the thread and close the pseudo-terminal (the port disappears)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for descriptor in (self._master, self._slave, self._wake_read, self._wake_write):
+            os.close(descriptor)
+
+    def _wake(self) -> None:
+        """Interrupt the device thread's wait (a new model, or stop)."""
+        # A full pipe means the thread will wake anyway.
+        with contextlib.suppress(OSError):
+            os.write(self._wake_write, b"\0")
+
+    def _run(self) -> None:
+        """The device's main loop: serve PINGs, run one inference whenever one is due."""
+        reader = LineReader()
+        while not self._stopping.is_set():
+            ready, _, _ = select.select(
+                [self._master, self._wake_read], [], [], self._seconds_to_next_frame()
+            )
+            if self._wake_read in ready:
+                os.read(self._wake_read, _READ_CHUNK)
+            if self._master in ready:
+                self._serve(reader)
+            if not self._stopping.is_set():
+                self._predict_if_due()
+
+    def _serve(self, reader: LineReader) -> None:
+        """Answer every PING in what the host sent; everything else is ignored."""
+        try:
+            data = os.read(self._master, _READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            # Should not happen while the device holds the slave; avoid a busy loop if it does.
+            time.sleep(0.05)
+            return
+        if any(isinstance(message, Ping) for message in reader.feed(data)):
+            with self._lock:
+                hello = self._model.hello() if self._model is not None else None
+                self._write(format_message(hello or Hello(NO_MODEL, VIRTUAL_BOARD, (), (0, 0, 0))))
+
+    def _seconds_to_next_frame(self) -> float | None:
+        """How long the loop may wait for input; None (forever) without a model."""
+        with self._lock:
+            if self._model is None:
+                return None
+            return max(0.0, self._next_frame_at - time.monotonic())
+
+    def _predict_if_due(self) -> None:
+        """Classify the next camera image and print its PRED line (or an ERR line)."""
+        with self._lock:
+            model = self._model
+            if model is None or time.monotonic() < self._next_frame_at:
+                return
+            source, data = self._camera[self._frame % len(self._camera)]
+            self._frame += 1
+            try:
+                pixels = to_pixels(data, model.width, model.height, model.color_mode)
+                scores, latency_ms = model.runner.invoke_timed(pixels)
+            except UndecodableImage as error:
+                self._write(format_message(DeviceError(f"camera capture failed: {error}")))
+            except (ValueError, RuntimeError) as error:
+                logger.warning("virtual device %s: invoke failed: %s", self.serial_number, error)
+                self._write(format_message(DeviceError(f"Invoke failed: {error}")))
+            else:
+                # argmax takes the first label on ties, as the sketch does.
+                top = model.labels[int(np.argmax(scores))]
+                values = {
+                    label: float(score) for label, score in zip(model.labels, scores, strict=True)
+                }
+                prediction = Prediction(self._seq, top, values, latency_ms, source)
+                self._write(_prediction_line(prediction))
+                self._seq = (self._seq + 1) % _SEQ_MODULUS
+            self._next_frame_at = time.monotonic() + self.interval_seconds
+
+    def _write(self, line: bytes) -> None:
+        """Write without ever blocking for long; what the host does not drain is dropped.
+
+        A dropped tail leaves a half line, which readers discard at the next "$".
+        """
+        remaining = memoryview(line)
+        deadline = time.monotonic() + _WRITE_GRACE_SECONDS
+        while remaining:
+            try:
+                remaining = remaining[os.write(self._master, remaining) :]
+            except BlockingIOError:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    return
+                select.select([], [self._master], [], wait)
+            except OSError:
+                return

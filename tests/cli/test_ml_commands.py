@@ -1,0 +1,357 @@
+"""tinymlaas train / compile / models / compiled / jobs … against a live server and worker."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from tinymlaas.cli import app, ml_commands
+from tinymlaas.cli.client import current_session
+from tinymlaas.jobs import repository, service
+from tinymlaas.models import Job, User
+
+from conftest import Database
+from factories import pattern_dataset_zip
+
+pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
+
+LABELS = {"bright", "dark", "left"}
+COMPILED_FILES = {
+    "model.tflite",
+    "model_data.h",
+    "model_data.cc",
+    "arduino_library.zip",
+    "manifest.json",
+}
+
+
+@pytest.fixture(autouse=True)
+def wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich tables one line per row, whatever the terminal running the tests."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def invoke(runner: CliRunner, *args: str, exit_code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == exit_code, result.output
+    return result.output
+
+
+def cells(output: str) -> list[list[str]]:
+    """The rows of every Rich table in the output, as lists of stripped cells."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def detail(output: str, key: str) -> str:
+    """The value of a `key  value` row of a details grid."""
+    (line,) = [line for line in output.splitlines() if line.startswith(key + "  ")]
+    return line[len(key) :].strip()
+
+
+def import_patterns(runner: CliRunner, tmp_path: Path) -> int:
+    archive = tmp_path / "patterns.zip"
+    archive.write_bytes(pattern_dataset_zip(per_class=12))
+    invoke(runner, "datasets", "import", str(archive), "--name", "patterns")
+    (dataset,) = json.loads(invoke(runner, "datasets", "list", "--json"))["items"]
+    return int(dataset["id"])
+
+
+def train_args(dataset_id: int, *extra: str) -> list[str]:
+    return [
+        "train",
+        "--dataset", str(dataset_id),
+        "--architecture", "cnn-small",
+        "--alpha", "0.5",
+        "--width", "16",
+        "--height", "16",
+        "--batch-size", "8",
+        "--learning-rate", "0.01",
+        "--seed", "7",
+        *extra,
+    ]  # fmt: skip
+
+
+def started(output: str) -> tuple[int, int]:
+    """The model id and job id of `Training model 'N' (id M), job J`."""
+    found = re.search(r"Training model '[^']*' \(id (\d+)\), job (\d+)", output)
+    assert found, output
+    return int(found[1]), int(found[2])
+
+
+@pytest.mark.slow
+def test_train_watch_compile_and_download(
+    logged_in: CliRunner, local_worker: None, tmp_path: Path
+) -> None:
+    dataset_id = import_patterns(logged_in, tmp_path)
+
+    trained = invoke(
+        logged_in,
+        *train_args(dataset_id, "--epochs", "4", "--name", "tiny", "--board", "nano33ble"),
+    )
+
+    model_id, job_id = started(trained)
+    assert re.search(r"Estimate for nano33ble before training .*: fits$", trained, re.M), trained
+    assert [int(n) for n in re.findall(rf"^Job {job_id}: epoch (\d+): loss", trained, re.M)] == [
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert f"Job {job_id}: [100%] succeeded\n" in trained
+    assert f"Job {job_id} succeeded\n" in trained
+    per_class = {row[0]: row[1:] for row in cells(trained) if len(row) == 5}
+    matrix = {row[0]: [int(n) for n in row[1:]] for row in cells(trained) if len(row) == 4}
+    assert set(per_class) == LABELS
+    assert set(matrix) == LABELS
+    support = sum(int(row[3]) for row in per_class.values())
+    assert support == sum(map(sum, matrix.values())) > 0
+    model = json.loads(invoke(logged_in, "models", "list", "--json"))[0]
+    assert model["id"] == model_id
+    assert f"val_accuracy {model['metrics']['val_accuracy'] * 100:.1f}%" in trained
+
+    shown = invoke(logged_in, "models", "show", str(model_id))
+    assert detail(shown, "Classes") == "bright, dark, left"
+    assert [row[0] for row in cells(shown) if row[0].isdigit()] == ["1", "2", "3", "4"]
+    listed = cells(invoke(logged_in, "models", "list", "--dataset", str(dataset_id)))
+    assert [(row[0], row[1], row[6]) for row in listed] == [(str(model_id), "tiny", "succeeded")]
+    other_dataset = str(dataset_id + 1)
+    assert (
+        json.loads(invoke(logged_in, "models", "list", "--dataset", other_dataset, "--json")) == []
+    )
+
+    # watching a finished job replays it and ends with its final state
+    watched = invoke(logged_in, "jobs", "watch", str(job_id))
+    assert f"Job {job_id}: epoch 4: loss" in watched
+    assert watched.endswith(f"Job {job_id} succeeded\n")
+
+    compiled_output = invoke(logged_in, "compile", str(model_id), "--board", "nano33ble")
+
+    (compiled,) = json.loads(invoke(logged_in, "compiled", "list", "--json"))
+    assert f"compiled id {compiled['id']}, job {compiled['job_id']}" in compiled_output
+    assert detail(compiled_output, "Verdict") == "fits"
+    accuracy = compiled["accuracy"]
+    assert detail(compiled_output, "Accuracy") == (
+        f"float {accuracy['float'] * 100:.1f}% · int8 {accuracy['int8'] * 100:.1f}% · "
+        f"TFLM {accuracy['tflm'] * 100:.1f}% ({accuracy['images']} held-out images)"
+    )
+    assert detail(compiled_output, "RAM").startswith(
+        f"{ml_commands._size(compiled['ram_estimate_bytes'])} of 256 KiB"
+    )
+    assert detail(compiled_output, "TFLite model").endswith(f"({compiled['tflite_bytes']:,} B)")
+    assert {name.split(" (")[0] for name in detail(compiled_output, "Files").split(", ")} == (
+        COMPILED_FILES
+    )
+
+    assert detail(invoke(logged_in, "compiled", "show", str(compiled["id"])), "Verdict") == "fits"
+    for_model = invoke(logged_in, "compiled", "list", "--model", str(model_id), "--json")
+    assert [item["id"] for item in json.loads(for_model)] == [compiled["id"]]
+
+    everything, one = tmp_path / "all", tmp_path / "one"
+    invoke(logged_in, "compiled", "download", str(compiled["id"]), "-o", str(everything))
+    invoke(
+        logged_in,
+        "compiled", "download", str(compiled["id"]), "-o", str(one), "--file", "model.tflite",
+    )  # fmt: skip
+
+    assert {path.name for path in everything.iterdir()} == COMPILED_FILES
+    manifest = json.loads((everything / "manifest.json").read_bytes())
+    tflite_model = (everything / "model.tflite").read_bytes()
+    assert len(tflite_model) == compiled["tflite_bytes"]
+    assert hashlib.sha256(tflite_model).hexdigest() == manifest["files"]["model.tflite"]["sha256"]
+    assert [path.name for path in one.iterdir()] == ["model.tflite"]
+    assert (one / "model.tflite").read_bytes() == tflite_model
+    missing = logged_in.invoke(
+        app, ["compiled", "download", str(compiled["id"]), "-o", str(one), "--file", "nope.bin"]
+    )
+    assert missing.exit_code == 1
+    assert "has no file 'nope.bin'; it has arduino_library.zip, manifest.json" in missing.stderr
+
+    invoke(logged_in, "compiled", "delete", str(compiled["id"]), "--yes")
+    invoke(logged_in, "models", "delete", str(model_id), "--yes")
+    assert json.loads(invoke(logged_in, "compiled", "list", "--json")) == []
+    assert json.loads(invoke(logged_in, "models", "list", "--json")) == []
+
+
+@pytest.mark.slow
+def test_cancelling_a_long_training_ends_its_watch_with_exit_1(
+    logged_in: CliRunner, local_worker: None, tmp_path: Path
+) -> None:
+    dataset_id = import_patterns(logged_in, tmp_path)
+    _, job_id = started(invoke(logged_in, *train_args(dataset_id, "--epochs", "500", "--no-watch")))
+    deadline = time.monotonic() + 60
+    with ml_commands.MlClient(*current_session()) as api:
+        while api.get_job(job_id)["status"] == "queued":
+            assert time.monotonic() < deadline, "the worker did not start the training"
+            time.sleep(0.1)
+
+    cancelled = invoke(logged_in, "jobs", "cancel", str(job_id))
+    watched = logged_in.invoke(app, ["jobs", "watch", str(job_id)])
+
+    assert f"Asked job {job_id} to stop" in cancelled
+    assert watched.exit_code == 1, watched.output
+    assert f"Job {job_id}: cancelling" in watched.output
+    assert f"Job {job_id} was cancelled" in watched.stderr
+    listed = json.loads(invoke(logged_in, "jobs", "list", "--status", "cancelled", "--json"))
+    assert [job["id"] for job in listed] == [job_id]
+    model = json.loads(invoke(logged_in, "models", "list", "--json"))[0]
+    assert model["status"] == "cancelled"
+    assert len(model["history"]) < 500
+
+
+def test_an_unknown_architecture_is_refused_with_the_known_ones(
+    logged_in: CliRunner, tmp_path: Path
+) -> None:
+    dataset_id = import_patterns(logged_in, tmp_path)
+
+    result = logged_in.invoke(
+        app, ["train", "--dataset", str(dataset_id), "--architecture", "resnet"]
+    )
+
+    assert result.exit_code == 1
+    assert (
+        "Error: architecture 'resnet' is unknown; known: cnn-small, mobilenet-v1, mobilenet-v2"
+        in result.stderr
+    )
+    assert json.loads(invoke(logged_in, "jobs", "list", "--json")) == []
+
+
+def test_architectures_and_boards_are_listed(logged_in: CliRunner) -> None:
+    architectures = {row[0]: row for row in cells(invoke(logged_in, "architectures"))}
+    boards = {row[0]: row for row in cells(invoke(logged_in, "boards"))}
+
+    assert {"cnn-small", "mobilenet-v1", "mobilenet-v2"} <= set(architectures)
+    assert architectures["mobilenet-v1"][2] == "0.1, 0.2, 0.25, 0.5"
+    assert re.fullmatch(r"α 0\.05: [\d.]+ KiB / [\d.]+ KiB", architectures["mobilenet-v2"][4])
+    assert {"nano33ble", "virtual"} <= set(boards)
+    assert boards["nano33ble"][3:] == ["64 MHz", "1 MiB", "256 KiB"]
+
+
+def _synthetic_job(database: Database, status: str, error: str | None = None) -> int:
+    """A finished training job with two epochs of events, written as a worker would."""
+    with database.factory.begin() as session:
+        admin = session.scalars(select(User).where(User.username == "admin")).one()
+        job = service.create_job(session, admin, "train")
+        job.status = "running"
+        repository.add_event(session, job.id, "state", {"status": "running", "worker": "w:1"})
+        for epoch in (1, 2):
+            metrics = {"epoch": epoch, "loss": 1 / epoch, "accuracy": 0.5, "val_accuracy": 0.5}
+            repository.add_event(session, job.id, "metric", metrics)
+            progress = {"progress": epoch / 2, "message": f"epoch {epoch}/2", "epoch": epoch}
+            repository.add_event(session, job.id, "progress", progress)
+        service.finish(session, job, status, error=error)
+        return job.id
+
+
+class _CutStream(httpx.SyncByteStream):
+    """Passes on two whole events and part of the third, then fails like a dropped link."""
+
+    def __init__(self, original: httpx.SyncByteStream) -> None:
+        self._original = original
+
+    def __iter__(self) -> Iterator[bytes]:
+        received = b""
+        for chunk in self._original:
+            received += chunk
+            ends = [found.end() for found in re.finditer(rb"\r?\n\r?\n", received)]
+            if len(ends) >= 3:
+                yield received[: ends[1] + 10]
+                raise httpx.ReadError("connection reset (cut by the test)")
+        yield received
+
+    def close(self) -> None:
+        self._original.close()
+
+
+class _DroppingTransport(httpx.HTTPTransport):
+    """Cuts the first event stream it carries; remembers every event stream request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.event_requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if not request.url.path.endswith("/events"):
+            return response
+        self.event_requests.append(request)
+        if len(self.event_requests) > 1:
+            return response
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_CutStream(response.stream),
+            request=request,
+        )
+
+
+def test_watch_resumes_after_a_dropped_connection_without_repeating_events(
+    logged_in: CliRunner, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = _synthetic_job(database, "succeeded")
+    transport = _DroppingTransport()
+    monkeypatch.setattr(
+        ml_commands, "MlClient", functools.partial(ml_commands.MlClient, transport=transport)
+    )
+
+    watched = invoke(logged_in, "jobs", "watch", str(job_id))
+
+    first, resumed = transport.event_requests
+    assert "last-event-id" not in first.headers
+    with database.factory() as session:
+        event_ids = [event.id for event in repository.events_after(session, job_id, 0)]
+    assert resumed.headers["last-event-id"] == str(event_ids[1])  # the last whole event
+    assert watched.count(f"Job {job_id}: running on w:1") == 1
+    assert watched.count(f"Job {job_id}: epoch 1: loss 1.000") == 1
+    assert watched.count(f"Job {job_id}: epoch 2: loss 0.500") == 1
+    assert watched.endswith(f"Job {job_id} succeeded\n")
+
+
+def test_watching_a_failed_job_prints_its_error_and_exits_1(
+    logged_in: CliRunner, database: Database
+) -> None:
+    job_id = _synthetic_job(database, "failed", error="ValueError: no images to train on")
+
+    result = logged_in.invoke(app, ["jobs", "watch", str(job_id)])
+    shown = invoke(logged_in, "jobs", "show", str(job_id))
+
+    assert result.exit_code == 1
+    assert f"Job {job_id} failed: ValueError: no images to train on" in result.stderr
+    assert detail(shown, "Status") == "failed"
+    assert detail(shown, "Error") == "ValueError: no images to train on"
+
+
+def test_ctrl_c_stops_watching_but_not_the_job(
+    logged_in: CliRunner, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with database.factory.begin() as session:
+        admin = session.scalars(select(User).where(User.username == "admin")).one()
+        job_id = service.create_job(session, admin, "train").id
+
+    def interrupted(self: object, job_id: int, last_event_id: str | None) -> Iterator[object]:
+        raise KeyboardInterrupt
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(ml_commands.MlClient, "job_events", interrupted)
+
+    result = logged_in.invoke(app, ["jobs", "watch", str(job_id)])
+
+    assert result.exit_code == 130
+    assert f"Job {job_id} continues on the server" in result.stderr
+    assert f"tinymlaas jobs cancel {job_id}" in result.stderr
+    with database.factory() as session:
+        assert session.get_one(Job, job_id).status == "queued"

@@ -1,0 +1,420 @@
+"""Installers: virtual failures, and arduino-cli's command lines through a fake arduino-cli.
+
+No real arduino-cli or Arduino core is installable here, so flashing a real board is not
+tested; a fake executable records its arguments and plays compile/upload outcomes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tinymlaas.compiling.arduino import build_library
+from tinymlaas.compiling.boards import BOARDS, Board
+from tinymlaas.devices.bridge.installers import (
+    ArduinoCliInstaller,
+    InstallRequest,
+    VirtualInstaller,
+    installed_cores,
+    installer_for,
+    unpack_library,
+)
+from tinymlaas.devices.bridge.transports import SerialTransport, handshake
+from tinymlaas.devices.bridge.virtual import VirtualDevice
+
+from factories import pattern_image
+
+NANO = BOARDS["nano33ble"]
+MODEL_ID = "ab" * 32
+MANIFEST = {
+    "classes": ["dark", "bright"],
+    "input": {"shape": [1, 24, 24, 1], "dtype": "int8", "scale": 1.0, "zero_point": -128},
+    "preprocessing": {"color_mode": "grayscale"},
+    "tensor_arena_bytes_measured": 30000,
+}
+MBED_NANO_INSTALLED = {"platforms": [{"id": "arduino:mbed_nano", "installed_version": "4.2.1"}]}
+FAKE_CLI = """#!{python}
+import json, sys
+from pathlib import Path
+
+root = Path({root!r})
+args = sys.argv[1:]
+with open(root / "calls.jsonl", "a") as calls:
+    calls.write(json.dumps(args) + "\\n")
+config = json.loads((root / "config.json").read_text())
+
+
+def say(text, stream=sys.stdout):
+    print(text, file=stream, flush=True)
+
+
+def option(name):
+    return Path(args[args.index(name) + 1])
+
+
+if args[0] == "core":
+    say(json.dumps(config["core_list"]))
+elif args[0] == "compile":
+    sketch = Path(args[-1])
+    if not (sketch / (sketch.name + ".ino")).is_file():
+        say("Error opening sketch: no .ino in " + str(sketch), sys.stderr)
+        sys.exit(2)
+    say("Using library " + (option("--library") / "library.properties").read_text().split()[0])
+    if config.get("fail") == "compile":
+        say("model_data.cc:3:1: error: expected ';' before 'alignas'", sys.stderr)
+        sys.exit(1)
+    option("--build-path").mkdir()
+    (option("--build-path") / (sketch.name + ".ino.bin")).write_bytes(b"firmware")
+    say("Sketch uses 301234 bytes (28%) of program storage space. Maximum is 983040 bytes.")
+elif args[0] == "upload":
+    if not any(option("--input-dir").glob("*.bin")):
+        say("Error: no compiled firmware in " + str(option("--input-dir")), sys.stderr)
+        sys.exit(3)
+    say("Uploading to " + args[args.index("-p") + 1] + "...")
+    if config.get("fail") == "upload":
+        say("No device found on " + args[args.index("-p") + 1], sys.stderr)
+        sys.exit(1)
+    say("Upload complete")
+"""
+
+
+@dataclass
+class FakeCli:
+    """A fake arduino-cli executable and its call log."""
+
+    path: Path
+    root: Path
+
+    def configure(self, core_list: Any = MBED_NANO_INSTALLED, fail: str | None = None) -> None:
+        config = {"core_list": core_list, "fail": fail}
+        (self.root / "config.json").write_text(json.dumps(config))
+
+    def calls(self) -> list[list[str]]:
+        log = self.root / "calls.jsonl"
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+@pytest.fixture
+def fake_cli(tmp_path: Path) -> FakeCli:
+    root = tmp_path / "fake"
+    root.mkdir()
+    path = root / "arduino-cli"
+    path.write_text(FAKE_CLI.format(python=sys.executable, root=str(root)))
+    path.chmod(0o755)
+    fake = FakeCli(path, root)
+    fake.configure()
+    return fake
+
+
+@pytest.fixture
+def no_arduino_cli_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+@pytest.fixture
+def virtual_device() -> Iterator[VirtualDevice]:
+    device = VirtualDevice(7, [("dark/0.png", pattern_image(0, seed=1))], 0.01)
+    device.start()
+    yield device
+    device.stop()
+
+
+def library_zip(board: Board = NANO) -> bytes:
+    """The Arduino library a compile job would store (the model array is arbitrary bytes)."""
+    return build_library(
+        model=bytes(range(256)) * 4,
+        library_name="Patterns_1",
+        board=board,
+        labels=["dark", "bright"],
+        input_width=24,
+        input_height=24,
+        channels=1,
+        input_scale=1.0,
+        input_zero_point=-128,
+        output_scale=1 / 256,
+        output_zero_point=-128,
+        int8=True,
+        arena_bytes=30000,
+        model_id=MODEL_ID,
+        manifest_json=json.dumps(MANIFEST),
+    )
+
+
+def request(
+    port: str = "/dev/ttyACM0", board: Board = NANO, files: dict[str, bytes] | None = None
+) -> InstallRequest:
+    manifest = json.dumps(MANIFEST).encode()
+    if files is None:
+        files = {
+            "model.tflite": b"not a model",
+            "manifest.json": manifest,
+            "arduino_library.zip": library_zip(board),
+        }
+    return InstallRequest(port, board, files, hashlib.sha256(manifest).hexdigest())
+
+
+def install(installer: VirtualInstaller | ArduinoCliInstaller, job: InstallRequest) -> Any:
+    """Run an install; check the streamed log is exactly the result's output."""
+    logged: list[str] = []
+    result = installer.install(job, logged.append)
+    assert result.output.splitlines() == logged
+    return result
+
+
+# --- virtual ---------------------------------------------------------------------------------
+
+
+def test_virtual_install_on_an_unknown_port_fails_naming_it(
+    virtual_device: VirtualDevice,
+) -> None:
+    result = install(
+        VirtualInstaller({virtual_device.port: virtual_device}), request("/dev/pts/999")
+    )
+    assert not result.ok
+    assert result.output == "no virtual device on port /dev/pts/999"
+
+
+def test_virtual_install_of_an_invalid_model_reports_the_runtime_error(
+    virtual_device: VirtualDevice,
+) -> None:
+    installer = VirtualInstaller({virtual_device.port: virtual_device})
+    result = install(installer, request(virtual_device.port, BOARDS["virtual"]))
+    assert not result.ok
+    assert result.output.splitlines()[-1] == (
+        "install failed: TFLite-Micro cannot load the model: "
+        "not a TFLite model: the flatbuffer identifier 'TFL3' is missing"
+    )
+    with SerialTransport(virtual_device.port) as transport:
+        hello = handshake(transport, timeout=2.0)
+    assert hello is not None
+    assert hello.model_id == "none"
+
+
+def test_virtual_install_refuses_a_manifest_that_is_not_the_models(
+    virtual_device: VirtualDevice,
+) -> None:
+    job = request(virtual_device.port, BOARDS["virtual"])
+    job = InstallRequest(job.port, job.board, job.files, "0" * 64)
+    result = install(VirtualInstaller({virtual_device.port: virtual_device}), job)
+    assert not result.ok
+    assert "does not belong to model " + "0" * 64 in result.output
+
+
+def test_virtual_install_names_missing_files(virtual_device: VirtualDevice) -> None:
+    job = request(virtual_device.port, BOARDS["virtual"], {"arduino_library.zip": b""})
+    result = install(VirtualInstaller({virtual_device.port: virtual_device}), job)
+    assert not result.ok
+    assert result.output == "the compiled model lacks model.tflite, manifest.json"
+
+
+def test_installer_for_picks_virtual_by_port_and_arduino_cli_otherwise(
+    virtual_device: VirtualDevice,
+) -> None:
+    devices = {virtual_device.port: virtual_device}
+    assert isinstance(
+        installer_for(BOARDS["virtual"], devices, virtual_device.port), VirtualInstaller
+    )
+    assert isinstance(installer_for(NANO, devices, "/dev/ttyACM0"), ArduinoCliInstaller)
+    assert isinstance(
+        installer_for(BOARDS["virtual"], devices, "/dev/ttyACM0"), ArduinoCliInstaller
+    )
+
+
+# --- arduino-cli: availability -------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_arduino_cli_on_path")
+def test_without_arduino_cli_the_install_fails_saying_so() -> None:
+    installer = ArduinoCliInstaller()
+    expected = (
+        "arduino-cli is not installed on this bridge machine "
+        "(https://arduino.github.io/arduino-cli/): cannot flash Arduino Nano 33 BLE (Sense)"
+    )
+    assert installer.available(NANO) == (False, expected)
+    result = install(installer, request())
+    assert (result.ok, result.output) == (False, expected)
+
+
+def test_an_explicit_arduino_cli_path_that_does_not_exist_is_not_installed(tmp_path: Path) -> None:
+    ready, message = ArduinoCliInstaller(str(tmp_path / "arduino-cli")).available(NANO)
+    assert not ready
+    assert message.startswith("arduino-cli is not installed on this bridge machine")
+
+
+def test_a_board_without_fqbn_cannot_be_flashed_with_arduino_cli(fake_cli: FakeCli) -> None:
+    result = install(ArduinoCliInstaller(str(fake_cli.path)), request(board=BOARDS["virtual"]))
+    assert not result.ok
+    assert result.output == (
+        "TinyMLaaS virtual device (TFLite-Micro on the bridge's host) cannot be flashed with "
+        "arduino-cli: it has no FQBN"
+    )
+    assert fake_cli.calls() == []
+
+
+@pytest.mark.parametrize(
+    "core_list",
+    [None, [], {"platforms": [{"id": "arduino:avr", "installed_version": "1.8.6"}]}],
+)
+def test_a_missing_core_is_reported_with_the_command_that_installs_it(
+    fake_cli: FakeCli, core_list: Any
+) -> None:
+    fake_cli.configure(core_list=core_list)
+    installer = ArduinoCliInstaller(str(fake_cli.path))
+    expected = (
+        "the Arduino core 'arduino:mbed_nano' is not installed: "
+        "run arduino-cli core install arduino:mbed_nano"
+    )
+    assert installer.available(NANO) == (False, expected)
+    result = install(installer, request())
+    assert (result.ok, result.output) == (False, expected)
+    assert [call[0] for call in fake_cli.calls()] == ["core", "core"]
+
+
+def test_installed_cores_reads_every_arduino_cli_json_shape() -> None:
+    assert installed_cores(None) == set()
+    assert installed_cores({"platforms": None}) == set()
+    assert installed_cores([{"id": "arduino:mbed_nano", "installed": "4.0.2"}]) == {
+        "arduino:mbed_nano"
+    }
+    assert installed_cores([{"ID": "esp32:esp32", "Installed": "2.0.11"}]) == {"esp32:esp32"}
+    # `core list --all` also lists platforms that are not installed.
+    listed = {
+        "platforms": [
+            {"id": "rp2040:rp2040", "installed_version": "3.9.0"},
+            {"id": "arduino:avr", "installed_version": ""},
+            {"id": "arduino:samd"},
+        ]
+    }
+    assert installed_cores(listed) == {"rp2040:rp2040", "arduino:samd"}
+
+
+# --- arduino-cli: compile and upload -------------------------------------------------------
+
+
+def test_compile_then_upload_run_with_the_boards_fqbn_library_and_port(fake_cli: FakeCli) -> None:
+    result = install(ArduinoCliInstaller(str(fake_cli.path)), request())
+    assert result.ok, result.output
+
+    core, compile_call, upload_call = fake_cli.calls()
+    assert core == ["core", "list", "--format", "json"]
+    library = Path(compile_call[compile_call.index("--library") + 1])
+    build = compile_call[compile_call.index("--build-path") + 1]
+    sketch = str(library / "examples" / "Nano33BLE_Camera")
+    assert library.name == "Patterns_1"
+    assert compile_call == [
+        "compile",
+        "--fqbn",
+        "arduino:mbed_nano:nano33ble",
+        "--library",
+        str(library),
+        "--build-path",
+        build,
+        sketch,
+    ]
+    assert upload_call == [
+        "upload",
+        "--fqbn",
+        "arduino:mbed_nano:nano33ble",
+        "-p",
+        "/dev/ttyACM0",
+        "--input-dir",
+        build,
+        sketch,
+    ]
+    lines = result.output.splitlines()
+    assert "Using library name=Patterns_1" in lines
+    assert lines.index(
+        "Sketch uses 301234 bytes (28%) of program storage space. Maximum is 983040 bytes."
+    ) < lines.index("Upload complete")
+    assert lines[-1] == f"uploaded model {request().model_id} to {NANO.name} on /dev/ttyACM0"
+    # The scratch build directory is gone once the install is over.
+    assert not library.exists()
+
+
+def test_a_failing_upload_reports_arduino_clis_own_output(fake_cli: FakeCli) -> None:
+    fake_cli.configure(fail="upload")
+    result = install(ArduinoCliInstaller(str(fake_cli.path)), request())
+    assert not result.ok
+    assert result.output.splitlines()[-3:] == [
+        "Uploading to /dev/ttyACM0...",
+        "No device found on /dev/ttyACM0",
+        "arduino-cli upload failed with exit status 1",
+    ]
+
+
+def test_a_failing_compile_stops_before_upload(fake_cli: FakeCli) -> None:
+    fake_cli.configure(fail="compile")
+    result = install(ArduinoCliInstaller(str(fake_cli.path)), request())
+    assert not result.ok
+    assert result.output.splitlines()[-2:] == [
+        "model_data.cc:3:1: error: expected ';' before 'alignas'",
+        "arduino-cli compile failed with exit status 1",
+    ]
+    assert [call[0] for call in fake_cli.calls()] == ["core", "compile"]
+
+
+def test_an_esp32_board_compiles_its_own_sketch(fake_cli: FakeCli) -> None:
+    board = BOARDS["esp32-eye"]
+    fake_cli.configure(core_list={"platforms": [{"id": "esp32:esp32", "installed_version": "3"}]})
+    result = install(ArduinoCliInstaller(str(fake_cli.path)), request("/dev/ttyUSB0", board))
+    assert result.ok, result.output
+    compile_call = fake_cli.calls()[1]
+    assert compile_call[2] == "esp32:esp32:esp32wrover:PartitionScheme=huge_app"
+    assert compile_call[-1].endswith("/Patterns_1/examples/ESP_EYE_Camera")
+
+
+def zip_of(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["../../evil.txt", "/tmp/evil.txt", "lib/../../../evil.txt"])
+def test_a_library_zip_with_an_escaping_path_is_refused(tmp_path: Path, name: str) -> None:
+    data = zip_of({"lib/library.properties": b"name=lib\n", name: b"owned"})
+    with pytest.raises(ValueError, match="unsafe path"):
+        unpack_library(data, tmp_path / "a" / "b")
+    assert not (tmp_path / "evil.txt").exists()
+    assert not (tmp_path / "a").exists()
+
+
+def test_an_unsafe_library_fails_the_install_before_compiling(fake_cli: FakeCli) -> None:
+    files = dict(request().files)
+    files["arduino_library.zip"] = zip_of({"../evil.ino": b"void setup() {}"})
+    result = install(ArduinoCliInstaller(str(fake_cli.path)), request(files=files))
+    assert not result.ok
+    assert result.output.splitlines()[-1] == (
+        "arduino_library.zip holds an unsafe path '../evil.ino'"
+    )
+    assert [call[0] for call in fake_cli.calls()] == ["core"]
+
+
+def test_a_library_without_the_boards_sketch_is_refused(fake_cli: FakeCli) -> None:
+    files = dict(request().files)
+    files["arduino_library.zip"] = library_zip(BOARDS["pico"])  # holds Camera_Classifier
+    result = install(ArduinoCliInstaller(str(fake_cli.path)), request(files=files))
+    assert not result.ok
+    assert "has no example sketch examples/Nano33BLE_Camera/Nano33BLE_Camera.ino" in (result.output)
+
+
+def test_unpack_library_returns_the_library_folder(tmp_path: Path) -> None:
+    folder = unpack_library(library_zip(), tmp_path)
+    assert folder == tmp_path / "Patterns_1"
+    assert (folder / "library.properties").read_text().startswith("name=Patterns_1\n")
+    assert os.access(folder / "examples" / "Nano33BLE_Camera" / "Nano33BLE_Camera.ino", os.R_OK)

@@ -1,0 +1,213 @@
+"""The whole loop: bridge up → device online → install → predictions stored → bridge killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import ADMIN_PASSWORD
+from factories import pattern_dataset_zip, pattern_image
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True),
+]
+CLASSES = ["bright", "dark", "left"]
+
+
+def wait_for(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
+@pytest.fixture
+def api(server_url: str) -> Iterator[httpx.Client]:
+    token = httpx.post(
+        f"{server_url}/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
+    ).json()["access_token"]
+    with httpx.Client(
+        base_url=f"{server_url}/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as client:
+        yield client
+
+
+def finished(api: httpx.Client, job_id: int) -> dict[str, Any] | None:
+    job: dict[str, Any] = api.get(f"/jobs/{job_id}").json()
+    return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+
+@pytest.fixture
+def compiled_id(api: httpx.Client, local_worker: None) -> int:
+    """A tiny model trained on the pattern classes and compiled for the virtual board."""
+    dataset = api.post(
+        "/datasets/import",
+        files={"file": ("p.zip", pattern_dataset_zip(per_class=16), "application/zip")},
+        data={"name": "patterns"},
+    ).json()
+    model = api.post(
+        "/models",
+        json={
+            "name": "patterns",
+            "dataset_id": dataset["id"],
+            "architecture": "cnn-small",
+            "alpha": 0.5,
+            "input_width": 16,
+            "input_height": 16,
+            "epochs": 8,
+            "batch_size": 8,
+            "learning_rate": 0.01,
+            "seed": 5,
+        },
+    ).json()
+    job = wait_for(lambda: finished(api, model["job_id"]), 240, "training")
+    assert job["status"] == "succeeded", job
+    compiled = api.post(f"/models/{model['id']}/compile", json={"board": "virtual"}).json()
+    job = wait_for(lambda: finished(api, compiled["job_id"]), 240, "compiling")
+    assert job["status"] == "succeeded", job
+    return int(compiled["id"])
+
+
+@pytest.fixture
+def camera(tmp_path: Path) -> Path:
+    """What the virtual boards' cameras see: new images of each class, in class folders."""
+    folder = tmp_path / "camera"
+    for kind, label in enumerate(["dark", "bright", "left"]):
+        (folder / label).mkdir(parents=True)
+        for index in range(4):
+            (folder / label / f"{index}.png").write_bytes(pattern_image(kind, seed=50_000 + index))
+    return folder
+
+
+def start_bridge(server_url: str, token: str, camera: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINYMLAAS_")}
+    command = [
+        sys.executable, "-m", "tinymlaas", "bridge",
+        "--server", server_url,
+        "--token", token,
+        "--name", "test bench",
+        "--virtual-devices", "1",
+        "--virtual-camera", str(camera),
+        "--interval", "0.05",
+    ]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_virtual_device_loop(
+    api: httpx.Client, server_url: str, compiled_id: int, camera: Path
+) -> None:
+    bridge = api.post("/bridges", json={"name": "test bench"}).json()
+    process = start_bridge(server_url, bridge["token"], camera)
+    try:
+        device = wait_for(
+            lambda: [d for d in api.get("/devices").json()["items"] if d["status"] == "online"],
+            30,
+            "the virtual device coming online",
+        )[0]
+        assert device["board"] == "virtual"
+        assert device["serial_number"] == "TMLVIRT-0"
+        assert device["running_model_id"] == "none"
+
+        install = api.post(f"/devices/{device['id']}/install", json={"compiled_id": compiled_id})
+        assert install.status_code == 202, install.text
+        job = wait_for(lambda: finished(api, install.json()["job_id"]), 60, "the install")
+        assert job["status"] == "succeeded", job
+        manifest_sha = next(
+            f["sha256"]
+            for f in api.get(f"/compiled/{compiled_id}/files").json()["items"]
+            if f["name"] == "manifest.json"
+        )
+        device = wait_for(
+            lambda: (
+                (d := api.get(f"/devices/{device['id']}").json())["running_model_id"]
+                == manifest_sha
+                and d
+            ),
+            30,
+            "the device announcing the new model",
+        )
+        assert device["installed"]["compiled_id"] == compiled_id
+
+        url = f"/devices/{device['id']}/observations"
+        observations = wait_for(
+            lambda: [
+                o for o in api.get(url, params={"limit": 200}).json()["items"]
+                if o["compiled_id"] == compiled_id
+            ],
+            60,
+            "predictions of the installed model",
+        )  # fmt: skip
+        observations = wait_for(
+            lambda: (rows := [
+                o for o in api.get(url, params={"limit": 200}).json()["items"]
+                if o["compiled_id"] == compiled_id
+            ]) and len(rows) >= 12 and rows,
+            60,
+            "a dozen predictions",
+        )  # fmt: skip
+        for observation in observations:
+            assert set(observation["scores"]) == set(CLASSES)
+            assert abs(sum(observation["scores"].values()) - 1) < 0.02
+            assert observation["latency_ms"] > 0
+        correct = sum(o["label"] == o["source"].split("/")[0] for o in observations)
+        assert correct / len(observations) >= 0.8, observations
+
+        with httpx.stream(
+            "GET",
+            f"{server_url}/api/v1/devices/{device['id']}/observe",
+            headers=api.headers,
+            timeout=30,
+        ) as stream:
+            events = []
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line.removeprefix("data: ")))
+                if len(events) == 2:
+                    break
+        assert all(e["device_id"] == device["id"] for e in events)
+        assert events[1]["id"] > events[0]["id"] > observations[-1]["id"] - 1000
+
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        killed = time.monotonic()
+        wait_for(
+            lambda: api.get(f"/devices/{device['id']}").json()["status"] == "offline",
+            30,
+            "the device going offline",
+        )
+        assert time.monotonic() - killed < 30
+        assert api.get("/bridges").json()["items"][0]["status"] == "offline"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def test_a_bridge_with_a_revoked_token_stops(
+    server_url: str, api: httpx.Client, camera: Path
+) -> None:
+    bridge = api.post("/bridges", json={"name": "b"}).json()
+    api.delete(f"/bridges/{bridge['id']}")
+    process = start_bridge(server_url, bridge["token"], camera)
+    try:
+        assert process.wait(timeout=60) == 2
+        assert b"refused this bridge's token" in (process.stderr.read() if process.stderr else b"")
+    finally:
+        if process.poll() is None:
+            process.kill()
