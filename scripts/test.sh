@@ -10,6 +10,9 @@ log() { printf '\n==> %s\n' "$*"; }
 apt_packages=()
 command -v unzip >/dev/null || apt_packages+=(unzip)
 command -v zip >/dev/null || apt_packages+=(zip)
+command -v gcc >/dev/null || apt_packages+=(gcc)
+command -v g++ >/dev/null || apt_packages+=(g++)
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 if ((${#apt_packages[@]})); then
   log "apt-get install ${apt_packages[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
