@@ -28,8 +28,14 @@ class Settings(BaseSettings):
 
     broker_url: str | None = None
     celery_queue: str = "tinymlaas"
-    executor: Literal["local", "celery"] | None = None
+    executor: Literal["local", "celery", "docker"] | None = None
     local_workers: int = Field(default=1, ge=0, le=32)
+    # TINYMLAAS_EXECUTOR=docker: one short-lived worker container per job.
+    docker_image: str = "tinymlaas-worker:latest"
+    docker_network: str | None = None
+    docker_cpus: float = 1.0
+    docker_memory: str = "2g"
+    docker_database_url: str | None = None  # the database as seen from inside the containers
     job_heartbeat_seconds: float = 5.0
     job_stale_seconds: float = 30.0
     job_poll_seconds: float = 0.5

@@ -57,6 +57,9 @@ def worker(
     ] = False,
     concurrency: Annotated[int, typer.Option(help="Jobs run at once (Celery).")] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo or threads.")] = "prefork",
+    job: Annotated[
+        int | None, typer.Option(help="Run this one job, then exit (per-job containers).")
+    ] = None,
 ) -> None:
     """Run jobs (training, compiling): from TINYMLAAS_BROKER_URL, or locally with --local."""
     import logging
@@ -65,6 +68,12 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings()
+    if job is not None:
+        from tinymlaas.jobs.worker import run_one
+
+        status = run_one(settings, job)
+        console.print(f"job {job}: {status}")
+        raise typer.Exit(0 if status == "succeeded" else 1)
     if local or not settings.broker_url:
         console.print("worker: taking jobs from the database")
         local_worker_loop(settings, stop=_stop_on_sigterm())

@@ -42,4 +42,8 @@ class CeleryExecutor:
 def make_executor(settings: Settings) -> Executor:
     if settings.resolved_executor == "celery":
         return CeleryExecutor(settings)
+    if settings.resolved_executor == "docker":
+        from tinymlaas.jobs.docker_executor import DockerExecutor
+
+        return DockerExecutor(settings)
     return LocalExecutor()
