@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     secret_key: SecretStr | None = None
     access_token_minutes: int = 24 * 60
+    login_max_failures: int = 10  # per username, and 3× that per client address
+    login_window_seconds: int = 300
 
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
     docker_database_url: str | None = None  # the database as seen from inside the containers
     job_heartbeat_seconds: float = 5.0
     job_stale_seconds: float = 30.0
-    job_poll_seconds: float = 0.5
+    job_poll_seconds: float = 0.25
 
     max_request_bytes: int = 1024 * 2**20
     max_zip_entries: int = 50_000

@@ -44,6 +44,10 @@ class TooLarge(TinyMLaaSError):
     status_code = 413
 
 
+class TooManyRequests(TinyMLaaSError):
+    status_code = 429
+
+
 class ServiceUnavailable(TinyMLaaSError):
     status_code = 503
 
@@ -53,9 +57,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TinyMLaaSError)
     async def handle_tinymlaas_error(request: Request, exc: TinyMLaaSError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        extra = dict(exc.extra)
+        if "retry_after" in extra:
+            headers["Retry-After"] = str(extra["retry_after"])
         return JSONResponse(
-            {"detail": exc.detail, **exc.extra}, status_code=exc.status_code, headers=headers
+            {"detail": exc.detail, **extra}, status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(IntegrityError)

@@ -64,3 +64,31 @@ def test_admin_creates_users_who_cannot_create_users(client: TestClient) -> None
     assert forbidden.status_code == 403
     short = client.post("/api/v1/users", json={"username": "bob", "password": "short"})
     assert short.status_code == 422
+
+
+def test_failed_logins_are_rate_limited(app_client: TestClient) -> None:
+    settings = app_client.app.state.settings
+    for _ in range(settings.login_max_failures):
+        response = app_client.post(
+            "/api/v1/auth/token", data={"username": "admin", "password": "guess"}
+        )
+        assert response.status_code == 401
+    blocked = app_client.post(
+        "/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
+    )
+    assert blocked.status_code == 429
+    assert "too many failed logins" in blocked.json()["detail"]
+    assert int(blocked.headers["retry-after"]) == settings.login_window_seconds
+    # other accounts are not locked by someone guessing the admin's password
+    other = app_client.post("/api/v1/auth/token", data={"username": "nobody", "password": "x"})
+    assert other.status_code == 401
+
+
+def test_a_successful_login_clears_the_failures(app_client: TestClient) -> None:
+    settings = app_client.app.state.settings
+    for _ in range(settings.login_max_failures - 1):
+        app_client.post("/api/v1/auth/token", data={"username": "admin", "password": "guess"})
+    login(app_client, "admin", ADMIN_PASSWORD)
+    for _ in range(settings.login_max_failures - 1):
+        app_client.post("/api/v1/auth/token", data={"username": "admin", "password": "guess"})
+    login(app_client, "admin", ADMIN_PASSWORD)

@@ -9,6 +9,7 @@ from tinymlaas.auth import service
 from tinymlaas.auth.dependencies import CurrentAdmin, CurrentUser, SessionDep, SettingsDep
 from tinymlaas.auth.schemas import Token, UserCreate, UserRead
 from tinymlaas.auth.security import create_access_token
+from tinymlaas.db.session import transaction
 from tinymlaas.errors import Unauthorized
 
 router = APIRouter(tags=["auth"])
@@ -21,10 +22,17 @@ def login(
     settings: SettingsDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> Token:
-    """Exchange a username and password for a bearer token."""
+    """Exchange a username and password for a bearer token (failures are rate-limited)."""
+    client = request.client.host if request.client else "unknown"
+    window = settings.login_window_seconds
+    service.check_login_allowed(session, form.username, client, settings.login_max_failures, window)
     user = service.authenticate(session, form.username, form.password)
     if user is None:
+        # Its own transaction: this request's session rolls back with the 401.
+        with transaction(request.app.state.session_factory) as failures:
+            service.record_login_failure(failures, form.username, client, window)
         raise Unauthorized("wrong username or password")
+    service.clear_login_failures(session, user.username)
     token = create_access_token(
         user.id, request.app.state.secret_key, settings.access_token_minutes
     )

@@ -21,6 +21,7 @@ from tinymlaas.db.session import transaction
 from tinymlaas.jobs.context import JobContext
 from tinymlaas.models import CompiledFile, CompiledModel, Dataset, TrainedModel
 from tinymlaas.training.data import Split, load_images
+from tinymlaas.training.tasks import predict
 
 REPRESENTATIVE_IMAGES = 300
 CONTENT_TYPES = {
@@ -185,7 +186,7 @@ def _accuracies(
     def accuracy(scores: np.ndarray) -> float:
         return round(float(np.mean(np.argmax(scores, axis=1) == held_out.y)), 6)
 
-    float_scores = keras_model.predict(held_out.x.astype(np.float32), verbose=0, batch_size=64)
+    float_scores = predict(keras_model, held_out.x)
     return {
         "float": accuracy(float_scores),
         "int8": accuracy(litert.predict(tflite_model, held_out.x)),

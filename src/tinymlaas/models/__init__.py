@@ -9,6 +9,7 @@ from tinymlaas.models.folder import Folder
 from tinymlaas.models.image import Image
 from tinymlaas.models.installation import Installation
 from tinymlaas.models.job import Job, JobEvent
+from tinymlaas.models.login_failure import LoginFailure
 from tinymlaas.models.observation import Observation
 from tinymlaas.models.trained_model import TrainedModel
 from tinymlaas.models.user import User
@@ -26,6 +27,7 @@ __all__ = [
     "Installation",
     "Job",
     "JobEvent",
+    "LoginFailure",
     "Observation",
     "TrainedModel",
     "User",

@@ -57,6 +57,7 @@ def run(ctx: JobContext) -> None:
     model = _build_or_load(keras, config, len(classes), base_keras)
     history = _fit(keras, model, data, config, ctx)
     ctx.progress(LOADING + TRAINING, "evaluating")
+    _recalibrate(model, data)
     metrics = _evaluate(model, data, classes, history)
     keras_bytes = _save(model)
     info = {
@@ -204,22 +205,58 @@ def _ProgressCallback(  # noqa: N802 - builds a keras Callback class without imp
     return ProgressCallback()
 
 
+RECALIBRATION_IMAGES = 1024
+
+
+def _recalibrate(model: Any, data: TrainingData) -> None:
+    """Make BatchNorm's moving statistics those of the training images.
+
+    After short trainings (a few hundred steps) the moving averages lag the weights, so the
+    model predicts near chance at inference and an int8 export can get scales TFLite-Micro
+    cannot handle (see architectures.recalibrate_batch_norm).
+    """
+    from tinymlaas.training.architectures import recalibrate_batch_norm
+
+    count = min(len(data.train), RECALIBRATION_IMAGES)
+    order = np.random.default_rng(0).permutation(len(data.train))[:count]
+    recalibrate_batch_norm(model, data.train.x[np.sort(order)].astype(np.float32))
+
+
+def predict(model: Any, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Scores for uint8 pixels, calling the model directly (model.predict traces a new graph)."""
+    parts = [
+        np.asarray(model(pixels[start : start + batch_size].astype(np.float32), training=False))
+        for start in range(0, len(pixels), batch_size)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def _loss_and_accuracy(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    chosen = scores[np.arange(len(labels)), labels]
+    loss = float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0))))
+    return round(loss, 6), round(float(np.mean(np.argmax(scores, axis=1) == labels)), 6)
+
+
 def _evaluate(
     model: Any, data: TrainingData, classes: list[str], history: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Per-class metrics and confusion matrix on the held-out split (test when present)."""
+    """Final metrics of the stored model; per-class and confusion on the held-out split."""
     held_out: Split = data.test if data.test is not None and len(data.test) else data.validation
     last = history[-1] if history else {}
     metrics: dict[str, Any] = {
         "accuracy": last.get("accuracy"),
         "loss": last.get("loss"),
-        "val_accuracy": last.get("val_accuracy"),
-        "val_loss": last.get("val_loss"),
+        "val_accuracy": None,
+        "val_loss": None,
         "evaluated_on": "test" if held_out is data.test else "validation",
         "evaluated_images": len(held_out),
+        "batch_norm_recalibrated": True,
     }
+    if len(data.validation):
+        scores = predict(model, data.validation.x)
+        metrics["val_loss"], metrics["val_accuracy"] = _loss_and_accuracy(scores, data.validation.y)
     if len(held_out):
-        scores = model.predict(held_out.x.astype(np.float32), verbose=0, batch_size=64)
+        scores = predict(model, held_out.x)
         report = classification_report(held_out.y, np.argmax(scores, axis=1), classes)
         metrics["per_class"] = report["per_class"]
         metrics["confusion_matrix"] = report["confusion_matrix"]
