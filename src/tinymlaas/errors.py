@@ -77,9 +77,26 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle_database_down(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated or _is_connection_error(exc):
             return JSONResponse(
-                {"detail": "the database is unavailable; try again shortly"}, status_code=503
+                {"detail": "the database is unavailable; try again shortly"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        if _is_transient_conflict(exc):
+            return JSONResponse(
+                {"detail": "the database gave way to a concurrent change; try again"},
+                status_code=503,
+                headers={"Retry-After": "1"},
             )
         raise exc
+
+
+def _is_transient_conflict(exc: DBAPIError) -> bool:
+    """Deadlocks and serialization failures: the same request succeeds when retried."""
+    code = getattr(exc.orig, "sqlstate", None) or ""
+    if code in ("40001", "40P01"):
+        return True
+    args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
+    return bool(args) and args[0] in (1205, 1213)  # MariaDB lock wait timeout, deadlock
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:

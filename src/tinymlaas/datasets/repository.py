@@ -19,10 +19,14 @@ def within(column: InstrumentedAttribute[str], folder: str) -> ColumnElement[boo
     return or_(column == folder, func.substr(column, 1, len(prefix)) == prefix)
 
 
-def get_dataset(session: Session, owner_id: int, dataset_id: int) -> Dataset | None:
-    return session.scalar(
-        select(Dataset).where(Dataset.id == dataset_id, Dataset.owner_id == owner_id)
-    )
+def get_dataset(
+    session: Session, owner_id: int, dataset_id: int, *, for_update: bool = False
+) -> Dataset | None:
+    """The user's dataset; `for_update` locks its row so concurrent changes queue up."""
+    query = select(Dataset).where(Dataset.id == dataset_id, Dataset.owner_id == owner_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalar(query)
 
 
 def dataset_name_taken(

@@ -31,8 +31,11 @@ REJECTIONS: dict[int | str, dict[str, object]] = {
 }
 
 
-def get_dataset(dataset_id: int, session: SessionDep, user: CurrentUser) -> Dataset:
-    return service.get_dataset(session, user, dataset_id)
+def get_dataset(
+    dataset_id: int, request: Request, session: SessionDep, user: CurrentUser
+) -> Dataset:
+    changes = request.method not in ("GET", "HEAD")
+    return service.get_dataset(session, user, dataset_id, for_update=changes)
 
 
 DatasetDep = Annotated[Dataset, Depends(get_dataset)]

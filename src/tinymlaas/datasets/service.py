@@ -45,8 +45,11 @@ def create_dataset(session: Session, owner: User, name: str, description: str = 
     return dataset
 
 
-def get_dataset(session: Session, owner: User, dataset_id: int) -> Dataset:
-    dataset = repository.get_dataset(session, owner.id, dataset_id)
+def get_dataset(
+    session: Session, owner: User, dataset_id: int, *, for_update: bool = False
+) -> Dataset:
+    """The user's dataset or 404; changes lock it first (no deadlocks, no lost updates)."""
+    dataset = repository.get_dataset(session, owner.id, dataset_id, for_update=for_update)
     if dataset is None:
         raise NotFound(f"dataset {dataset_id} not found")
     return dataset
