@@ -1,0 +1,97 @@
+"""Job pages: the list (refreshed live by its script), the event stream and cancelling."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from sse_starlette.sse import EventSourceResponse
+
+from tinymlaas.auth.dependencies import SessionDep, SettingsDep
+from tinymlaas.compiling import repository as compiling_repository
+from tinymlaas.jobs import repository, service
+from tinymlaas.jobs.events import job_event_stream
+from tinymlaas.models import Job
+from tinymlaas.training import repository as training_repository
+from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants_json
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+JOBS_SHOWN = 100
+
+
+def get_page_job(job_id: int, page: PageUser, session: SessionDep) -> Job:
+    return service.get_job(session, page.user, job_id)
+
+
+PageJob = Annotated[Job, Depends(get_page_job)]
+
+
+def _result_link(session: SessionDep, job: Job) -> tuple[str, str] | None:
+    """The page of what the job produces: a trained or a compiled model."""
+    if job.kind == "train":
+        model = training_repository.get_by_job(session, job.id)
+        return (f"/models/{model.id}", model.name) if model else None
+    if job.kind == "compile":
+        compiled = compiling_repository.get_by_job(session, job.id)
+        return (f"/compiled/{compiled.id}", f"{compiled.board}") if compiled else None
+    return None
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def list_jobs(request: Request, page: PageUser, session: SessionDep) -> Response:
+    """The user's jobs, newest first (JSON for the page's live refresh)."""
+    rows, total = repository.list_owned(session, page.user.id, None, 0, JOBS_SHOWN)
+    described = service.describe(session, rows)
+    if wants_json(request):
+        return JSONResponse(
+            {
+                "items": [
+                    {
+                        "id": job.id,
+                        "status": job.status,
+                        "progress": job.progress,
+                        "message": job.message,
+                        "error": job.error,
+                    }
+                    for job in described
+                ],
+                "total": total,
+            }
+        )
+    links = {job.id: _result_link(session, job) for job in rows}
+    return render(
+        request,
+        "jobs.html",
+        {"user": page.user, "nav": "jobs", "jobs": described, "total": total, "links": links},
+    )
+
+
+@router.get("/jobs/{job_id}/events")
+def job_events(
+    job: PageJob,
+    request: Request,
+    settings: SettingsDep,
+    last_event_id: Annotated[int | None, Header()] = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> EventSourceResponse:
+    """The job's Server-Sent Events for the page (the same stream as the API's)."""
+    stream = job_event_stream(
+        request,
+        request.app.state.session_factory,
+        job.id,
+        last_event_id if last_event_id is not None else after,
+        settings.job_poll_seconds,
+    )
+    return EventSourceResponse(stream, ping=15)
+
+
+@router.post("/jobs/{job_id}/cancel", dependencies=[CsrfChecked])
+def cancel_job(request: Request, job: PageJob, session: SessionDep) -> Response:
+    """Cancel a queued job, or ask a running one to stop at its next batch."""
+    service.cancel(session, job)
+    if wants_json(request):
+        return JSONResponse({"id": job.id, "status": job.status, "message": job.message})
+    return redirect(back_url(request, "/jobs"), f"Asked job {job.id} to stop.")

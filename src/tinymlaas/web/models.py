@@ -1,0 +1,248 @@
+"""Model pages: the train form with its live fit estimate, the list, and a model's page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import ValidationError
+
+from tinymlaas.auth.dependencies import SessionDep
+from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.compiling import repository as compiling_repository
+from tinymlaas.compiling import service as compiling
+from tinymlaas.compiling.boards import BOARDS
+from tinymlaas.compiling.schemas import CompileRequest
+from tinymlaas.datasets import repository as datasets_repository
+from tinymlaas.datasets import service as datasets
+from tinymlaas.errors import BadRequest
+from tinymlaas.jobs import service as jobs
+from tinymlaas.models import TrainedModel
+from tinymlaas.training import catalog, repository, service
+from tinymlaas.training.router import estimate_architecture
+from tinymlaas.training.schemas import ColorMode, ModelCreate
+from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.rendering import PageRoute, redirect, render
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+DEFAULT_BOARD = "nano33ble"
+ACTIVE_STATUSES = ("queued", "running")
+
+
+def get_page_model(model_id: int, page: PageUser, session: SessionDep) -> TrainedModel:
+    return service.get_model(session, page.user, model_id)
+
+
+PageModel = Annotated[TrainedModel, Depends(get_page_model)]
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors as one sentence naming each field."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'form'}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+@router.get("/models", response_class=HTMLResponse)
+def list_models(request: Request, page: PageUser, session: SessionDep) -> Response:
+    """The user's models with their status and accuracy."""
+    rows, total = repository.list_owned(session, page.user.id, None, 0, 1000)
+    dataset_rows, dataset_total = datasets_repository.list_datasets(session, page.user.id, 0, 1000)
+    return render(
+        request,
+        "models.html",
+        {
+            "user": page.user,
+            "nav": "models",
+            "models": rows,
+            "total": total,
+            "dataset_names": {dataset.id: dataset.name for dataset in dataset_rows},
+            "dataset_total": dataset_total,
+        },
+    )
+
+
+@router.get("/models/new", response_class=HTMLResponse)
+def new_model(
+    request: Request,
+    page: PageUser,
+    session: SessionDep,
+    dataset_id: int | None = None,
+    base_model_id: int | None = None,
+) -> Response:
+    """The train form; with base_model_id it continues that model into a new version."""
+    base = service.get_model(session, page.user, base_model_id) if base_model_id else None
+    rows, _ = datasets_repository.list_datasets(session, page.user.id, 0, 1000)
+    described = datasets.describe(session, rows)
+    chosen = base.dataset_id if base else dataset_id
+    return render(
+        request,
+        "model_new.html",
+        {
+            "user": page.user,
+            "nav": "models",
+            "datasets": described,
+            "chosen_dataset": chosen,
+            "architectures": list(catalog.ARCHITECTURES.values()),
+            "boards": list(BOARDS.values()),
+            "default_board": DEFAULT_BOARD,
+            "base": base,
+            "config": base.config if base else {},
+        },
+    )
+
+
+@router.get("/models/estimate")
+def estimate(
+    page: PageUser,
+    session: SessionDep,
+    architecture: str,
+    alpha: float | None = None,
+    input_width: Annotated[int, Query(ge=8, le=640)] = 96,
+    input_height: Annotated[int, Query(ge=8, le=640)] = 96,
+    color_mode: ColorMode = "grayscale",
+    dataset_id: int | None = None,
+    board: str = DEFAULT_BOARD,
+) -> JSONResponse:
+    """The train form's live verdict: the expected int8 footprint against the board."""
+    classes = 2
+    if dataset_id is not None:
+        dataset = datasets.get_dataset(session, page.user, dataset_id)
+        labels = datasets.describe(session, [dataset])[0].labels
+        classes = max(2, sum(1 for label in labels if label.count > 0))
+    result = estimate_architecture(
+        architecture,
+        page.user,
+        alpha=alpha,
+        input_width=input_width,
+        input_height=input_height,
+        color_mode=color_mode,
+        classes=classes,
+        board=board,
+    )
+    limits = BOARDS[board]
+    return JSONResponse(
+        {
+            **result.model_dump(),
+            "classes": classes,
+            "board_name": limits.name,
+            "ram_limit_bytes": limits.ram_bytes,
+            "flash_limit_bytes": limits.flash_bytes,
+        }
+    )
+
+
+@router.post("/models", dependencies=[CsrfChecked])
+def train_model(
+    request: Request,
+    page: PageUser,
+    session: SessionDep,
+    background: BackgroundTasks,
+    name: Annotated[str, Form()],
+    dataset_id: Annotated[int, Form()],
+    architecture: Annotated[str, Form()],
+    alpha: Annotated[float | None, Form()] = None,
+    input_width: Annotated[int, Form()] = 96,
+    input_height: Annotated[int, Form()] = 96,
+    color_mode: Annotated[str, Form()] = "grayscale",
+    epochs: Annotated[int, Form()] = 10,
+    batch_size: Annotated[int, Form()] = 32,
+    learning_rate: Annotated[float | None, Form()] = None,
+    flip: Annotated[bool, Form()] = False,
+    rotation: Annotated[float, Form()] = 0.0,
+    zoom: Annotated[float, Form()] = 0.0,
+    brightness: Annotated[float, Form()] = 0.0,
+    base_model_id: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Queue a training job and open the new model's page to watch it."""
+    values: dict[str, Any] = {
+        "name": name,
+        "dataset_id": dataset_id,
+        "architecture": architecture,
+        "alpha": alpha,
+        "input_width": input_width,
+        "input_height": input_height,
+        "color_mode": color_mode,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "base_model_id": base_model_id,
+    }
+    if flip or rotation or zoom or brightness:
+        values["augmentation"] = {
+            "flip": flip,
+            "rotation": rotation,
+            "zoom": zoom,
+            "brightness": brightness,
+        }
+    try:
+        payload = ModelCreate.model_validate(values)
+    except ValidationError as exc:
+        raise BadRequest(validation_message(exc)) from exc
+    model = service.create_model(session, page.user, payload)
+    assert model.job_id is not None
+    # Runs after the response, so after the commit: a worker always finds the rows.
+    background.add_task(request.app.state.executor.submit, model.job_id)
+    return redirect(f"/models/{model.id}", f"Training of '{model.name}' is queued.")
+
+
+@router.get("/models/{model_id}", response_class=HTMLResponse)
+def show_model(request: Request, model: PageModel, page: PageUser, session: SessionDep) -> Response:
+    """Live progress while training; then metrics, confusion matrix and compiling."""
+    job = None
+    if model.job_id is not None:
+        job = jobs.describe(session, [jobs.get_job(session, page.user, model.job_id)])[0]
+    dataset = None
+    if model.dataset_id is not None:
+        dataset = datasets_repository.get_dataset(session, page.user.id, model.dataset_id)
+    compiled, _ = compiling_repository.list_owned(session, page.user.id, model.id, 0, 100)
+    versions, _ = repository.list_owned(session, page.user.id, None, 0, 1000)
+    return render(
+        request,
+        "model.html",
+        {
+            "user": page.user,
+            "nav": "models",
+            "model": model,
+            "job": job,
+            "active": model.status in ACTIVE_STATUSES,
+            "dataset": dataset,
+            "compiled": compiled,
+            "continued_by": [row for row in versions if row.base_model_id == model.id],
+            "boards": list(BOARDS.values()),
+            "default_board": DEFAULT_BOARD,
+            "architecture": catalog.ARCHITECTURES.get(str(model.config.get("architecture"))),
+        },
+    )
+
+
+@router.post("/models/{model_id}/compile", dependencies=[CsrfChecked])
+def compile_model(
+    request: Request,
+    model: PageModel,
+    page: PageUser,
+    session: SessionDep,
+    background: BackgroundTasks,
+    board: Annotated[str, Form()],
+    quantization: Annotated[str, Form()] = "int8",
+) -> Response:
+    """Queue compiling the model for a board and open the result page."""
+    try:
+        payload = CompileRequest.model_validate({"board": board, "quantization": quantization})
+    except ValidationError as exc:
+        raise BadRequest(validation_message(exc)) from exc
+    compiled = compiling.create_compiled(session, page.user, model, payload)
+    assert compiled.job_id is not None
+    background.add_task(request.app.state.executor.submit, compiled.job_id)
+    return redirect(f"/compiled/{compiled.id}", "Compiling is queued.")
+
+
+@router.post("/models/{model_id}/delete", dependencies=[CsrfChecked])
+def delete_model(model: PageModel, session: SessionDep) -> Response:
+    """Delete a model and its compiled versions."""
+    name = model.name
+    service.delete_model(session, DatabaseBlobStore(session), model)
+    return redirect("/models", f"Deleted model '{name}'.")

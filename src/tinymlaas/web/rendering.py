@@ -1,0 +1,208 @@
+"""Templates, flash messages and the page route class that turns errors into pages.
+
+Errors of the service layer (TinyMLaaSError) never reach the browser as JSON or a stack trace:
+a page request gets the error page with the error's status, a form post goes back to the page
+it came from with the message shown on top, and a script (Accept: application/json) gets the
+same JSON body the API would send.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import IntegrityError
+
+from tinymlaas.errors import TinyMLaaSError
+from tinymlaas.web.auth import FLASH_COOKIE, LoginRequired, get_browser_session
+
+WEB_DIR = Path(__file__).parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+
+def filesize(size: int | None) -> str:
+    """Bytes as a person reads them: 812 B, 14.2 KB, 3.1 MB (powers of 1024)."""
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def when(moment: datetime | None) -> str:
+    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters["filesize"] = filesize
+templates.env.filters["percent"] = percent
+templates.env.filters["when"] = when
+
+
+def wants_json(request: Request) -> bool:
+    """Scripts of the pages ask for JSON; browsers navigating ask for HTML."""
+    return "application/json" in request.headers.get("accept", "")
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """A page, with the flash message left by the previous redirect (then forgotten)."""
+    flash = _read_flash(request)
+    browser = get_browser_session(request)
+    values: dict[str, Any] = {
+        "flash": flash,
+        "csrf_token": browser.csrf_token if browser else "",
+        "user": None,
+        "nav": "",
+    }
+    values.update(context or {})
+    response = templates.TemplateResponse(request, template, values, status_code=status_code)
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+def redirect(url: str, message: str | None = None, kind: str = "success") -> RedirectResponse:
+    """303 to `url`, carrying a message to show on the page it lands on."""
+    response = RedirectResponse(url, status_code=303)
+    if message:
+        value = quote(json.dumps({"kind": kind, "message": message[:1000]}))
+        response.set_cookie(FLASH_COOKIE, value, max_age=60, httponly=True, samesite="lax")
+    return response
+
+
+def _read_flash(request: Request) -> dict[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    try:
+        data = json.loads(unquote(raw))
+        return {"kind": str(data["kind"]), "message": str(data["message"])}
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def back_url(request: Request, default: str = "/") -> str:
+    """The same-site page a form was posted from, to return to with a message."""
+    referer = request.headers.get("referer")
+    if not referer:
+        return default
+    parts = urlsplit(referer)
+    if parts.netloc and parts.netloc != request.url.netloc:
+        return default
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    titles = {
+        400: "That did not work",
+        403: "Not allowed",
+        404: "Page not found",
+        409: "Conflict",
+        413: "Too large",
+    }
+    return render(
+        request,
+        "error.html",
+        {
+            "status_code": status_code,
+            "title": titles.get(status_code, "Something went wrong"),
+            "message": message,
+            "logged_in": bool((session := get_browser_session(request)) and session.user_id),
+        },
+        status_code=status_code,
+    )
+
+
+def error_response(
+    request: Request, status_code: int, detail: str, extra: Mapping[str, Any] | None = None
+) -> Response:
+    """The right kind of answer for an error: JSON for scripts, a page or a redirect back."""
+    if wants_json(request):
+        return JSONResponse({"detail": detail, **(extra or {})}, status_code=status_code)
+    if request.method == "POST" and status_code not in (403, 404):
+        return redirect(back_url(request), detail, kind="error")
+    return error_page(request, status_code, detail)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(problems) or "the request was not understood"
+
+
+class PageErrorResponse(Exception):  # noqa: N818 - it carries a response, it is no error
+    """Carries the page answering an error out through the request's dependencies.
+
+    Raised (not returned) so that the database session dependency still sees an exception
+    and rolls back; `send_page_error` (installed with the pages) then sends the response.
+    """
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def send_page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageErrorResponse)
+    return exc.response
+
+
+def _answer(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, LoginRequired):
+        if wants_json(request) or request.method != "GET":
+            return JSONResponse({"detail": "log in first"}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    if isinstance(exc, TinyMLaaSError):
+        return error_response(request, exc.status_code, exc.detail, exc.extra)
+    if isinstance(exc, IntegrityError):
+        return error_response(
+            request, 409, "a concurrent change took the same name or path; reload and try again"
+        )
+    assert isinstance(exc, RequestValidationError)
+    if request.method == "GET" and any(
+        error.get("loc", ("",))[0] == "path" for error in exc.errors()
+    ):
+        return error_response(request, 404, "there is no such page")
+    return error_response(request, 400, _validation_message(exc))
+
+
+class PageRoute(APIRoute):
+    """A route of the web UI: login redirects and service errors become pages, not JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (LoginRequired, TinyMLaaSError, IntegrityError, RequestValidationError) as exc:
+                raise PageErrorResponse(_answer(request, exc)) from exc
+
+        return handle

@@ -1,0 +1,166 @@
+"""The pages without a browser: sessions, CSRF, ownership, error pages."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import ADMIN_PASSWORD
+from factories import labelled_zip
+
+pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
+
+HTML = {"Accept": "text/html"}
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def log_in(client: TestClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
+    """Log in through the form; returns the session's CSRF token."""
+    form = client.get("/login", headers=HTML)
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/datasets", headers=HTML).text)
+
+
+def test_pages_need_a_login(app_client: TestClient) -> None:
+    response = app_client.get("/datasets/1?folder=a", headers=HTML, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fdatasets%2F1%3Ffolder%3Da"
+
+
+def test_login_sets_a_protected_cookie_and_wrong_password_is_refused(
+    app_client: TestClient,
+) -> None:
+    form = app_client.get("/login", headers=HTML)
+    wrong = app_client.post(
+        "/login",
+        data={"username": "admin", "password": "nope-nope", "csrf_token": csrf_of(form.text)},
+    )
+    assert wrong.status_code == 401
+    assert "Wrong username or password." in wrong.text
+
+    response = app_client.post(
+        "/login",
+        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/datasets"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    # A new session starts at login: the anonymous form's token no longer works.
+    assert csrf_of(app_client.get("/datasets", headers=HTML).text) != csrf_of(form.text)
+
+
+def test_the_cookie_does_not_open_the_api_and_a_forged_one_is_ignored(
+    app_client: TestClient,
+) -> None:
+    log_in(app_client)
+    assert app_client.get("/api/v1/datasets").status_code == 401
+    app_client.cookies.set("tinymlaas_session", "eyJ1aWQiOjF9.forged.signature")
+    response = app_client.get("/datasets", headers=HTML, follow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_post_without_or_with_a_wrong_csrf_token_is_refused(app_client: TestClient) -> None:
+    token = log_in(app_client)
+    missing = app_client.post("/datasets", data={"name": "birds"}, headers=HTML)
+    assert missing.status_code == 403
+    assert "CSRF" in missing.text
+    wrong = app_client.post("/datasets", data={"name": "birds", "csrf_token": "x" + token})
+    assert wrong.status_code == 403
+    assert "birds" not in app_client.get("/datasets", headers=HTML).text
+
+    created = app_client.post("/datasets", data={"name": "birds", "csrf_token": token})
+    assert created.status_code == 200
+    assert "Created dataset &#39;birds&#39;." in created.text
+
+
+def test_service_errors_come_back_on_the_page(app_client: TestClient) -> None:
+    token = log_in(app_client)
+    app_client.post("/datasets", data={"name": "birds", "csrf_token": token})
+    again = app_client.post(
+        "/datasets",
+        data={"name": "birds", "csrf_token": token},
+        headers={"Referer": str(app_client.base_url) + "/datasets"},
+    )
+    assert again.status_code == 200
+    assert "you already have a dataset named &#39;birds&#39;" in again.text
+    assert 'class="flash flash-error"' in again.text
+
+
+def test_import_reports_each_rejected_entry(app_client: TestClient) -> None:
+    token = log_in(app_client)
+    archive, _ = labelled_zip({"cat": 2})
+    buffer = io.BytesIO(archive)
+    with zipfile.ZipFile(buffer, "a") as extra:
+        extra.writestr("cat/notes.png", b"not an image")
+    response = app_client.post(
+        "/datasets/import",
+        data={"name": "cats"},
+        files={"file": ("cats.zip", buffer.getvalue(), "application/zip")},
+        headers={"X-CSRF-Token": token, "Accept": "application/json"},
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert [error["entry"] for error in body["errors"]] == ["cat/notes.png"]
+    # Nothing was stored: not even the dataset the request created first.
+    assert "No datasets yet" in app_client.get("/datasets", headers=HTML).text
+
+
+def test_another_users_dataset_is_a_404_page(app_client: TestClient, client: TestClient) -> None:
+    created = client.post("/api/v1/datasets", json={"name": "private"})
+    dataset_id = created.json()["id"]
+    client.post("/api/v1/users", json={"username": "bob", "password": "bob-password"})
+    other = TestClient(client.app)
+    log_in(other, "bob", "bob-password")
+    response = other.get(f"/datasets/{dataset_id}", headers=HTML)
+    assert response.status_code == 404
+    assert "Page not found" in response.text
+    assert "private" not in response.text
+    thumbnail = other.get(f"/datasets/{dataset_id}/export")
+    assert thumbnail.status_code == 404
+
+
+def test_unknown_pages_are_html_and_the_api_keeps_json(app_client: TestClient) -> None:
+    page = app_client.get("/no/such/page", headers=HTML)
+    assert page.status_code == 404
+    assert "<html" in page.text
+    api = app_client.get("/api/v1/no-such-thing", headers=HTML)
+    assert api.status_code == 404
+    assert api.json() == {"detail": "Not Found"}
+
+
+def test_plotly_is_served_from_the_installed_package(app_client: TestClient) -> None:
+    response = app_client.get("/vendor/plotly.min.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert b"plotly.js" in response.content[:2000]
+
+
+def test_the_login_form_is_rate_limited_like_the_api(app_client: TestClient) -> None:
+    limit = app_client.app.state.settings.login_max_failures  # type: ignore[attr-defined]
+    token = csrf_of(app_client.get("/login", headers=HTML).text)
+    for _ in range(limit):
+        wrong = app_client.post(
+            "/login", data={"username": "admin", "password": "wrong-pass", "csrf_token": token}
+        )
+        assert wrong.status_code == 401
+    blocked = app_client.post(
+        "/login", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token}
+    )
+    assert blocked.status_code == 429
+    assert "Too many failed logins" in blocked.text
