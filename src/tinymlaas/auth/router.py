@@ -9,7 +9,6 @@ from tinymlaas.auth import service
 from tinymlaas.auth.dependencies import CurrentAdmin, CurrentUser, SessionDep, SettingsDep
 from tinymlaas.auth.schemas import Token, UserCreate, UserRead
 from tinymlaas.auth.security import create_access_token
-from tinymlaas.db.session import transaction
 from tinymlaas.errors import Unauthorized
 
 router = APIRouter(tags=["auth"])
@@ -23,16 +22,17 @@ def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> Token:
     """Exchange a username and password for a bearer token (failures are rate-limited)."""
-    client = request.client.host if request.client else "unknown"
-    window = settings.login_window_seconds
-    service.check_login_allowed(session, form.username, client, settings.login_max_failures, window)
-    user = service.authenticate(session, form.username, form.password)
+    user = service.login(
+        session,
+        form.username,
+        form.password,
+        request.client.host if request.client else "unknown",
+        max_failures=settings.login_max_failures,
+        window_seconds=settings.login_window_seconds,
+    )
     if user is None:
-        # Its own transaction: this request's session rolls back with the 401.
-        with transaction(request.app.state.session_factory) as failures:
-            service.record_login_failure(failures, form.username, client, window)
+        session.commit()  # the failure counts although this request answers 401
         raise Unauthorized("wrong username or password")
-    service.clear_login_failures(session, user.username)
     token = create_access_token(
         user.id, request.app.state.secret_key, settings.access_token_minutes
     )

@@ -71,6 +71,25 @@ def clear_login_failures(session: Session, username: str) -> None:
     session.execute(delete(LoginFailure).where(LoginFailure.username == username[:64]))
 
 
+def login(
+    session: Session,
+    username: str,
+    password: str,
+    client: str,
+    *,
+    max_failures: int,
+    window_seconds: int,
+) -> User | None:
+    """The user for these credentials, or None (recorded as a failure); rate-limited."""
+    check_login_allowed(session, username, client, max_failures, window_seconds)
+    user = authenticate(session, username, password)
+    if user is None:
+        record_login_failure(session, username, client, window_seconds)
+        return None
+    clear_login_failures(session, user.username)
+    return user
+
+
 def bootstrap_admin(session: Session, username: str, password: str | None) -> str | None:
     """Create an admin when there is none; returns a generated password to show once."""
     if session.scalar(select(func.count()).select_from(User).where(User.is_admin)):

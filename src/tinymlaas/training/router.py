@@ -6,7 +6,6 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
-from tinymlaas.errors import BadRequest
 from tinymlaas.jobs.schemas import JobAccepted
 from tinymlaas.models import TrainedModel
 from tinymlaas.training import catalog, repository, service
@@ -71,31 +70,9 @@ def estimate_architecture(
     board: str | None = None,
 ) -> EstimateRead:
     """Expected int8 footprint before training, and whether it fits a board."""
-    from tinymlaas.compiling import footprint
-    from tinymlaas.compiling.service import board_or_error
-
-    try:
-        arch, effective_alpha = catalog.validate(architecture, alpha, input_width, input_height)
-        channels = 1 if color_mode == "grayscale" else 3
-        estimate = catalog.estimate(
-            arch.id, effective_alpha, input_width, input_height, channels, classes
-        )
-    except catalog.InvalidTrainingConfig as exc:
-        raise BadRequest(str(exc)) from exc
-    result = EstimateRead(architecture=arch.id, alpha=effective_alpha, **vars(estimate))
-    if board is not None:
-        verdict = footprint.fit(
-            board_or_error(board),
-            model_bytes=estimate.flash_bytes,
-            arena_bytes=estimate.arena_bytes,
-            input_bytes=estimate.input_bytes,
-            channels=channels,
-        )
-        result.board = board
-        result.fits = verdict.fits
-        result.ram_estimate_bytes = verdict.ram_bytes
-        result.flash_estimate_bytes = verdict.flash_bytes
-    return result
+    return service.estimate(
+        architecture, alpha, input_width, input_height, color_mode, classes, board
+    )
 
 
 @router.post(

@@ -11,10 +11,45 @@ from tinymlaas.jobs import service as jobs
 from tinymlaas.models import TrainedModel, User
 from tinymlaas.models.job import FINISHED_STATUSES
 from tinymlaas.training import catalog, repository
-from tinymlaas.training.schemas import ModelCreate, ModelUpdate
+from tinymlaas.training.schemas import EstimateRead, ModelCreate, ModelUpdate
 
 # Settings a continued model must share with its base, so the weights still fit.
 INHERITED = ("architecture", "alpha", "input_width", "input_height", "color_mode")
+
+
+def estimate(
+    architecture: str,
+    alpha: float | None,
+    width: int,
+    height: int,
+    color_mode: str,
+    classes: int,
+    board: str | None,
+) -> EstimateRead:
+    """Expected int8 footprint before training and, for a board, whether it should fit."""
+    from tinymlaas.compiling import footprint
+    from tinymlaas.compiling.service import board_or_error
+
+    try:
+        arch, effective_alpha = catalog.validate(architecture, alpha, width, height)
+        channels = 1 if color_mode == "grayscale" else 3
+        expected = catalog.estimate(arch.id, effective_alpha, width, height, channels, classes)
+    except catalog.InvalidTrainingConfig as exc:
+        raise BadRequest(str(exc)) from exc
+    result = EstimateRead(architecture=arch.id, alpha=effective_alpha, **vars(expected))
+    if board is not None:
+        verdict = footprint.fit(
+            board_or_error(board),
+            model_bytes=expected.flash_bytes,
+            arena_bytes=expected.arena_bytes,
+            input_bytes=expected.input_bytes,
+            channels=channels,
+        )
+        result.board = board
+        result.fits = verdict.fits
+        result.ram_estimate_bytes = verdict.ram_bytes
+        result.flash_estimate_bytes = verdict.flash_bytes
+    return result
 
 
 def get_model(session: Session, owner: User, model_id: int) -> TrainedModel:

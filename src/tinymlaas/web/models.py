@@ -20,7 +20,6 @@ from tinymlaas.errors import BadRequest
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import TrainedModel
 from tinymlaas.training import catalog, repository, service
-from tinymlaas.training.router import estimate_architecture
 from tinymlaas.training.schemas import ColorMode, ModelCreate
 from tinymlaas.web.auth import CsrfChecked, PageUser
 from tinymlaas.web.rendering import PageRoute, redirect, render
@@ -113,15 +112,8 @@ def estimate(
         dataset = datasets.get_dataset(session, page.user, dataset_id)
         labels = datasets.describe(session, [dataset])[0].labels
         classes = max(2, sum(1 for label in labels if label.count > 0))
-    result = estimate_architecture(
-        architecture,
-        page.user,
-        alpha=alpha,
-        input_width=input_width,
-        input_height=input_height,
-        color_mode=color_mode,
-        classes=classes,
-        board=board,
+    result = service.estimate(
+        architecture, alpha, input_width, input_height, color_mode, classes, board
     )
     limits = BOARDS[board]
     return JSONResponse(

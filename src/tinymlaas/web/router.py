@@ -75,22 +75,24 @@ def login(
     next: Annotated[str, Form()] = "/datasets",
 ) -> Response:
     """Check the password (rate-limited like the API's); success starts a new session."""
-    client = request.client.host if request.client else "unknown"
-    window = settings.login_window_seconds
 
     def refuse(message: str, status_code: int) -> Response:
         context = {"next": _safe_next(next), "username": username, "error": message}
         return render(request, "login.html", context, status_code=status_code)
 
     try:
-        auth.check_login_allowed(session, username, client, settings.login_max_failures, window)
+        user = auth.login(
+            session,
+            username,
+            password,
+            request.client.host if request.client else "unknown",
+            max_failures=settings.login_max_failures,
+            window_seconds=settings.login_window_seconds,
+        )
     except TinyMLaaSError as exc:
         return refuse(exc.detail[:1].upper() + exc.detail[1:] + ".", exc.status_code)
-    user = auth.authenticate(session, username, password)
     if user is None:
-        auth.record_login_failure(session, username, client, window)  # committed with the page
-        return refuse("Wrong username or password.", 401)
-    auth.clear_login_failures(session, user.username)
+        return refuse("Wrong username or password.", 401)  # the failure commits with the page
     response = redirect(_safe_next(next))
     write_session(request, response, new_session(user.id), session_seconds(request))
     return response
