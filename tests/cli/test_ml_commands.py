@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tinymlaas.cli import app, ml_commands
+from tinymlaas.cli import app, formatting, ml_client
 from tinymlaas.cli.client import current_session
 from tinymlaas.jobs import repository, service
 from tinymlaas.models import Job, User
@@ -149,7 +149,7 @@ def test_train_watch_compile_and_download(
         f"TFLM {accuracy['tflm'] * 100:.1f}% ({accuracy['images']} held-out images)"
     )
     assert detail(compiled_output, "RAM").startswith(
-        f"{ml_commands._size(compiled['ram_estimate_bytes'])} of 256 KiB"
+        f"{formatting.size(compiled['ram_estimate_bytes'])} of 256 KiB"
     )
     assert detail(compiled_output, "TFLite model").endswith(f"({compiled['tflite_bytes']:,} B)")
     assert {name.split(" (")[0] for name in detail(compiled_output, "Files").split(", ")} == (
@@ -193,7 +193,7 @@ def test_cancelling_a_long_training_ends_its_watch_with_exit_1(
     dataset_id = import_patterns(logged_in, tmp_path)
     _, job_id = started(invoke(logged_in, *train_args(dataset_id, "--epochs", "500", "--no-watch")))
     deadline = time.monotonic() + 60
-    with ml_commands.MlClient(*current_session()) as api:
+    with ml_client.MlClient(*current_session()) as api:
         while api.get_job(job_id)["status"] == "queued":
             assert time.monotonic() < deadline, "the worker did not start the training"
             time.sleep(0.1)
@@ -305,7 +305,7 @@ def test_watch_resumes_after_a_dropped_connection_without_repeating_events(
     job_id = _synthetic_job(database, "succeeded")
     transport = _DroppingTransport()
     monkeypatch.setattr(
-        ml_commands, "MlClient", functools.partial(ml_commands.MlClient, transport=transport)
+        ml_client, "MlClient", functools.partial(ml_client.MlClient, transport=transport)
     )
 
     watched = invoke(logged_in, "jobs", "watch", str(job_id))
@@ -346,7 +346,7 @@ def test_ctrl_c_stops_watching_but_not_the_job(
         raise KeyboardInterrupt
         yield  # a generator, like the real one
 
-    monkeypatch.setattr(ml_commands.MlClient, "job_events", interrupted)
+    monkeypatch.setattr(ml_client.MlClient, "job_events", interrupted)
 
     result = logged_in.invoke(app, ["jobs", "watch", str(job_id)])
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -16,44 +13,14 @@ from fastapi.testclient import TestClient
 from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 
-from conftest import ADMIN_PASSWORD, SECRET_KEY, login, wait_for_job
+from conftest import ADMIN_PASSWORD, login, wait_for_job
 from factories import pattern_dataset_zip
+from processes import start_worker, stop, worker_env
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True),
 ]
-
-
-def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TINYMLAAS_")}
-    env |= {
-        "TINYMLAAS_DATABASE_URL": str(settings.database_url),
-        "TINYMLAAS_SECRET_KEY": SECRET_KEY,
-        "TINYMLAAS_DATA_DIR": str(settings.data_dir),
-        "TINYMLAAS_JOB_HEARTBEAT_SECONDS": "1",
-        "TINYMLAAS_JOB_STALE_SECONDS": "6",
-        "TINYMLAAS_JOB_POLL_SECONDS": "0.2",
-    }
-    return env | extra
-
-
-def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tinymlaas", "worker", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def train(client: TestClient, epochs: int) -> dict:  # type: ignore[type-arg]

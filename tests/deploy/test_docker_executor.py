@@ -1,0 +1,161 @@
+"""TINYMLAAS_EXECUTOR=docker for real: one worker container per job, limited, removed after;
+a job whose container is killed or removed ends failed with the reason, never stuck."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from deploy.engine import docker
+from tinymlaas.app import create_app
+from tinymlaas.config import Settings
+
+from conftest import ADMIN_PASSWORD, login, wait_for_job
+from factories import pattern_dataset_zip
+
+pytestmark = [
+    pytest.mark.deploy,
+    pytest.mark.slow,
+    pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True),
+]
+
+
+@pytest.fixture
+def docker_client(settings: Settings, images: dict[str, str]) -> Iterator[TestClient]:
+    """An API whose jobs run in per-job containers of the worker image (host network)."""
+    docker_settings = settings.model_copy(
+        update={
+            "executor": "docker",
+            "docker_image": images["worker"],
+            "docker_network": "host",
+            "docker_cpus": 1.0,
+            "docker_memory": "2g",
+        }
+    )
+    with TestClient(create_app(docker_settings)) as client:
+        client.headers.update(login(client, "admin", ADMIN_PASSWORD))
+        yield client
+        for name in job_containers(client):
+            docker("rm", "-f", name, check=False)
+
+
+def job_containers(client: TestClient, job_id: int | None = None) -> list[str]:
+    """Names of this app's job containers (running or not), optionally of one job."""
+    filters = ["--filter", f"label=tinymlaas.scope={client.app.state.executor.scope}"]  # type: ignore[attr-defined]
+    if job_id is not None:
+        filters += ["--filter", f"label=tinymlaas.job={job_id}"]
+    return docker("ps", "-a", *filters, "--format", "{{.Names}}").stdout.split()
+
+
+def train(client: TestClient, epochs: int) -> dict[str, Any]:
+    dataset = client.post(
+        "/api/v1/datasets/import",
+        files={"file": ("p.zip", pattern_dataset_zip(per_class=8), "application/zip")},
+        data={"name": f"patterns-{secrets.token_hex(3)}"},
+    ).json()
+    body = {
+        "name": "tiny",
+        "dataset_id": dataset["id"],
+        "architecture": "cnn-small",
+        "alpha": 0.5,
+        "input_width": 16,
+        "input_height": 16,
+        "epochs": epochs,
+        "batch_size": 8,
+        "seed": 3,
+    }
+    response = client.post("/api/v1/models", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def wait_for_container(client: TestClient, job_id: int, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = job_containers(client, job_id)
+        if names:
+            return names[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no container was started for job {job_id}")
+
+
+def wait_until_removed(client: TestClient, job_id: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while job_containers(client, job_id):
+        assert time.monotonic() < deadline, f"job {job_id}'s container was not removed"
+        time.sleep(0.2)
+
+
+def wait_until_training(client: TestClient, job_id: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["status"] == "running" and job["progress"] > 0.0:
+            return
+        assert job["status"] in ("queued", "running"), job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never started training: {job}")
+
+
+def test_each_job_runs_in_its_own_limited_container_removed_afterwards(
+    docker_client: TestClient,
+) -> None:
+    accepted = train(docker_client, epochs=2)
+    job_id = accepted["job_id"]
+    name = wait_for_container(docker_client, job_id)
+    inspected = json.loads(docker("inspect", name).stdout)[0]
+
+    assert inspected["Config"]["Entrypoint"] == ["tinymlaas"]
+    assert inspected["Config"]["Cmd"] == ["worker", "--job", str(job_id)]
+    assert inspected["Config"]["Labels"]["tinymlaas.job"] == str(job_id)
+    host = inspected["HostConfig"]
+    assert host["NanoCpus"] == 1_000_000_000
+    assert host["Memory"] == 2 * 2**30
+    assert not host["Binds"]
+    assert [mount["Type"] for mount in inspected["Mounts"]] == []
+    assert host["NetworkMode"] == "host"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    environment = dict(item.split("=", 1) for item in inspected["Config"]["Env"])
+    settings = docker_client.app.state.settings  # type: ignore[attr-defined]
+    assert environment["TINYMLAAS_DATABASE_URL"] == settings.database_url
+    assert environment["TINYMLAAS_SECRET_KEY"] == settings.secret_key.get_secret_value()
+
+    job = wait_for_job(docker_client, job_id, timeout=180)
+    assert job["status"] == "succeeded", job
+    model = docker_client.get(f"/api/v1/models/{accepted['id']}").json()
+    assert model["status"] == "succeeded"
+    assert len(model["history"]) == 2
+    wait_until_removed(docker_client, job_id)
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        (("kill",), "exited with code 137 (SIGKILL)"),
+        (("rm", "-f"), "worker container"),
+    ],
+    ids=["killed", "removed"],
+)
+def test_a_job_whose_container_dies_ends_failed_with_the_reason(
+    docker_client: TestClient, how: tuple[str, ...], expected: str
+) -> None:
+    accepted = train(docker_client, epochs=1000)
+    job_id = accepted["job_id"]
+    name = wait_for_container(docker_client, job_id)
+    wait_until_training(docker_client, job_id)
+
+    docker(*how, name)
+    job = wait_for_job(docker_client, job_id, timeout=60)
+
+    assert job["status"] == "failed", job
+    assert expected in job["error"], job["error"]
+    assert name in job["error"]
+    assert docker_client.get(f"/api/v1/models/{accepted['id']}").json()["status"] == "failed"
+    wait_until_removed(docker_client, job_id)
