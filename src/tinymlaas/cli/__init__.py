@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from tinymlaas.cli import bridge_command, client_commands, ml_commands, server
+from tinymlaas.cli import (
+    bridge_command,
+    client_commands,
+    compiling_commands,
+    devices_commands,
+    jobs_commands,
+    server,
+    training_commands,
+)
 
 app = typer.Typer(
     name="tinymlaas",
@@ -14,7 +22,10 @@ app = typer.Typer(
 )
 server.register(app)
 client_commands.register(app)
-ml_commands.register(app)
+training_commands.register(app)
+compiling_commands.register(app)
+jobs_commands.register(app)
+devices_commands.register(app)
 bridge_command.register(app)
 
 

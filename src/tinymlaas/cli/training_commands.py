@@ -1,0 +1,296 @@
+"""`tinymlaas architectures`, `train` and `models …`: training models over the API."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tinymlaas.cli.client_commands import _when, console
+from tinymlaas.cli.formatting import Json, details, number, percent, size
+from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
+from tinymlaas.cli.ml_client import MlClient, logged_in_client
+from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
+
+models_app = typer.Typer(help="Trained models.", no_args_is_help=True)
+
+
+class ColorMode(StrEnum):
+    grayscale = "grayscale"
+    rgb = "rgb"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(architectures)
+    app.command()(train)
+    app.add_typer(models_app, name="models")
+
+
+def architectures() -> None:
+    """List the architectures you can train, with their int8 footprints at 96×96×1."""
+    with logged_in_client() as api:
+        found = api.list_architectures()
+    table = Table(
+        "ID", "Name", "Alphas", "Input (px)", "int8 flash / arena at 96×96×1", title="Architectures"
+    )
+    for arch in found:
+        alphas = ", ".join(
+            f"[bold]{alpha:g}[/bold]" if alpha == arch["default_alpha"] else f"{alpha:g}"
+            for alpha in arch["alphas"]
+        )
+        footprints = "\n".join(
+            f"α {alpha}: {size(fp['tflite_bytes'])} / {size(fp['arena_bytes'])}"
+            for alpha, fp in arch["footprints"].items()
+        )
+        table.add_row(
+            arch["id"],
+            escape(arch["name"]),
+            alphas,
+            f"{arch['min_input']}–{arch['max_input']} (default {arch['default_input']})",
+            footprints or "-",
+        )
+    console.print(table)
+
+
+def _metrics_view(model: Json) -> list[Any]:
+    """The final metrics: accuracies, a per-class table and the confusion matrix."""
+    metrics = model.get("metrics")
+    if not metrics:
+        return ["No metrics."]
+    evaluated = metrics.get("evaluated_on")
+    summary = (
+        f"Accuracy {percent(metrics.get('accuracy'))} (training) · "
+        f"val_accuracy {percent(metrics.get('val_accuracy'))} · "
+        f"loss {number(metrics.get('loss'))} · val_loss {number(metrics.get('val_loss'))}"
+    )
+    views: list[Any] = [summary]
+    per_class: Json = metrics.get("per_class") or {}
+    if not per_class:
+        return views
+    if evaluated:
+        views.append(
+            f"On the {evaluated} split ({metrics.get('evaluated_images')} images): "
+            f"accuracy {percent(metrics.get('held_out_accuracy'))}"
+        )
+    table = Table("Class", "Precision", "Recall", "F1", "Support", title="Per class")
+    for label, scores in per_class.items():
+        table.add_row(
+            escape(label),
+            number(scores["precision"]),
+            number(scores["recall"]),
+            number(scores["f1"]),
+            str(scores["support"]),
+        )
+    views.append(table)
+    labels = list(per_class)
+    matrix = Table(
+        "true \\ predicted",
+        *(escape(label) for label in labels),
+        title="Confusion matrix",
+    )
+    for label, row in zip(labels, metrics.get("confusion_matrix") or [], strict=False):
+        matrix.add_row(escape(label), *(str(count) for count in row))
+    views.append(matrix)
+    return views
+
+
+def _architecture_of(model: Json) -> str:
+    config = model["config"]
+    return f"{config.get('architecture', '?')} α {config.get('alpha', '?'):g}"
+
+
+def _input_of(model: Json) -> str:
+    config = model["config"]
+    channels = 1 if config.get("color_mode") == "grayscale" else 3
+    return f"{config.get('input_width')}×{config.get('input_height')}×{channels}"
+
+
+def _print_estimate(api: MlClient, architecture: str, board_id: str, params: Json) -> None:
+    """The expected int8 footprint on the board, before anything is trained."""
+    estimate = api.estimate(architecture, params | {"board": board_id})
+    board = next((b for b in api.list_boards() if b["id"] == board_id), None)
+    ram_limit = size(board["ram_bytes"]) if board else "?"
+    flash_limit = size(board["flash_bytes"]) if board else "?"
+    verdict = "[green]fits[/green]" if estimate["fits"] else "[red]does not fit[/red]"
+    console.print(
+        f"Estimate for {escape(board_id)} before training ({estimate['parameters']:,} "
+        f"parameters, int8 model ~{size(estimate['flash_bytes'])}, arena "
+        f"~{size(estimate['arena_bytes'])}): RAM ~{size(estimate['ram_estimate_bytes'])} "
+        f"of {ram_limit}, flash ~{size(estimate['flash_estimate_bytes'])} of {flash_limit}: "
+        f"{verdict}"
+    )
+    console.print(f"[dim]{escape(estimate['basis'])}[/dim]")
+
+
+def train(
+    dataset: Annotated[int, typer.Option(help="The dataset's id.", show_default=False)],
+    architecture: Annotated[
+        str, typer.Option(help="cnn-small, mobilenet-v1 … (see tinymlaas architectures).")
+    ],
+    alpha: Annotated[
+        float | None, typer.Option(help="The width multiplier (default: the architecture's).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The model's name (default: dataset-architecture).")
+    ] = None,
+    width: Annotated[int, typer.Option(help="Input width in pixels.")] = 96,
+    height: Annotated[int, typer.Option(help="Input height in pixels.")] = 96,
+    color: Annotated[ColorMode, typer.Option(help="Input colours.")] = ColorMode.grayscale,
+    epochs: Annotated[int, typer.Option(help="Passes over the training images.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Adam's learning rate (server default 0.001).")
+    ] = None,
+    validation_split: Annotated[
+        float | None,
+        typer.Option(help="Held-out fraction when the dataset has no validation folder."),
+    ] = None,
+    flip: Annotated[
+        bool, typer.Option("--flip", help="Augment with random horizontal flips.")
+    ] = False,
+    rotation: Annotated[float, typer.Option(help="Augment: rotate up to this turn.")] = 0.0,
+    zoom: Annotated[float, typer.Option(help="Augment: zoom up to this fraction.")] = 0.0,
+    brightness: Annotated[float, typer.Option(help="Augment: brightness ± this.")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Seed for a repeatable training.")] = None,
+    base_model: Annotated[
+        int | None, typer.Option(help="Continue from this model of yours, into a new one.")
+    ] = None,
+    board: Annotated[
+        str | None, typer.Option(help="First print whether the model should fit this board.")
+    ] = None,
+    watch: Watch = True,
+) -> None:
+    """Train a new model on a dataset; follow it live and print its metrics."""
+    with logged_in_client() as api:
+        dataset_info = api.get_dataset(dataset)
+        if board is not None:
+            params: Json = {"input_width": width, "input_height": height}
+            params |= {"color_mode": color.value, "classes": max(2, len(dataset_info["labels"]))}
+            if alpha is not None:
+                params["alpha"] = alpha
+            _print_estimate(api, architecture, board, params)
+        body: Json = {
+            "name": name or f"{dataset_info['name']}-{architecture}",
+            "dataset_id": dataset,
+            "architecture": architecture,
+            "alpha": alpha,
+            "input_width": width,
+            "input_height": height,
+            "color_mode": color.value,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "validation_split": validation_split,
+            "seed": seed,
+            "base_model_id": base_model,
+        }
+        if flip or rotation or zoom or brightness:
+            body["augmentation"] = {
+                "flip": flip,
+                "rotation": rotation,
+                "zoom": zoom,
+                "brightness": brightness,
+            }
+        accepted = api.train(body)
+        console.print(
+            f"Training model '{escape(body['name'])}' (id {accepted['id']}), "
+            f"job {accepted['job_id']}"
+        )
+        if not watch:
+            console.print(f"Follow it with tinymlaas jobs watch {accepted['job_id']}")
+            return
+        end_unless_succeeded(follow_job(api, accepted["job_id"]))
+        model = api.get_model(accepted["id"])
+    for view in _metrics_view(model):
+        console.print(view)
+
+
+@models_app.command("list")
+def list_models(
+    dataset: Annotated[int | None, typer.Option(help="Only models of this dataset.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List your models, newest first."""
+    with logged_in_client() as api:
+        found = api.list_models(dataset)
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+        return
+    if not found:
+        console.print(
+            "No models yet: train one with tinymlaas train --dataset ID --architecture cnn-small"
+        )
+        return
+    table = Table(
+        "ID", "Name", "Dataset", "Architecture", "Input", "Epochs", "Status", "Val. acc.", "Created"
+    )
+    for model in found:
+        table.add_row(
+            str(model["id"]),
+            escape(model["name"]),
+            str(model["dataset_id"] or "-"),
+            _architecture_of(model),
+            _input_of(model),
+            str(model["config"].get("epochs", "-")),
+            model["status"],
+            percent((model["metrics"] or {}).get("val_accuracy")),
+            _when(model["created_at"]),
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+def show_model(model_id: ModelId) -> None:
+    """Show a model: its configuration, training history and metrics."""
+    with logged_in_client() as api:
+        model = api.get_model(model_id)
+    config = model["config"]
+    rows = [
+        ("Model", f"[bold]{escape(model['name'])}[/bold] (id {model['id']})"),
+        ("Status", f"{model['status']} (job {model['job_id']})"),
+        ("Dataset", str(model["dataset_id"] or "deleted")),
+        ("Architecture", _architecture_of(model)),
+        ("Input", f"{_input_of(model)} ({config.get('color_mode')})"),
+        ("Classes", escape(", ".join(model["classes"])) or "-"),
+        ("Parameters", f"{model['parameter_count']:,}" if model["parameter_count"] else "-"),
+        (
+            "Training",
+            f"{config.get('epochs')} epochs, batch {config.get('batch_size')}, "
+            f"learning rate {config.get('learning_rate')}, seed {config.get('seed')}",
+        ),
+        ("Created", _when(model["created_at"])),
+    ]
+    if model["base_model_id"]:
+        rows.insert(3, ("Continues", f"model {model['base_model_id']}"))
+    if model["error"]:
+        rows.append(("Error", f"[red]{escape(model['error'])}[/red]"))
+    console.print(details(rows))
+    if model["history"]:
+        history = Table("Epoch", "Loss", "Accuracy", "Val. loss", "Val. accuracy", title="History")
+        for entry in model["history"]:
+            history.add_row(
+                str(entry["epoch"]),
+                number(entry.get("loss")),
+                percent(entry.get("accuracy")),
+                number(entry.get("val_loss")),
+                percent(entry.get("val_accuracy")),
+            )
+        console.print(history)
+    for view in _metrics_view(model):
+        console.print(view)
+
+
+@models_app.command("delete")
+def delete_model(model_id: ModelId, yes: Yes = False) -> None:
+    """Delete a model and its compiled versions."""
+    with logged_in_client() as api:
+        model = api.get_model(model_id)
+        label = f"'{model['name']}' (id {model['id']})"
+        if not yes:
+            typer.confirm(f"Delete model {label} and its compiled versions?", abort=True)
+        api.delete_model(model_id)
+    console.print(f"Deleted model {escape(label)}")
