@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 
 class TinyMLaaSError(Exception):
@@ -72,6 +72,12 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": "a concurrent change took the same name or path; reload and try again"},
             status_code=409,
         )
+
+    @app.exception_handler(DataError)
+    async def handle_data_error(request: Request, exc: DataError) -> JSONResponse:
+        # Inputs are validated before they reach the database; this is the net under that.
+        first_line = str(exc.orig).splitlines()[0] if exc.orig else "invalid value"
+        return JSONResponse({"detail": f"a value was refused: {first_line}"}, status_code=400)
 
     @app.exception_handler(DBAPIError)
     async def handle_database_down(request: Request, exc: DBAPIError) -> JSONResponse:

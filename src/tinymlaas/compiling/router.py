@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
@@ -18,12 +18,13 @@ from tinymlaas.compiling.schemas import (
 )
 from tinymlaas.jobs.schemas import JobAccepted
 from tinymlaas.models import CompiledModel
+from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
 from tinymlaas.training.router import ModelDep
 
 router = APIRouter(tags=["compiling"])
 
 
-def get_compiled(compiled_id: int, session: SessionDep, user: CurrentUser) -> CompiledModel:
+def get_compiled(compiled_id: Id, session: SessionDep, user: CurrentUser) -> CompiledModel:
     return service.get_compiled(session, user, compiled_id)
 
 
@@ -61,9 +62,9 @@ def compile_model(
 def list_compiled(
     session: SessionDep,
     user: CurrentUser,
-    model_id: int | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    model_id: OptionalIdFilter = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> CompiledPage:
     """The user's compiled models, newest first, optionally for one model."""
     rows, total = repository.list_owned(session, user.id, model_id, offset, limit)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
@@ -22,6 +22,7 @@ from tinymlaas.datasets.schemas import (
     RejectedUpload,
 )
 from tinymlaas.models import Dataset, Image
+from tinymlaas.params import Id, Limit, Offset
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -32,7 +33,7 @@ REJECTIONS: dict[int | str, dict[str, object]] = {
 
 
 def get_dataset(
-    dataset_id: int, request: Request, session: SessionDep, user: CurrentUser
+    dataset_id: Id, request: Request, session: SessionDep, user: CurrentUser
 ) -> Dataset:
     changes = request.method not in ("GET", "HEAD")
     return service.get_dataset(session, user, dataset_id, for_update=changes)
@@ -41,7 +42,7 @@ def get_dataset(
 DatasetDep = Annotated[Dataset, Depends(get_dataset)]
 
 
-def get_image(image_id: int, dataset: DatasetDep, session: SessionDep) -> Image:
+def get_image(image_id: Id, dataset: DatasetDep, session: SessionDep) -> Image:
     return service.get_image(session, dataset, image_id)
 
 
@@ -56,8 +57,8 @@ def _read(session: SessionDep, dataset: Dataset) -> DatasetRead:
 def list_datasets(
     session: SessionDep,
     user: CurrentUser,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> Page[DatasetRead]:
     """The user's datasets, newest first."""
     rows, total = repository.list_datasets(session, user.id, offset, limit)
@@ -175,8 +176,8 @@ def list_images(
     folder: str | None = None,
     label: str | None = None,
     split: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> Page[ImageRead]:
     """Images of the dataset, filtered by folder, label or split."""
     if folder is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, status
+from fastapi import APIRouter, Depends, Header, Request, Response, WebSocket, status
 from sse_starlette.sse import EventSourceResponse
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
@@ -23,15 +23,16 @@ from tinymlaas.devices.schemas import (
     ObservationRead,
 )
 from tinymlaas.models import Bridge, Device
+from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
 
 router = APIRouter(tags=["devices"])
 
 
-def get_bridge(bridge_id: int, session: SessionDep, user: CurrentUser) -> Bridge:
+def get_bridge(bridge_id: Id, session: SessionDep, user: CurrentUser) -> Bridge:
     return service.get_bridge(session, user, bridge_id)
 
 
-def get_device(device_id: int, session: SessionDep, user: CurrentUser) -> Device:
+def get_device(device_id: Id, session: SessionDep, user: CurrentUser) -> Device:
     return service.get_device(session, user, device_id)
 
 
@@ -81,7 +82,7 @@ async def bridge_connect(websocket: WebSocket) -> None:
 
 @router.get("/devices", operation_id="list_devices", response_model=DevicePage)
 def list_devices(
-    session: SessionDep, user: CurrentUser, bridge_id: int | None = None
+    session: SessionDep, user: CurrentUser, bridge_id: OptionalIdFilter = None
 ) -> DevicePage:
     """Every board the user's bridges have seen, with status."""
     devices = repository.list_devices(session, user.id, bridge_id)
@@ -125,8 +126,8 @@ def list_observations(
     device: DeviceDep,
     session: SessionDep,
     since: datetime | None = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after_id: Offset = 0,
+    limit: Limit = 100,
 ) -> ObservationPage:
     """The device's latest predictions (oldest first), optionally since a time or an id."""
     rows, total = repository.observations(session, device.id, since, after_id, limit)

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tinymlaas.params import IdField
+
 DeviceStatus = Literal["online", "offline", "busy"]
 
 
@@ -62,7 +64,7 @@ class DeviceUpdate(BaseModel):
 
 
 class InstallRequest(BaseModel):
-    compiled_id: int
+    compiled_id: IdField
 
 
 class InstallAccepted(BaseModel):

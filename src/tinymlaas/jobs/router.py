@@ -10,11 +10,12 @@ from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.events import job_event_stream
 from tinymlaas.jobs.schemas import JobPage, JobRead, JobStatus
 from tinymlaas.models import Job
+from tinymlaas.params import Id, Limit, Offset
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-def get_job(job_id: int, session: SessionDep, user: CurrentUser) -> Job:
+def get_job(job_id: Id, session: SessionDep, user: CurrentUser) -> Job:
     return service.get_job(session, user, job_id)
 
 
@@ -26,8 +27,8 @@ def list_jobs(
     session: SessionDep,
     user: CurrentUser,
     status: JobStatus | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> JobPage:
     """The user's jobs, newest first, optionally filtered by status."""
     rows, total = repository.list_owned(session, user.id, status, offset, limit)

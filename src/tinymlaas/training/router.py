@@ -8,6 +8,7 @@ from tinymlaas.auth.dependencies import CurrentUser, SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.jobs.schemas import JobAccepted
 from tinymlaas.models import TrainedModel
+from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
 from tinymlaas.training import catalog, repository, service
 from tinymlaas.training.schemas import (
     ArchitectureRead,
@@ -23,7 +24,7 @@ from tinymlaas.training.schemas import (
 router = APIRouter(tags=["training"])
 
 
-def get_model(model_id: int, session: SessionDep, user: CurrentUser) -> TrainedModel:
+def get_model(model_id: Id, session: SessionDep, user: CurrentUser) -> TrainedModel:
     return service.get_model(session, user, model_id)
 
 
@@ -100,9 +101,9 @@ def train_model(
 def list_models(
     session: SessionDep,
     user: CurrentUser,
-    dataset_id: int | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    dataset_id: OptionalIdFilter = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> ModelPage:
     """The user's models, newest first."""
     rows, total = repository.list_owned(session, user.id, dataset_id, offset, limit)

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tinymlaas.params import IdField
+
 ColorMode = Literal["grayscale", "rgb"]
 
 
@@ -17,7 +19,7 @@ class Augmentation(BaseModel):
 
 class ModelCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    dataset_id: int
+    dataset_id: IdField
     architecture: str
     alpha: float | None = None
     input_width: int = Field(default=96, ge=8, le=640)
@@ -29,7 +31,7 @@ class ModelCreate(BaseModel):
     validation_split: float | None = Field(default=None, gt=0, lt=0.9)
     augmentation: Augmentation | None = None
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    base_model_id: int | None = None
+    base_model_id: IdField | None = None
 
 
 class ModelUpdate(BaseModel):
