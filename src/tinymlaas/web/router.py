@@ -16,10 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tinymlaas.auth import service as auth
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.errors import TinyMLaaSError
-from tinymlaas.web import compiled, datasets, jobs, models
+from tinymlaas.web import compiled, datasets, devices, jobs, models
 from tinymlaas.web.auth import (
     CsrfChecked,
-    PageUser,
     clear_session,
     get_browser_session,
     new_session,
@@ -106,12 +105,6 @@ def logout() -> Response:
     return response
 
 
-@router.get("/devices", response_class=HTMLResponse)
-def devices(request: Request, page: PageUser) -> Response:
-    """Placeholder until the device bridge arrives."""
-    return render(request, "devices.html", {"user": page.user, "nav": "devices"})
-
-
 @cache
 def _plotly_js() -> Path:
     """plotly.js as bundled in the installed plotly package (no CDN, nothing copied)."""
@@ -128,7 +121,7 @@ def plotly_js() -> FileResponse:
     )
 
 
-for _pages in (datasets.router, models.router, compiled.router, jobs.router):
+for _pages in (datasets.router, models.router, compiled.router, jobs.router, devices.router):
     router.include_router(_pages)
 
 

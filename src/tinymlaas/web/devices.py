@@ -1,0 +1,272 @@
+"""Device pages: bridges (token shown once), the device list kept live, a device's page with
+installs and its live predictions."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sse_starlette.sse import EventSourceResponse
+
+from tinymlaas.auth.dependencies import SessionDep, SettingsDep
+from tinymlaas.compiling import repository as compiling_repository
+from tinymlaas.compiling import service as compiling
+from tinymlaas.compiling.boards import BOARDS, Board
+from tinymlaas.compiling.footprint import fit
+from tinymlaas.devices import repository, service
+from tinymlaas.devices.events import observation_stream
+from tinymlaas.devices.schemas import DeviceUpdate, ObservationRead
+from tinymlaas.errors import BadRequest
+from tinymlaas.jobs import service as jobs
+from tinymlaas.models import Bridge, CompiledModel, Device, Installation
+from tinymlaas.training import repository as training_repository
+from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.models import validation_message
+from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants_json
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+HISTORY_SHOWN = 50
+INSTALL_OUTPUT_SHOWN = 20_000
+CAMERA_PLACEHOLDER = "./camera-images"
+
+
+def get_page_device(device_id: int, page: PageUser, session: SessionDep) -> Device:
+    return service.get_device(session, page.user, device_id)
+
+
+def get_page_bridge(bridge_id: int, page: PageUser, session: SessionDep) -> Bridge:
+    return service.get_bridge(session, page.user, bridge_id)
+
+
+PageDevice = Annotated[Device, Depends(get_page_device)]
+PageBridge = Annotated[Bridge, Depends(get_page_bridge)]
+
+
+def bridge_commands(request: Request, bridge: Bridge, token: str) -> dict[str, str]:
+    """The commands that start this bridge: with real boards, and with one virtual board."""
+    server = str(request.base_url).rstrip("/")
+    command = shlex.join(
+        ["tinymlaas", "bridge", "--server", server, "--token", token, "--name", bridge.name]
+    )
+    virtual = f"{command} --virtual-devices 1 --virtual-camera {CAMERA_PLACEHOLDER}"
+    return {"command": command, "virtual_command": virtual}
+
+
+def _lists_context(session: Session, page: PageUser) -> dict[str, Any]:
+    """What the bridges and devices tables show (also re-rendered for the live refresh)."""
+    bridges = repository.list_bridges(session, page.user.id)
+    devices = repository.list_devices(session, page.user.id)
+    installed_ids = {d.installed_compiled_id for d in devices if d.installed_compiled_id}
+    installed = {
+        compiled_id: compiling_repository.get_owned(session, page.user.id, compiled_id)
+        for compiled_id in installed_ids
+    }
+    models, _ = training_repository.list_owned(session, page.user.id, None, 0, 1000)
+    return {
+        "bridges": [service.describe_bridge(bridge) for bridge in bridges],
+        "bridge_names": {bridge.id: bridge.name for bridge in bridges},
+        "devices": service.describe_devices(session, devices),
+        "installed": installed,
+        "model_names": {model.id: model.name for model in models},
+        "boards": BOARDS,
+    }
+
+
+def _devices_page(
+    request: Request, session: Session, page: PageUser, created: dict[str, Any] | None = None
+) -> Response:
+    context = {"user": page.user, "nav": "devices", "created": created}
+    context.update(_lists_context(session, page))
+    return render(request, "devices.html", context, status_code=201 if created else 200)
+
+
+@router.get("/devices", response_class=HTMLResponse)
+def list_devices(request: Request, page: PageUser, session: SessionDep) -> Response:
+    """Bridges and the boards they see, with live status."""
+    return _devices_page(request, session, page)
+
+
+@router.get("/devices/lists", response_class=HTMLResponse)
+def device_lists(request: Request, page: PageUser, session: SessionDep) -> Response:
+    """The bridges and devices tables alone: the page swaps them in every few seconds."""
+    context = {"user": page.user, "csrf_token": page.csrf_token}
+    context.update(_lists_context(session, page))
+    return render(request, "_device_lists.html", context)
+
+
+@router.post("/devices/bridges", dependencies=[CsrfChecked])
+def create_bridge(
+    request: Request,
+    page: PageUser,
+    session: SessionDep,
+    name: Annotated[str, Form(max_length=200)],
+) -> Response:
+    """Register a bridge and show its token, once (JSON for the page's script)."""
+    name = name.strip()
+    if not name:
+        raise BadRequest("give the bridge a name, e.g. the computer's name")
+    bridge, token = service.create_bridge(session, page.user, name)
+    created = {"id": bridge.id, "name": bridge.name, "token": token}
+    created.update(bridge_commands(request, bridge, token))
+    if wants_json(request):
+        return JSONResponse(created, status_code=201, headers={"Cache-Control": "no-store"})
+    response = _devices_page(request, session, page, created)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/devices/bridges/{bridge_id}/delete", dependencies=[CsrfChecked])
+def revoke_bridge(bridge: PageBridge, session: SessionDep) -> Response:
+    """Revoke a bridge's token: it is disconnected and its devices are forgotten."""
+    name = bridge.name
+    service.delete_bridge(session, bridge)
+    return redirect("/devices", f"Revoked bridge '{name}'; its devices are gone from the list.")
+
+
+def _fit_on(board: Board, compiled: CompiledModel) -> dict[str, Any]:
+    """Whether a compiled model fits a board, with the same inputs request_install checks."""
+    spec = compiled.input or {}
+    shape = spec.get("shape") or [1, 1, 1, 1]
+    input_bytes = 1
+    for size in shape[1:]:
+        input_bytes *= int(size)
+    if spec.get("dtype") == "float32":
+        input_bytes *= 4
+    verdict = fit(
+        board,
+        model_bytes=compiled.tflite_bytes or 0,
+        arena_bytes=compiled.arena_bytes or 0,
+        input_bytes=input_bytes,
+        channels=int(shape[-1]),
+    )
+    return {"fits": verdict.fits, "summary": verdict.detail["summary"], **verdict.detail}
+
+
+def _latest_installation(session: Session, device_id: int) -> Installation | None:
+    # A query of the devices domain; it belongs in devices/repository.py.
+    return session.scalar(
+        select(Installation)
+        .where(Installation.device_id == device_id)
+        .order_by(Installation.id.desc())
+        .limit(1)
+    )
+
+
+def _install_state(session: Session, page: PageUser, device: Device) -> dict[str, Any]:
+    """The device's latest install: its job (followed live while it runs) and its output."""
+    installation = _latest_installation(session, device.id)
+    if installation is None:
+        return {"installation": None, "install_job": None, "install_active": False}
+    job = jobs.describe(session, [jobs.get_job(session, page.user, installation.job_id)])[0]
+    return {
+        "installation": installation,
+        "install_job": job,
+        "install_active": job.status in ("queued", "running"),
+        "install_output": (installation.output or "")[-INSTALL_OUTPUT_SHOWN:],
+    }
+
+
+def _ready_compiled(session: Session, owner_id: int) -> tuple[list[CompiledModel], dict[int, str]]:
+    """The user's compiled models that can be installed, and a name for every compiled model."""
+    rows, _ = compiling_repository.list_owned(session, owner_id, None, 0, 1000)
+    models, _ = training_repository.list_owned(session, owner_id, None, 0, 1000)
+    model_names = {model.id: model.name for model in models}
+    names = {
+        row.id: f"{model_names.get(row.model_id, f'model {row.model_id}')} · {row.board}"
+        f" {row.quantization}"
+        for row in rows
+    }
+    return [row for row in rows if row.status == "succeeded"], names
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def show_device(
+    request: Request, device: PageDevice, page: PageUser, session: SessionDep
+) -> Response:
+    """Install a model, follow the install, and watch the device's predictions live."""
+    described = service.describe_devices(session, [device])[0]
+    if wants_json(request):
+        return JSONResponse(described.model_dump(mode="json"))
+    board = BOARDS.get(device.board or "")
+    ready, compiled_names = _ready_compiled(session, page.user.id)
+    rows, total = repository.observations(session, device.id, None, 0, HISTORY_SHOWN)
+    context = {
+        "user": page.user,
+        "nav": "devices",
+        "device": described,
+        "bridge": repository.get_bridge(session, page.user.id, device.bridge_id),
+        "board": board,
+        "boards": BOARDS,
+        "compiled_names": compiled_names,
+        "choices": [
+            {"compiled": row, "fit": _fit_on(board, row) if board else None} for row in ready
+        ],
+        "observations": [
+            ObservationRead.model_validate(row, from_attributes=True).model_dump(mode="json")
+            for row in rows
+        ],
+        "observation_total": total,
+        "history_shown": HISTORY_SHOWN,
+    }
+    context.update(_install_state(session, page, device))
+    return render(request, "device.html", context)
+
+
+@router.post("/devices/{device_id}", dependencies=[CsrfChecked])
+def update_device(
+    request: Request,
+    device: PageDevice,
+    session: SessionDep,
+    name: Annotated[str | None, Form(max_length=200)] = None,
+    board: Annotated[str | None, Form(max_length=32)] = None,
+) -> Response:
+    """Rename a device or set its board."""
+    values = {key: value.strip() for key, value in (("name", name), ("board", board)) if value}
+    try:
+        changes = DeviceUpdate.model_validate(values)
+    except ValidationError as exc:
+        raise BadRequest(validation_message(exc)) from exc
+    service.update_device(session, device, changes)
+    return redirect(back_url(request, f"/devices/{device.id}"), f"Saved device '{device.name}'.")
+
+
+@router.post("/devices/{device_id}/install", dependencies=[CsrfChecked])
+def install_model(
+    request: Request,
+    device: PageDevice,
+    page: PageUser,
+    session: SessionDep,
+    compiled_id: Annotated[int, Form()],
+) -> Response:
+    """Queue installing a compiled model through the device's bridge (refused if it cannot fit)."""
+    compiled = compiling.get_compiled(session, page.user, compiled_id)
+    installation = service.request_install(session, page.user, device, compiled)
+    target = f"/devices/{device.id}"
+    if wants_json(request):
+        return JSONResponse({"job_id": installation.job_id, "redirect": target}, status_code=202)
+    return redirect(target, "Install queued: the bridge picks it up within a second.")
+
+
+@router.get("/devices/{device_id}/observe")
+def observe_device(
+    device: PageDevice,
+    request: Request,
+    settings: SettingsDep,
+    last_event_id: Annotated[int | None, Header()] = None,
+    after: Annotated[int | None, Query(ge=0)] = None,
+) -> EventSourceResponse:
+    """The device's predictions as Server-Sent Events, for the page (the API's stream)."""
+    stream = observation_stream(
+        request,
+        request.app.state.session_factory,
+        device.id,
+        last_event_id if last_event_id is not None else after,
+        settings.job_poll_seconds,
+    )
+    return EventSourceResponse(stream, ping=15)
