@@ -58,6 +58,10 @@ log "installing tinymlaas[all,dev]"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[all,dev]"
 
+# --- container engine and the locally made base images (no registry is reachable) ---------
+log "container engine and base images"
+bash docker/local-base.sh
+
 # --- checks ----------------------------------------------------------------------------------
 log "ruff"
 .venv/bin/ruff check src tests bench

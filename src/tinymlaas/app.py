@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from tinymlaas import __version__
@@ -37,13 +38,19 @@ def create_app(
     """
     settings = settings or Settings()
     secret_key = resolve_secret_key(settings)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(
+        settings.resolved_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=8,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
     factory = make_session_factory(engine)
     executor = make_executor(settings)
     maintenance = JobMaintenance(settings, factory, executor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         if prepare:
             generated = prepare_database(engine, factory, settings)
             if generated:

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
 
+    # Request handlers run in a pool of this many threads; the database pool holds as many
+    # connections plus a few for background work, so a handler never waits for a connection
+    # that another handler cannot give back (that wait deadlocks a saturated server).
+    api_threads: int = Field(default=32, ge=1, le=512)
+    db_pool_timeout_seconds: float = 10.0
+
     broker_url: str | None = None
     celery_queue: str = "tinymlaas"
     executor: Literal["local", "celery", "docker"] | None = None
@@ -66,6 +72,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite:///{self.data_dir / 'tinymlaas.db'}"
+
+    @property
+    def db_pool_size(self) -> int:
+        return self.api_threads + 8
 
     @property
     def zip_limits(self) -> ZipLimits:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
 class TinyMLaaSError(Exception):
@@ -71,6 +72,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": "a concurrent change took the same name or path; reload and try again"},
             status_code=409,
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def handle_pool_timeout(request: Request, exc: PoolTimeout) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the server is too busy to reach the database; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(DataError)

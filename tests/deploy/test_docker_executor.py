@@ -7,6 +7,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -26,23 +27,32 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def docker_client(settings: Settings, images: dict[str, str]) -> Iterator[TestClient]:
-    """An API whose jobs run in per-job containers of the worker image (host network)."""
+@contextmanager
+def docker_app(settings: Settings, image: str, **overrides: Any) -> Iterator[TestClient]:
+    """An API whose jobs run in per-job containers of `image` (host network), logged in."""
     docker_settings = settings.model_copy(
         update={
             "executor": "docker",
-            "docker_image": images["worker"],
+            "docker_image": image,
             "docker_network": "host",
             "docker_cpus": 1.0,
             "docker_memory": "2g",
         }
+        | overrides
     )
     with TestClient(create_app(docker_settings)) as client:
         client.headers.update(login(client, "admin", ADMIN_PASSWORD))
+        try:
+            yield client
+        finally:
+            for name in job_containers(client):
+                docker("rm", "-f", name, check=False)
+
+
+@pytest.fixture
+def docker_client(settings: Settings, images: dict[str, str]) -> Iterator[TestClient]:
+    with docker_app(settings, images["worker"]) as client:
         yield client
-        for name in job_containers(client):
-            docker("rm", "-f", name, check=False)
 
 
 def job_containers(client: TestClient, job_id: int | None = None) -> list[str]:
@@ -159,3 +169,17 @@ def test_a_job_whose_container_dies_ends_failed_with_the_reason(
     assert name in job["error"]
     assert docker_client.get(f"/api/v1/models/{accepted['id']}").json()["status"] == "failed"
     wait_until_removed(docker_client, job_id)
+
+
+def test_a_container_that_cannot_reach_the_database_fails_its_job_with_its_log(
+    settings: Settings, images: dict[str, str]
+) -> None:
+    unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+    with docker_app(settings, images["worker"], docker_database_url=unreachable) as client:
+        accepted = train(client, epochs=1)
+        job = wait_for_job(client, accepted["job_id"], timeout=90)
+        assert job["status"] == "failed", job
+        assert "exited with code 1" in job["error"]
+        assert "last log lines:" in job["error"]
+        assert "Connection refused" in job["error"] or "connection" in job["error"].lower()
+        wait_until_removed(client, accepted["job_id"])
