@@ -29,7 +29,11 @@ API_PREFIX = "/api/v1"
 
 
 def create_app(
-    settings: Settings | None = None, *, prepare: bool = True, run_workers: bool = False
+    settings: Settings | None = None,
+    *,
+    prepare: bool = True,
+    run_workers: bool = False,
+    start_local_workers: bool = True,
 ) -> FastAPI:
     """Build the app; with `prepare`, migrations and the first admin happen at startup.
 
@@ -46,7 +50,7 @@ def create_app(
     )
     factory = make_session_factory(engine)
     executor = make_executor(settings)
-    maintenance = JobMaintenance(settings, factory, executor)
+    maintenance = JobMaintenance(settings, factory, executor, start_local_workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,3 +97,12 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app
+
+
+def serving_app() -> FastAPI:
+    """The app of one of several `tinymlaas serve --processes N` processes (a uvicorn factory).
+
+    The serving command itself supervises the local worker processes, so each web process
+    only runs the job maintenance.
+    """
+    return create_app(Settings(), run_workers=True, start_local_workers=False)

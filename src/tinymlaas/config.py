@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     # connections plus a few for background work, so a handler never waits for a connection
     # that another handler cannot give back (that wait deadlocks a saturated server).
     api_threads: int = Field(default=32, ge=1, le=512)
+    web_processes: int = Field(default=1, ge=1, le=64)
     db_pool_timeout_seconds: float = 10.0
 
     broker_url: str | None = None

@@ -96,3 +96,34 @@ def test_db_upgrade_and_users_create(tmp_path: Path) -> None:
             "/api/v1/auth/token", data={"username": "grace", "password": "hopper-1906"}
         )
         assert response.status_code == 200
+
+
+def test_serve_with_several_processes(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(tmp_path / "data") | {"TINYMLAAS_ADMIN_PASSWORD": "several-processes"}
+    process = subprocess.Popen(
+        [*TINYMLAAS, "serve", "--port", str(port), "--processes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api/v1"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        token = httpx.post(
+            f"{base}/auth/token", data={"username": "admin", "password": "several-processes"}
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        answers = {httpx.get(f"{base}/users/me", headers=headers).status_code for _ in range(20)}
+        assert answers == {200}
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert output.count("Started server process") == 2

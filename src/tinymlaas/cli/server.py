@@ -26,16 +26,21 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    processes: Annotated[
+        int | None,
+        typer.Option(help="Web server processes (default TINYMLAAS_WEB_PROCESSES, 1)."),
+    ] = None,
 ) -> None:
-    """Migrate the database, create the first admin if needed, and serve the API."""
+    """Migrate the database, create the first admin if needed, and serve the API and UI."""
     import uvicorn
 
     from tinymlaas.app import create_app
-    from tinymlaas.bootstrap import ConfigurationError
+    from tinymlaas.bootstrap import ConfigurationError, prepare_database
 
     settings = Settings()
+    processes = processes or settings.web_processes
     try:
-        app = create_app(settings, run_workers=True)
+        app = create_app(settings, run_workers=True, prepare=processes == 1)
     except ConfigurationError as exc:
         console.print(f"[red]Cannot start:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -48,7 +53,36 @@ def serve(
     console.print(
         f"TinyMLaaS on http://{host}:{port} (API docs at /docs), data: {where}, jobs: {jobs}"
     )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    if processes == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+        return
+    # Several processes: migrate once here, supervise the local workers here, and let each
+    # web process build its own app.
+    from tinymlaas.jobs.worker import LocalWorkerSupervisor
+
+    generated = prepare_database(app.state.engine, app.state.session_factory, settings)
+    app.state.engine.dispose()
+    if generated:
+        console.print(
+            f"Created administrator '{settings.admin_username}' with password: {generated}\n"
+            "Store it now: it is not shown again."
+        )
+    supervisor = None
+    if settings.resolved_executor == "local" and settings.local_workers > 0:
+        supervisor = LocalWorkerSupervisor(settings.local_workers)
+        supervisor.start()
+    try:
+        uvicorn.run(
+            "tinymlaas.app:serving_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            log_level="info",
+        )
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
 
 
 def worker(

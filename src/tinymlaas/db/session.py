@@ -25,9 +25,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "mysql":
         connect_args["charset"] = "utf8mb4"
-    return create_engine(
-        url, pool_pre_ping=True, pool_recycle=1800, connect_args=connect_args, **kwargs
-    )
+    # No pre-ping (a round trip per request): a connection lost to a database restart fails
+    # its request with 503 and SQLAlchemy then replaces every pooled connection.
+    return create_engine(url, pool_recycle=1800, connect_args=connect_args, **kwargs)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:

@@ -20,7 +20,11 @@ class JobMaintenance:
     """Starts local workers (no broker), re-sends queued jobs (broker), fails lost jobs."""
 
     def __init__(
-        self, settings: Settings, factory: sessionmaker[Session], executor: Executor
+        self,
+        settings: Settings,
+        factory: sessionmaker[Session],
+        executor: Executor,
+        start_local_workers: bool = True,
     ) -> None:
         self.settings = settings
         self.factory = factory
@@ -28,11 +32,13 @@ class JobMaintenance:
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.supervisor: LocalWorkerSupervisor | None = None
+        self.start_local_workers = start_local_workers
 
     def start(self) -> None:
-        if self.settings.resolved_executor == "local" and self.settings.local_workers > 0:
-            self.supervisor = LocalWorkerSupervisor(self.settings.local_workers)
-            self.supervisor.start()
+        if self.settings.resolved_executor == "local":
+            if self.start_local_workers and self.settings.local_workers > 0:
+                self.supervisor = LocalWorkerSupervisor(self.settings.local_workers)
+                self.supervisor.start()
         else:
             self._resend_queued()
         self.thread = threading.Thread(target=self._loop, daemon=True, name="job-maintenance")
