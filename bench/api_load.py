@@ -132,8 +132,14 @@ def main() -> int:
             server_log = open(work / "server.log", "wb")  # noqa: SIM115 - closed with the server
             server = subprocess.Popen(
                 [
-                    sys.executable, "-m", "tinymlaas", "serve",
-                    "--port", str(port), "--processes", str(arguments.processes),
+                    sys.executable,
+                    "-m",
+                    "tinymlaas",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--processes",
+                    str(arguments.processes),
                 ],  # fmt: skip
                 env=env,
                 stdout=server_log,
