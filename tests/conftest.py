@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tinymlaas.app import create_app
@@ -52,6 +53,14 @@ class Database:
     factory: sessionmaker[Session]
 
     def clear(self) -> None:
+        try:
+            self._delete_everything()
+        except OperationalError:
+            # A test restarted the database server: the pooled connections are gone.
+            self.engine.dispose()
+            self._delete_everything()
+
+    def _delete_everything(self) -> None:
         with self.factory.begin() as session:
             for table in reversed(Base.metadata.sorted_tables):
                 session.execute(delete(table))

@@ -6,7 +6,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
@@ -90,17 +96,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def handle_database_down(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated or _is_connection_error(exc):
-            return JSONResponse(
-                {"detail": "the database is unavailable; try again shortly"},
-                status_code=503,
-                headers={"Retry-After": "5"},
-            )
         if _is_transient_conflict(exc):
             return JSONResponse(
                 {"detail": "the database gave way to a concurrent change; try again"},
                 status_code=503,
                 headers={"Retry-After": "1"},
+            )
+        # Operational errors are the database's state (down, restarting, out of connections),
+        # not the request's fault: the same request succeeds once it is back.
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return JSONResponse(
+                {"detail": "the database is unavailable; try again shortly"},
+                status_code=503,
+                headers={"Retry-After": "5"},
             )
         raise exc
 
@@ -112,11 +120,3 @@ def _is_transient_conflict(exc: DBAPIError) -> bool:
         return True
     args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
     return bool(args) and args[0] in (1205, 1213)  # MariaDB lock wait timeout, deadlock
-
-
-def _is_connection_error(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    return any(
-        marker in text
-        for marker in ("connection refused", "could not connect", "can't connect", "server closed")
-    )
