@@ -111,3 +111,12 @@ def queued_installs(session: Session, bridge_id: int) -> list[tuple[Installation
 
 def installation_by_job(session: Session, job_id: int) -> Installation | None:
     return session.scalar(select(Installation).where(Installation.job_id == job_id))
+
+
+def latest_installation(session: Session, device_id: int) -> Installation | None:
+    return session.scalar(
+        select(Installation)
+        .where(Installation.device_id == device_id)
+        .order_by(Installation.id.desc())
+        .limit(1)
+    )

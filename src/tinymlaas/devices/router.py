@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 from typing import Annotated
 
@@ -52,7 +53,9 @@ def create_bridge(
     """Register a bridge; its token is shown only in this answer."""
     bridge, token = service.create_bridge(session, user, payload.name)
     server = str(request.base_url).rstrip("/")
-    command = f"tinymlaas bridge --server {server} --token {token} --name '{bridge.name}'"
+    command = shlex.join(
+        ["tinymlaas", "bridge", "--server", server, "--token", token, "--name", bridge.name]
+    )
     return BridgeCreated(
         **service.describe_bridge(bridge).model_dump(), token=token, command=command
     )

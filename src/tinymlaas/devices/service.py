@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from tinymlaas.compiling import repository as compiled_files
-from tinymlaas.compiling.boards import UnknownBoard, get_board
-from tinymlaas.compiling.footprint import fit
+from tinymlaas.compiling.boards import Board, UnknownBoard, get_board
+from tinymlaas.compiling.footprint import FitVerdict, fit
 from tinymlaas.db.base import utcnow
 from tinymlaas.devices import repository
 from tinymlaas.devices.protocol import Hello, Prediction
@@ -232,6 +232,24 @@ def record_prediction(
 # Installing
 
 
+def install_fit(board: Board, compiled: CompiledModel) -> FitVerdict:
+    """Whether a compiled model fits a board (its input buffer from the model's input tensor)."""
+    spec = compiled.input or {}
+    shape = spec.get("shape") or [1, 1, 1, 1]
+    input_bytes = 1
+    for size in shape[1:]:
+        input_bytes *= int(size)
+    if spec.get("dtype") == "float32":
+        input_bytes *= 4
+    return fit(
+        board,
+        model_bytes=compiled.tflite_bytes or 0,
+        arena_bytes=compiled.arena_bytes or 0,
+        input_bytes=input_bytes,
+        channels=int(shape[-1]),
+    )
+
+
 def request_install(
     session: Session, owner: User, device: Device, compiled: CompiledModel
 ) -> Installation:
@@ -243,19 +261,7 @@ def request_install(
             f"device {device.id}'s board is unknown: set it with PATCH /devices/{device.id}"
         )
     board = get_board(device.board)
-    input_bytes = 1
-    for size in (compiled.input or {}).get("shape", [])[1:]:
-        input_bytes *= int(size)
-    if (compiled.input or {}).get("dtype") == "float32":
-        input_bytes *= 4
-    channels = int(((compiled.input or {}).get("shape") or [1, 1, 1, 1])[-1])
-    verdict = fit(
-        board,
-        model_bytes=compiled.tflite_bytes or 0,
-        arena_bytes=compiled.arena_bytes or 0,
-        input_bytes=input_bytes,
-        channels=channels,
-    )
+    verdict = install_fit(board, compiled)
     if not verdict.fits:
         raise Conflict(
             f"compiled model {compiled.id} does not fit {board.name}: "

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
@@ -17,13 +16,12 @@ from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.compiling import repository as compiling_repository
 from tinymlaas.compiling import service as compiling
 from tinymlaas.compiling.boards import BOARDS, Board
-from tinymlaas.compiling.footprint import fit
 from tinymlaas.devices import repository, service
 from tinymlaas.devices.events import observation_stream
 from tinymlaas.devices.schemas import DeviceUpdate, ObservationRead
 from tinymlaas.errors import BadRequest
 from tinymlaas.jobs import service as jobs
-from tinymlaas.models import Bridge, CompiledModel, Device, Installation
+from tinymlaas.models import Bridge, CompiledModel, Device
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
 from tinymlaas.web.models import validation_message
@@ -130,37 +128,14 @@ def revoke_bridge(bridge: PageBridge, session: SessionDep) -> Response:
 
 
 def _fit_on(board: Board, compiled: CompiledModel) -> dict[str, Any]:
-    """Whether a compiled model fits a board, with the same inputs request_install checks."""
-    spec = compiled.input or {}
-    shape = spec.get("shape") or [1, 1, 1, 1]
-    input_bytes = 1
-    for size in shape[1:]:
-        input_bytes *= int(size)
-    if spec.get("dtype") == "float32":
-        input_bytes *= 4
-    verdict = fit(
-        board,
-        model_bytes=compiled.tflite_bytes or 0,
-        arena_bytes=compiled.arena_bytes or 0,
-        input_bytes=input_bytes,
-        channels=int(shape[-1]),
-    )
+    """Whether a compiled model fits a board, by the rule request_install applies."""
+    verdict = service.install_fit(board, compiled)
     return {"fits": verdict.fits, "summary": verdict.detail["summary"], **verdict.detail}
-
-
-def _latest_installation(session: Session, device_id: int) -> Installation | None:
-    # A query of the devices domain; it belongs in devices/repository.py.
-    return session.scalar(
-        select(Installation)
-        .where(Installation.device_id == device_id)
-        .order_by(Installation.id.desc())
-        .limit(1)
-    )
 
 
 def _install_state(session: Session, page: PageUser, device: Device) -> dict[str, Any]:
     """The device's latest install: its job (followed live while it runs) and its output."""
-    installation = _latest_installation(session, device.id)
+    installation = repository.latest_installation(session, device.id)
     if installation is None:
         return {"installation": None, "install_job": None, "install_active": False}
     job = jobs.describe(session, [jobs.get_job(session, page.user, installation.job_id)])[0]
