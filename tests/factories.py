@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Mapping
+from typing import Any
 
 from PIL import Image
 
@@ -72,3 +73,43 @@ def pattern_dataset_zip(per_class: int = 12, classes: int = 3, splits: bool = Fa
                 folder = ("validation/" if index % 4 == 0 else "train/") + name
             entries[f"{folder}/{index:03d}.png"] = pattern_image(kind, seed=kind * 1000 + index)
     return zip_bytes(entries)
+
+
+def compiled_row(database: Any, owner_id: int, **overrides: Any) -> int:
+    """A finished compiled model as the compile job leaves it (files point at real blobs)."""
+    from tinymlaas.blobs import DatabaseBlobStore
+    from tinymlaas.db.session import transaction
+    from tinymlaas.models import CompiledFile, CompiledModel, TrainedModel
+
+    with transaction(database.factory) as session:
+        model = TrainedModel(
+            owner_id=owner_id, name="m", status="succeeded", config={}, classes=["a", "b"]
+        )
+        session.add(model)
+        session.flush()
+        values = {
+            "owner_id": owner_id,
+            "model_id": model.id,
+            "board": "virtual",
+            "quantization": "int8",
+            "status": "succeeded",
+            "tflite_bytes": 20_000,
+            "arena_bytes": 30_000,
+            "input": {"shape": [1, 16, 16, 1], "dtype": "int8", "scale": 1.0, "zero_point": -128},
+        } | overrides
+        compiled = CompiledModel(**values)
+        session.add(compiled)
+        session.flush()
+        store = DatabaseBlobStore(session)
+        for name, data in (("model.tflite", b"TFL3-bytes"), ("manifest.json", b'{"classes": []}')):
+            blob = store.put(data)
+            session.add(
+                CompiledFile(
+                    compiled_id=compiled.id,
+                    name=name,
+                    content_type="application/octet-stream",
+                    size_bytes=blob.size_bytes,
+                    sha256=blob.sha256,
+                )
+            )
+        return compiled.id

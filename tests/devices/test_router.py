@@ -12,7 +12,9 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from tinymlaas.db.base import utcnow
-from tinymlaas.models import CompiledFile, CompiledModel, Job, TrainedModel
+from tinymlaas.models import Job
+
+from factories import compiled_row
 
 API = "/api/v1"
 
@@ -55,45 +57,6 @@ def wait_until(check: Any, timeout: float = 10) -> Any:
 
 def devices(client: TestClient) -> list[dict[str, Any]]:
     return client.get(f"{API}/devices").json()["items"]  # type: ignore[no-any-return]
-
-
-def compiled_row(database: Any, owner_id: int, **overrides: Any) -> int:
-    """A finished compiled model as the compile job leaves it (files point at real blobs)."""
-    from tinymlaas.blobs import DatabaseBlobStore
-    from tinymlaas.db.session import transaction
-
-    with transaction(database.factory) as session:
-        model = TrainedModel(
-            owner_id=owner_id, name="m", status="succeeded", config={}, classes=["a", "b"]
-        )
-        session.add(model)
-        session.flush()
-        values = {
-            "owner_id": owner_id,
-            "model_id": model.id,
-            "board": "virtual",
-            "quantization": "int8",
-            "status": "succeeded",
-            "tflite_bytes": 20_000,
-            "arena_bytes": 30_000,
-            "input": {"shape": [1, 16, 16, 1], "dtype": "int8", "scale": 1.0, "zero_point": -128},
-        } | overrides
-        compiled = CompiledModel(**values)
-        session.add(compiled)
-        session.flush()
-        store = DatabaseBlobStore(session)
-        for name, data in (("model.tflite", b"TFL3-bytes"), ("manifest.json", b'{"classes": []}')):
-            blob = store.put(data)
-            session.add(
-                CompiledFile(
-                    compiled_id=compiled.id,
-                    name=name,
-                    content_type="application/octet-stream",
-                    size_bytes=blob.size_bytes,
-                    sha256=blob.sha256,
-                )
-            )
-        return compiled.id
 
 
 def test_bridge_token_is_shown_once_and_revocable(client: TestClient) -> None:
