@@ -75,7 +75,9 @@ def pattern_dataset_zip(per_class: int = 12, classes: int = 3, splits: bool = Fa
     return zip_bytes(entries)
 
 
-def compiled_row(database: Any, owner_id: int, **overrides: Any) -> int:
+def compiled_row(
+    database: Any, owner_id: int, classes: tuple[str, ...] = ("a", "b"), **overrides: Any
+) -> int:
     """A finished compiled model as the compile job leaves it (files point at real blobs)."""
     from tinymlaas.blobs import DatabaseBlobStore
     from tinymlaas.db.session import transaction
@@ -83,7 +85,7 @@ def compiled_row(database: Any, owner_id: int, **overrides: Any) -> int:
 
     with transaction(database.factory) as session:
         model = TrainedModel(
-            owner_id=owner_id, name="m", status="succeeded", config={}, classes=["a", "b"]
+            owner_id=owner_id, name="m", status="succeeded", config={}, classes=list(classes)
         )
         session.add(model)
         session.flush()

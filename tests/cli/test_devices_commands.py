@@ -22,20 +22,17 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.cli import app, ml_client
 from tinymlaas.db.session import transaction
 from tinymlaas.models import (
     Bridge,
-    CompiledFile,
-    CompiledModel,
     Device,
     Observation,
-    TrainedModel,
     User,
 )
 
 from conftest import Database
+from factories import compiled_row as make_compiled_row
 from factories import pattern_dataset_zip, pattern_image
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
@@ -85,40 +82,8 @@ def admin_id(database: Database) -> int:
 
 
 def compiled_row(database: Database, **overrides: Any) -> int:
-    """A finished compiled model as the compile job leaves it, with stand-in files."""
-    owner_id = admin_id(database)
-    with transaction(database.factory) as session:
-        model = TrainedModel(
-            owner_id=owner_id, name="m", status="succeeded", config={}, classes=list(CLASSES)
-        )
-        session.add(model)
-        session.flush()
-        values = {
-            "owner_id": owner_id,
-            "model_id": model.id,
-            "board": "virtual",
-            "quantization": "int8",
-            "status": "succeeded",
-            "tflite_bytes": 20_000,
-            "arena_bytes": 30_000,
-            "input": {"shape": [1, 16, 16, 1], "dtype": "int8", "scale": 1.0, "zero_point": -128},
-        } | overrides
-        compiled = CompiledModel(**values)
-        session.add(compiled)
-        session.flush()
-        store = DatabaseBlobStore(session)
-        for name, data in (("model.tflite", b"TFL3-bytes"), ("manifest.json", b'{"classes": []}')):
-            blob = store.put(data)
-            session.add(
-                CompiledFile(
-                    compiled_id=compiled.id,
-                    name=name,
-                    content_type="application/octet-stream",
-                    size_bytes=blob.size_bytes,
-                    sha256=blob.sha256,
-                )
-            )
-        return compiled.id
+    """A finished compiled model of the admin, with stand-in files."""
+    return make_compiled_row(database, admin_id(database), CLASSES, **overrides)
 
 
 def device_row(database: Database) -> int:

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
-
-from tinymlaas.app import create_app
-from tinymlaas.config import Settings
 
 STARTUP_SECONDS = 30
 CHROMIUM = os.environ.get("TINYMLAAS_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -29,32 +21,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture
-def server_url(settings: Settings) -> Iterator[str]:
-    """The URL of the real app served by uvicorn on a free 127.0.0.1 port in a thread."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        assert thread.is_alive(), "the server thread stopped during startup"
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"the server did not answer within {STARTUP_SECONDS}s"
-        time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=STARTUP_SECONDS)
-    listener.close()
 
 
 @pytest.fixture

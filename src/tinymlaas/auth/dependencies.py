@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.auth.security import read_access_token
 from tinymlaas.config import Settings
+from tinymlaas.db.session import transaction
 from tinymlaas.errors import Forbidden, Unauthorized
 from tinymlaas.models.user import User
 
@@ -24,13 +25,8 @@ def get_settings(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request, committed once when the endpoint returns without error."""
-    with request.app.state.session_factory() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with transaction(request.app.state.session_factory) as session:
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
