@@ -299,7 +299,7 @@ def test_device_keeps_running_while_nobody_reads_and_after_the_port_reopens(
     [
         ({"model": b"not a model"}, "flatbuffer identifier 'TFL3' is missing"),
         ({"truncate": True}, "TFLite-Micro cannot load the model"),
-        ({"tensor_arena_bytes_measured": 9 * 2**20}, "the virtual board has 8,388,608 B"),
+        ({"tensor_arena_bytes_measured": 9 * 2**20}, "the board has 8,388,608 B"),
         ({"tensor_arena_bytes_measured": 2048}, "2048-byte arena is too small"),
         ({"classes": ["dark", "bright"]}, "outputs 3 scores for 2 labels"),
         ({"color_mode": "rgb"}, "input has 1 channels but color_mode rgb"),
