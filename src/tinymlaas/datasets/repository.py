@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -52,30 +51,25 @@ def list_datasets(
     return list(rows), total
 
 
-def image_totals(session: Session, dataset_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """(image count, bytes) per dataset."""
+def image_groups(
+    session: Session, dataset_ids: Sequence[int]
+) -> dict[int, list[tuple[str | None, str | None, int, int]]]:
+    """(label, split, images, bytes) groups per dataset: every count a summary needs, one query."""
     rows = session.execute(
-        select(Image.dataset_id, func.count(), func.coalesce(func.sum(Image.size_bytes), 0))
+        select(
+            Image.dataset_id,
+            Image.label,
+            Image.split,
+            func.count(),
+            func.coalesce(func.sum(Image.size_bytes), 0),
+        )
         .where(Image.dataset_id.in_(dataset_ids))
-        .group_by(Image.dataset_id)
+        .group_by(Image.dataset_id, Image.label, Image.split)
     )
-    return {dataset_id: (count, int(size)) for dataset_id, count, size in rows}
-
-
-def counts_by(
-    session: Session, dataset_ids: Sequence[int], column: InstrumentedAttribute[Any]
-) -> dict[int, list[tuple[str, int]]]:
-    """Image counts per value of `column` (label or split), per dataset, sorted by value."""
-    rows = session.execute(
-        select(Image.dataset_id, column, func.count())
-        .where(Image.dataset_id.in_(dataset_ids), column.is_not(None))
-        .group_by(Image.dataset_id, column)
-        .order_by(Image.dataset_id, column)
-    )
-    result: dict[int, list[tuple[str, int]]] = {}
-    for dataset_id, value, count in rows:
-        result.setdefault(dataset_id, []).append((value, count))
-    return result
+    groups: dict[int, list[tuple[str | None, str | None, int, int]]] = {}
+    for dataset_id, label, split, count, size in rows:
+        groups.setdefault(dataset_id, []).append((label, split, count, int(size)))
+    return groups
 
 
 def folder_paths(session: Session, dataset_id: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
@@ -86,23 +87,32 @@ def describe(session: Session, datasets: Sequence[Dataset]) -> list[DatasetRead]
     ids = [dataset.id for dataset in datasets]
     if not ids:
         return []
-    totals = repository.image_totals(session, ids)
-    labels = repository.counts_by(session, ids, Image.label)
-    splits = repository.counts_by(session, ids, Image.split)
-    return [
-        DatasetRead(
-            id=dataset.id,
-            name=dataset.name,
-            description=dataset.description,
-            image_count=totals.get(dataset.id, (0, 0))[0],
-            size_bytes=totals.get(dataset.id, (0, 0))[1],
-            labels=[NameCount(name=n, count=c) for n, c in labels.get(dataset.id, [])],
-            splits=[NameCount(name=n, count=c) for n, c in splits.get(dataset.id, [])],
-            created_at=dataset.created_at,
-            updated_at=dataset.updated_at,
+    groups = repository.image_groups(session, ids)
+    described = []
+    for dataset in datasets:
+        labels: Counter[str] = Counter()
+        splits: Counter[str] = Counter()
+        count = size = 0
+        for label, split, images, size_bytes in groups.get(dataset.id, []):
+            count, size = count + images, size + size_bytes
+            if label is not None:
+                labels[label] += images
+            if split is not None:
+                splits[split] += images
+        described.append(
+            DatasetRead(
+                id=dataset.id,
+                name=dataset.name,
+                description=dataset.description,
+                image_count=count,
+                size_bytes=size,
+                labels=[NameCount(name=n, count=c) for n, c in sorted(labels.items())],
+                splits=[NameCount(name=n, count=c) for n, c in sorted(splits.items())],
+                created_at=dataset.created_at,
+                updated_at=dataset.updated_at,
+            )
         )
-        for dataset in datasets
-    ]
+    return described
 
 
 # Images

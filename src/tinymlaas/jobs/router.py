@@ -32,13 +32,13 @@ def list_jobs(
 ) -> JobPage:
     """The user's jobs, newest first, optionally filtered by status."""
     rows, total = repository.list_owned(session, user.id, status, offset, limit)
-    return JobPage(items=service.describe(session, rows), total=total)
+    return JobPage(items=service.describe(session, rows, user), total=total)
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead)
-def read_job(job: JobDep, session: SessionDep) -> JobRead:
+def read_job(job: JobDep, session: SessionDep, user: CurrentUser) -> JobRead:
     """One job's status and progress."""
-    return service.describe(session, [job])[0]
+    return service.describe(session, [job], user)[0]
 
 
 @router.post("/{job_id}/cancel", operation_id="cancel_job", response_model=JobRead)
