@@ -205,7 +205,7 @@ def _ProgressCallback(  # noqa: N802 - builds a keras Callback class without imp
     return ProgressCallback()
 
 
-RECALIBRATION_IMAGES = 1024
+RECALIBRATION_IMAGES = 256
 
 
 def _recalibrate(model: Any, data: TrainingData) -> None:
@@ -219,7 +219,7 @@ def _recalibrate(model: Any, data: TrainingData) -> None:
 
     count = min(len(data.train), RECALIBRATION_IMAGES)
     order = np.random.default_rng(0).permutation(len(data.train))[:count]
-    recalibrate_batch_norm(model, data.train.x[np.sort(order)].astype(np.float32))
+    recalibrate_batch_norm(model, data.train.x[np.sort(order)].astype(np.float32), batch_size=64)
 
 
 def predict(model: Any, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
