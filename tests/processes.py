@@ -1,14 +1,18 @@
-"""Starting TinyMLaaS worker processes from tests, as an operator would."""
+"""Starting TinyMLaaS worker processes from tests, as an operator would, and giving them work."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
+
+from fastapi.testclient import TestClient
 
 from tinymlaas.config import Settings
 
 from conftest import SECRET_KEY
+from factories import pattern_dataset_zip
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -40,3 +44,25 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def train(client: TestClient, epochs: int) -> dict:  # type: ignore[type-arg]
+    dataset = client.post(
+        "/api/v1/datasets/import",
+        files={"file": ("p.zip", pattern_dataset_zip(per_class=10), "application/zip")},
+        data={"name": f"patterns-{secrets.token_hex(3)}"},
+    ).json()
+    body = {
+        "name": "tiny",
+        "dataset_id": dataset["id"],
+        "architecture": "cnn-small",
+        "alpha": 0.5,
+        "input_width": 16,
+        "input_height": 16,
+        "epochs": epochs,
+        "batch_size": 8,
+        "seed": 3,
+    }
+    response = client.post("/api/v1/models", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()  # type: ignore[no-any-return]

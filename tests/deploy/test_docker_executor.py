@@ -4,7 +4,6 @@ a job whose container is killed or removed ends failed with the reason, never st
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 
 from conftest import ADMIN_PASSWORD, login, wait_for_job
-from factories import pattern_dataset_zip
+from processes import train
 
 pytestmark = [
     pytest.mark.deploy,
@@ -61,28 +60,6 @@ def job_containers(client: TestClient, job_id: int | None = None) -> list[str]:
     if job_id is not None:
         filters += ["--filter", f"label=tinymlaas.job={job_id}"]
     return docker("ps", "-a", *filters, "--format", "{{.Names}}").stdout.split()
-
-
-def train(client: TestClient, epochs: int) -> dict[str, Any]:
-    dataset = client.post(
-        "/api/v1/datasets/import",
-        files={"file": ("p.zip", pattern_dataset_zip(per_class=8), "application/zip")},
-        data={"name": f"patterns-{secrets.token_hex(3)}"},
-    ).json()
-    body = {
-        "name": "tiny",
-        "dataset_id": dataset["id"],
-        "architecture": "cnn-small",
-        "alpha": 0.5,
-        "input_width": 16,
-        "input_height": 16,
-        "epochs": epochs,
-        "batch_size": 8,
-        "seed": 3,
-    }
-    response = client.post("/api/v1/models", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def wait_for_container(client: TestClient, job_id: int, timeout: float = 60) -> str:

@@ -14,35 +14,12 @@ from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 
 from conftest import ADMIN_PASSWORD, login, wait_for_job
-from factories import pattern_dataset_zip
-from processes import start_worker, stop, worker_env
+from processes import start_worker, stop, train, worker_env
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True),
 ]
-
-
-def train(client: TestClient, epochs: int) -> dict:  # type: ignore[type-arg]
-    dataset = client.post(
-        "/api/v1/datasets/import",
-        files={"file": ("p.zip", pattern_dataset_zip(per_class=10), "application/zip")},
-        data={"name": f"patterns-{secrets.token_hex(3)}"},
-    ).json()
-    body = {
-        "name": "tiny",
-        "dataset_id": dataset["id"],
-        "architecture": "cnn-small",
-        "alpha": 0.5,
-        "input_width": 16,
-        "input_height": 16,
-        "epochs": epochs,
-        "batch_size": 8,
-        "seed": 3,
-    }
-    response = client.post("/api/v1/models", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 @pytest.fixture(params=["redis://127.0.0.1:6379/0", "amqp://guest:guest@127.0.0.1:5672//"])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import StreamingResponse
 from zipstream import ZIP_STORED, ZipStream
 
 from tinymlaas.blobs import DatabaseBlobStore
@@ -87,3 +89,19 @@ class _Lazy:
 
     def __iter__(self) -> Iterator[bytes]:
         return self.prefetcher.data(self.index)
+
+
+def download_response(
+    factory: sessionmaker[Session], dataset_id: int, name: str
+) -> StreamingResponse:
+    """The dataset's zip as a streamed download with its exact size and a safe file name."""
+    size, chunks = zip_stream(factory, dataset_id)
+    filename = quote(f"{name}.zip", safe="")
+    return StreamingResponse(
+        chunks,
+        media_type="application/zip",
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+        },
+    )

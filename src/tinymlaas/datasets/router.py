@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
@@ -129,16 +128,7 @@ def delete_dataset(dataset: DatasetDep, session: SessionDep) -> Response:
 @router.get("/{dataset_id}/export", operation_id="export_dataset", response_class=StreamingResponse)
 def export_dataset(dataset: DatasetDep, request: Request) -> StreamingResponse:
     """Download the dataset as a zip with the same folders and byte-identical images."""
-    size, chunks = export.zip_stream(request.app.state.session_factory, dataset.id)
-    filename = quote(f"{dataset.name}.zip", safe="")
-    return StreamingResponse(
-        chunks,
-        media_type="application/zip",
-        headers={
-            "Content-Length": str(size),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
-        },
-    )
+    return export.download_response(request.app.state.session_factory, dataset.id, dataset.name)
 
 
 @router.post(

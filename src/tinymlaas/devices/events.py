@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette.event import ServerSentEvent
+from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -43,3 +44,13 @@ async def observation_stream(
             )
         if not rows:
             await asyncio.sleep(poll_seconds)
+
+
+def observation_response(
+    request: Request, device_id: int, after_id: int | None, poll_seconds: float
+) -> EventSourceResponse:
+    """The device's live predictions as an SSE response (for the API and the pages alike)."""
+    stream = observation_stream(
+        request, request.app.state.session_factory, device_id, after_id, poll_seconds
+    )
+    return EventSourceResponse(stream, ping=15)

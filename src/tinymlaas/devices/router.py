@@ -10,7 +10,7 @@ from sse_starlette.sse import EventSourceResponse
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
 from tinymlaas.compiling import service as compiling
 from tinymlaas.devices import hub, repository, service
-from tinymlaas.devices.events import observation_stream
+from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import (
     BridgeCreate,
     BridgeCreated,
@@ -153,11 +153,4 @@ def observe_device(
     last_event_id: Annotated[int | None, Header()] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: each new prediction of the device as it arrives."""
-    stream = observation_stream(
-        request,
-        request.app.state.session_factory,
-        device.id,
-        last_event_id,
-        settings.job_poll_seconds,
-    )
-    return EventSourceResponse(stream, ping=15)
+    return observation_response(request, device.id, last_event_id, settings.job_poll_seconds)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette.event import ServerSentEvent
+from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -55,3 +56,13 @@ async def _poll(
             return
         if not events:
             await asyncio.sleep(poll_seconds)
+
+
+def job_event_response(
+    request: Request, job_id: int, after_id: int, poll_seconds: float
+) -> EventSourceResponse:
+    """The job's event stream as an SSE response (for the API and the pages alike)."""
+    stream = job_event_stream(
+        request, request.app.state.session_factory, job_id, after_id, poll_seconds
+    )
+    return EventSourceResponse(stream, ping=15)

@@ -7,7 +7,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
 from tinymlaas.jobs import repository, service
-from tinymlaas.jobs.events import job_event_stream
+from tinymlaas.jobs.events import job_event_response
 from tinymlaas.jobs.schemas import JobPage, JobRead, JobStatus
 from tinymlaas.models import Job
 from tinymlaas.params import Id, Limit, Offset
@@ -61,11 +61,5 @@ def job_events(
     after: Annotated[int, Query(ge=0, description="resume after this event id")] = 0,
 ) -> EventSourceResponse:
     """Server-Sent Events: state changes, progress, per-epoch metrics, then the final state."""
-    stream = job_event_stream(
-        request,
-        request.app.state.session_factory,
-        job.id,
-        last_event_id if last_event_id is not None else after,
-        settings.job_poll_seconds,
-    )
-    return EventSourceResponse(stream, ping=15)
+    after_id = last_event_id if last_event_id is not None else after
+    return job_event_response(request, job.id, after_id, settings.job_poll_seconds)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
@@ -170,16 +170,7 @@ def delete_dataset(dataset: PageDataset, session: SessionDep) -> Response:
 @router.get("/datasets/{dataset_id}/export")
 def export_dataset(dataset: PageDataset, request: Request) -> StreamingResponse:
     """Download the dataset as a zip, streamed."""
-    size, chunks = export.zip_stream(request.app.state.session_factory, dataset.id)
-    filename = quote(f"{dataset.name}.zip", safe="")
-    return StreamingResponse(
-        chunks,
-        media_type="application/zip",
-        headers={
-            "Content-Length": str(size),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
-        },
-    )
+    return export.download_response(request.app.state.session_factory, dataset.id, dataset.name)
 
 
 @router.get("/datasets/{dataset_id}/images/{image_id}/thumbnail")

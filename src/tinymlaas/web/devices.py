@@ -17,7 +17,7 @@ from tinymlaas.compiling import repository as compiling_repository
 from tinymlaas.compiling import service as compiling
 from tinymlaas.compiling.boards import BOARDS, Board
 from tinymlaas.devices import repository, service
-from tinymlaas.devices.events import observation_stream
+from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import DeviceUpdate, ObservationRead
 from tinymlaas.errors import BadRequest
 from tinymlaas.jobs import service as jobs
@@ -237,11 +237,9 @@ def observe_device(
     after: Annotated[int | None, Query(ge=0)] = None,
 ) -> EventSourceResponse:
     """The device's predictions as Server-Sent Events, for the page (the API's stream)."""
-    stream = observation_stream(
+    return observation_response(
         request,
-        request.app.state.session_factory,
         device.id,
         last_event_id if last_event_id is not None else after,
         settings.job_poll_seconds,
     )
-    return EventSourceResponse(stream, ping=15)

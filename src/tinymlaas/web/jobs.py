@@ -11,7 +11,7 @@ from sse_starlette.sse import EventSourceResponse
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.compiling import repository as compiling_repository
 from tinymlaas.jobs import repository, service
-from tinymlaas.jobs.events import job_event_stream
+from tinymlaas.jobs.events import job_event_response
 from tinymlaas.models import Job
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
@@ -78,14 +78,8 @@ def job_events(
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> EventSourceResponse:
     """The job's Server-Sent Events for the page (the same stream as the API's)."""
-    stream = job_event_stream(
-        request,
-        request.app.state.session_factory,
-        job.id,
-        last_event_id if last_event_id is not None else after,
-        settings.job_poll_seconds,
-    )
-    return EventSourceResponse(stream, ping=15)
+    after_id = last_event_id if last_event_id is not None else after
+    return job_event_response(request, job.id, after_id, settings.job_poll_seconds)
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[CsrfChecked])
