@@ -240,6 +240,12 @@ def test_installed_model_announces_itself_and_classifies_every_camera_image(
     assert correct >= 0.8 * len(lines)
 
 
+def after_first_hello(messages: list[Any]) -> list[Any]:
+    """The messages after the first HELLO (predictions of the old model may come before it)."""
+    hellos = [index for index, message in enumerate(messages) if isinstance(message, Hello)]
+    return messages[hellos[0] + 1 :] if hellos else []
+
+
 def test_reinstalling_reboots_the_device_at_seq_zero(
     compiled: Compiled, device: VirtualDevice
 ) -> None:
@@ -249,12 +255,9 @@ def test_reinstalling_reboots_the_device_at_seq_zero(
         read_until(transport, reader, lambda got: len(predictions(got)) >= 15)
         device.install(compiled.model, compiled.manifest, compiled.model_id)
         messages = read_until(
-            transport,
-            reader,
-            lambda got: any(isinstance(m, Hello) for m in got) and len(predictions(got)) > 0,
+            transport, reader, lambda got: len(predictions(after_first_hello(got))) > 0
         )
-    after_hello = messages[[isinstance(m, Hello) for m in messages].index(True) + 1 :]
-    first = predictions(after_hello)[0]
+    first = predictions(after_first_hello(messages))[0]
     assert (first.seq, first.source) == (0, "bright/00.png")
 
 
