@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from tinymlaas import __version__
+from tinymlaas.auth.dependencies import RecentTokens
 from tinymlaas.auth.router import router as auth_router
 from tinymlaas.bootstrap import prepare_database, resolve_secret_key
 from tinymlaas.compiling.router import router as compiling_router
@@ -21,7 +22,7 @@ from tinymlaas.health import router as health_router
 from tinymlaas.jobs.background import JobMaintenance
 from tinymlaas.jobs.executor import make_executor
 from tinymlaas.jobs.router import router as jobs_router
-from tinymlaas.limits import BodySizeLimitMiddleware
+from tinymlaas.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
 from tinymlaas.training.router import router as training_router
 from tinymlaas.web.router import mount_web
 
@@ -83,19 +84,30 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.executor = executor
+    app.state.recent_tokens = RecentTokens(settings.token_cache_seconds)
 
-    api = APIRouter(prefix=API_PREFIX)
-    api.include_router(health_router)
-    api.include_router(auth_router)
-    api.include_router(datasets_router)
-    api.include_router(jobs_router)
-    api.include_router(training_router)
-    api.include_router(compiling_router)
-    api.include_router(devices_router)
-    app.include_router(api)
+    # Included straight into the app (not through an /api/v1 router): each level of included
+    # routers is matched route by route on every request.
+    for router in (
+        health_router,
+        auth_router,
+        datasets_router,
+        jobs_router,
+        training_router,
+        compiling_router,
+        devices_router,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
     mount_web(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        InFlightLimitMiddleware,
+        limit=settings.api_threads,
+        timeout_seconds=settings.api_queue_timeout_seconds,
+        # A liveness probe must answer while the server is saturated; it uses no session.
+        exempt_paths=frozenset({f"{API_PREFIX}/health"}),
+    )
     return app
 
 

@@ -28,10 +28,15 @@ class Settings(BaseSettings):
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
 
-    # Request handlers run in a pool of this many threads; the database pool holds as many
-    # connections plus a few for background work, so a handler never waits for a connection
-    # that another handler cannot give back (that wait deadlocks a saturated server).
+    # Requests handled at once per web process, each in a pool of this many threads; the
+    # database pool holds as many connections plus a few for background work, so a handler
+    # never waits for a connection another handler cannot give back (that wait deadlocked a
+    # saturated server). Further requests wait for a slot, up to the queue timeout, then 503.
     api_threads: int = Field(default=32, ge=1, le=512)
+    api_queue_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A bearer token seen this recently is trusted without checking it and its user again
+    # (0 checks every request); a user deleted in the database keeps access this long.
+    token_cache_seconds: float = Field(default=10.0, ge=0)
     web_processes: int = Field(default=1, ge=1, le=64)
     db_pool_timeout_seconds: float = 10.0
 
@@ -48,6 +53,11 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = 5.0
     job_stale_seconds: float = 30.0
     job_poll_seconds: float = 0.25
+    # A training or compiling job still queued this long gets a message saying what to check
+    # (no worker started, another broker or queue) and an event, once; with local or Celery
+    # workers only while none is busy with another job (then the queue is just long).
+    # GET /health counts the queued jobs waiting longer than this.
+    job_unclaimed_alert_seconds: float = Field(default=120.0, gt=0)
 
     max_request_bytes: int = 1024 * 2**20
     max_zip_entries: int = 50_000

@@ -1,10 +1,13 @@
-"""Refuse request bodies over the configured maximum with 413, declared or streamed."""
+"""Request limits: bodies over the configured maximum (413) and requests handled at once."""
 
 from __future__ import annotations
 
 import json
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tinymlaas.errors import ServiceUnavailable
 
 
 class BodyTooLarge(Exception):
@@ -51,18 +54,103 @@ class BodySizeLimitMiddleware:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"request body is larger than the limit of {self.max_bytes} bytes"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        detail = f"request body is larger than the limit of {self.max_bytes} bytes"
+        await _send_json(send, 413, {"detail": detail}, close=True)
+
+
+class InFlightLimitMiddleware:
+    """At most `limit` requests of this process are being handled at once; the rest wait.
+
+    A handler runs its dependencies and body in several thread hops and keeps its pooled
+    database connection between them. When more requests were in flight than the pool has
+    connections, the threads could all end up waiting for connections held by requests that
+    were waiting for a thread: the server stopped answering until the pool timed out. With
+    `limit` no larger than the pool, a request never waits for a connection; the others wait
+    here, in the event loop, holding nothing, and get 503 after `timeout_seconds`. Fewer
+    requests competing for the interpreter lock also answer sooner.
+
+    A request counts from when its body has arrived (a slow upload holds no slot) until its
+    response starts: the handler's session is committed by then, and a streamed body
+    (downloads, event streams) runs outside the limit.
+    """
+
+    def __init__(
+        self, app: ASGIApp, limit: int, timeout_seconds: float, exempt_paths: frozenset[str]
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.timeout_seconds = timeout_seconds
+        self.exempt_paths = exempt_paths
+        self._slots: anyio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:  # created on first use, inside the server's event loop
+            self._slots = anyio.Semaphore(self.limit)
+        slots = self._slots
+        holding = False
+
+        async def take_slot() -> None:
+            nonlocal holding
+            try:
+                with anyio.fail_after(self.timeout_seconds):
+                    await slots.acquire()
+            except TimeoutError:
+                raise ServiceUnavailable(
+                    f"the server is busy: no request slot was free within "
+                    f"{self.timeout_seconds:g} s; try again shortly"
+                ) from None
+            holding = True
+
+        def give_back() -> None:
+            nonlocal holding
+            if holding:
+                holding = False
+                slots.release()
+
+        async def receive_then_take_slot() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                if not holding and not response_started:
+                    await take_slot()
+            return message
+
+        response_started = False
+
+        async def send_and_give_back(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                give_back()
+            await send(message)
+
+        headers = dict(scope["headers"])
+        has_body = b"transfer-encoding" in headers or headers.get(b"content-length") not in (
+            None,
+            b"0",
         )
-        await send({"type": "http.response.body", "body": body})
+        try:
+            if not has_body:
+                try:
+                    await take_slot()
+                except ServiceUnavailable as exc:
+                    await _send_json(send, 503, {"detail": exc.detail})
+                    return
+            await self.app(
+                scope, receive_then_take_slot if has_body else receive, send_and_give_back
+            )
+        finally:
+            give_back()
+
+
+async def _send_json(
+    send: Send, status: int, content: dict[str, str], *, close: bool = False
+) -> None:
+    body = json.dumps(content).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:  # the rest of the body is not read: the connection cannot be reused
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

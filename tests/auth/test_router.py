@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
-from conftest import ADMIN_PASSWORD, SECRET_KEY, login
+from conftest import ADMIN_PASSWORD, SECRET_KEY, Database, login
+from tinymlaas.app import create_app
+from tinymlaas.config import Settings
+from tinymlaas.models.user import User
 
 
 def test_login_returns_a_bearer_token(app_client: TestClient) -> None:
@@ -92,3 +97,56 @@ def test_a_successful_login_clears_the_failures(app_client: TestClient) -> None:
     for _ in range(settings.login_max_failures - 1):
         app_client.post("/api/v1/auth/token", data={"username": "admin", "password": "guess"})
     login(app_client, "admin", ADMIN_PASSWORD)
+
+
+def _user_deleted_in_the_database(database: Database, username: str) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(delete(User).where(User.username == username))
+
+
+def test_a_checked_token_is_trusted_only_for_the_cache_time(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
+    assert (
+        client.post("/api/v1/users", json={"username": "bo", "password": "bo-password"}).status_code
+        == 201
+    )
+    app = create_app(settings.model_copy(update={"token_cache_seconds": 1.0}), prepare=False)
+    with TestClient(app) as other:
+        headers = login(other, "bo", "bo-password")
+        assert other.get("/api/v1/users/me", headers=headers).json()["username"] == "bo"
+        _user_deleted_in_the_database(database, "bo")
+        # Within the cache time the token is still trusted...
+        assert other.get("/api/v1/users/me", headers=headers).status_code == 200
+        time.sleep(1.1)
+        # ...then it is checked again and its user is gone.
+        response = other.get("/api/v1/users/me", headers=headers)
+        assert response.status_code == 401
+        assert "log in again" in response.json()["detail"]
+
+
+def test_without_the_token_cache_every_request_checks_the_user(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
+    assert (
+        client.post("/api/v1/users", json={"username": "cy", "password": "cy-password"}).status_code
+        == 201
+    )
+    app = create_app(settings.model_copy(update={"token_cache_seconds": 0}), prepare=False)
+    with TestClient(app) as other:
+        headers = login(other, "cy", "cy-password")
+        assert other.get("/api/v1/users/me", headers=headers).status_code == 200
+        _user_deleted_in_the_database(database, "cy")
+        assert other.get("/api/v1/users/me", headers=headers).status_code == 401
+
+
+def test_a_cached_token_still_expires_on_time(client: TestClient, settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"token_cache_seconds": 600}), prepare=False)
+    admin_id = client.get("/api/v1/users/me").json()["id"]
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    token = jwt.encode({"sub": str(admin_id), "exp": soon}, SECRET_KEY, algorithm="HS256")
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as other:
+        assert other.get("/api/v1/users/me", headers=headers).status_code == 200
+        time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.2)
+        assert other.get("/api/v1/users/me", headers=headers).status_code == 401

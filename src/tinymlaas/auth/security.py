@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -35,12 +36,18 @@ def create_access_token(user_id: int, secret_key: str, minutes: int) -> str:
     return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
 
 
-def read_access_token(token: str, secret_key: str) -> int | None:
-    """The user id the token was issued to, or None when it is invalid or expired."""
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    expires_at: float  # seconds since the epoch
+
+
+def read_access_token(token: str, secret_key: str) -> TokenClaims | None:
+    """Who the token was issued to and until when, or None when it is invalid or expired."""
     try:
         claims = jwt.decode(
             token, secret_key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
         )
-        return int(claims["sub"])
-    except (jwt.PyJWTError, ValueError):
+        return TokenClaims(int(claims["sub"]), float(claims["exp"]))
+    except (jwt.PyJWTError, ValueError, TypeError):
         return None
