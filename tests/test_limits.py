@@ -18,9 +18,10 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
-from conftest import ADMIN_PASSWORD, Database
 from tinymlaas.app import create_app
 from tinymlaas.config import Settings
+
+from conftest import ADMIN_PASSWORD, Database
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True)
 

@@ -112,9 +112,9 @@ class InFlightLimitMiddleware:
 
         async def receive_then_take_slot() -> Message:
             message = await receive()
-            if message["type"] == "http.request" and not message.get("more_body", False):
-                if not holding and not response_started:
-                    await take_slot()
+            body_complete = message["type"] == "http.request" and not message.get("more_body")
+            if body_complete and not holding and not response_started:
+                await take_slot()
             return message
 
         response_started = False

@@ -9,10 +9,11 @@ import jwt
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from conftest import ADMIN_PASSWORD, SECRET_KEY, Database, login
 from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 from tinymlaas.models.user import User
+
+from conftest import ADMIN_PASSWORD, SECRET_KEY, Database, login
 
 
 def test_login_returns_a_bearer_token(app_client: TestClient) -> None:

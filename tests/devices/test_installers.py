@@ -10,20 +10,24 @@ import hashlib
 import io
 import json
 import os
-import sys
+import threading
+import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tinymlaas.compiling.arduino import build_library
+from devices.conftest import MANIFEST, NANO, FakeCli, library_zip, process_running, wait_for
 from tinymlaas.compiling.boards import BOARDS, Board
+from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.installers import (
+    BOARD_UNTOUCHED,
+    BOARD_UPLOAD_INTERRUPTED,
     ArduinoCliInstaller,
     InstallRequest,
+    InstallResult,
     VirtualInstaller,
     installed_cores,
     installer_for,
@@ -33,89 +37,6 @@ from tinymlaas.devices.bridge.transports import SerialTransport, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 
 from factories import pattern_image
-
-NANO = BOARDS["nano33ble"]
-MODEL_ID = "ab" * 32
-MANIFEST = {
-    "classes": ["dark", "bright"],
-    "input": {"shape": [1, 24, 24, 1], "dtype": "int8", "scale": 1.0, "zero_point": -128},
-    "preprocessing": {"color_mode": "grayscale"},
-    "tensor_arena_bytes_measured": 30000,
-}
-MBED_NANO_INSTALLED = {"platforms": [{"id": "arduino:mbed_nano", "installed_version": "4.2.1"}]}
-FAKE_CLI = """#!{python}
-import json, sys
-from pathlib import Path
-
-root = Path({root!r})
-args = sys.argv[1:]
-with open(root / "calls.jsonl", "a") as calls:
-    calls.write(json.dumps(args) + "\\n")
-config = json.loads((root / "config.json").read_text())
-
-
-def say(text, stream=sys.stdout):
-    print(text, file=stream, flush=True)
-
-
-def option(name):
-    return Path(args[args.index(name) + 1])
-
-
-if args[0] == "core":
-    say(json.dumps(config["core_list"]))
-elif args[0] == "compile":
-    sketch = Path(args[-1])
-    if not (sketch / (sketch.name + ".ino")).is_file():
-        say("Error opening sketch: no .ino in " + str(sketch), sys.stderr)
-        sys.exit(2)
-    say("Using library " + (option("--library") / "library.properties").read_text().split()[0])
-    if config.get("fail") == "compile":
-        say("model_data.cc:3:1: error: expected ';' before 'alignas'", sys.stderr)
-        sys.exit(1)
-    option("--build-path").mkdir()
-    (option("--build-path") / (sketch.name + ".ino.bin")).write_bytes(b"firmware")
-    say("Sketch uses 301234 bytes (28%) of program storage space. Maximum is 983040 bytes.")
-elif args[0] == "upload":
-    if not any(option("--input-dir").glob("*.bin")):
-        say("Error: no compiled firmware in " + str(option("--input-dir")), sys.stderr)
-        sys.exit(3)
-    say("Uploading to " + args[args.index("-p") + 1] + "...")
-    if config.get("fail") == "upload":
-        say("No device found on " + args[args.index("-p") + 1], sys.stderr)
-        sys.exit(1)
-    say("Upload complete")
-"""
-
-
-@dataclass
-class FakeCli:
-    """A fake arduino-cli executable and its call log."""
-
-    path: Path
-    root: Path
-
-    def configure(self, core_list: Any = MBED_NANO_INSTALLED, fail: str | None = None) -> None:
-        config = {"core_list": core_list, "fail": fail}
-        (self.root / "config.json").write_text(json.dumps(config))
-
-    def calls(self) -> list[list[str]]:
-        log = self.root / "calls.jsonl"
-        if not log.exists():
-            return []
-        return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-@pytest.fixture
-def fake_cli(tmp_path: Path) -> FakeCli:
-    root = tmp_path / "fake"
-    root.mkdir()
-    path = root / "arduino-cli"
-    path.write_text(FAKE_CLI.format(python=sys.executable, root=str(root)))
-    path.chmod(0o755)
-    fake = FakeCli(path, root)
-    fake.configure()
-    return fake
 
 
 @pytest.fixture
@@ -133,27 +54,6 @@ def virtual_device() -> Iterator[VirtualDevice]:
     device.stop()
 
 
-def library_zip(board: Board = NANO) -> bytes:
-    """The Arduino library a compile job would store (the model array is arbitrary bytes)."""
-    return build_library(
-        model=bytes(range(256)) * 4,
-        library_name="Patterns_1",
-        board=board,
-        labels=["dark", "bright"],
-        input_width=24,
-        input_height=24,
-        channels=1,
-        input_scale=1.0,
-        input_zero_point=-128,
-        output_scale=1 / 256,
-        output_zero_point=-128,
-        int8=True,
-        arena_bytes=30000,
-        model_id=MODEL_ID,
-        manifest_json=json.dumps(MANIFEST),
-    )
-
-
 def request(
     port: str = "/dev/ttyACM0", board: Board = NANO, files: dict[str, bytes] | None = None
 ) -> InstallRequest:
@@ -167,10 +67,14 @@ def request(
     return InstallRequest(port, board, files, hashlib.sha256(manifest).hexdigest())
 
 
-def install(installer: VirtualInstaller | ArduinoCliInstaller, job: InstallRequest) -> Any:
+def install(
+    installer: VirtualInstaller | ArduinoCliInstaller,
+    job: InstallRequest,
+    cancellation: Cancellation | None = None,
+) -> InstallResult:
     """Run an install; check the streamed log is exactly the result's output."""
     logged: list[str] = []
-    result = installer.install(job, logged.append)
+    result = installer.install(job, logged.append, cancellation or Cancellation())
     assert result.output.splitlines() == logged
     return result
 
@@ -219,6 +123,22 @@ def test_virtual_install_names_missing_files(virtual_device: VirtualDevice) -> N
     result = install(VirtualInstaller({virtual_device.port: virtual_device}), job)
     assert not result.ok
     assert result.output == "the compiled model lacks model.tflite, manifest.json"
+
+
+def test_a_cancelled_virtual_install_leaves_the_device_as_it_was(
+    virtual_device: VirtualDevice,
+) -> None:
+    cancellation = Cancellation()
+    cancellation.cancel()
+    job = request(virtual_device.port, BOARDS["virtual"])
+    result = install(VirtualInstaller({virtual_device.port: virtual_device}), job, cancellation)
+    state = "virtual device TMLVIRT-7 was not touched: it still runs no model"
+    assert (result.ok, result.cancelled, result.device_state) == (False, True, state)
+    assert result.output == f"install cancelled: {state}"
+    with SerialTransport(virtual_device.port) as transport:
+        hello = handshake(transport, timeout=2.0)
+    assert hello is not None
+    assert hello.model_id == "none"
 
 
 def test_installer_for_picks_virtual_by_port_and_arduino_cli_otherwise(
@@ -375,6 +295,77 @@ def test_an_esp32_board_compiles_its_own_sketch(fake_cli: FakeCli) -> None:
     compile_call = fake_cli.calls()[1]
     assert compile_call[2] == "esp32:esp32:esp32wrover:PartitionScheme=huge_app"
     assert compile_call[-1].endswith("/Patterns_1/examples/ESP_EYE_Camera")
+
+
+# --- arduino-cli: cancelling ---------------------------------------------------------------
+
+
+def install_in_background(
+    fake_cli: FakeCli, cancellation: Cancellation
+) -> tuple[threading.Thread, list[InstallResult]]:
+    results: list[InstallResult] = []
+    installer = ArduinoCliInstaller(str(fake_cli.path))
+    thread = threading.Thread(
+        target=lambda: results.append(install(installer, request(), cancellation)), daemon=True
+    )
+    thread.start()
+    return thread, results
+
+
+@pytest.mark.parametrize(
+    ("step", "device_state"),
+    [("compile", BOARD_UNTOUCHED), ("upload", BOARD_UPLOAD_INTERRUPTED)],
+    ids=["compile", "upload"],
+)
+def test_cancelling_stops_the_running_step_with_its_children(
+    fake_cli: FakeCli, step: str, device_state: str
+) -> None:
+    fake_cli.configure(hang=step)
+    cancellation = Cancellation()
+    thread, results = install_in_background(fake_cli, cancellation)
+    hanging = wait_for(fake_cli.hanging, 30, f"arduino-cli hanging in {step}")
+    cancelled_at = time.monotonic()
+    cancellation.cancel()
+    # The child holds the output pipe: only stopping the whole process group ends the install.
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the install went on after the cancel"
+    assert time.monotonic() - cancelled_at < 5
+    (result,) = results
+    assert (result.ok, result.cancelled, result.device_state) == (False, True, device_state)
+    assert result.output.splitlines()[-3:] == [
+        f"hanging in {step}",
+        f"arduino-cli {step} was stopped (exit status -15): the install was cancelled",
+        f"install cancelled: {device_state}",
+    ]
+    wait_for(lambda: not process_running(hanging["cli"]), 5, "arduino-cli ending")
+    wait_for(lambda: not process_running(hanging["child"]), 5, "arduino-cli's child ending")
+    steps = ["core", "compile"] if step == "compile" else ["core", "compile", "upload"]
+    assert [call[0] for call in fake_cli.calls()] == steps
+
+
+def test_a_step_that_ignores_the_stop_request_is_killed(fake_cli: FakeCli) -> None:
+    fake_cli.configure(hang="compile", ignore_term=True)
+    cancellation = Cancellation()
+    thread, results = install_in_background(fake_cli, cancellation)
+    hanging = wait_for(fake_cli.hanging, 30, "arduino-cli hanging in compile")
+    cancellation.cancel()
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "the install went on after the cancel"
+    (result,) = results
+    assert result.cancelled
+    assert "arduino-cli compile was stopped (exit status -9): the install was cancelled" in (
+        result.output.splitlines()
+    )
+    wait_for(lambda: not process_running(hanging["child"]), 5, "arduino-cli's child ending")
+
+
+def test_an_install_cancelled_before_it_starts_runs_nothing(fake_cli: FakeCli) -> None:
+    cancellation = Cancellation()
+    cancellation.cancel()
+    result = install(ArduinoCliInstaller(str(fake_cli.path)), request(), cancellation)
+    assert (result.ok, result.cancelled, result.device_state) == (False, True, BOARD_UNTOUCHED)
+    assert result.output.splitlines()[-1] == f"install cancelled: {BOARD_UNTOUCHED}"
+    assert [call[0] for call in fake_cli.calls()] == ["core"]
 
 
 def zip_of(entries: dict[str, bytes]) -> bytes:

@@ -8,14 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from conftest import ADMIN_PASSWORD
+from devices.conftest import finished, wait_for
+
 from factories import pattern_dataset_zip, pattern_image
 
 pytestmark = [
@@ -23,34 +22,6 @@ pytestmark = [
     pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True),
 ]
 CLASSES = ["bright", "dark", "left"]
-
-
-def wait_for(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
-
-
-@pytest.fixture
-def api(server_url: str) -> Iterator[httpx.Client]:
-    token = httpx.post(
-        f"{server_url}/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
-    ).json()["access_token"]
-    with httpx.Client(
-        base_url=f"{server_url}/api/v1",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    ) as client:
-        yield client
-
-
-def finished(api: httpx.Client, job_id: int) -> dict[str, Any] | None:
-    job: dict[str, Any] = api.get(f"/jobs/{job_id}").json()
-    return job if job["status"] in ("succeeded", "failed", "cancelled") else None
 
 
 @pytest.fixture

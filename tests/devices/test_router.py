@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from tinymlaas.db.base import utcnow
-from tinymlaas.models import Job
+from tinymlaas.models import Job, JobEvent
 
 from factories import compiled_row
 
@@ -240,3 +240,151 @@ def test_other_users_see_no_bridges_or_devices(client: TestClient, make_user_cli
     assert mallory.get(f"{API}/devices/{device['id']}").status_code == 404
     assert mallory.get(f"{API}/devices/{device['id']}/observations").status_code == 404
     assert mallory.delete(f"{API}/bridges/{created['id']}").status_code == 404
+
+
+# Cancelling a running install. The test plays the bridge's side of the WebSocket; a real
+# bridge process stopping a real installer is in test_install_cancel.py.
+
+
+def start_install(
+    client: TestClient, database: Any, ws: WebSocketTestSession, features: list[str] | None
+) -> tuple[int, int]:
+    """Say hello (with these features), report a board, and have an install sent to it."""
+    hello: dict[str, Any] = {"type": "hello", "hostname": "lab-pc", "version": "0.9"}
+    if features is not None:
+        hello["features"] = features
+    ws.send_json(hello)
+    report(ws, "/dev/pts/3")
+    device = wait_until(lambda: devices(client))[0]
+    compiled_id = compiled_row(database, client.get(f"{API}/users/me").json()["id"])
+    job_id = client.post(
+        f"{API}/devices/{device['id']}/install", json={"compiled_id": compiled_id}
+    ).json()["job_id"]
+    assert ws.receive_json()["type"] == "install"
+    return job_id, compiled_id
+
+
+def job_of(client: TestClient, job_id: int) -> dict[str, Any]:
+    return client.get(f"{API}/jobs/{job_id}").json()  # type: ignore[no-any-return]
+
+
+def log_lines(database: Any, job_id: int) -> list[str]:
+    with database.factory() as session:
+        events = session.scalars(
+            select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.type == "log")
+        )
+        return [event.data["line"] for event in events]
+
+
+def ended(client: TestClient, job_id: int) -> dict[str, Any]:
+    """The job once it is no longer running."""
+    job: dict[str, Any] = wait_until(
+        lambda: (j := job_of(client, job_id))["status"] != "running" and j
+    )
+    return job
+
+
+def test_a_cancel_reaches_the_bridge_and_its_cancelled_result_ends_the_job(
+    client: TestClient, database: Any
+) -> None:
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        job_id, _ = start_install(client, database, ws, ["cancel_install"])
+        assert client.post(f"{API}/jobs/{job_id}/cancel").json()["message"] == "cancelling…"
+        asked = time.monotonic()
+        assert ws.receive_json() == {"type": "cancel_install", "job_id": job_id}
+        assert time.monotonic() - asked < 2
+        assert job_of(client, job_id)["message"] == (
+            "cancelling: the bridge was asked to stop the installer"
+        )
+        # Output lines keep coming; the job's message keeps saying that it is cancelling.
+        ws.send_json({"type": "install_log", "job_id": job_id, "line": "Uploading 40%"})
+        state = "the upload was interrupted: the board may hold a partly written firmware"
+        ws.send_json(
+            {
+                "type": "install_result",
+                "job_id": job_id,
+                "ok": False,
+                "output": "Uploading 40%\nupload stopped",
+                "cancelled": True,
+                "device_state": state,
+            }
+        )
+        job = ended(client, job_id)
+        assert (job["status"], job["message"], job["error"]) == (
+            "cancelled",
+            f"cancelled: {state}",
+            None,
+        )
+        device = devices(client)[0]
+        assert (device["status"], device["installed"]) == ("online", None)
+
+
+def test_an_old_bridge_cannot_cancel_and_the_install_ends_with_its_result(
+    client: TestClient, database: Any
+) -> None:
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        job_id, compiled_id = start_install(client, database, ws, features=None)
+        client.post(f"{API}/jobs/{job_id}/cancel")
+        cannot = (
+            "cannot cancel: this bridge (version 0.9) cannot stop an install (update it);"
+            " it runs to its end"
+        )
+        wait_until(lambda: job_of(client, job_id)["message"] == cannot)
+        # The install's output goes on, and the job keeps saying that it cannot be cancelled.
+        ws.send_json({"type": "install_log", "job_id": job_id, "line": "Upload 100%"})
+        wait_until(lambda: log_lines(database, job_id) == ["Upload 100%"])
+        assert job_of(client, job_id)["message"] == cannot
+        ws.send_json({"type": "install_result", "job_id": job_id, "ok": True, "output": "done"})
+        job = ended(client, job_id)
+        assert (job["status"], job["message"]) == (
+            "succeeded",
+            "installed; the cancel could not be delivered: this bridge (version 0.9) cannot"
+            " stop an install (update it)",
+        )
+        assert devices(client)[0]["installed"]["compiled_id"] == compiled_id
+        # It was never sent a message it does not know: the next one is the next install.
+        client.post(
+            f"{API}/devices/{devices(client)[0]['id']}/install", json={"compiled_id": compiled_id}
+        )
+        assert ws.receive_json()["type"] == "install"
+
+
+def test_a_cancel_that_comes_after_the_install_finished_keeps_its_real_result(
+    client: TestClient, database: Any
+) -> None:
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        job_id, compiled_id = start_install(client, database, ws, ["cancel_install"])
+        client.post(f"{API}/jobs/{job_id}/cancel")
+        assert ws.receive_json() == {"type": "cancel_install", "job_id": job_id}
+        # The bridge had already sent this when the cancel reached it.
+        ws.send_json({"type": "install_result", "job_id": job_id, "ok": True, "output": "done"})
+        job = ended(client, job_id)
+        assert (job["status"], job["message"]) == (
+            "succeeded",
+            "installed; the cancel came too late: the install had already finished on the bridge",
+        )
+        assert devices(client)[0]["installed"]["compiled_id"] == compiled_id
+
+
+def test_a_bridge_that_goes_away_while_cancelling_fails_the_install(
+    client: TestClient, database: Any
+) -> None:
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        job_id, _ = start_install(client, database, ws, ["cancel_install"])
+        client.post(f"{API}/jobs/{job_id}/cancel")
+        assert ws.receive_json() == {"type": "cancel_install", "job_id": job_id}
+    job = ended(client, job_id)
+    assert (job["status"], job["message"], job["error"]) == (
+        "failed",
+        "bridge disconnected",
+        "the bridge disconnected during the install before confirming the cancel; the board"
+        " may still run its previous model",
+    )

@@ -17,6 +17,7 @@ import pytest
 
 from tinymlaas.compiling import litert
 from tinymlaas.compiling.boards import BOARDS
+from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo
 from tinymlaas.devices.bridge.installers import InstallRequest, VirtualInstaller
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
@@ -347,7 +348,7 @@ def test_virtual_installer_flashes_the_device_and_streams_its_output(
         },
         model_id=compiled.model_id,
     )
-    result = VirtualInstaller({device.port: device}).install(request, logged.append)
+    result = VirtualInstaller({device.port: device}).install(request, logged.append, Cancellation())
     assert result.ok, result.output
     assert result.output.splitlines() == logged
     assert compiled.model_id in logged[-1]

@@ -123,7 +123,7 @@ class JobDisplay:
         if self.status in FINISHED_STATUSES:
             line = f"{self.status}: {data['error']}" if data.get("error") else self.status
         elif data.get("cancelling"):
-            line = "cancelling: stops at the next batch"
+            line = "cancelling…"
         elif self.status == "running" and data.get("worker"):
             line = f"running on {data['worker']}"
         elif data.get("message") and data["message"] != self.status:

@@ -91,13 +91,14 @@ def show_job(job_id: JobId) -> None:
 
 @jobs_app.command("cancel")
 def cancel_job(job_id: JobId) -> None:
-    """Cancel a queued job, or stop a running one at its next batch."""
+    """Cancel a queued job, or stop a running one (training at its next batch, an install now)."""
     with logged_in_client() as api:
         job = api.cancel_job(job_id)
     if job["status"] == "cancelled":
         console.print(f"Cancelled job {job_id}")
     else:
         console.print(
-            f"Asked job {job_id} to stop; it stops at its next batch "
-            f"(follow it with tinymlaas jobs watch {job_id})"
+            f"Asked job {job_id} to stop (a training stops at its next batch, an install"
+            f" when the bridge has stopped the installer); follow it with"
+            f" tinymlaas jobs watch {job_id}"
         )

@@ -1,7 +1,8 @@
 """The server end of a bridge's WebSocket: device reports in, installs out (API process).
 
 Everything goes through the database, so any API process can hold a bridge's connection and
-any other process sees the same devices, observations and install jobs.
+any other process sees the same devices, observations and install jobs. The messages are
+described in docs/serial-protocol.md ("The bridge's WebSocket").
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 INSTALL_FILES = ("model.tflite", "manifest.json", "arduino_library.zip")
 POLL_SECONDS = 0.5
 MAX_LOG_CHARS = 200_000
+# A bridge that lists this feature in its hello stops an install when sent `cancel_install`.
+CANCEL_INSTALL = "cancel_install"
 
 
 class BridgeConnection:
@@ -44,6 +47,12 @@ class BridgeConnection:
         self.bridge_id = bridge_id
         self.worker = f"bridge-{bridge_id}@{socket.gethostname()}:{os.getpid()}"
         self.in_flight: set[int] = set()
+        # From the bridge's hello (None before it): what it understands beyond the first
+        # version of the messages.
+        self.features: frozenset[str] | None = None
+        self.version = ""
+        # Jobs whose cancel was noticed: True if the bridge was asked to stop, False if it cannot.
+        self.cancels: dict[int, bool] = {}
 
     async def run(self) -> None:
         await self._db(self._connected)
@@ -73,6 +82,11 @@ class BridgeConnection:
             if kind == "hello":
                 bridge.hostname = str(message.get("hostname", ""))[:255]
                 bridge.version = str(message.get("version", ""))[:50]
+                features = message.get("features")
+                self.features = frozenset(
+                    str(item) for item in (features if isinstance(features, list) else [])
+                )
+                self.version = bridge.version
                 service.touch_bridge(session, bridge)
             elif kind == "ping":
                 service.touch_bridge(session, bridge)
@@ -110,9 +124,7 @@ class BridgeConnection:
             elif kind == "install_log":
                 self._install_log(session, int(message["job_id"]), str(message["line"]))
             elif kind == "install_result":
-                self._install_result(
-                    session, int(message["job_id"]), bool(message["ok"]), str(message["output"])
-                )
+                self._install_result(session, int(message["job_id"]), message)
             elif kind == "device_error":
                 log.info("bridge %s device %s: %s", self.bridge_id, message.get("port"), message)
 
@@ -122,15 +134,18 @@ class BridgeConnection:
         if installation is None or job is None or job.status != "running":
             return
         installation.output = (installation.output + line + "\n")[-MAX_LOG_CHARS:]
-        job.message = line[:500]
+        if not job.cancel_requested:  # keep saying what became of the cancel
+            job.message = line[:500]
         jobs_repository.add_event(session, job_id, "log", {"line": line})
 
-    def _install_result(self, session: Session, job_id: int, ok: bool, output: str) -> None:
+    def _install_result(self, session: Session, job_id: int, message: dict[str, Any]) -> None:
         self.in_flight.discard(job_id)
+        cancel_sent = self.cancels.pop(job_id, None)
         installation = repository.installation_by_job(session, job_id)
         job = session.get(Job, job_id)
         if installation is None or job is None or job.status != "running":
             return
+        ok, output = bool(message["ok"]), str(message["output"])
         installation.output = output[-MAX_LOG_CHARS:]
         device = session.get(Device, installation.device_id)
         if device is not None:
@@ -138,11 +153,25 @@ class BridgeConnection:
             if ok:
                 device.installed_compiled_id = installation.compiled_id
                 device.installed_at = utcnow()
+        if message.get("cancelled") and not ok:
+            state = str(message.get("device_state") or "the board's state is unknown")
+            jobs.finish(session, job, "cancelled", message=f"cancelled: {state}"[:500])
+            return
+        if cancel_sent is False:
+            late = f"; the cancel could not be delivered: {self._cannot_cancel()}"
+        elif job.cancel_requested:
+            late = "; the cancel came too late: the install had already finished on the bridge"
+        else:
+            late = ""
         if ok:
-            jobs.finish(session, job, "succeeded", message="installed")
+            jobs.finish(session, job, "succeeded", message=f"installed{late}"[:500])
         else:
             tail = output.strip()[-4000:] or "the installer gave no output"
-            jobs.finish(session, job, "failed", message="install failed", error=tail)
+            jobs.finish(session, job, "failed", message=f"install failed{late}"[:500], error=tail)
+
+    def _cannot_cancel(self) -> str:
+        version = f" (version {self.version})" if self.version else ""
+        return f"this bridge{version} cannot stop an install (update it)"
 
     # Outgoing installs
 
@@ -150,7 +179,7 @@ class BridgeConnection:
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
-                alive, installs = await self._db(self._claim_installs)
+                alive, messages = await self._db(self._outgoing)
             except Exception:
                 log.exception("bridge %s: dispatch failed", self.bridge_id)
                 continue
@@ -158,16 +187,18 @@ class BridgeConnection:
                 await self.websocket.send_json({"type": "revoked"})
                 await self.websocket.close(code=1008, reason="bridge token revoked")
                 return
-            for install in installs:
-                await self.websocket.send_json(install)
+            for message in messages:
+                await self.websocket.send_json(message)
 
-    def _claim_installs(self) -> tuple[bool, list[dict[str, Any]]]:
+    def _outgoing(self) -> tuple[bool, list[dict[str, Any]]]:
+        """Renew the leases, then pick up cancels and new installs; False if revoked."""
         messages = []
         with transaction(self.factory) as session:
             if session.get(Bridge, self.bridge_id) is None:
                 return False, []
             for job_id in list(self.in_flight):
                 jobs_repository.heartbeat(session, job_id, self.worker)
+            cancels = self._notice_cancels(session)
             for installation, device in repository.queued_installs(session, self.bridge_id):
                 if not jobs_repository.claim(session, installation.job_id, self.worker):
                     continue
@@ -177,7 +208,33 @@ class BridgeConnection:
                 jobs_repository.add_event(
                     session, installation.job_id, "state", {"status": "running"}
                 )
+        # Remembered once committed, so that a round that failed is tried again.
+        self.cancels.update(cancels)
+        messages += [
+            {"type": CANCEL_INSTALL, "job_id": job_id} for job_id, sent in cancels.items() if sent
+        ]
         return True, messages
+
+    def _notice_cancels(self, session: Session) -> dict[int, bool]:
+        """Installs whose cancel was requested, each with whether the bridge can be asked."""
+        if self.features is None:  # before the bridge's hello
+            return {}
+        cancels = {}
+        for job_id in repository.cancel_requested_jobs(session, self.in_flight - set(self.cancels)):
+            sent = cancels[job_id] = CANCEL_INSTALL in self.features
+            if sent:
+                message = "cancelling: the bridge was asked to stop the installer"
+            else:
+                message = f"cannot cancel: {self._cannot_cancel()}; it runs to its end"
+            # Unless its result was recorded meanwhile (the receiving side runs concurrently).
+            if repository.set_running_job_message(session, job_id, message[:500]):
+                jobs_repository.add_event(
+                    session,
+                    job_id,
+                    "state",
+                    {"status": "running", "cancelling": True, "message": message},
+                )
+        return cancels
 
     def _install_message(
         self, session: Session, installation: Installation, device: Device
@@ -214,14 +271,15 @@ class BridgeConnection:
             for job_id in self.in_flight:
                 job = session.get(Job, job_id)
                 if job is not None and job.status == "running":
+                    cancel = " before confirming the cancel" if self.cancels.get(job_id) else ""
                     jobs.finish(
                         session,
                         job,
                         "failed",
                         message="bridge disconnected",
                         error=(
-                            "the bridge disconnected during the install; the board may still"
-                            " run its previous model"
+                            f"the bridge disconnected during the install{cancel}; the board"
+                            " may still run its previous model"
                         ),
                     )
 

@@ -109,6 +109,30 @@ def queued_installs(session: Session, bridge_id: int) -> list[tuple[Installation
     return [(installation, device) for installation, device in rows]
 
 
+def cancel_requested_jobs(session: Session, job_ids: set[int]) -> list[int]:
+    """The running jobs among `job_ids` that someone asked to cancel."""
+    if not job_ids:
+        return []
+    return list(
+        session.scalars(
+            select(Job.id)
+            .where(Job.id.in_(job_ids), Job.status == "running", Job.cancel_requested.is_(True))
+            .order_by(Job.id)
+        )
+    )
+
+
+def set_running_job_message(session: Session, job_id: int, message: str) -> bool:
+    """Set a job's message if it is still running; whether it was."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running")
+        .values(message=message)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
 def installation_by_job(session: Session, job_id: int) -> Installation | None:
     return session.scalar(select(Installation).where(Installation.job_id == job_id))
 

@@ -43,7 +43,10 @@ def read_job(job: JobDep, session: SessionDep, user: CurrentUser) -> JobRead:
 
 @router.post("/{job_id}/cancel", operation_id="cancel_job", response_model=JobRead)
 def cancel_job(job: JobDep, session: SessionDep) -> JobRead:
-    """Cancel a queued job, or ask a running one to stop at its next batch."""
+    """Cancel a queued job, or ask a running one to stop.
+
+    A training stops at its next batch; an install when the bridge has stopped its installer.
+    """
     return service.describe(session, [service.cancel(session, job)])[0]
 
 

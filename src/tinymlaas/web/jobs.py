@@ -84,7 +84,10 @@ def job_events(
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[CsrfChecked])
 def cancel_job(request: Request, job: PageJob, session: SessionDep) -> Response:
-    """Cancel a queued job, or ask a running one to stop at its next batch."""
+    """Cancel a queued job, or ask a running one to stop.
+
+    A training stops at its next batch; an install when the bridge has stopped its installer.
+    """
     service.cancel(session, job)
     if wants_json(request):
         return JSONResponse({"id": job.id, "status": job.status, "message": job.message})

@@ -22,8 +22,9 @@ import websockets
 
 from tinymlaas import __version__
 from tinymlaas.compiling.boards import get_board
+from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
-from tinymlaas.devices.bridge.installers import InstallRequest, installer_for
+from tinymlaas.devices.bridge.installers import InstallRequest, InstallResult, installer_for
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 from tinymlaas.devices.protocol import DeviceError, Hello, LineReader, Prediction
@@ -33,6 +34,8 @@ PING_SECONDS = 10.0
 SCAN_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
 OUTBOX_SIZE = 10_000
+# What this bridge understands beyond the first version of the protocol (sent in its hello).
+FEATURES = ("cancel_install",)
 
 
 def websocket_url(server: str) -> str:
@@ -129,6 +132,10 @@ class Bridge:
         # Messages wait here while the connection is down; the oldest go first when it is full.
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=OUTBOX_SIZE)
         self.loop: asyncio.AbstractEventLoop | None = None
+        # Installs in progress by job id, until their result is queued for the server.
+        self.installs: dict[int, Cancellation] = {}
+        # The tasks running them (the loop itself keeps only weak references to tasks).
+        self.install_tasks: set[asyncio.Task[None]] = set()
 
     def emit(self, message: dict[str, Any]) -> None:
         """Queue a message for the server (thread-safe)."""
@@ -193,6 +200,7 @@ class Bridge:
                     "name": self.name,
                     "hostname": platform.node(),
                     "version": __version__,
+                    "features": list(FEATURES),
                 }
             )
         )
@@ -206,7 +214,9 @@ class Bridge:
             async for raw in connection:
                 message = json.loads(raw)
                 if message.get("type") == "install":
-                    asyncio.create_task(self._install(message))
+                    self._start_install(message)
+                elif message.get("type") == "cancel_install":
+                    self._cancel_install(int(message["job_id"]))
                 elif message.get("type") == "revoked":
                     log.error("the server revoked this bridge's token")
                     return False
@@ -253,7 +263,25 @@ class Bridge:
                 self.emit(self._ports_message())
             await asyncio.sleep(SCAN_SECONDS)
 
-    async def _install(self, message: dict[str, Any]) -> None:
+    def _start_install(self, message: dict[str, Any]) -> None:
+        # Registered before the task runs, so a cancel right behind the install finds it.
+        cancellation = Cancellation()
+        self.installs[int(message["job_id"])] = cancellation
+        task = asyncio.create_task(self._install(message, cancellation))
+        self.install_tasks.add(task)
+        task.add_done_callback(self.install_tasks.discard)
+
+    def _cancel_install(self, job_id: int) -> None:
+        """Stop an install; its result (cancelled, or real if it had finished) follows."""
+        cancellation = self.installs.get(job_id)
+        if cancellation is None:
+            # Already over: the server has its result, or will get it before it hears from us.
+            log.info("cancel of install job %s: it is not running here", job_id)
+            return
+        log.info("cancelling install job %s", job_id)
+        cancellation.cancel()
+
+    async def _install(self, message: dict[str, Any], cancellation: Cancellation) -> None:
         """Flash a board; the port's reader lets go of it meanwhile (uploads need the port)."""
         job_id, port = int(message["job_id"]), str(message["port"])
         files = {name: base64.b64decode(data) for name, data in message["files"].items()}
@@ -270,19 +298,31 @@ class Bridge:
             request = InstallRequest(
                 port=port, board=board, files=files, model_id=str(message["model_id"])
             )
-            result = await asyncio.to_thread(installer.install, request, line)
-            ok, output = result.ok, result.output
+            result = await asyncio.to_thread(installer.install, request, line, cancellation)
         except Exception as exc:  # reported to the server as the install's failure
             log.exception("install on %s failed", port)
-            ok, output = False, f"{type(exc).__name__}: {exc}"
+            result = InstallResult(False, f"{type(exc).__name__}: {exc}")
         finally:
             if port in self.ports:
                 restarted = PortReader(port, self.emit)
                 self.readers[port] = restarted
                 restarted.start()
-        self.emit({"type": "install_result", "job_id": job_id, "ok": ok, "output": output})
+        outcome: dict[str, Any] = {
+            "type": "install_result",
+            "job_id": job_id,
+            "ok": result.ok,
+            "output": result.output,
+        }
+        if result.cancelled:
+            outcome |= {"cancelled": True, "device_state": result.device_state}
+        self.emit(outcome)
+        # A cancel arriving from here on finds nothing to stop: the result above answers it.
+        self.installs.pop(job_id, None)
 
     def stop(self) -> None:
         self.stopped.set()
+        # Installers run in sessions of their own, which a Ctrl-C at the terminal does not reach.
+        for cancellation in list(self.installs.values()):
+            cancellation.cancel()
         for reader in self.readers.values():
             reader.stop()

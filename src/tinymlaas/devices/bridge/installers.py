@@ -2,7 +2,9 @@
 
 Every installer returns the real output of what it ran and fails with it; nothing here reports
 success it has not seen. The bridge should close its own serial connection to a board before
-installing on it, since uploading needs the port.
+installing on it, since uploading needs the port. An install can be cancelled from another
+thread (`Cancellation`): the command it runs is stopped, and the result says so and what the
+board holds now; an install that finished before the cancel took effect reports its real result.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -19,10 +22,11 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from tinymlaas.compiling.arduino import sketch_name
 from tinymlaas.compiling.boards import Board
+from tinymlaas.devices.bridge.cancellation import Cancellation, kill_process
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 
 MODEL_FILE = "model.tflite"
@@ -36,6 +40,14 @@ UPLOAD_TIMEOUT_SECONDS = 300.0
 # Far above any library a board can hold (a 16 MiB model as C source is ~100 MiB), to stop
 # a zip bomb from filling the bridge machine's disk.
 MAX_LIBRARY_UNPACKED_BYTES = 256 * 2**20
+# What a board holds after a cancelled install, by how far the install had got.
+BOARD_UNTOUCHED = (
+    "the board was not touched: it still runs its previous firmware (its previous model, if any)"
+)
+BOARD_UPLOAD_INTERRUPTED = (
+    "the upload was interrupted: the board may still run its previous firmware, or hold a"
+    " partly written one and run no model until a model is installed again"
+)
 
 
 @dataclass(frozen=True)
@@ -52,17 +64,27 @@ class InstallRequest:
 
 @dataclass(frozen=True)
 class InstallResult:
-    """Whether the install worked, and the installer's full output saying what happened."""
+    """Whether the install worked, and the installer's full output saying what happened.
+
+    A cancelled install is not ok; `device_state` then says what the board holds now.
+    """
 
     ok: bool
     output: str
+    cancelled: bool = False
+    device_state: str = ""
 
 
 class Installer(Protocol):
     """One way of installing a model on a board."""
 
-    def install(self, request: InstallRequest, log: Callable[[str], None]) -> InstallResult:
-        """Install, calling `log` with each output line as it comes; never raise for failures."""
+    def install(
+        self, request: InstallRequest, log: Callable[[str], None], cancellation: Cancellation
+    ) -> InstallResult:
+        """Install, calling `log` with each output line as it comes; never raise for failures.
+
+        Stops early, with a cancelled result, once `cancellation` is cancelled.
+        """
         ...
 
 
@@ -84,6 +106,12 @@ class _Output:
         self(message)
         return self.result(False)
 
+    def cancelled(self, device_state: str) -> InstallResult:
+        self(f"install cancelled: {device_state}")
+        return InstallResult(
+            False, "\n".join(self.lines), cancelled=True, device_state=device_state
+        )
+
 
 class VirtualInstaller:
     """Installs on the bridge's virtual devices, found by port."""
@@ -91,8 +119,14 @@ class VirtualInstaller:
     def __init__(self, devices: Mapping[str, VirtualDevice]) -> None:
         self._devices = devices
 
-    def install(self, request: InstallRequest, log: Callable[[str], None]) -> InstallResult:
-        """Load the model into the device's TFLite-Micro interpreter and restart it."""
+    def install(
+        self, request: InstallRequest, log: Callable[[str], None], cancellation: Cancellation
+    ) -> InstallResult:
+        """Load the model into the device's TFLite-Micro interpreter and restart it.
+
+        Loading is one step that either replaces the running model or leaves it: a cancel
+        honoured before it leaves the device as it was, one arriving later changes nothing.
+        """
         output = _Output(log)
         device = self._devices.get(request.port)
         if device is None:
@@ -113,6 +147,11 @@ class VirtualInstaller:
         if not isinstance(manifest, dict):
             return output.fail("manifest.json is not a JSON object")
         model = request.files[MODEL_FILE]
+        if cancellation.requested:
+            return output.cancelled(
+                f"virtual device {device.serial_number} was not touched: it still runs "
+                + (f"model {device.model_id}" if device.model_id != "none" else "no model")
+            )
         output(
             f"loading model {request.model_id} ({len(model):,} B) into TFLite-Micro on virtual "
             f"device {device.serial_number} ({request.port})"
@@ -250,7 +289,9 @@ class ArduinoCliInstaller:
             )
         return True, f"using {cli} with the Arduino core '{core}' for {board.name}"
 
-    def install(self, request: InstallRequest, log: Callable[[str], None]) -> InstallResult:
+    def install(
+        self, request: InstallRequest, log: Callable[[str], None], cancellation: Cancellation
+    ) -> InstallResult:
         """Compile the example sketch against the unpacked library, then upload it to the port."""
         output = _Output(log)
         board = request.board
@@ -276,41 +317,45 @@ class ArduinoCliInstaller:
                 )
             # An explicit build path lets upload find exactly what compile produced.
             build_dir = Path(scratch) / "build"
-            compile_command = [
-                cli,
-                "compile",
-                "--fqbn",
-                board.fqbn,
-                "--library",
-                str(library_dir),
-                "--build-path",
-                str(build_dir),
-                str(sketch_dir),
+            common = ["--fqbn", board.fqbn]
+            steps = [
+                (
+                    [cli, "compile", *common, "--library", str(library_dir)]
+                    + ["--build-path", str(build_dir), str(sketch_dir)],
+                    COMPILE_TIMEOUT_SECONDS,
+                    BOARD_UNTOUCHED,
+                ),
+                (
+                    [cli, "upload", *common, "-p", request.port]
+                    + ["--input-dir", str(build_dir), str(sketch_dir)],
+                    UPLOAD_TIMEOUT_SECONDS,
+                    BOARD_UPLOAD_INTERRUPTED,
+                ),
             ]
-            if not _run(compile_command, output, COMPILE_TIMEOUT_SECONDS):
-                return output.result(False)
-            upload_command = [
-                cli,
-                "upload",
-                "--fqbn",
-                board.fqbn,
-                "-p",
-                request.port,
-                "--input-dir",
-                str(build_dir),
-                str(sketch_dir),
-            ]
-            if not _run(upload_command, output, UPLOAD_TIMEOUT_SECONDS):
-                return output.result(False)
+            # Each step: (command, timeout, what the board holds if the step is stopped).
+            for command, timeout, state_if_stopped in steps:
+                if cancellation.requested:
+                    return output.cancelled(BOARD_UNTOUCHED)
+                outcome = _run(command, output, timeout, cancellation)
+                if outcome == "cancelled":
+                    return output.cancelled(state_if_stopped)
+                if outcome == "failed":
+                    return output.result(False)
         output(f"uploaded model {request.model_id} to {board.name} on {request.port}")
         return output.result(True)
 
 
-def _run(command: list[str], output: _Output, timeout: float) -> bool:
-    """Run a command, streaming its merged stdout/stderr lines; whether it exited with 0."""
+def _run(
+    command: list[str], output: _Output, timeout: float, cancellation: Cancellation
+) -> Literal["done", "failed", "cancelled"]:
+    """Run a command, streaming its merged stdout/stderr lines, until it exits or is stopped.
+
+    "done" when it exited with 0 (even if a cancel came too late to stop it).
+    """
     step = f"arduino-cli {command[1]}"
     output("$ " + shlex.join(command))
     try:
+        # Its own session, so that stopping it reaches the compilers and uploaders it starts.
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -319,34 +364,39 @@ def _run(command: list[str], output: _Output, timeout: float) -> bool:
             text=True,
             errors="replace",
             bufsize=1,
+            start_new_session=os.name == "posix",
         )
     except OSError as error:
         output(f"cannot run {step}: {error}")
-        return False
+        return "failed"
     timed_out = threading.Event()
 
     def kill() -> None:
         timed_out.set()
-        process.kill()
+        kill_process(process)
 
     # Reading the pipe blocks, so a hung compiler or uploader is ended from a timer thread.
     timer = threading.Timer(timeout, kill)
     timer.start()
     try:
-        assert process.stdout is not None  # stdout=PIPE
-        with process.stdout:
-            for line in process.stdout:
-                output(line.rstrip("\r\n"))
-        status = process.wait()
+        with cancellation.running(process):
+            assert process.stdout is not None  # stdout=PIPE
+            with process.stdout:
+                for line in process.stdout:
+                    output(line.rstrip("\r\n"))
+            status = process.wait()
     finally:
         timer.cancel()
+    if status == 0:
+        return "done"
+    if cancellation.requested:
+        output(f"{step} was stopped (exit status {status}): the install was cancelled")
+        return "cancelled"
     if timed_out.is_set():
         output(f"{step} did not finish within {timeout:.0f} s and was stopped")
-        return False
-    if status != 0:
-        output(f"{step} failed with exit status {status}")
-        return False
-    return True
+        return "failed"
+    output(f"{step} failed with exit status {status}")
+    return "failed"
 
 
 def installer_for(board: Board, virtual: Mapping[str, VirtualDevice], port: str) -> Installer:
