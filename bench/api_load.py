@@ -6,6 +6,14 @@ requests/s and latency percentiles next to a baseline: a bare Starlette app answ
 number of bytes under the same uvicorn, which is the ceiling of the server stack on this
 machine. Goal (issue 6): p99 < 50 ms and >= 500 requests/s on 2 cores.
 
+Two loads per endpoint, both 50 connections:
+- saturated: every client sends its next request as soon as it has the answer (wrk's closed
+  loop): the most the server answers per second, with 50 requests always waiting; by Little's
+  law the mean latency is then 50 / throughput, so p99 < 50 ms here would need > 1,000 req/s;
+- paced: every client waits --think-ms after each answer (a user or script doing something with
+  it), which offers about 50 / (think + latency) requests per second, 500/s at 95 ms: the
+  latency a client sees while the server carries that load.
+
     .venv/bin/python bench/api_load.py [--seconds 10] [--connections 50]
 """
 
@@ -67,10 +75,14 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def wrk(url: str, seconds: int, connections: int, token: str | None) -> dict[str, float]:
+def wrk(
+    url: str, seconds: int, connections: int, token: str | None, pacing: Path | None = None
+) -> dict[str, float]:
     command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
     if token:
         command[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    if pacing:
+        command[1:1] = ["-s", str(pacing)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     percentiles = {}
@@ -112,6 +124,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--processes", type=int, default=2, help="tinymlaas serve --processes")
+    parser.add_argument("--api-threads", type=int, help="TINYMLAAS_API_THREADS (default 32)")
+    parser.add_argument(
+        "--think-ms", type=int, default=95, help="paced load: a client's pause after each answer"
+    )
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("needs wrk on PATH (apt-get install wrk)")
@@ -119,6 +135,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tinymlaas-load-") as temporary:
         work = Path(temporary)
         (work / "baseline.py").write_text(BASELINE_APP)
+        pacing = work / "pacing.lua"
+        pacing.write_text(f"function delay()\n  return {arguments.think_ms}\nend\n")
         with scratch_database("postgresql", work) as database_url:
             port, baseline_port = free_port(), free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("TINYMLAAS_")}
@@ -129,6 +147,8 @@ def main() -> int:
                 "TINYMLAAS_DATA_DIR": str(work),
                 "TINYMLAAS_LOCAL_WORKERS": "0",  # jobs stay queued: this measures the API only
             }
+            if arguments.api_threads:
+                env["TINYMLAAS_API_THREADS"] = str(arguments.api_threads)
             server_log = open(work / "server.log", "wb")  # noqa: SIM115 - closed with the server
             server = subprocess.Popen(
                 [
@@ -173,22 +193,26 @@ def main() -> int:
                     "GET /jobs": f"{base}/jobs",
                     "GET /jobs/{id}": f"{base}/jobs/{ids['job']}",
                 }
-                print(f"\n{'endpoint':38} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
-                      f" {'vs baseline':>12}")  # fmt: skip
-                reference = wrk(
-                    f"http://127.0.0.1:{baseline_port}/hello?n=600",
-                    arguments.seconds,
-                    arguments.connections,
-                    None,
+                print(
+                    f"\n{'':38} {'saturated (closed loop)':>31} | "
+                    f"paced ({arguments.think_ms} ms think time)"
                 )
-                row = "{:38} {:8.0f} {:8.1f} {:8.1f} {:8.0f} {:>12}"
-                print(row.format("baseline (bare Starlette)", reference["rps"], reference["p50"],
-                                 reference["p99"], reference["non_2xx"], "1.00×"))  # fmt: skip
-                for name, url in targets.items():
-                    result = wrk(url, arguments.seconds, arguments.connections, token)
-                    ratio = f"{result['rps'] / reference['rps']:.2f}×"
-                    print(row.format(name, result["rps"], result["p50"], result["p99"],
-                                     result["non_2xx"], ratio), flush=True)  # fmt: skip
+                header = ("endpoint", "req/s", "p50 ms", "p99 ms", "vs base", "req/s", "p50 ms",
+                          "p99 ms", "non-2xx")  # fmt: skip
+                print("{:38} {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7}".format(*header))
+                row = "{:38} {:7.0f} {:7.1f} {:7.1f} {:>7} | {:7.0f} {:7.1f} {:7.1f} {:7.0f}"
+                baseline_url = f"http://127.0.0.1:{baseline_port}/hello?n=600"
+                rows = {"baseline (bare Starlette)": (baseline_url, None)}
+                rows |= {name: (url, token) for name, url in targets.items()}
+                reference = 0.0
+                for name, (url, auth) in rows.items():
+                    full = wrk(url, arguments.seconds, arguments.connections, auth)
+                    paced = wrk(url, arguments.seconds, arguments.connections, auth, pacing)
+                    reference = reference or full["rps"]
+                    print(row.format(name, full["rps"], full["p50"], full["p99"],
+                                     f"{full['rps'] / reference:.2f}×", paced["rps"],
+                                     paced["p50"], paced["p99"],
+                                     full["non_2xx"] + paced["non_2xx"]), flush=True)  # fmt: skip
             finally:
                 for process in (server, baseline):
                     process.terminate()

@@ -4,6 +4,7 @@ a job whose container is killed or removed ends failed with the reason, never st
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,10 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.engine import docker
+from jobs.rows import claimed_job, job_events, job_row
 from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 
-from conftest import ADMIN_PASSWORD, login, wait_for_job
+from conftest import ADMIN_PASSWORD, Database, login, wait_for_job
 from processes import train
 
 pytestmark = [
@@ -160,3 +162,23 @@ def test_a_container_that_cannot_reach_the_database_fails_its_job_with_its_log(
         assert "last log lines:" in job["error"]
         assert "Connection refused" in job["error"] or "connection" in job["error"].lower()
         wait_until_removed(client, accepted["job_id"])
+
+
+def test_a_container_that_finds_its_job_taken_leaves_it_to_its_runner(
+    docker_client: TestClient, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`worker --job` exits 3 when another runner has the job: not a failure of the job."""
+    job_id = claimed_job(database, "another-runner:7")
+    events_before = job_events(database, job_id)
+    caplog.set_level(logging.INFO, logger="tinymlaas.jobs.docker_executor")
+    docker_client.app.state.executor.submit(job_id)  # type: ignore[attr-defined]
+    wait_for_container(docker_client, job_id)
+    wait_until_removed(docker_client, job_id)
+    said = f"(job {job_id} not run: another worker (another-runner:7) is running it)"
+    deadline = time.monotonic() + 10
+    while said not in caplog.text:
+        assert time.monotonic() < deadline, f"the container did not exit 3:\n{caplog.text}"
+        time.sleep(0.1)
+    job = job_row(database, job_id)
+    assert (job.status, job.worker, job.error) == ("running", "another-runner:7", None)
+    assert job_events(database, job_id) == events_before

@@ -92,10 +92,19 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs run at once (Celery).")] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo or threads.")] = "prefork",
     job: Annotated[
-        int | None, typer.Option(help="Run this one job, then exit (per-job containers).")
+        int | None,
+        typer.Option(
+            help="Run this one job, then exit (per-job containers): 0 succeeded, 1 failed or"
+            " cancelled, 2 no such job, 3 not run (another worker has it, or it is not queued)."
+        ),
     ] = None,
 ) -> None:
-    """Run jobs (training, compiling): from TINYMLAAS_BROKER_URL, or locally with --local."""
+    """Run jobs (training, compiling): from TINYMLAAS_BROKER_URL, or locally with --local.
+
+    With --job ID the exit code says how that job ended: 0 succeeded, 1 failed or cancelled
+    while running, 2 there is no such job, 3 not run because another worker has it or it is
+    no longer queued (cancelled before it started, already finished).
+    """
     import logging
 
     from tinymlaas.jobs.worker import local_worker_loop, run_celery_worker
@@ -103,11 +112,11 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings()
     if job is not None:
-        from tinymlaas.jobs.worker import run_one
+        from tinymlaas.jobs.worker import run_single
 
-        status = run_one(settings, job)
-        console.print(f"job {job}: {status}")
-        raise typer.Exit(0 if status == "succeeded" else 1)
+        code, outcome = run_single(settings, job)
+        console.print(outcome, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code)
     if local or not settings.broker_url:
         console.print("worker: taking jobs from the database")
         local_worker_loop(settings, stop=_stop_on_sigterm())

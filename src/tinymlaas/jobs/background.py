@@ -1,4 +1,5 @@
-"""What the serving process does for jobs in the background: local workers and lease checks."""
+"""What the serving process does for jobs in the background: local workers, lease checks and
+alerts about queued jobs no worker takes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import threading
 from sqlalchemy.orm import Session, sessionmaker
 
 from tinymlaas.config import Settings
-from tinymlaas.jobs import repository
+from tinymlaas.db.session import transaction
+from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.executor import Executor
 from tinymlaas.jobs.runner import TASKS
 from tinymlaas.jobs.worker import LocalWorkerSupervisor, reap
@@ -17,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class JobMaintenance:
-    """Starts local workers (no broker), re-sends queued jobs (broker), fails lost jobs."""
+    """Starts local workers (no broker), re-sends queued jobs (broker), fails lost jobs, and
+    says so on jobs no worker takes."""
 
     def __init__(
         self,
@@ -55,12 +58,41 @@ class JobMaintenance:
             log.exception("could not re-send queued jobs")
 
     def _loop(self) -> None:
-        interval = max(1.0, self.settings.job_stale_seconds / 6)
+        settings = self.settings
+        shortest = min(settings.job_stale_seconds, settings.job_unclaimed_alert_seconds)
+        interval = max(1.0, shortest / 6)
         while not self.stop_event.wait(interval):
             try:
-                reap(self.factory, self.settings)
+                reap(self.factory, settings)
             except Exception:
                 log.exception("job maintenance failed")
+            try:
+                self._alert_unclaimed()
+            except Exception:
+                log.exception("could not check for queued jobs no worker takes")
+
+    def _alert_unclaimed(self) -> None:
+        with transaction(self.factory) as session:
+            alerted = service.alert_unclaimed(session, self.settings, list(TASKS))
+        if not alerted:
+            return
+        advice = service.unclaimed_advice(self.settings)
+        if self.settings.resolved_executor == "celery":
+            from kombu.utils.url import maybe_sanitize_url
+
+            broker = maybe_sanitize_url(self.settings.broker_url)
+            advice += f" (broker {broker})"
+        log.warning(
+            "job(s) %s: no worker has taken them in %.0f s: %s",
+            ", ".join(map(str, alerted)),
+            self.settings.job_unclaimed_alert_seconds,
+            advice,
+        )
+        if self.settings.resolved_executor == "celery":
+            # In case their messages were lost (a broker restarted without persistence): a
+            # message for a job another worker has already taken is skipped harmlessly.
+            for job_id in alerted:
+                self.executor.submit(job_id)
 
     def stop(self) -> None:
         self.stop_event.set()

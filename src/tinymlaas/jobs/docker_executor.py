@@ -8,8 +8,10 @@ file system, and only the network `docker_network` (the one the database is on).
 results into the database and exits. A monitor thread per container waits for it: when it
 exits non-zero or vanishes (removed or killed outside TinyMLaaS, or the engine lost it) and its
 job is still queued or running, the job is failed with the exit code and the container's last
-log lines. Containers are removed once they have ended. Running containers left by a previous
-API process are adopted when the executor starts.
+log lines. Exit code 3 (`EXIT_NOT_RUN`) is not a failure: the container found its job already
+taken by another runner or no longer queued, and left it to whoever has it. Containers are
+removed once they have ended. Running containers left by a previous API process are adopted
+when the executor starts.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tinymlaas.bootstrap import ConfigurationError
 from tinymlaas.config import Settings
 from tinymlaas.db.session import make_engine, make_session_factory, transaction
 from tinymlaas.jobs import service
+from tinymlaas.jobs.worker import EXIT_NOT_RUN
 from tinymlaas.models import Job
 from tinymlaas.models.job import FINISHED_STATUSES
 
@@ -191,6 +194,10 @@ class DockerExecutor:
         logs, oom_killed = self._last_words(container)
         self._remove(container)
         if exit_code == 0:
+            return
+        if exit_code == EXIT_NOT_RUN:
+            said = logs.splitlines()[-1] if logs else "no output"
+            log.info("container %s left job %s to another runner (%s)", name, job_id, said)
             return
         reason = f"its worker container {name} " + describe_exit(exit_code)
         if oom_killed:

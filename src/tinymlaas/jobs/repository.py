@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
@@ -49,12 +50,16 @@ def events_after(session: Session, job_id: int, after_id: int, limit: int = 500)
     )
 
 
-def claim(session: Session, job_id: int, worker: str) -> bool:
-    """Atomically move a queued job to running; False if another worker got it first."""
+def claim(session: Session, job_id: int, worker: str, kinds: Collection[str] | None = None) -> bool:
+    """Atomically move a queued job (of one of `kinds`) to running; False if it is not there
+    to take: another worker got it first, it is not queued, or it is of another kind."""
     now = utcnow()
+    conditions = [Job.id == job_id, Job.status == "queued"]
+    if kinds is not None:
+        conditions.append(Job.kind.in_(kinds))
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
+        .where(*conditions)
         .values(
             status="running",
             started_at=now,
@@ -91,3 +96,72 @@ def heartbeat(session: Session, job_id: int, worker: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+# A queued job's `updated_at` is when it entered the queue (created, or given back by a worker
+# shutting down): nothing else writes a queued row, and the unclaimed alert keeps it as it was.
+
+
+def unclaimed(
+    session: Session, kinds: Collection[str], queued_before: datetime, alerted_prefix: str
+) -> list[tuple[int, datetime]]:
+    """(id, queued since) of jobs queued since before `queued_before` and not alerted yet."""
+    rows = session.execute(
+        select(Job.id, Job.updated_at)
+        .where(
+            Job.status == "queued",
+            Job.kind.in_(kinds),
+            Job.updated_at < queued_before,
+            Job.message.not_like(f"{alerted_prefix}%"),
+        )
+        .order_by(Job.id)
+        .limit(100)
+    )
+    return [(job_id, queued_since) for job_id, queued_since in rows]
+
+
+def workers_active_since(session: Session, kinds: Collection[str], moment: datetime) -> bool:
+    """Whether a worker runs a job of these kinds now, or finished one after `moment`."""
+    running = select(Job.id).where(Job.status == "running", Job.kind.in_(kinds)).limit(1)
+    if session.scalar(running) is not None:
+        return True
+    finished = select(Job.id).where(
+        Job.kind.in_(kinds), Job.started_at.is_not(None), Job.finished_at > moment
+    )
+    return session.scalar(finished.limit(1)) is not None
+
+
+def mark_unclaimed(session: Session, job_id: int, message: str, alerted_prefix: str) -> bool:
+    """Give a still queued, not yet alerted job the alert `message` (which starts with
+    `alerted_prefix`); False when a worker took it meanwhile or another process alerted first.
+
+    The conditions are checked by the UPDATE itself, so of several API processes racing for
+    the same job exactly one succeeds (the others wait for its row lock, then match nothing).
+    """
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == "queued",
+            Job.message.not_like(f"{alerted_prefix}%"),
+        )
+        .values(message=message[:500], updated_at=Job.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def queue_summary(
+    session: Session, kinds: Collection[str], queued_before: datetime
+) -> tuple[int, int, datetime | None]:
+    """Queued jobs of these kinds: how many, how many queued before `queued_before`, and when
+    the oldest was queued (one aggregate over the status index)."""
+    row = session.execute(
+        select(
+            func.count(),
+            func.count(case((Job.updated_at < queued_before, 1))),
+            func.min(Job.updated_at),
+        ).where(Job.status == "queued", Job.kind.in_(kinds))
+    ).one()
+    count, waiting, oldest = row
+    return int(count), int(waiting), oldest

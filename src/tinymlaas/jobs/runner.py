@@ -40,11 +40,16 @@ def run_job(factory: sessionmaker[Session], job_id: int, heartbeat_seconds: floa
     """Run the job if it is still queued; returns its final status (or 'skipped')."""
     worker = worker_name()
     with transaction(factory) as session:
-        if not repository.claim(session, job_id, worker):
+        # Only kinds a worker runs: install jobs belong to the API process holding the bridge.
+        if not repository.claim(session, job_id, worker, kinds=TASKS):
             return "skipped"
         service.set_resource_status(session, job_id, "running", None)
-        repository.add_event(session, job_id, "state", {"status": "running", "worker": worker})
-        kind = session.get_one(Job, job_id).kind
+        job = session.get_one(Job, job_id)
+        # Replaces "waiting for a worker" (or the unclaimed alert) until the task reports.
+        job.message = f"running on {worker}"[:500]
+        event = {"status": "running", "worker": worker, "message": job.message}
+        repository.add_event(session, job_id, "state", event)
+        kind = job.kind
     stop = threading.Event()
     beat = threading.Thread(
         target=_heartbeat, args=(factory, job_id, worker, heartbeat_seconds, stop), daemon=True

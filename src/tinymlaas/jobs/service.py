@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from tinymlaas.config import Settings
 from tinymlaas.db.base import utcnow
 from tinymlaas.errors import Conflict, NotFound
 from tinymlaas.jobs import repository
@@ -18,6 +19,8 @@ from tinymlaas.models.job import FINISHED_STATUSES
 
 # Rows whose `status`/`error` mirror the job that produces them (matched on `job_id`).
 JOB_RESOURCES: tuple[type[TrainedModel] | type[CompiledModel], ...] = (TrainedModel, CompiledModel)
+# How the message of a job no worker has taken begins (it also marks the job as alerted).
+UNCLAIMED_PREFIX = "no worker has taken this job"
 
 
 def create_job(session: Session, owner: User, kind: str) -> Job:
@@ -54,7 +57,13 @@ def describe(session: Session, jobs: Sequence[Job], owner: User | None = None) -
 
 
 def cancel(session: Session, job: Job) -> Job:
-    """Cancel a queued job now; ask a running one to stop at its next batch."""
+    """Cancel a queued job now; ask a running one to stop (see the cancel endpoint).
+
+    The row is locked and read again first: a worker or a bridge's hub may be claiming the job
+    at this moment, and a job taken meanwhile must be asked to stop, not marked cancelled
+    while it runs.
+    """
+    session.refresh(job, with_for_update=True)
     if job.status in FINISHED_STATUSES:
         raise Conflict(f"job {job.id} has already {job.status}")
     if job.status == "queued":
@@ -130,3 +139,82 @@ def fail_stale(session: Session, stale_seconds: float) -> list[int]:
         )
         failed.append(job.id)
     return failed
+
+
+def alert_unclaimed(session: Session, settings: Settings, kinds: Collection[str]) -> list[int]:
+    """Tell the owners of jobs queued for `job_unclaimed_alert_seconds` what to check.
+
+    Once each time a job waits in the queue: the alert message marks the job, and it is set
+    by a conditional UPDATE, so of several API processes only one records the event. With
+    local or Celery workers, jobs waiting while a worker runs (or has just finished) another
+    job are in a long queue, not forgotten, and are left alone; a per-job container should
+    have taken its job at once, busy or not.
+    """
+    now = utcnow()
+    moment = now - timedelta(seconds=settings.job_unclaimed_alert_seconds)
+    waiting = repository.unclaimed(session, kinds, moment, UNCLAIMED_PREFIX)
+    if not waiting:
+        return []
+    executor = settings.resolved_executor
+    if executor != "docker" and repository.workers_active_since(session, kinds, moment):
+        return []
+    alerted = []
+    for job_id, queued_since in waiting:
+        waited = (now - queued_since).total_seconds()
+        message = f"{UNCLAIMED_PREFIX} in {duration(waited)}: {unclaimed_advice(settings)}"
+        if repository.mark_unclaimed(session, job_id, message, UNCLAIMED_PREFIX):
+            repository.add_event(
+                session,
+                job_id,
+                "state",
+                {
+                    "status": "queued",
+                    "message": message,
+                    "unclaimed": True,
+                    "waited_seconds": round(waited),
+                },
+            )
+            alerted.append(job_id)
+    session.flush()
+    return alerted
+
+
+def unclaimed_advice(settings: Settings) -> str:
+    """What to check when no worker takes jobs, for the configured executor."""
+    if settings.resolved_executor == "celery":
+        return (
+            f"no Celery worker is taking jobs from the queue '{settings.celery_queue}'."
+            " Start `tinymlaas worker` with the same TINYMLAAS_BROKER_URL and"
+            " TINYMLAAS_CELERY_QUEUE as the server, and check that it reaches the broker"
+            " and the database"
+        )
+    if settings.resolved_executor == "docker":
+        return (
+            f"no worker container ({settings.docker_image}) has taken it. Check that the server"
+            " reaches the container engine, that the image is there (a first pull can be slow),"
+            " and that the containers reach the database (TINYMLAAS_DOCKER_DATABASE_URL); the"
+            " server log says more"
+        )
+    if settings.local_workers == 0:
+        return (
+            "the server starts no local workers (TINYMLAAS_LOCAL_WORKERS=0). Run `tinymlaas"
+            " worker --local` with the same TINYMLAAS_DATABASE_URL, or set"
+            " TINYMLAAS_LOCAL_WORKERS to 1 or more"
+        )
+    return (
+        f"the server's {settings.local_workers} local worker process(es) are not taking jobs."
+        " Check the server log (they may fail at start), or run `tinymlaas worker --local`"
+        " with the same TINYMLAAS_DATABASE_URL"
+    )
+
+
+def duration(seconds: float) -> str:
+    """E.g. "45 s", "2 min 5 s", "3 h 20 min"."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

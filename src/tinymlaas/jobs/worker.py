@@ -9,12 +9,15 @@ import threading
 import time
 from functools import cache
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from tinymlaas.config import Settings
 from tinymlaas.db.session import make_engine, make_session_factory, transaction
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.runner import TASKS, run_job
+from tinymlaas.models import Job
+from tinymlaas.models.job import FINISHED_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +27,40 @@ def _factory(url: str) -> sessionmaker[Session]:
     return make_session_factory(make_engine(url))
 
 
+# How `tinymlaas worker --job ID` exits; per-job containers (docker_executor.py) rely on them.
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1  # the job ran and failed, or was cancelled while it ran
+EXIT_NO_SUCH_JOB = 2  # like a command line error (click's usage errors exit 2 as well)
+EXIT_NOT_RUN = 3  # another runner has it, it has already ended, or workers do not run its kind
+
+
 def run_one(settings: Settings, job_id: int) -> str:
     """Run one job by id in this process (what the Celery task does)."""
     return run_job(_factory(settings.resolved_database_url), job_id, settings.job_heartbeat_seconds)
+
+
+def run_single(settings: Settings, job_id: int) -> tuple[int, str]:
+    """Run one job for `worker --job ID`: the exit code and a line saying what happened."""
+    status = run_one(settings, job_id)
+    if status == "succeeded":
+        return EXIT_SUCCEEDED, f"job {job_id}: succeeded"
+    with _factory(settings.resolved_database_url)() as session:
+        job = session.get(Job, job_id)
+    if job is None:
+        where = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+        return EXIT_NO_SUCH_JOB, f"job {job_id} does not exist (database {where})"
+    if status != "skipped":
+        error = (job.error or "").strip().splitlines()
+        return EXIT_FAILED, f"job {job_id}: {status}" + (f": {error[0]}" if error else "")
+    if job.kind not in TASKS:
+        reason = f"{job.kind} jobs are run by the server, not by workers"
+    elif job.status == "running":
+        reason = f"another worker ({job.worker}) is running it"
+    elif job.status in FINISHED_STATUSES:
+        reason = f"it has already ended ({job.status})"
+    else:
+        reason = f"it is {job.status}"
+    return EXIT_NOT_RUN, f"job {job_id} not run: {reason}"
 
 
 def reap(factory: sessionmaker[Session], settings: Settings) -> list[int]:
