@@ -1,4 +1,5 @@
-"""PostgreSQL restarts under load: 503 while it is down (no 500, no hang), nothing lost."""
+"""PostgreSQL restarts: under load, 503 while it is down (no 500, no hang), nothing lost; a
+training job running through an outage still ends with its results."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
-from conftest import ADMIN_PASSWORD
+from tinymlaas.app import create_app
+from tinymlaas.config import Settings
+
+from conftest import ADMIN_PASSWORD, login, wait_for_job
+from processes import start_worker, stop, train, worker_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -94,3 +100,46 @@ def test_postgresql_restart_under_load(server_url: str) -> None:
             item["name"] for item in http.get("/datasets", params={"limit": 1000}).json()["items"]
         }
     assert set(created) <= names  # every 201 was really committed
+
+
+def wait_for_postgresql() -> None:
+    deadline = time.monotonic() + 60
+    while not pg_ready():
+        assert time.monotonic() < deadline, "PostgreSQL did not come back"
+        time.sleep(0.5)
+
+
+def test_a_training_job_lives_through_a_database_outage_longer_than_its_lease(
+    settings: Settings,
+) -> None:
+    # The API process fails jobs whose lease (6 s here) expired; the database is away for 15 s,
+    # so for a moment after it is back every running job looks abandoned. The worker goes on
+    # training, skips the progress reports it cannot write, stores its results once the
+    # database is back; the API waits a whole lease before failing anything.
+    settings = settings.model_copy(update={"job_stale_seconds": 6.0})
+    worker = start_worker(worker_env(settings), "--local")
+    try:
+        with TestClient(create_app(settings, run_workers=True)) as client:
+            client.headers.update(login(client, "admin", ADMIN_PASSWORD))
+            accepted = train(client, epochs=120)
+            job_id = accepted["job_id"]
+            deadline = time.monotonic() + 120
+            while client.get(f"/api/v1/jobs/{job_id}").json()["progress"] < 0.2:
+                assert time.monotonic() < deadline, "the training did not start"
+                time.sleep(0.2)
+            postgresql("stop")
+            try:
+                time.sleep(15)
+            finally:
+                postgresql("start")
+            wait_for_postgresql()
+            job = wait_for_job(client, job_id, timeout=180)
+            assert job["status"] == "succeeded", job
+            model = client.get(f"/api/v1/models/{accepted['id']}").json()
+            assert model["status"] == "succeeded"
+            assert len(model["history"]) == 120
+    finally:
+        if not pg_ready():
+            postgresql("start")
+            wait_for_postgresql()
+        stop(worker)

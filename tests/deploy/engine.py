@@ -89,3 +89,59 @@ class Containers:
     def remove_all(self) -> None:
         for name in self.names:
             docker("rm", "-f", name, check=False)
+
+
+class ComposeProject:
+    """docker-compose.yml run by Debian's docker-compose (v1) as a project of its own.
+
+    The directory holds the project's `.env` (compose reads it from the project directory, and
+    the services' `env_file: .env` too) and an override naming the backend network after the
+    project: the compose file gives that network the fixed name `tinymlaas-backend`, which a
+    real deployment on this machine would share.
+    """
+
+    def __init__(self, directory: Path, environment: dict[str, str]) -> None:
+        self.directory = directory
+        self.environment = environment
+        self.name = f"tinymlaas-test-{secrets.token_hex(4)}"
+        (directory / ".env").write_text(
+            "".join(f"{key}={value}\n" for key, value in environment.items())
+        )
+        override = directory / "docker-compose.test.yml"
+        override.write_text(f"networks:\n  backend:\n    name: {self.name}-backend\n")
+        self.files = [ROOT / "docker-compose.yml", override]
+
+    def run(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """docker-compose ARGS for this project; output captured as text."""
+        files = [item for path in self.files for item in ("-f", str(path))]
+        command = ["docker-compose", "--project-directory", str(self.directory), "-p", self.name]
+        result = subprocess.run(
+            [*command, *files, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"docker-compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.environment['API_BIND']}:{self.environment['API_PORT']}"
+
+    def container_ids(self, service: str) -> list[str]:
+        return self.run("ps", "-q", service).stdout.split()
+
+    def logs(self, service: str) -> str:
+        result = self.run("logs", "--no-color", service, check=False)
+        return result.stdout + result.stderr
+
+    def volumes(self) -> list[str]:
+        """The engine's names of the project's volumes."""
+        label = f"label=com.docker.compose.project={self.name}"
+        return sorted(docker("volume", "ls", "-q", "--filter", label).stdout.split())

@@ -38,6 +38,19 @@ def wait_for_job(http: httpx.Client, job_id: int, timeout: float = 180) -> dict:
     raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
 
 
+def train_tiny_model(http: httpx.Client) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    """Import a small pattern dataset and train TRAINING on it; (the 202 body, the final job)."""
+    dataset = http.post(
+        "/api/v1/datasets/import",
+        files={"file": ("p.zip", pattern_dataset_zip(per_class=8), "application/zip")},
+        data={"name": "patterns"},
+    )
+    assert dataset.status_code == 201, dataset.text
+    accepted = http.post("/api/v1/models", json=TRAINING | {"dataset_id": dataset.json()["id"]})
+    assert accepted.status_code == 202, accepted.text
+    return accepted.json(), wait_for_job(http, accepted.json()["job_id"])
+
+
 def test_api_container_serves_and_a_worker_container_trains(
     images: dict[str, str], scratch_database: ScratchDatabase, containers: Containers
 ) -> None:
@@ -70,18 +83,9 @@ def test_api_container_serves_and_a_worker_container_trains(
         )
         assert token.status_code == 200, token.text
         http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        dataset = http.post(
-            "/api/v1/datasets/import",
-            files={"file": ("p.zip", pattern_dataset_zip(per_class=8), "application/zip")},
-            data={"name": "patterns"},
-        )
-        assert dataset.status_code == 201, dataset.text
-        accepted = http.post("/api/v1/models", json=TRAINING | {"dataset_id": dataset.json()["id"]})
-        assert accepted.status_code == 202, accepted.text
-
-        job = wait_for_job(http, accepted.json()["job_id"])
+        accepted, job = train_tiny_model(http)
         assert job["status"] == "succeeded", (job, containers.logs(worker)[-3000:])
-        model = http.get(f"/api/v1/models/{accepted.json()['id']}").json()
+        model = http.get(f"/api/v1/models/{accepted['id']}").json()
         assert model["status"] == "succeeded"
         assert len(model["history"]) == 2
     # The worker container ran it (the API image cannot: it has no TensorFlow).

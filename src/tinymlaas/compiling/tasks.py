@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import arduino, litert, repository, tflm
@@ -17,7 +18,6 @@ from tinymlaas.compiling.c_array import to_c_array
 from tinymlaas.compiling.footprint import fit
 from tinymlaas.compiling.manifest import build_manifest, tensor_dict
 from tinymlaas.db.base import utcnow
-from tinymlaas.db.session import transaction
 from tinymlaas.jobs.context import JobContext
 from tinymlaas.models import CompiledFile, CompiledModel, Dataset, TrainedModel
 from tinymlaas.training.data import Split, load_images
@@ -136,11 +136,12 @@ def run(ctx: JobContext) -> None:
         model_id=model_id,
         manifest_json=manifest,
     )
-    with transaction(ctx.factory) as session:
+
+    def store(session: Session) -> None:
         row = session.get_one(CompiledModel, compiled_id)
-        store = DatabaseBlobStore(session)
+        blobs = DatabaseBlobStore(session)
         for name, data in files.items():
-            blob = store.put(data)
+            blob = blobs.put(data)
             session.add(
                 CompiledFile(
                     compiled_id=compiled_id,
@@ -159,6 +160,8 @@ def run(ctx: JobContext) -> None:
         row.accuracy = accuracy
         row.input = tensor_dict(input_info)
         row.output = tensor_dict(output_info)
+
+    ctx.store(store)
 
 
 def _sample(ids: list[int], seed: int) -> list[int]:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# What a lost or refused database connection raises (a restart, a network cut).
+UNREACHABLE = (OperationalError, InterfaceError)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -54,3 +63,25 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def commit_patiently(
+    factory: sessionmaker[Session],
+    work: Callable[[Session], T],
+    patience_seconds: float,
+    what: str,
+    pause_seconds: float = 2.0,
+) -> T:
+    """Run `work` in a transaction, again while the database is unreachable, for up to
+    `patience_seconds`: for results that took long to compute and must not be lost to a
+    database restart. Other errors are raised at once."""
+    deadline = time.monotonic() + patience_seconds
+    while True:
+        try:
+            with transaction(factory) as session:
+                return work(session)
+        except UNREACHABLE as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("%s: database unreachable, trying again: %s", what, exc.orig or exc)
+            time.sleep(pause_seconds)

@@ -13,7 +13,7 @@ from tinymlaas.db.session import transaction
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.executor import Executor
 from tinymlaas.jobs.runner import TASKS
-from tinymlaas.jobs.worker import LocalWorkerSupervisor, reap
+from tinymlaas.jobs.worker import LocalWorkerSupervisor, Reaper
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,10 @@ class JobMaintenance:
         settings = self.settings
         shortest = min(settings.job_stale_seconds, settings.job_unclaimed_alert_seconds)
         interval = max(1.0, shortest / 6)
+        reap = Reaper(self.factory, settings)
         while not self.stop_event.wait(interval):
             try:
-                reap(self.factory, settings)
+                reap()
             except Exception:
                 log.exception("job maintenance failed")
             try:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from tinymlaas.db.session import transaction
+from tinymlaas.db.session import commit_patiently, transaction
 from tinymlaas.jobs import repository, service
-from tinymlaas.jobs.context import JobCancelled, JobContext
+from tinymlaas.jobs.context import RESULT_PATIENCE_SECONDS, JobCancelled, JobContext
 from tinymlaas.models import Job
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,15 @@ def run_job(factory: sessionmaker[Session], job_id: int, heartbeat_seconds: floa
     finally:
         stop.set()
         beat.join()
-    with transaction(factory) as session:
+
+    def record(session: Session) -> str:
         job = session.get_one(Job, job_id)
         if job.status == "running":
             service.finish(session, job, status, message=message, error=error)
         return job.status
+
+    # The outcome must land even when the database is restarting right now.
+    return commit_patiently(factory, record, RESULT_PATIENCE_SECONDS, f"job {job_id}: finishing")
 
 
 def _heartbeat(

@@ -9,11 +9,12 @@ import threading
 import time
 from functools import cache
 
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from tinymlaas.config import Settings
-from tinymlaas.db.session import make_engine, make_session_factory, transaction
+from tinymlaas.db.session import UNREACHABLE, make_engine, make_session_factory, transaction
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.runner import TASKS, run_job
 from tinymlaas.models import Job
@@ -63,22 +64,43 @@ def run_single(settings: Settings, job_id: int) -> tuple[int, str]:
     return EXIT_NOT_RUN, f"job {job_id} not run: {reason}"
 
 
-def reap(factory: sessionmaker[Session], settings: Settings) -> list[int]:
-    """Fail jobs whose worker vanished."""
-    with transaction(factory) as session:
-        failed = service.fail_stale(session, settings.job_stale_seconds)
-    for job_id in failed:
-        log.warning("job %s failed: its worker stopped sending heartbeats", job_id)
-    return failed
+class Reaper:
+    """Fails running jobs whose worker stopped renewing their lease.
+
+    While the database is unreachable no worker can renew its leases either, so right after an
+    outage every lease looks expired. After this process has seen the database unreachable, it
+    fails nothing until the database has been back for a whole lease
+    (TINYMLAAS_JOB_STALE_SECONDS): live workers renew within a heartbeat, dead ones do not.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], settings: Settings) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.quiet_until = 0.0
+
+    def __call__(self) -> list[int]:
+        try:
+            with transaction(self.factory) as session:
+                if time.monotonic() < self.quiet_until:
+                    session.execute(select(1))  # still notices a database that is down again
+                    return []
+                failed = service.fail_stale(session, self.settings.job_stale_seconds)
+        except UNREACHABLE:
+            self.quiet_until = time.monotonic() + self.settings.job_stale_seconds
+            raise
+        for job_id in failed:
+            log.warning("job %s failed: its worker stopped sending heartbeats", job_id)
+        return failed
 
 
 def local_worker_loop(settings: Settings, stop: threading.Event | None = None) -> None:
     """Take queued jobs from the database one at a time until `stop` is set."""
     stop = stop or threading.Event()
     factory = _factory(settings.resolved_database_url)
+    reap = Reaper(factory, settings)
     while not stop.is_set():
         try:
-            reap(factory, settings)
+            reap()
             with factory() as session:
                 queued = repository.next_queued(session, list(TASKS))
             ran = False

@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import DatabaseBlobStore
-from tinymlaas.db.session import transaction
 from tinymlaas.jobs.context import JobCancelled, JobContext
 from tinymlaas.models import TrainedModel
 from tinymlaas.training import repository
@@ -74,13 +74,17 @@ def run(ctx: JobContext) -> None:
         "versions": {"tensorflow": _tf_version(), "keras": keras.__version__},
         "duration_seconds": round(time.perf_counter() - started, 2),
     }
-    with transaction(ctx.factory) as session:
+    parameter_count = int(model.count_params())
+
+    def store(session: Session) -> None:
         row = session.get_one(TrainedModel, model_id)
         row.keras_sha256 = DatabaseBlobStore(session).put(keras_bytes).sha256
-        row.parameter_count = int(model.count_params())
+        row.parameter_count = parameter_count
         row.history = history
         row.metrics = metrics
         row.training_info = info
+
+    ctx.store(store)
 
 
 def _import_keras() -> Any:
