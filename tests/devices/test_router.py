@@ -388,3 +388,23 @@ def test_a_bridge_that_goes_away_while_cancelling_fails_the_install(
         "the bridge disconnected during the install before confirming the cancel; the board"
         " may still run its previous model",
     )
+
+
+def test_installs_queued_for_one_device_go_to_the_bridge_one_after_another(
+    client: TestClient, database: Any
+) -> None:
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        first, compiled_id = start_install(client, database, ws, ["cancel_install"])
+        device_id = devices(client)[0]["id"]
+        second = client.post(
+            f"{API}/devices/{device_id}/install", json={"compiled_id": compiled_id}
+        ).json()["job_id"]
+        time.sleep(1.5)  # three dispatch rounds: the board is busy, the second install waits
+        assert job_of(client, second)["status"] == "queued"
+        ws.send_json({"type": "install_result", "job_id": first, "ok": True, "output": "done"})
+        message = ws.receive_json()
+        assert (message["type"], message["job_id"]) == ("install", second)
+        assert ended(client, first)["status"] == "succeeded"
+        assert job_of(client, second)["status"] == "running"

@@ -199,9 +199,14 @@ class BridgeConnection:
             for job_id in list(self.in_flight):
                 jobs_repository.heartbeat(session, job_id, self.worker)
             cancels = self._notice_cancels(session)
+            # One install at a time per device: the next one waits until the board is free.
+            installing = repository.devices_installing(session, self.bridge_id)
             for installation, device in repository.queued_installs(session, self.bridge_id):
+                if device.id in installing:
+                    continue
                 if not jobs_repository.claim(session, installation.job_id, self.worker):
                     continue
+                installing.add(device.id)
                 device.busy = True
                 messages.append(self._install_message(session, installation, device))
                 self.in_flight.add(installation.job_id)

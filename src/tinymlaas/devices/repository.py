@@ -98,7 +98,20 @@ def last_observation_id(session: Session, device_id: int) -> int:
     )
 
 
+def devices_installing(session: Session, bridge_id: int) -> set[int]:
+    """The bridge's devices with an install running now."""
+    return set(
+        session.scalars(
+            select(Installation.device_id)
+            .join(Device, Device.id == Installation.device_id)
+            .join(Job, Job.id == Installation.job_id)
+            .where(Device.bridge_id == bridge_id, Job.status == "running")
+        )
+    )
+
+
 def queued_installs(session: Session, bridge_id: int) -> list[tuple[Installation, Device]]:
+    """The bridge's queued installs, oldest first."""
     rows = session.execute(
         select(Installation, Device)
         .join(Device, Device.id == Installation.device_id)
