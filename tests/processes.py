@@ -44,6 +44,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
 
 
 def train(client: TestClient, epochs: int) -> dict:  # type: ignore[type-arg]

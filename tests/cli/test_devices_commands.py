@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -31,7 +31,7 @@ from tinymlaas.models import (
     User,
 )
 
-from conftest import Database
+from conftest import Database, wait_for
 from factories import compiled_row as make_compiled_row
 from factories import pattern_dataset_zip, pattern_image
 
@@ -64,16 +64,6 @@ def cells(output: str) -> list[list[str]]:
         for line in output.splitlines()
         if line.startswith("│")
     ]
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 def admin_id(database: Database) -> int:

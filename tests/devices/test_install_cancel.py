@@ -19,15 +19,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from devices.conftest import FakeCli, finished, library_zip, process_running, wait_for
+from devices.conftest import FakeCli, finished, library_zip, process_running
 from devices.usb_board_bridge import SERIAL_NUMBER
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.db.session import transaction
 from tinymlaas.devices.bridge.installers import BOARD_UNTOUCHED, BOARD_UPLOAD_INTERRUPTED
 from tinymlaas.models import CompiledFile, Installation, JobEvent
 
-from conftest import Database
+from conftest import Database, wait_for
 from factories import compiled_row
+from processes import stop
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 BRIDGE_SCRIPT = Path(__file__).with_name("usb_board_bridge.py")
@@ -92,12 +93,7 @@ def bench(
         me = api.get("/users/me").json()["id"]
         yield Bench(process, log, device["id"], compiled_for_arduino(database, me))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def install(api: httpx.Client, bench: Bench) -> int:

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devices.conftest import finished, wait_for
+from devices.conftest import finished
 
+from conftest import wait_for
 from factories import pattern_dataset_zip, pattern_image
 
 pytestmark = [

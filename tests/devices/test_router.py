@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -246,22 +248,27 @@ def test_other_users_see_no_bridges_or_devices(client: TestClient, make_user_cli
 # bridge process stopping a real installer is in test_install_cancel.py.
 
 
-def start_install(
-    client: TestClient, database: Any, ws: WebSocketTestSession, features: list[str] | None
-) -> tuple[int, int]:
-    """Say hello (with these features), report a board, and have an install sent to it."""
-    hello: dict[str, Any] = {"type": "hello", "hostname": "lab-pc", "version": "0.9"}
-    if features is not None:
-        hello["features"] = features
-    ws.send_json(hello)
-    report(ws, "/dev/pts/3")
-    device = wait_until(lambda: devices(client))[0]
-    compiled_id = compiled_row(database, client.get(f"{API}/users/me").json()["id"])
-    job_id = client.post(
-        f"{API}/devices/{device['id']}/install", json={"compiled_id": compiled_id}
-    ).json()["job_id"]
-    assert ws.receive_json()["type"] == "install"
-    return job_id, compiled_id
+@contextmanager
+def installing(
+    client: TestClient, database: Any, features: list[str] | None
+) -> Iterator[tuple[WebSocketTestSession, int, int]]:
+    """A bridge connected and said hello (with these features), reported a board, and has been
+    sent an install to it: (its socket, the install's job id, the compiled model's id)."""
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        hello: dict[str, Any] = {"type": "hello", "hostname": "lab-pc", "version": "0.9"}
+        if features is not None:
+            hello["features"] = features
+        ws.send_json(hello)
+        report(ws, "/dev/pts/3")
+        device = wait_until(lambda: devices(client))[0]
+        compiled_id = compiled_row(database, client.get(f"{API}/users/me").json()["id"])
+        job_id = client.post(
+            f"{API}/devices/{device['id']}/install", json={"compiled_id": compiled_id}
+        ).json()["job_id"]
+        assert ws.receive_json()["type"] == "install"
+        yield ws, job_id, compiled_id
 
 
 def job_of(client: TestClient, job_id: int) -> dict[str, Any]:
@@ -287,10 +294,7 @@ def ended(client: TestClient, job_id: int) -> dict[str, Any]:
 def test_a_cancel_reaches_the_bridge_and_its_cancelled_result_ends_the_job(
     client: TestClient, database: Any
 ) -> None:
-    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
-    with connect(client, token) as ws:
-        ws.receive_json()
-        job_id, _ = start_install(client, database, ws, ["cancel_install"])
+    with installing(client, database, ["cancel_install"]) as (ws, job_id, _):
         assert client.post(f"{API}/jobs/{job_id}/cancel").json()["message"] == "cancelling…"
         asked = time.monotonic()
         assert ws.receive_json() == {"type": "cancel_install", "job_id": job_id}
@@ -324,10 +328,7 @@ def test_a_cancel_reaches_the_bridge_and_its_cancelled_result_ends_the_job(
 def test_an_old_bridge_cannot_cancel_and_the_install_ends_with_its_result(
     client: TestClient, database: Any
 ) -> None:
-    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
-    with connect(client, token) as ws:
-        ws.receive_json()
-        job_id, compiled_id = start_install(client, database, ws, features=None)
+    with installing(client, database, None) as (ws, job_id, compiled_id):
         client.post(f"{API}/jobs/{job_id}/cancel")
         cannot = (
             "cannot cancel: this bridge (version 0.9) cannot stop an install (update it);"
@@ -356,10 +357,7 @@ def test_an_old_bridge_cannot_cancel_and_the_install_ends_with_its_result(
 def test_a_cancel_that_comes_after_the_install_finished_keeps_its_real_result(
     client: TestClient, database: Any
 ) -> None:
-    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
-    with connect(client, token) as ws:
-        ws.receive_json()
-        job_id, compiled_id = start_install(client, database, ws, ["cancel_install"])
+    with installing(client, database, ["cancel_install"]) as (ws, job_id, compiled_id):
         client.post(f"{API}/jobs/{job_id}/cancel")
         assert ws.receive_json() == {"type": "cancel_install", "job_id": job_id}
         # The bridge had already sent this when the cancel reached it.
@@ -375,10 +373,7 @@ def test_a_cancel_that_comes_after_the_install_finished_keeps_its_real_result(
 def test_a_bridge_that_goes_away_while_cancelling_fails_the_install(
     client: TestClient, database: Any
 ) -> None:
-    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
-    with connect(client, token) as ws:
-        ws.receive_json()
-        job_id, _ = start_install(client, database, ws, ["cancel_install"])
+    with installing(client, database, ["cancel_install"]) as (ws, job_id, _):
         client.post(f"{API}/jobs/{job_id}/cancel")
         assert ws.receive_json() == {"type": "cancel_install", "job_id": job_id}
     job = ended(client, job_id)
@@ -393,10 +388,7 @@ def test_a_bridge_that_goes_away_while_cancelling_fails_the_install(
 def test_installs_queued_for_one_device_go_to_the_bridge_one_after_another(
     client: TestClient, database: Any
 ) -> None:
-    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
-    with connect(client, token) as ws:
-        ws.receive_json()
-        first, compiled_id = start_install(client, database, ws, ["cancel_install"])
+    with installing(client, database, ["cancel_install"]) as (ws, first, compiled_id):
         device_id = devices(client)[0]["id"]
         second = client.post(
             f"{API}/devices/{device_id}/install", json={"compiled_id": compiled_id}

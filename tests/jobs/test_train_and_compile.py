@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import wait_for_job
+from conftest import parse_sse, wait_for_job
 from factories import pattern_dataset_zip, pattern_image
 
 pytestmark = pytest.mark.slow
@@ -113,12 +113,7 @@ def test_progress_streams_as_server_sent_events(client: TestClient, local_worker
     accepted = start_training(client, epochs=3)
     with client.stream("GET", f"/api/v1/jobs/{accepted['job_id']}/events") as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        text = "".join(response.iter_text())
-    events = []
-    for block in text.split("\r\n\r\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "data" in fields:
-            events.append((fields["event"], json.loads(fields["data"])))
+        events = parse_sse("".join(response.iter_text()))
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "state"
     assert [data["epoch"] for kind, data in events if kind == "metric"] == [1, 2, 3]

@@ -3,7 +3,6 @@ it says what to check (once), GET /health counts it, and a worker started later 
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import threading
@@ -27,7 +26,7 @@ from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.runner import TASKS
 from tinymlaas.models import Job
 
-from conftest import ADMIN_PASSWORD, Database, login, wait_for_job
+from conftest import ADMIN_PASSWORD, Database, login, parse_sse, wait_for_job
 from processes import start_worker, stop, train, worker_env
 
 ALERT = service.UNCLAIMED_PREFIX
@@ -59,13 +58,7 @@ def wait_for_alert(client: TestClient, job_id: int, timeout: float = 30) -> dict
 def sse_events(client: TestClient, job_id: int) -> list[tuple[str, dict[str, Any]]]:
     """The job's event stream as an SSE watcher receives it (complete: the job has ended)."""
     with client.stream("GET", f"/api/v1/jobs/{job_id}/events") as response:
-        text = "".join(response.iter_text())
-    events = []
-    for block in text.split("\r\n\r\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "data" in fields:
-            events.append((fields["event"], json.loads(fields["data"])))
-    return events
+        return parse_sse("".join(response.iter_text()))
 
 
 def health_jobs(client: TestClient) -> dict[str, Any]:
