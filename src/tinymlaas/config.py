@@ -32,8 +32,8 @@ class Settings(BaseSettings):
     # database pool holds as many connections plus a few for background work, so a handler
     # never waits for a connection another handler cannot give back (that wait deadlocked a
     # saturated server). Further requests wait for a slot, up to the queue timeout, then 503.
-    # Handlers share one interpreter lock: 8 answered 50 clients faster than 32 (p99 about
-    # halved, bench/api_load.py); raise it when many slow uploads run at once.
+    # Handlers share one interpreter lock: 8 answered 50 clients as many requests per second as
+    # 32 with a lower p99 (bench/api_load.py); raise it when many slow uploads run at once.
     api_threads: int = Field(default=8, ge=1, le=512)
     api_queue_timeout_seconds: float = Field(default=30.0, gt=0)
     # A bearer token seen this recently is trusted without checking it and its user again
