@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tinymlaas.app import create_app
-from tinymlaas.bootstrap import ConfigurationError
 from tinymlaas.config import Settings
+from tinymlaas.errors import ConfigurationError
 
 PUBLIC_OPERATIONS = {"health", "login"}
 

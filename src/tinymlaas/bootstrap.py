@@ -13,10 +13,7 @@ from tinymlaas.auth.service import bootstrap_admin
 from tinymlaas.config import Settings
 from tinymlaas.db import migrate
 from tinymlaas.db.session import transaction
-
-
-class ConfigurationError(RuntimeError):
-    """The settings cannot run a safe service; the message says which one to fix."""
+from tinymlaas.errors import ConfigurationError
 
 
 def resolve_secret_key(settings: Settings) -> str:

@@ -10,8 +10,6 @@ import platformdirs
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tinymlaas.datasets.zipio import ZipLimits
-
 
 class Settings(BaseSettings):
     """Every setting has a default that runs the embedded (single machine, SQLite) service."""
@@ -89,15 +87,6 @@ class Settings(BaseSettings):
     @property
     def db_pool_size(self) -> int:
         return self.api_threads + 8
-
-    @property
-    def zip_limits(self) -> ZipLimits:
-        return ZipLimits(
-            max_entries=self.max_zip_entries,
-            max_entry_bytes=self.max_zip_entry_bytes,
-            max_total_bytes=self.max_zip_total_bytes,
-            max_compression_ratio=self.max_zip_compression_ratio,
-        )
 
 
 def normalize_database_url(url: str) -> str:

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tinymlaas.compiling.arduino import build_library, tensor_arena_bytes
-from tinymlaas.compiling.boards import get_board
-from tinymlaas.devices.protocol import DeviceError, Hello, Ping, Prediction, format_message
+from tinymlaas.compiling.arduino import build_library
+from tinymlaas.hardware.boards import get_board
+from tinymlaas.hardware.footprint import tensor_arena_bytes
+from tinymlaas.hardware.serial_protocol import DeviceError, Hello, Ping, Prediction, format_message
 
 needs_gcc = pytest.mark.skipif(
     shutil.which("gcc") is None or shutil.which("g++") is None, reason="gcc/g++ not installed"

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tinymlaas.compiling.arduino import build_library
-from tinymlaas.compiling.boards import BOARDS, Board
+from tinymlaas.hardware.boards import BOARDS, Board
 
 from conftest import ADMIN_PASSWORD
 

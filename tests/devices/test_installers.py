@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from devices.conftest import MANIFEST, NANO, FakeCli, library_zip, process_running
-from tinymlaas.compiling.boards import BOARDS, Board
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.installers import (
     BOARD_UNTOUCHED,
@@ -35,6 +34,7 @@ from tinymlaas.devices.bridge.installers import (
 )
 from tinymlaas.devices.bridge.transports import SerialTransport, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
+from tinymlaas.hardware.boards import BOARDS, Board
 
 from conftest import wait_for
 from factories import pattern_image

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
-from tinymlaas.devices.protocol import (
+from tinymlaas.hardware.serial_protocol import (
     DeviceError,
     Hello,
     LineReader,

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from tinymlaas.compiling import litert
-from tinymlaas.compiling.boards import BOARDS
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo
 from tinymlaas.devices.bridge.installers import InstallRequest, VirtualInstaller
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice, load_camera
-from tinymlaas.devices.protocol import Hello, LineReader, Message, Prediction
+from tinymlaas.hardware.boards import BOARDS
+from tinymlaas.hardware.serial_protocol import Hello, LineReader, Message, Prediction
 from tinymlaas.training.preprocess import to_pixels
 
 from factories import pattern_image

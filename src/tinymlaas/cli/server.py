@@ -35,7 +35,8 @@ def serve(
     import uvicorn
 
     from tinymlaas.app import create_app
-    from tinymlaas.bootstrap import ConfigurationError, prepare_database
+    from tinymlaas.bootstrap import prepare_database
+    from tinymlaas.errors import ConfigurationError
 
     settings = Settings()
     processes = processes or settings.web_processes

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
-from tinymlaas.compiling.boards import Board
 from tinymlaas.compiling.c_array import HEADER_NAME, SOURCE_NAME, to_c_array
-from tinymlaas.devices.protocol import (
+from tinymlaas.hardware.boards import Board
+from tinymlaas.hardware.footprint import tensor_arena_bytes
+from tinymlaas.hardware.serial_protocol import (
     DeviceError,
     Hello,
     Prediction,
@@ -179,18 +180,6 @@ _PLATFORMS = {
 _STUB_PLATFORM = _Platform(
     "Camera_Classifier", "platform_stub.inc", _TFLM_ARDUINO, _TFLM_PORT_NOTE, _STUB_CAMERA_NOTE
 )
-
-
-def tensor_arena_bytes(measured_arena_bytes: int) -> int:
-    """Return the arena a board gets: measured + 10% + 1 KiB, rounded up to 16 bytes.
-
-    The measurement uses TFLite-Micro's reference kernels; optimized kernels (CMSIS-NN,
-    ESP-NN) allocate extra scratch buffers, and the margin keeps them from failing.
-    """
-    if measured_arena_bytes <= 0:
-        raise ValueError("the measured arena must be positive")
-    padded = math.ceil(measured_arena_bytes * 1.10) + 1024
-    return (padded + 15) // 16 * 16
 
 
 def sketch_name(board: Board) -> str:

@@ -67,7 +67,3 @@ def delete_compiled(session: Session, compiled_ids: list[int]) -> list[str]:
     session.execute(delete(CompiledFile).where(CompiledFile.compiled_id.in_(compiled_ids)))
     session.execute(delete(CompiledModel).where(CompiledModel.id.in_(compiled_ids)))
     return shas
-
-
-def ids_for_model(session: Session, model_id: int) -> list[int]:
-    return list(session.scalars(select(CompiledModel.id).where(CompiledModel.model_id == model_id)))

@@ -7,7 +7,6 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, stat
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository, service
-from tinymlaas.compiling.boards import BOARDS
 from tinymlaas.compiling.schemas import (
     BoardRead,
     CompiledFilePage,
@@ -16,10 +15,11 @@ from tinymlaas.compiling.schemas import (
     CompiledRead,
     CompileRequest,
 )
+from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs.schemas import JobAccepted
 from tinymlaas.models import CompiledModel
 from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
-from tinymlaas.training.router import ModelDep
+from tinymlaas.training.dependencies import ModelDep
 
 router = APIRouter(tags=["compiling"])
 

@@ -6,20 +6,12 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
 from tinymlaas.compiling import repository
-from tinymlaas.compiling.boards import Board, UnknownBoard, get_board
 from tinymlaas.compiling.schemas import CompileRequest
 from tinymlaas.errors import BadRequest, Conflict, NotFound
+from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import CompiledFile, CompiledModel, TrainedModel, User
 from tinymlaas.models.job import FINISHED_STATUSES
-
-
-def board_or_error(board_id: str) -> Board:
-    """The catalog board, or a 400 naming the known ones."""
-    try:
-        return get_board(board_id)
-    except UnknownBoard as exc:
-        raise BadRequest(str(exc)) from exc
 
 
 def get_compiled(session: Session, owner: User, compiled_id: int) -> CompiledModel:
@@ -64,8 +56,3 @@ def delete_compiled(session: Session, blobs: BlobStore, compiled: CompiledModel)
             " cancel the job first"
         )
     blobs.release(repository.delete_compiled(session, [compiled.id]))
-
-
-def delete_for_model(session: Session, model_id: int) -> list[str]:
-    """Delete every compiled version of a model; returns the blobs to release."""
-    return repository.delete_compiled(session, repository.ids_for_model(session, model_id))

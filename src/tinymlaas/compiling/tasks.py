@@ -13,15 +13,15 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import arduino, litert, repository, tflm
-from tinymlaas.compiling.boards import get_board
 from tinymlaas.compiling.c_array import to_c_array
-from tinymlaas.compiling.footprint import fit
 from tinymlaas.compiling.manifest import build_manifest, tensor_dict
 from tinymlaas.db.base import utcnow
+from tinymlaas.hardware.boards import get_board
+from tinymlaas.hardware.footprint import fit
 from tinymlaas.jobs.context import JobContext
 from tinymlaas.models import CompiledFile, CompiledModel, Dataset, TrainedModel
 from tinymlaas.training.data import Split, load_images
-from tinymlaas.training.tasks import predict
+from tinymlaas.training.scoring import predict
 
 REPRESENTATIVE_IMAGES = 300
 CONTENT_TYPES = {

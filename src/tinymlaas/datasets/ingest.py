@@ -11,6 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
+from tinymlaas.config import Settings
 from tinymlaas.datasets import paths, repository
 from tinymlaas.datasets.images import ImageRejected, inspect_image
 from tinymlaas.datasets.service import folder_or_error, touch
@@ -128,6 +129,16 @@ class Ingest:
         else:
             # Past the cap, keep one marker so the caller still fails the upload.
             self.problems[-1] = EntryProblem(entry="…", problem="more problems not listed")
+
+
+def zip_limits(settings: Settings) -> ZipLimits:
+    """The configured bounds on uploaded zips."""
+    return ZipLimits(
+        max_entries=settings.max_zip_entries,
+        max_entry_bytes=settings.max_zip_entry_bytes,
+        max_total_bytes=settings.max_zip_total_bytes,
+        max_compression_ratio=settings.max_zip_compression_ratio,
+    )
 
 
 def rejection(problems: list[EntryProblem]) -> BadRequest | Conflict:

@@ -98,7 +98,7 @@ def import_dataset(
         DatabaseBlobStore(session),
         dataset,
         ingest.Upload(file.filename or "upload.zip", file.file),
-        settings.zip_limits,
+        ingest.zip_limits(settings),
         settings.max_image_pixels,
     )
     return _read(session, dataset)
@@ -153,7 +153,7 @@ def add_images(
         dataset,
         uploads,
         folder,
-        settings.zip_limits,
+        ingest.zip_limits(settings),
         settings.max_image_pixels,
     )
     return _read(session, dataset)

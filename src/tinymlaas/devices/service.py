@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from tinymlaas.compiling import repository as compiled_files
-from tinymlaas.compiling.boards import Board, UnknownBoard, get_board
-from tinymlaas.compiling.footprint import FitVerdict, fit
 from tinymlaas.db.base import utcnow
 from tinymlaas.devices import repository
-from tinymlaas.devices.protocol import Hello, Prediction
 from tinymlaas.devices.schemas import BridgeRead, DeviceRead, DeviceUpdate, Installed
 from tinymlaas.errors import BadRequest, Conflict, NotFound
+from tinymlaas.hardware.boards import Board, UnknownBoard, get_board
+from tinymlaas.hardware.footprint import FitVerdict, fit
+from tinymlaas.hardware.serial_protocol import Hello, Prediction
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Bridge, CompiledModel, Device, Installation, Observation, User
 

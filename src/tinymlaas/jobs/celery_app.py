@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from tinymlaas.config import Settings
+from tinymlaas.jobs.runner import run_one
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -24,8 +25,6 @@ def make_celery(settings: Settings) -> Celery:
 
     @app.task(name="tinymlaas.run_job")
     def run_job_task(job_id: int) -> str:
-        from tinymlaas.jobs.worker import run_one
-
         return run_one(settings, job_id)
 
     return app

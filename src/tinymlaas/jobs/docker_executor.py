@@ -30,9 +30,9 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from tinymlaas.bootstrap import ConfigurationError
 from tinymlaas.config import Settings
 from tinymlaas.db.session import make_engine, make_session_factory, transaction
+from tinymlaas.errors import ConfigurationError
 from tinymlaas.jobs import service
 from tinymlaas.jobs.worker import EXIT_NOT_RUN
 from tinymlaas.models import Job

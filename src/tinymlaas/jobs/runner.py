@@ -9,10 +9,17 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable
+from functools import cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from tinymlaas.db.session import commit_patiently, transaction
+from tinymlaas.config import Settings
+from tinymlaas.db.session import (
+    commit_patiently,
+    make_engine,
+    make_session_factory,
+    transaction,
+)
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.context import RESULT_PATIENCE_SECONDS, JobCancelled, JobContext
 from tinymlaas.models import Job
@@ -98,3 +105,16 @@ def _heartbeat(
                 repository.heartbeat(session, job_id, worker)
         except Exception:  # a missed beat is retried; the lease tolerates several
             log.warning("heartbeat for job %s failed", job_id, exc_info=True)
+
+
+@cache
+def session_factory(url: str) -> sessionmaker[Session]:
+    """One engine per database URL for the jobs this process runs."""
+    return make_session_factory(make_engine(url))
+
+
+def run_one(settings: Settings, job_id: int) -> str:
+    """Run one job by id in this process (what the Celery task and `worker --job` do)."""
+    return run_job(
+        session_factory(settings.resolved_database_url), job_id, settings.job_heartbeat_seconds
+    )

@@ -7,25 +7,19 @@ import subprocess
 import sys
 import threading
 import time
-from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from tinymlaas.config import Settings
-from tinymlaas.db.session import UNREACHABLE, make_engine, make_session_factory, transaction
+from tinymlaas.db.session import UNREACHABLE, transaction
 from tinymlaas.jobs import repository, service
-from tinymlaas.jobs.runner import TASKS, run_job
+from tinymlaas.jobs.runner import TASKS, run_job, run_one, session_factory
 from tinymlaas.models import Job
 from tinymlaas.models.job import FINISHED_STATUSES
 
 log = logging.getLogger(__name__)
-
-
-@cache
-def _factory(url: str) -> sessionmaker[Session]:
-    return make_session_factory(make_engine(url))
 
 
 # How `tinymlaas worker --job ID` exits; per-job containers (docker_executor.py) rely on them.
@@ -35,17 +29,12 @@ EXIT_NO_SUCH_JOB = 2  # like a command line error (click's usage errors exit 2 a
 EXIT_NOT_RUN = 3  # another runner has it, it has already ended, or workers do not run its kind
 
 
-def run_one(settings: Settings, job_id: int) -> str:
-    """Run one job by id in this process (what the Celery task does)."""
-    return run_job(_factory(settings.resolved_database_url), job_id, settings.job_heartbeat_seconds)
-
-
 def run_single(settings: Settings, job_id: int) -> tuple[int, str]:
     """Run one job for `worker --job ID`: the exit code and a line saying what happened."""
     status = run_one(settings, job_id)
     if status == "succeeded":
         return EXIT_SUCCEEDED, f"job {job_id}: succeeded"
-    with _factory(settings.resolved_database_url)() as session:
+    with session_factory(settings.resolved_database_url)() as session:
         job = session.get(Job, job_id)
     if job is None:
         where = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
@@ -96,7 +85,7 @@ class Reaper:
 def local_worker_loop(settings: Settings, stop: threading.Event | None = None) -> None:
     """Take queued jobs from the database one at a time until `stop` is set."""
     stop = stop or threading.Event()
-    factory = _factory(settings.resolved_database_url)
+    factory = session_factory(settings.resolved_database_url)
     reap = Reaper(factory, settings)
     while not stop.is_set():
         try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from tinymlaas.models import Image, TrainedModel
+from tinymlaas.models import CompiledFile, CompiledModel, Image, TrainedModel
 
 
 def get_owned(session: Session, owner_id: int, model_id: int) -> TrainedModel | None:
@@ -62,3 +62,14 @@ def labelled_images(session: Session, dataset_id: int) -> list[tuple[int, str, s
         .order_by(Image.id)
     )
     return [(image_id, sha, label or "", split) for image_id, sha, label, split in rows]
+
+
+def delete_compiled_versions(session: Session, model_id: int) -> list[str]:
+    """Delete a model's compiled versions and their file rows; returns the blobs they used."""
+    versions = select(CompiledModel.id).where(CompiledModel.model_id == model_id)
+    shas = list(
+        session.scalars(select(CompiledFile.sha256).where(CompiledFile.compiled_id.in_(versions)))
+    )
+    session.execute(delete(CompiledFile).where(CompiledFile.compiled_id.in_(versions)))
+    session.execute(delete(CompiledModel).where(CompiledModel.model_id == model_id))
+    return shas

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.jobs.schemas import JobAccepted
-from tinymlaas.models import TrainedModel
-from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
+from tinymlaas.params import Limit, Offset, OptionalIdFilter
 from tinymlaas.training import catalog, repository, service
+from tinymlaas.training.dependencies import ModelDep
 from tinymlaas.training.schemas import (
     ArchitectureRead,
     ColorMode,
@@ -22,13 +22,6 @@ from tinymlaas.training.schemas import (
 )
 
 router = APIRouter(tags=["training"])
-
-
-def get_model(model_id: Id, session: SessionDep, user: CurrentUser) -> TrainedModel:
-    return service.get_model(session, user, model_id)
-
-
-ModelDep = Annotated[TrainedModel, Depends(get_model)]
 
 
 @router.get(

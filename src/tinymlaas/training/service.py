@@ -7,6 +7,8 @@ from sqlalchemy.orm import Session
 from tinymlaas.blobs import BlobStore
 from tinymlaas.datasets import service as datasets
 from tinymlaas.errors import BadRequest, Conflict, NotFound
+from tinymlaas.hardware import footprint
+from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import TrainedModel, User
 from tinymlaas.models.job import FINISHED_STATUSES
@@ -27,9 +29,6 @@ def estimate(
     board: str | None,
 ) -> EstimateRead:
     """Expected int8 footprint before training and, for a board, whether it should fit."""
-    from tinymlaas.compiling import footprint
-    from tinymlaas.compiling.service import board_or_error
-
     try:
         arch, effective_alpha = catalog.validate(architecture, alpha, width, height)
         channels = 1 if color_mode == "grayscale" else 3
@@ -148,10 +147,8 @@ def delete_model(session: Session, blobs: BlobStore, model: TrainedModel) -> Non
         raise Conflict(
             f"model {model.id} is still training (job {model.job_id}); cancel the job first"
         )
-    from tinymlaas.compiling import service as compiling
-
     refs = [model.keras_sha256 or ""]
-    refs += compiling.delete_for_model(session, model.id)
+    refs += repository.delete_compiled_versions(session, model.id)
     session.delete(model)
     session.flush()
     blobs.release(refs)

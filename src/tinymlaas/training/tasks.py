@@ -16,6 +16,7 @@ from tinymlaas.models import TrainedModel
 from tinymlaas.training import repository
 from tinymlaas.training.data import Split, TrainingData, load_training_data
 from tinymlaas.training.metrics import classification_report
+from tinymlaas.training.scoring import loss_and_accuracy, predict
 
 # Fractions of the job's progress bar spent on each stage.
 LOADING, TRAINING, EVALUATING = 0.10, 0.85, 0.05
@@ -226,21 +227,6 @@ def _recalibrate(model: Any, data: TrainingData) -> None:
     recalibrate_batch_norm(model, data.train.x[np.sort(order)].astype(np.float32), batch_size=64)
 
 
-def predict(model: Any, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Scores for uint8 pixels, calling the model directly (model.predict traces a new graph)."""
-    parts = [
-        np.asarray(model(pixels[start : start + batch_size].astype(np.float32), training=False))
-        for start in range(0, len(pixels), batch_size)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
-
-
-def _loss_and_accuracy(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    chosen = scores[np.arange(len(labels)), labels]
-    loss = float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0))))
-    return round(loss, 6), round(float(np.mean(np.argmax(scores, axis=1) == labels)), 6)
-
-
 def _evaluate(
     model: Any, data: TrainingData, classes: list[str], history: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -258,7 +244,7 @@ def _evaluate(
     }
     if len(data.validation):
         scores = predict(model, data.validation.x)
-        metrics["val_loss"], metrics["val_accuracy"] = _loss_and_accuracy(scores, data.validation.y)
+        metrics["val_loss"], metrics["val_accuracy"] = loss_and_accuracy(scores, data.validation.y)
     if len(held_out):
         scores = predict(model, held_out.x)
         report = classification_report(held_out.y, np.argmax(scores, axis=1), classes)

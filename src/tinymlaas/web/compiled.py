@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from tinymlaas.auth.dependencies import SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository, service
-from tinymlaas.compiling.boards import BOARDS
+from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import CompiledModel
 from tinymlaas.training import repository as training_repository

@@ -80,7 +80,7 @@ def import_dataset(
         DatabaseBlobStore(session),
         dataset,
         ingest.Upload(file.filename or "upload.zip", file.file),
-        settings.zip_limits,
+        ingest.zip_limits(settings),
         settings.max_image_pixels,
     )
     described = service.describe(session, [dataset])[0]
@@ -210,7 +210,7 @@ def add_images(
         dataset,
         [ingest.Upload(upload.filename or "", upload.file) for upload in files],
         folder,
-        settings.zip_limits,
+        ingest.zip_limits(settings),
         settings.max_image_pixels,
     )
     added = service.describe(session, [dataset])[0].image_count - before

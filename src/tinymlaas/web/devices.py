@@ -15,11 +15,11 @@ from sse_starlette.sse import EventSourceResponse
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.compiling import repository as compiling_repository
 from tinymlaas.compiling import service as compiling
-from tinymlaas.compiling.boards import BOARDS, Board
 from tinymlaas.devices import repository, service
 from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import DeviceUpdate, ObservationRead
 from tinymlaas.errors import BadRequest
+from tinymlaas.hardware.boards import BOARDS, Board
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Bridge, CompiledModel, Device
 from tinymlaas.training import repository as training_repository

@@ -12,11 +12,11 @@ from tinymlaas.auth.dependencies import SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository as compiling_repository
 from tinymlaas.compiling import service as compiling
-from tinymlaas.compiling.boards import BOARDS
 from tinymlaas.compiling.schemas import CompileRequest
 from tinymlaas.datasets import repository as datasets_repository
 from tinymlaas.datasets import service as datasets
 from tinymlaas.errors import BadRequest
+from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import TrainedModel
 from tinymlaas.training import catalog, repository, service

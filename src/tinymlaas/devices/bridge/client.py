@@ -21,13 +21,13 @@ from urllib.parse import urlsplit, urlunsplit
 import websockets
 
 from tinymlaas import __version__
-from tinymlaas.compiling.boards import get_board
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
 from tinymlaas.devices.bridge.installers import InstallRequest, InstallResult, installer_for
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
-from tinymlaas.devices.protocol import DeviceError, Hello, LineReader, Prediction
+from tinymlaas.hardware.boards import get_board
+from tinymlaas.hardware.serial_protocol import DeviceError, Hello, LineReader, Prediction
 
 log = logging.getLogger(__name__)
 PING_SECONDS = 10.0

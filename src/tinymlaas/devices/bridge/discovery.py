@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tinymlaas.compiling.boards import guess_board
+from tinymlaas.hardware.boards import guess_board
 
 VIRTUAL_BOARD = "virtual"
 

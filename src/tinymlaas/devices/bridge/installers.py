@@ -25,9 +25,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Protocol
 
 from tinymlaas.compiling.arduino import sketch_name
-from tinymlaas.compiling.boards import Board
 from tinymlaas.devices.bridge.cancellation import Cancellation, kill_process
 from tinymlaas.devices.bridge.virtual import VirtualDevice
+from tinymlaas.hardware.boards import Board
 
 MODEL_FILE = "model.tflite"
 MANIFEST_FILE = "manifest.json"

@@ -7,7 +7,7 @@ import time
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from tinymlaas.devices.protocol import Hello, LineReader, Ping, format_message
+from tinymlaas.hardware.serial_protocol import Hello, LineReader, Ping, format_message
 
 BAUDRATE = 115200
 # A write that cannot drain within this long means the device stopped reading: fail, don't hang.

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from tinymlaas.compiling.boards import BOARDS
-from tinymlaas.compiling.footprint import fit
 from tinymlaas.compiling.tflm import MicroRunner
 from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD, PortInfo
-from tinymlaas.devices.protocol import (
+from tinymlaas.hardware.boards import BOARDS
+from tinymlaas.hardware.footprint import fit
+from tinymlaas.hardware.serial_protocol import (
     NO_MODEL,
     DeviceError,
     Hello,

@@ -1,6 +1,6 @@
 import pytest
 
-from tinymlaas.compiling.boards import BOARDS, Board, UnknownBoard, get_board, guess_board
+from tinymlaas.hardware.boards import BOARDS, Board, UnknownBoard, get_board, guess_board
 
 KiB = 1024
 

@@ -8,6 +8,8 @@ besides the model array, the tensor arena and the input buffer; each carries its
 from dataclasses import dataclass
 from typing import Any
 
+from tinymlaas.errors import BadRequest
+
 KiB = 1024
 MiB = 1024 * KiB
 
@@ -189,3 +191,11 @@ def guess_board(vid: int, pid: int) -> Board | None:
         if (vid, pid) in board.usb_ids:
             return board
     return None
+
+
+def board_or_error(board_id: str) -> Board:
+    """The catalog board, or a 400 naming the known ones."""
+    try:
+        return get_board(board_id)
+    except UnknownBoard as exc:
+        raise BadRequest(str(exc)) from exc

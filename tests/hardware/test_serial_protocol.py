@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from tinymlaas.devices.protocol import (
+from tinymlaas.hardware.serial_protocol import (
     MAX_LINE_BYTES,
     DeviceError,
     Hello,

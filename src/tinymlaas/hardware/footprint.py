@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from tinymlaas.compiling.arduino import tensor_arena_bytes
-from tinymlaas.compiling.boards import Board
+from tinymlaas.hardware.boards import Board
+
+
+def tensor_arena_bytes(measured_arena_bytes: int) -> int:
+    """Return the arena a board gets: measured + 10% + 1 KiB, rounded up to 16 bytes.
+
+    The measurement uses TFLite-Micro's reference kernels; optimized kernels (CMSIS-NN,
+    ESP-NN) allocate extra scratch buffers, and the margin keeps them from failing.
+    """
+    if measured_arena_bytes <= 0:
+        raise ValueError("the measured arena must be positive")
+    padded = math.ceil(measured_arena_bytes * 1.10) + 1024
+    return (padded + 15) // 16 * 16
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ def fit(
         "basis": (
             "arena measured in the TFLite-Micro interpreter + 10% + 1 KiB for optimized"
             " kernels' scratch buffers (the arena the generated sketch allocates); runtime"
-            " figures are per-board estimates (see compiling/boards.py)"
+            " figures are per-board estimates from the board catalog (GET /boards)"
         ),
     }
     return FitVerdict(ram_ok and flash_ok, ram, flash, detail)
