@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from conftest import Database
-from factories import compiled_row
+from support.factories import compiled_row
 
 API = "/api/v1"
 

@@ -13,7 +13,7 @@ from tinymlaas.cli import app
 from tinymlaas.cli.client import ApiClient, current_session
 from tinymlaas.cli.progress import ProgressFile
 
-from factories import image_bytes, labelled_zip, zip_bytes
+from support.factories import image_bytes, labelled_zip, zip_bytes
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 

@@ -31,9 +31,10 @@ from tinymlaas.models import (
     User,
 )
 
-from conftest import Database, wait_for
-from factories import compiled_row as make_compiled_row
-from factories import pattern_dataset_zip, pattern_image
+from conftest import Database
+from support.factories import compiled_row as make_compiled_row
+from support.factories import pattern_dataset_zip, pattern_image
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 

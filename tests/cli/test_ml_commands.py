@@ -21,7 +21,7 @@ from tinymlaas.jobs import repository, service
 from tinymlaas.models import Job, User
 
 from conftest import Database
-from factories import pattern_dataset_zip
+from support.factories import pattern_dataset_zip
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devices.conftest import finished
-
-from conftest import wait_for
-from factories import pattern_dataset_zip, pattern_image
+from support.factories import pattern_dataset_zip, pattern_image
+from support.jobs import wait_for_job
+from support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -48,10 +47,10 @@ def compiled_id(api: httpx.Client, local_worker: None) -> int:
             "seed": 5,
         },
     ).json()
-    job = wait_for(lambda: finished(api, model["job_id"]), 240, "training")
+    job = wait_for_job(api, model["job_id"], 240)
     assert job["status"] == "succeeded", job
     compiled = api.post(f"/models/{model['id']}/compile", json={"board": "virtual"}).json()
-    job = wait_for(lambda: finished(api, compiled["job_id"]), 240, "compiling")
+    job = wait_for_job(api, compiled["job_id"], 240)
     assert job["status"] == "succeeded", job
     return int(compiled["id"])
 
@@ -98,7 +97,7 @@ def test_virtual_device_loop(
 
         install = api.post(f"/devices/{device['id']}/install", json={"compiled_id": compiled_id})
         assert install.status_code == 202, install.text
-        job = wait_for(lambda: finished(api, install.json()["job_id"]), 60, "the install")
+        job = wait_for_job(api, install.json()["job_id"], 60)
         assert job["status"] == "succeeded", job
         manifest_sha = next(
             f["sha256"]

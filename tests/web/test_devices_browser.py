@@ -13,7 +13,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from sqlalchemy import Connection, create_engine, text
 from tinymlaas.config import Settings
 
 from conftest import ADMIN_PASSWORD
-from factories import pattern_dataset_zip, pattern_image
+from support.factories import pattern_dataset_zip, pattern_image
+from support.jobs import wait_for_job
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,23 +33,12 @@ pytestmark = [
 ]
 
 CLASSES = ("dark", "bright", "left")
-JOB_SECONDS = 240
 
 
 def shot(page: Any, name: str) -> None:
     from web.conftest import SCREENSHOTS
 
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def wait_for_job(api: httpx.Client, job_id: int) -> dict[str, Any]:
-    deadline = time.monotonic() + JOB_SECONDS
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = api.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish within {JOB_SECONDS} s")
 
 
 @pytest.fixture
@@ -81,9 +70,9 @@ def compiled_id(server_url: str, local_worker: None) -> int:
                 "seed": 5,
             },
         ).json()
-        assert wait_for_job(api, model["job_id"])["status"] == "succeeded"
+        assert wait_for_job(api, model["job_id"], timeout=240)["status"] == "succeeded"
         compiled = api.post(f"/models/{model['id']}/compile", json={"board": "virtual"}).json()
-        assert wait_for_job(api, compiled["job_id"])["status"] == "succeeded"
+        assert wait_for_job(api, compiled["job_id"], timeout=240)["status"] == "succeeded"
         return int(compiled["id"])
 
 
