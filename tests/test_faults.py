@@ -23,6 +23,7 @@ from support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.db_restart,
     pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True),
 ]
 

@@ -33,7 +33,7 @@ from tinymlaas.models import (
 
 from conftest import Database
 from support.factories import compiled_row as make_compiled_row
-from support.factories import pattern_dataset_zip, pattern_image
+from support.factories import pattern_camera, pattern_dataset_zip
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
@@ -255,12 +255,7 @@ def test_observe_resumes_after_a_drop_and_ctrl_c_exits_130(
 @pytest.fixture
 def camera(tmp_path: Path) -> Path:
     """What the virtual board's camera sees: new images of each class, in class folders."""
-    folder = tmp_path / "camera"
-    for kind, label in enumerate(["dark", "bright", "left"]):
-        (folder / label).mkdir(parents=True)
-        for index in range(4):
-            (folder / label / f"{index}.png").write_bytes(pattern_image(kind, seed=50_000 + index))
-    return folder
+    return pattern_camera(tmp_path / "camera", per_class=4, seed=50_000)
 
 
 def train_and_compile(runner: CliRunner, tmp_path: Path) -> int:

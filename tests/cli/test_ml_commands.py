@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tinymlaas.models import Job, User
 
 from conftest import Database
 from support.factories import pattern_dataset_zip
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 
@@ -192,11 +192,8 @@ def test_cancelling_a_long_training_ends_its_watch_with_exit_1(
 ) -> None:
     dataset_id = import_patterns(logged_in, tmp_path)
     _, job_id = started(invoke(logged_in, *train_args(dataset_id, "--epochs", "500", "--no-watch")))
-    deadline = time.monotonic() + 60
     with ml_client.MlClient(*current_session()) as api:
-        while api.get_job(job_id)["status"] == "queued":
-            assert time.monotonic() < deadline, "the worker did not start the training"
-            time.sleep(0.1)
+        wait_for(lambda: api.get_job(job_id)["status"] != "queued", 60, "the training starting")
 
     cancelled = invoke(logged_in, "jobs", "cancel", str(job_id))
     watched = logged_in.invoke(app, ["jobs", "watch", str(job_id)])

@@ -19,9 +19,13 @@ def finished(job: Job) -> bool:
     return job["status"] in FINISHED
 
 
+def api_url(client: httpx.Client, path: str) -> httpx.URL:
+    """The URL of `/api/v1{path}`, whether the client's base URL is the server or its API root."""
+    return client.base_url.join(f"/api/v1{path}")
+
+
 def get_job(client: httpx.Client, job_id: int) -> Job:
-    """GET /api/v1/jobs/{job_id}, whether the client's base URL is the server or its API root."""
-    response = client.get(client.base_url.join(f"/api/v1/jobs/{job_id}"))
+    response = client.get(api_url(client, f"/jobs/{job_id}"))
     assert response.status_code == 200, response.text
     job: Job = response.json()
     return job
