@@ -6,7 +6,6 @@ once per backend. Select backends with TINYMLAAS_TEST_BACKENDS=sqlite,postgresql
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -15,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -181,38 +179,6 @@ def local_worker(settings: Settings) -> Iterator[None]:
     yield
     stop.set()
     thread.join(timeout=120)
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `check` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
-
-
-def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
-    """(event, data) of every event in a server-sent-events body."""
-    events = []
-    for block in text.split("\r\n\r\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "data" in fields:
-            events.append((fields["event"], json.loads(fields["data"])))
-    return events
-
-
-def wait_for_job(client: TestClient, job_id: int, timeout: float = 240) -> dict:  # type: ignore[type-arg]
-    """Poll a job until it has finished; returns its final JSON."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job  # type: ignore[no-any-return]
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
 
 
 STARTUP_SECONDS = 30

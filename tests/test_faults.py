@@ -16,11 +16,14 @@ from fastapi.testclient import TestClient
 from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 
-from conftest import ADMIN_PASSWORD, login, wait_for_job
-from processes import start_worker, stop, train, worker_env
+from conftest import ADMIN_PASSWORD, login
+from support.jobs import wait_for_job
+from support.processes import start_worker, stop, train, worker_env
+from support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.db_restart,
     pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True),
 ]
 
@@ -103,10 +106,7 @@ def test_postgresql_restart_under_load(server_url: str) -> None:
 
 
 def wait_for_postgresql() -> None:
-    deadline = time.monotonic() + 60
-    while not pg_ready():
-        assert time.monotonic() < deadline, "PostgreSQL did not come back"
-        time.sleep(0.5)
+    wait_for(pg_ready, 60, "PostgreSQL coming back")
 
 
 def test_a_training_job_lives_through_a_database_outage_longer_than_its_lease(
@@ -123,10 +123,7 @@ def test_a_training_job_lives_through_a_database_outage_longer_than_its_lease(
             client.headers.update(login(client, "admin", ADMIN_PASSWORD))
             accepted = train(client, epochs=120)
             job_id = accepted["job_id"]
-            deadline = time.monotonic() + 120
-            while client.get(f"/api/v1/jobs/{job_id}").json()["progress"] < 0.2:
-                assert time.monotonic() < deadline, "the training did not start"
-                time.sleep(0.2)
+            wait_for_job(client, job_id, 120, lambda job: job["progress"] >= 0.2, "starting")
             postgresql("stop")
             try:
                 time.sleep(15)

@@ -14,7 +14,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from factories import pattern_dataset_zip
+from support.factories import pattern_dataset_zip
 
 pytestmark = [
     pytest.mark.slow,

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from conftest import Database
-from factories import compiled_row
+from support.factories import compiled_row
+from support.waiting import wait_for
 
 API = "/api/v1"
 
@@ -66,10 +67,4 @@ def test_a_bridge_reports_only_into_its_own_owners_devices(
         )  # fmt: skip
         ws.send_json({"type": "ping"})
     assert client.get(f"{API}/devices").json()["total"] == 0
-    import time
-
-    for _ in range(50):
-        if mallory.get(f"{API}/devices").json()["total"] == 1:
-            break
-        time.sleep(0.1)
-    assert mallory.get(f"{API}/devices").json()["total"] == 1
+    wait_for(lambda: mallory.get(f"{API}/devices").json()["total"] == 1, 5, "mallory's device")

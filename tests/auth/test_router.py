@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -14,6 +13,7 @@ from tinymlaas.config import Settings
 from tinymlaas.models.user import User
 
 from conftest import ADMIN_PASSWORD, SECRET_KEY, Database, login
+from support.clock import MovableClock
 
 
 def test_login_returns_a_bearer_token(app_client: TestClient) -> None:
@@ -106,7 +106,7 @@ def _user_deleted_in_the_database(database: Database, username: str) -> None:
 
 
 def test_a_checked_token_is_trusted_only_for_the_cache_time(
-    client: TestClient, database: Database, settings: Settings
+    client: TestClient, database: Database, settings: Settings, clock: MovableClock
 ) -> None:
     assert (
         client.post("/api/v1/users", json={"username": "bo", "password": "bo-password"}).status_code
@@ -119,7 +119,7 @@ def test_a_checked_token_is_trusted_only_for_the_cache_time(
         _user_deleted_in_the_database(database, "bo")
         # Within the cache time the token is still trusted...
         assert other.get("/api/v1/users/me", headers=headers).status_code == 200
-        time.sleep(1.1)
+        clock.advance(1.1)
         # ...then it is checked again and its user is gone.
         response = other.get("/api/v1/users/me", headers=headers)
         assert response.status_code == 401
@@ -141,13 +141,47 @@ def test_without_the_token_cache_every_request_checks_the_user(
         assert other.get("/api/v1/users/me", headers=headers).status_code == 401
 
 
-def test_a_cached_token_still_expires_on_time(client: TestClient, settings: Settings) -> None:
+def test_a_cached_token_still_expires_on_time(
+    client: TestClient, settings: Settings, clock: MovableClock
+) -> None:
     app = create_app(settings.model_copy(update={"token_cache_seconds": 600}), prepare=False)
     admin_id = client.get("/api/v1/users/me").json()["id"]
-    soon = datetime.now(UTC) + timedelta(seconds=2)
+    soon = clock() + timedelta(seconds=2)
     token = jwt.encode({"sub": str(admin_id), "exp": soon}, SECRET_KEY, algorithm="HS256")
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(app) as other:
         assert other.get("/api/v1/users/me", headers=headers).status_code == 200
-        time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.2)
-        assert other.get("/api/v1/users/me", headers=headers).status_code == 401
+        clock.advance(1.9)
+        assert other.get("/api/v1/users/me", headers=headers).status_code == 200
+        clock.advance(0.1)
+        response = other.get("/api/v1/users/me", headers=headers)
+        assert response.status_code == 401
+        assert response.json() == {"detail": "invalid or expired token; log in again"}
+
+
+def test_a_token_is_accepted_until_its_expiry_and_refused_from_then_on(
+    app_client: TestClient, clock: MovableClock
+) -> None:
+    """Tokens the server issued expire after `access_token_minutes` on the server's clock."""
+    headers = login(app_client, "admin", ADMIN_PASSWORD)
+    minutes = app_client.app.state.settings.access_token_minutes  # type: ignore[attr-defined]
+    clock.advance(minutes * 60 - 1)
+    assert app_client.get("/api/v1/datasets", headers=headers).status_code == 200
+    clock.advance(1)
+    response = app_client.get("/api/v1/datasets", headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "invalid or expired token; log in again"}
+
+
+def test_a_token_issued_in_the_future_is_refused(
+    app_client: TestClient, clock: MovableClock
+) -> None:
+    admin = login(app_client, "admin", ADMIN_PASSWORD)
+    admin_id = app_client.get("/api/v1/users/me", headers=admin).json()["id"]
+    later = clock() + timedelta(minutes=5)
+    claims = {"sub": str(admin_id), "iat": later, "exp": later + timedelta(hours=1)}
+    token = jwt.encode(claims, SECRET_KEY, algorithm="HS256")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert app_client.get("/api/v1/datasets", headers=headers).status_code == 401
+    clock.advance(5 * 60)
+    assert app_client.get("/api/v1/datasets", headers=headers).status_code == 200

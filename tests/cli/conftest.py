@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from tinymlaas.cli import app
 from tinymlaas.config import Settings
+
+from support.cli import Cli
 
 
 @pytest.fixture
@@ -21,10 +21,16 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
+@pytest.fixture(autouse=True)
+def wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich tables one line per row, whatever the terminal running the tests."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 @pytest.fixture
-def runner(config_dir: Path) -> CliRunner:
-    """Runs `tinymlaas …` in-process (`runner.invoke(app, [...])`) with its own configuration."""
-    return CliRunner()
+def runner(config_dir: Path) -> Cli:
+    """Runs `tinymlaas …` in-process (`runner("datasets", "list")`) with its own configuration."""
+    return Cli()
 
 
 @pytest.fixture
@@ -34,11 +40,15 @@ def admin_password(settings: Settings) -> str:
 
 
 @pytest.fixture
-def logged_in(runner: CliRunner, server_url: str, admin_password: str) -> CliRunner:
+def logged_in(runner: Cli, server_url: str, admin_password: str) -> Cli:
     """A runner whose CLI is logged in to the live server as the admin."""
-    result = runner.invoke(
-        app,
-        ["login", "--server", server_url, "--username", "admin", "--password-stdin"],
+    result = runner(
+        "login",
+        "--server",
+        server_url,
+        "--username",
+        "admin",
+        "--password-stdin",
         input=admin_password + "\n",
     )
     assert result.exit_code == 0, result.output

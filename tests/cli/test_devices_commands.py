@@ -20,9 +20,8 @@ from typing import IO, Any, TypeVar
 import httpx
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from tinymlaas.cli import app, ml_client
+from tinymlaas.cli import ml_client
 from tinymlaas.db.session import transaction
 from tinymlaas.models import (
     Bridge,
@@ -31,9 +30,11 @@ from tinymlaas.models import (
     User,
 )
 
-from conftest import Database, wait_for
-from factories import compiled_row as make_compiled_row
-from factories import pattern_dataset_zip, pattern_image
+from conftest import Database
+from support.cli import Cli, cells
+from support.factories import compiled_row as make_compiled_row
+from support.factories import pattern_camera, pattern_dataset_zip
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 
@@ -43,27 +44,6 @@ PREDICTION_LINE = re.compile(
     r"(?P<source>\S+)"
 )
 T = TypeVar("T")
-
-
-@pytest.fixture(autouse=True)
-def wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rich tables one line per row, whatever the terminal running the tests."""
-    monkeypatch.setenv("COLUMNS", "200")
-
-
-def invoke(runner: CliRunner, *args: str, exit_code: int = 0) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == exit_code, result.output
-    return result.output
-
-
-def cells(output: str) -> list[list[str]]:
-    """The rows of every Rich table in the output, as lists of stripped cells."""
-    return [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in output.splitlines()
-        if line.startswith("│")
-    ]
 
 
 def admin_id(database: Database) -> int:
@@ -97,36 +77,34 @@ def device_row(database: Database) -> int:
         return device.id
 
 
-def test_bridges_are_created_listed_and_revoked(logged_in: CliRunner) -> None:
-    created = invoke(logged_in, "bridges", "create", "lab bench")
+def test_bridges_are_created_listed_and_revoked(logged_in: Cli) -> None:
+    created = logged_in.ok("bridges", "create", "lab bench")
     (token,) = re.findall(r"^Token: (\S+)$", created, re.M)
 
     assert "shown only this once and cannot be shown again" in created
     assert f"--token {token} --name 'lab bench'" in created
-    listed = invoke(logged_in, "bridges", "list")
+    listed = logged_in.ok("bridges", "list")
     (row,) = cells(listed)
     assert row[1:4] == ["lab bench", "offline", "-"]
     assert token not in listed
-    assert "No devices yet" in invoke(logged_in, "devices", "list")
+    assert "No devices yet" in logged_in.ok("devices", "list")
 
-    invoke(logged_in, "bridges", "delete", row[0], "--yes")
+    logged_in.ok("bridges", "delete", row[0], "--yes")
 
-    assert json.loads(invoke(logged_in, "bridges", "list", "--json")) == []
-    missing = logged_in.invoke(app, ["bridges", "delete", row[0], "--yes"])
+    assert json.loads(logged_in.ok("bridges", "list", "--json")) == []
+    missing = logged_in("bridges", "delete", row[0], "--yes")
     assert missing.exit_code == 1
     assert f"Error: bridge {row[0]} not found" in missing.stderr
 
 
 def test_a_model_that_does_not_fit_is_refused_with_the_numbers(
-    logged_in: CliRunner, database: Database
+    logged_in: Cli, database: Database
 ) -> None:
     device_id = device_row(database)
     compiled_id = compiled_row(database, tflite_bytes=3_000_000, arena_bytes=400_000)
-    invoke(logged_in, "devices", "set-board", str(device_id), "nano33ble")
+    logged_in.ok("devices", "set-board", str(device_id), "nano33ble")
 
-    result = logged_in.invoke(
-        app, ["devices", "install", str(device_id), "--compiled", str(compiled_id)]
-    )
+    result = logged_in("devices", "install", str(device_id), "--compiled", str(compiled_id))
 
     assert result.exit_code == 1, result.output
     assert f"Error: compiled model {compiled_id} does not fit Arduino Nano 33 BLE" in result.stderr
@@ -139,21 +117,21 @@ def test_a_model_that_does_not_fit_is_refused_with_the_numbers(
     assert re.search(
         r"^Flash +[\d.]+ MiB of 1 MiB \(\d+%\) ✗  model 2\.9 MiB \+ runtime ", result.stderr, re.M
     )
-    shown = invoke(logged_in, "devices", "show", str(device_id))
+    shown = logged_in.ok("devices", "show", str(device_id))
     assert re.search(r"^Board +nano33ble *$", shown, re.M)
     assert re.search(r"^Installed +- *$", shown, re.M)
-    assert json.loads(invoke(logged_in, "jobs", "list", "--json")) == []
+    assert json.loads(logged_in.ok("jobs", "list", "--json")) == []
 
 
-def test_renaming_a_device_and_an_unknown_board(logged_in: CliRunner, database: Database) -> None:
+def test_renaming_a_device_and_an_unknown_board(logged_in: Cli, database: Database) -> None:
     device_id = str(device_row(database))
 
-    invoke(logged_in, "devices", "rename", device_id, "kitchen camera")
-    unknown = logged_in.invoke(app, ["devices", "set-board", device_id, "esp99"])
+    logged_in.ok("devices", "rename", device_id, "kitchen camera")
+    unknown = logged_in("devices", "set-board", device_id, "esp99")
 
     assert unknown.exit_code == 1
     assert "esp99" in unknown.stderr
-    (row,) = cells(invoke(logged_in, "devices", "list"))
+    (row,) = cells(logged_in.ok("devices", "list"))
     assert row[:6] == [device_id, "kitchen camera", "virtual", "/dev/ttyACM0", "SN-1", "offline"]
     assert row[6] == "-"
 
@@ -228,7 +206,7 @@ class _DropThenInterrupt(httpx.HTTPTransport):
 
 
 def test_observe_resumes_after_a_drop_and_ctrl_c_exits_130(
-    logged_in: CliRunner, database: Database, monkeypatch: pytest.MonkeyPatch
+    logged_in: Cli, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     device_id = device_row(database)
     (earlier,) = add_observations(database, device_id, ["left"])
@@ -237,7 +215,7 @@ def test_observe_resumes_after_a_drop_and_ctrl_c_exits_130(
         ml_client, "MlClient", functools.partial(ml_client.MlClient, transport=transport)
     )
 
-    result = logged_in.invoke(app, ["devices", "observe", str(device_id)])
+    result = logged_in("devices", "observe", str(device_id))
 
     assert result.exit_code == 130, result.output
     first, resumed = transport.observe_requests
@@ -254,22 +232,16 @@ def test_observe_resumes_after_a_drop_and_ctrl_c_exits_130(
 @pytest.fixture
 def camera(tmp_path: Path) -> Path:
     """What the virtual board's camera sees: new images of each class, in class folders."""
-    folder = tmp_path / "camera"
-    for kind, label in enumerate(["dark", "bright", "left"]):
-        (folder / label).mkdir(parents=True)
-        for index in range(4):
-            (folder / label / f"{index}.png").write_bytes(pattern_image(kind, seed=50_000 + index))
-    return folder
+    return pattern_camera(tmp_path / "camera", per_class=4, seed=50_000)
 
 
-def train_and_compile(runner: CliRunner, tmp_path: Path) -> int:
+def train_and_compile(runner: Cli, tmp_path: Path) -> int:
     """A tiny model of the pattern classes, compiled for the virtual board: its compiled id."""
     archive = tmp_path / "patterns.zip"
     archive.write_bytes(pattern_dataset_zip(per_class=16))
-    invoke(runner, "datasets", "import", str(archive), "--name", "patterns")
-    (dataset,) = json.loads(invoke(runner, "datasets", "list", "--json"))["items"]
-    invoke(
-        runner,
+    runner.ok("datasets", "import", str(archive), "--name", "patterns")
+    (dataset,) = json.loads(runner.ok("datasets", "list", "--json"))["items"]
+    runner.ok(
         "train",
         "--dataset", str(dataset["id"]),
         "--architecture", "cnn-small",
@@ -281,9 +253,9 @@ def train_and_compile(runner: CliRunner, tmp_path: Path) -> int:
         "--learning-rate", "0.01",
         "--seed", "5",
     )  # fmt: skip
-    (model,) = json.loads(invoke(runner, "models", "list", "--json"))
-    invoke(runner, "compile", str(model["id"]), "--board", "virtual")
-    (compiled,) = json.loads(invoke(runner, "compiled", "list", "--json"))
+    (model,) = json.loads(runner.ok("models", "list", "--json"))
+    runner.ok("compile", str(model["id"]), "--board", "virtual")
+    (compiled,) = json.loads(runner.ok("compiled", "list", "--json"))
     return int(compiled["id"])
 
 
@@ -308,7 +280,7 @@ def subprocess_environment(config_dir: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_a_bridge_started_from_the_printed_command_installs_and_streams_predictions(
-    logged_in: CliRunner,
+    logged_in: Cli,
     local_worker: None,
     database: Database,
     tmp_path: Path,
@@ -316,7 +288,7 @@ def test_a_bridge_started_from_the_printed_command_installs_and_streams_predicti
     config_dir: Path,
 ) -> None:
     compiled_id = train_and_compile(logged_in, tmp_path)
-    created = invoke(logged_in, "bridges", "create", "test bench")
+    created = logged_in.ok("bridges", "create", "test bench")
     (printed,) = [line.strip() for line in created.splitlines() if "tinymlaas bridge " in line]
     command = shlex.split(printed)
     assert command[:2] == ["tinymlaas", "bridge"]
@@ -332,25 +304,23 @@ def test_a_bridge_started_from_the_printed_command_installs_and_streams_predicti
         (device,) = wait_for(
             lambda: [
                 d
-                for d in json.loads(invoke(logged_in, "devices", "list", "--json"))
+                for d in json.loads(logged_in.ok("devices", "list", "--json"))
                 if d["status"] == "online"
             ],
             30,
             "the virtual device coming online",
         )
         device_id = str(device["id"])
-        (row,) = cells(invoke(logged_in, "devices", "list"))
+        (row,) = cells(logged_in.ok("devices", "list"))
         assert row[2:7] == ["virtual", device["port"], "TMLVIRT-0", "online", "-"]
-        (bridge_row,) = cells(invoke(logged_in, "bridges", "list"))
+        (bridge_row,) = cells(logged_in.ok("bridges", "list"))
         assert bridge_row[1:3] == ["test bench", "online"]
 
-        installed = invoke(
-            logged_in, "devices", "install", device_id, "--compiled", str(compiled_id)
-        )
+        installed = logged_in.ok("devices", "install", device_id, "--compiled", str(compiled_id))
 
         assert re.search(r"^Job \d+ succeeded$", installed, re.M), installed
         assert f"Device {device_id} runs compiled model {compiled_id}" in installed
-        (row,) = cells(invoke(logged_in, "devices", "list"))
+        (row,) = cells(logged_in.ok("devices", "list"))
         assert row[6] == str(compiled_id)
 
         observer = subprocess.Popen(
@@ -372,28 +342,28 @@ def test_a_bridge_started_from_the_printed_command_installs_and_streams_predicti
             assert 0 < float(found["score"]) <= 100
             assert found["source"].split("/")[0] in CLASSES
 
-        stored = json.loads(invoke(logged_in, "devices", "observations", device_id, "--json"))
+        stored = json.loads(logged_in.ok("devices", "observations", device_id, "--json"))
         ours = [o for o in stored if o["compiled_id"] == compiled_id]
         assert len(ours) >= 4
         assert {o["label"] for o in ours} <= set(CLASSES)
-        latest = invoke(logged_in, "devices", "observations", device_id, "--limit", "3")
+        latest = logged_in.ok("devices", "observations", device_id, "--limit", "3")
         assert re.search(rf"The latest 3 of \d+ predictions of device {device_id}", latest)
         assert [row[1] in CLASSES for row in cells(latest)] == [True, True, True]
 
-        broken = logged_in.invoke(
-            app, ["devices", "install", device_id, "--compiled", str(compiled_row(database))]
+        broken = logged_in(
+            "devices", "install", device_id, "--compiled", str(compiled_row(database))
         )
 
         assert broken.exit_code == 1, broken.output
         assert re.search(r"^Job \d+ failed: ", broken.stderr, re.M), broken.output
         assert "manifest.json lacks the field 'input'" in broken.stderr  # the installer's words
-        (row,) = cells(invoke(logged_in, "devices", "list"))
+        (row,) = cells(logged_in.ok("devices", "list"))
         assert row[6] == str(compiled_id)
 
-        invoke(logged_in, "bridges", "delete", bridge_row[0], "--yes")
+        logged_in.ok("bridges", "delete", bridge_row[0], "--yes")
 
-        assert json.loads(invoke(logged_in, "bridges", "list", "--json")) == []
-        assert json.loads(invoke(logged_in, "devices", "list", "--json")) == []
+        assert json.loads(logged_in.ok("bridges", "list", "--json")) == []
+        assert json.loads(logged_in.ok("devices", "list", "--json")) == []
         assert bridge.wait(timeout=30) == 2  # its token was revoked
     finally:
         for process in (observer, bridge):

@@ -6,22 +6,22 @@ import functools
 import hashlib
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from tinymlaas.cli import app, formatting, ml_client
+from tinymlaas.cli import formatting, ml_client
 from tinymlaas.cli.client import current_session
 from tinymlaas.jobs import repository, service
 from tinymlaas.models import Job, User
 
 from conftest import Database
-from factories import pattern_dataset_zip
+from support.cli import Cli, cells
+from support.factories import pattern_dataset_zip
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 
@@ -35,38 +35,17 @@ COMPILED_FILES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rich tables one line per row, whatever the terminal running the tests."""
-    monkeypatch.setenv("COLUMNS", "200")
-
-
-def invoke(runner: CliRunner, *args: str, exit_code: int = 0) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == exit_code, result.output
-    return result.output
-
-
-def cells(output: str) -> list[list[str]]:
-    """The rows of every Rich table in the output, as lists of stripped cells."""
-    return [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in output.splitlines()
-        if line.startswith("│")
-    ]
-
-
 def detail(output: str, key: str) -> str:
     """The value of a `key  value` row of a details grid."""
     (line,) = [line for line in output.splitlines() if line.startswith(key + "  ")]
     return line[len(key) :].strip()
 
 
-def import_patterns(runner: CliRunner, tmp_path: Path) -> int:
+def import_patterns(runner: Cli, tmp_path: Path) -> int:
     archive = tmp_path / "patterns.zip"
     archive.write_bytes(pattern_dataset_zip(per_class=12))
-    invoke(runner, "datasets", "import", str(archive), "--name", "patterns")
-    (dataset,) = json.loads(invoke(runner, "datasets", "list", "--json"))["items"]
+    runner.ok("datasets", "import", str(archive), "--name", "patterns")
+    (dataset,) = json.loads(runner.ok("datasets", "list", "--json"))["items"]
     return int(dataset["id"])
 
 
@@ -94,12 +73,11 @@ def started(output: str) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_train_watch_compile_and_download(
-    logged_in: CliRunner, local_worker: None, tmp_path: Path
+    logged_in: Cli, local_worker: None, tmp_path: Path
 ) -> None:
     dataset_id = import_patterns(logged_in, tmp_path)
 
-    trained = invoke(
-        logged_in,
+    trained = logged_in.ok(
         *train_args(dataset_id, "--epochs", "4", "--name", "tiny", "--board", "nano33ble"),
     )
 
@@ -119,28 +97,26 @@ def test_train_watch_compile_and_download(
     assert set(matrix) == LABELS
     support = sum(int(row[3]) for row in per_class.values())
     assert support == sum(map(sum, matrix.values())) > 0
-    model = json.loads(invoke(logged_in, "models", "list", "--json"))[0]
+    model = json.loads(logged_in.ok("models", "list", "--json"))[0]
     assert model["id"] == model_id
     assert f"val_accuracy {model['metrics']['val_accuracy'] * 100:.1f}%" in trained
 
-    shown = invoke(logged_in, "models", "show", str(model_id))
+    shown = logged_in.ok("models", "show", str(model_id))
     assert detail(shown, "Classes") == "bright, dark, left"
     assert [row[0] for row in cells(shown) if row[0].isdigit()] == ["1", "2", "3", "4"]
-    listed = cells(invoke(logged_in, "models", "list", "--dataset", str(dataset_id)))
+    listed = cells(logged_in.ok("models", "list", "--dataset", str(dataset_id)))
     assert [(row[0], row[1], row[6]) for row in listed] == [(str(model_id), "tiny", "succeeded")]
     other_dataset = str(dataset_id + 1)
-    assert (
-        json.loads(invoke(logged_in, "models", "list", "--dataset", other_dataset, "--json")) == []
-    )
+    assert json.loads(logged_in.ok("models", "list", "--dataset", other_dataset, "--json")) == []
 
     # watching a finished job replays it and ends with its final state
-    watched = invoke(logged_in, "jobs", "watch", str(job_id))
+    watched = logged_in.ok("jobs", "watch", str(job_id))
     assert f"Job {job_id}: epoch 4: loss" in watched
     assert watched.endswith(f"Job {job_id} succeeded\n")
 
-    compiled_output = invoke(logged_in, "compile", str(model_id), "--board", "nano33ble")
+    compiled_output = logged_in.ok("compile", str(model_id), "--board", "nano33ble")
 
-    (compiled,) = json.loads(invoke(logged_in, "compiled", "list", "--json"))
+    (compiled,) = json.loads(logged_in.ok("compiled", "list", "--json"))
     assert f"compiled id {compiled['id']}, job {compiled['job_id']}" in compiled_output
     assert detail(compiled_output, "Verdict") == "fits"
     accuracy = compiled["accuracy"]
@@ -156,16 +132,15 @@ def test_train_watch_compile_and_download(
         COMPILED_FILES
     )
 
-    assert detail(invoke(logged_in, "compiled", "show", str(compiled["id"])), "Verdict") == "fits"
-    for_model = invoke(logged_in, "compiled", "list", "--model", str(model_id), "--json")
+    assert detail(logged_in.ok("compiled", "show", str(compiled["id"])), "Verdict") == "fits"
+    for_model = logged_in.ok("compiled", "list", "--model", str(model_id), "--json")
     assert [item["id"] for item in json.loads(for_model)] == [compiled["id"]]
 
     everything, one = tmp_path / "all", tmp_path / "one"
-    invoke(logged_in, "compiled", "download", str(compiled["id"]), "-o", str(everything))
-    invoke(
-        logged_in,
-        "compiled", "download", str(compiled["id"]), "-o", str(one), "--file", "model.tflite",
-    )  # fmt: skip
+    logged_in.ok("compiled", "download", str(compiled["id"]), "-o", str(everything))
+    logged_in.ok(
+        "compiled", "download", str(compiled["id"]), "-o", str(one), "--file", "model.tflite"
+    )
 
     assert {path.name for path in everything.iterdir()} == COMPILED_FILES
     manifest = json.loads((everything / "manifest.json").read_bytes())
@@ -174,64 +149,59 @@ def test_train_watch_compile_and_download(
     assert hashlib.sha256(tflite_model).hexdigest() == manifest["files"]["model.tflite"]["sha256"]
     assert [path.name for path in one.iterdir()] == ["model.tflite"]
     assert (one / "model.tflite").read_bytes() == tflite_model
-    missing = logged_in.invoke(
-        app, ["compiled", "download", str(compiled["id"]), "-o", str(one), "--file", "nope.bin"]
+    missing = logged_in(
+        "compiled", "download", str(compiled["id"]), "-o", str(one), "--file", "nope.bin"
     )
     assert missing.exit_code == 1
     assert "has no file 'nope.bin'; it has arduino_library.zip, manifest.json" in missing.stderr
 
-    invoke(logged_in, "compiled", "delete", str(compiled["id"]), "--yes")
-    invoke(logged_in, "models", "delete", str(model_id), "--yes")
-    assert json.loads(invoke(logged_in, "compiled", "list", "--json")) == []
-    assert json.loads(invoke(logged_in, "models", "list", "--json")) == []
+    logged_in.ok("compiled", "delete", str(compiled["id"]), "--yes")
+    logged_in.ok("models", "delete", str(model_id), "--yes")
+    assert json.loads(logged_in.ok("compiled", "list", "--json")) == []
+    assert json.loads(logged_in.ok("models", "list", "--json")) == []
 
 
 @pytest.mark.slow
 def test_cancelling_a_long_training_ends_its_watch_with_exit_1(
-    logged_in: CliRunner, local_worker: None, tmp_path: Path
+    logged_in: Cli, local_worker: None, tmp_path: Path
 ) -> None:
     dataset_id = import_patterns(logged_in, tmp_path)
-    _, job_id = started(invoke(logged_in, *train_args(dataset_id, "--epochs", "500", "--no-watch")))
-    deadline = time.monotonic() + 60
+    _, job_id = started(logged_in.ok(*train_args(dataset_id, "--epochs", "500", "--no-watch")))
     with ml_client.MlClient(*current_session()) as api:
-        while api.get_job(job_id)["status"] == "queued":
-            assert time.monotonic() < deadline, "the worker did not start the training"
-            time.sleep(0.1)
+        wait_for(lambda: api.get_job(job_id)["status"] != "queued", 60, "the training starting")
 
-    cancelled = invoke(logged_in, "jobs", "cancel", str(job_id))
-    watched = logged_in.invoke(app, ["jobs", "watch", str(job_id)])
+    cancelled = logged_in.ok("jobs", "cancel", str(job_id))
+    watched = logged_in("jobs", "watch", str(job_id))
 
     assert f"Asked job {job_id} to stop" in cancelled
     assert watched.exit_code == 1, watched.output
     assert f"Job {job_id}: cancelling" in watched.output
     assert f"Job {job_id} was cancelled" in watched.stderr
-    listed = json.loads(invoke(logged_in, "jobs", "list", "--status", "cancelled", "--json"))
+    listed = json.loads(logged_in.ok("jobs", "list", "--status", "cancelled", "--json"))
     assert [job["id"] for job in listed] == [job_id]
-    model = json.loads(invoke(logged_in, "models", "list", "--json"))[0]
+    model = json.loads(logged_in.ok("models", "list", "--json"))[0]
     assert model["status"] == "cancelled"
     assert len(model["history"]) < 500
 
 
 def test_an_unknown_architecture_is_refused_with_the_known_ones(
-    logged_in: CliRunner, tmp_path: Path
+    logged_in: Cli, tmp_path: Path
 ) -> None:
     dataset_id = import_patterns(logged_in, tmp_path)
 
-    result = logged_in.invoke(
-        app, ["train", "--dataset", str(dataset_id), "--architecture", "resnet"]
-    )
+    result = logged_in("train", "--dataset", str(dataset_id), "--architecture", "resnet")
 
     assert result.exit_code == 1
     assert (
         "Error: architecture 'resnet' is unknown; known: cnn-small, mobilenet-v1, mobilenet-v2"
         in result.stderr
     )
-    assert json.loads(invoke(logged_in, "jobs", "list", "--json")) == []
+    assert json.loads(logged_in.ok("jobs", "list", "--json")) == []
 
 
-def test_architectures_and_boards_are_listed(logged_in: CliRunner) -> None:
-    architectures = {row[0]: row for row in cells(invoke(logged_in, "architectures"))}
-    boards = {row[0]: row for row in cells(invoke(logged_in, "boards"))}
+def test_architectures_and_boards_are_listed(logged_in: Cli) -> None:
+    architectures = {row[0]: row for row in cells(logged_in.ok("architectures"))}
+    boards = {row[0]: row for row in cells(logged_in.ok("boards"))}
 
     assert {"cnn-small", "mobilenet-v1", "mobilenet-v2"} <= set(architectures)
     assert architectures["mobilenet-v1"][2] == "0.1, 0.2, 0.25, 0.5"
@@ -300,7 +270,7 @@ class _DroppingTransport(httpx.HTTPTransport):
 
 
 def test_watch_resumes_after_a_dropped_connection_without_repeating_events(
-    logged_in: CliRunner, database: Database, monkeypatch: pytest.MonkeyPatch
+    logged_in: Cli, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = _synthetic_job(database, "succeeded")
     transport = _DroppingTransport()
@@ -308,7 +278,7 @@ def test_watch_resumes_after_a_dropped_connection_without_repeating_events(
         ml_client, "MlClient", functools.partial(ml_client.MlClient, transport=transport)
     )
 
-    watched = invoke(logged_in, "jobs", "watch", str(job_id))
+    watched = logged_in.ok("jobs", "watch", str(job_id))
 
     first, resumed = transport.event_requests
     assert "last-event-id" not in first.headers
@@ -322,12 +292,12 @@ def test_watch_resumes_after_a_dropped_connection_without_repeating_events(
 
 
 def test_watching_a_failed_job_prints_its_error_and_exits_1(
-    logged_in: CliRunner, database: Database
+    logged_in: Cli, database: Database
 ) -> None:
     job_id = _synthetic_job(database, "failed", error="ValueError: no images to train on")
 
-    result = logged_in.invoke(app, ["jobs", "watch", str(job_id)])
-    shown = invoke(logged_in, "jobs", "show", str(job_id))
+    result = logged_in("jobs", "watch", str(job_id))
+    shown = logged_in.ok("jobs", "show", str(job_id))
 
     assert result.exit_code == 1
     assert f"Job {job_id} failed: ValueError: no images to train on" in result.stderr
@@ -336,7 +306,7 @@ def test_watching_a_failed_job_prints_its_error_and_exits_1(
 
 
 def test_ctrl_c_stops_watching_but_not_the_job(
-    logged_in: CliRunner, database: Database, monkeypatch: pytest.MonkeyPatch
+    logged_in: Cli, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with database.factory.begin() as session:
         admin = session.scalars(select(User).where(User.username == "admin")).one()
@@ -348,7 +318,7 @@ def test_ctrl_c_stops_watching_but_not_the_job(
 
     monkeypatch.setattr(ml_client.MlClient, "job_events", interrupted)
 
-    result = logged_in.invoke(app, ["jobs", "watch", str(job_id)])
+    result = logged_in("jobs", "watch", str(job_id))
 
     assert result.exit_code == 130
     assert f"Job {job_id} continues on the server" in result.stderr

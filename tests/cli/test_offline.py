@@ -5,9 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from tinymlaas.cli import app
+from support.cli import Cli
 
 
 def _closed_port() -> int:
@@ -17,20 +15,18 @@ def _closed_port() -> int:
     return port
 
 
-def test_a_command_without_login_gives_the_login_hint(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["datasets", "list"])
+def test_a_command_without_login_gives_the_login_hint(runner: Cli) -> None:
+    result = runner("datasets", "list")
 
     assert result.exit_code == 1
     assert "not logged in or the token expired: run tinymlaas login" in result.stderr
 
 
-def test_an_unreachable_server_is_named(runner: CliRunner, config_dir: Path) -> None:
+def test_an_unreachable_server_is_named(runner: Cli, config_dir: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
 
-    result = runner.invoke(
-        app,
-        ["login", "--server", url, "--username", "admin", "--password-stdin"],
-        input="whatever\n",
+    result = runner(
+        "login", "--server", url, "--username", "admin", "--password-stdin", input="whatever\n"
     )
 
     assert result.exit_code == 1

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from tinymlaas.models import Blob, Image
 
 from conftest import ADMIN_PASSWORD, Database
-from factories import image_bytes, zip_bytes
+from support.factories import image_bytes, zip_bytes
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from tinymlaas.models import Blob, BlobChunk, Folder
 from tinymlaas.models import Image as ImageRow
 
-from factories import image_bytes, labelled_zip, zip_bytes
+from support.factories import image_bytes, labelled_zip, zip_bytes
 
 API = "/api/v1/datasets"
 

@@ -14,12 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploy.engine import docker
-from jobs.rows import claimed_job, job_events, job_row
 from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 
-from conftest import ADMIN_PASSWORD, Database, login, wait_for_job
-from processes import train
+from conftest import ADMIN_PASSWORD, Database, login
+from support.job_rows import claimed_job, job_events, job_row
+from support.jobs import wait_for_job
+from support.processes import train
 
 pytestmark = [
     pytest.mark.deploy,

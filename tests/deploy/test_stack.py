@@ -12,7 +12,7 @@ import pytest
 from deploy.engine import Containers, ScratchDatabase, free_port, wait_for_health
 
 from conftest import ADMIN_PASSWORD, SECRET_KEY
-from factories import pattern_dataset_zip
+from support.factories import pattern_dataset_zip
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 

@@ -1,5 +1,5 @@
 """Shared by the device tests: a stand-in arduino-cli, the Arduino library it is given, and an
-API client of a served app with helpers to wait for jobs.
+API client of a served app.
 """
 
 from __future__ import annotations
@@ -187,8 +187,3 @@ def api(server_url: str) -> Iterator[httpx.Client]:
         timeout=30,
     ) as client:
         yield client
-
-
-def finished(api: httpx.Client, job_id: int) -> dict[str, Any] | None:
-    job: dict[str, Any] = api.get(f"/jobs/{job_id}").json()
-    return job if job["status"] in ("succeeded", "failed", "cancelled") else None

@@ -19,16 +19,18 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from devices.conftest import FakeCli, finished, library_zip, process_running
+from devices.conftest import FakeCli, library_zip, process_running
 from devices.usb_board_bridge import SERIAL_NUMBER
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.db.session import transaction
 from tinymlaas.devices.bridge.installers import BOARD_UNTOUCHED, BOARD_UPLOAD_INTERRUPTED
 from tinymlaas.models import CompiledFile, Installation, JobEvent
 
-from conftest import Database, wait_for
-from factories import compiled_row
-from processes import stop
+from conftest import Database
+from support.factories import compiled_row
+from support.jobs import finished, get_job, wait_for_job
+from support.processes import stop
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 BRIDGE_SCRIPT = Path(__file__).with_name("usb_board_bridge.py")
@@ -106,8 +108,8 @@ def install(api: httpx.Client, bench: Bench) -> int:
 
 def hung(api: httpx.Client, bench: Bench, fake_cli: FakeCli, job_id: int) -> dict[str, int] | None:
     """The hanging arduino-cli's process ids; fails at once if the install ended instead."""
-    job = finished(api, job_id)
-    assert job is None, f"the install ended instead of hanging: {job}\n{bench.bridge_log()}"
+    job = get_job(api, job_id)
+    assert not finished(job), f"the install ended instead of hanging: {job}\n{bench.bridge_log()}"
     return fake_cli.hanging()
 
 
@@ -150,7 +152,7 @@ def test_cancelling_a_running_install_stops_arduino_cli_and_the_bridge_carries_o
     answer = api.post(f"/jobs/{job_id}/cancel")
     assert answer.status_code == 200, answer.text
     assert (answer.json()["status"], answer.json()["message"]) == ("running", "cancelling…")
-    job = wait_for(lambda: finished(api, job_id), 15, "the cancelled install ending")
+    job = wait_for_job(api, job_id, 15)
     took = time.monotonic() - cancelled_at
     assert (job["status"], job["message"], job["error"]) == (
         "cancelled",
@@ -179,7 +181,7 @@ def test_cancelling_a_running_install_stops_arduino_cli_and_the_bridge_carries_o
     assert api.get("/bridges").json()["items"][0]["status"] == "online"
     fake_cli.configure()
     job_id = install(api, bench)
-    job = wait_for(lambda: finished(api, job_id), 30, "the second install")
+    job = wait_for_job(api, job_id, 30)
     assert (job["status"], job["message"]) == ("succeeded", "installed"), bench.bridge_log()
     assert "Upload complete" in installation_output(database, job_id).splitlines()
     device = api.get(f"/devices/{bench.device_id}").json()

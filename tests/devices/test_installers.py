@@ -36,8 +36,8 @@ from tinymlaas.devices.bridge.transports import SerialTransport, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 from tinymlaas.hardware.boards import BOARDS, Board
 
-from conftest import wait_for
-from factories import pattern_image
+from support.factories import pattern_image
+from support.waiting import wait_for
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devices.conftest import finished
-
-from conftest import wait_for
-from factories import pattern_dataset_zip, pattern_image
+from support.factories import pattern_camera
+from support.jobs import wait_for_job
+from support.models import train_and_compile
+from support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,43 +28,13 @@ CLASSES = ["bright", "dark", "left"]
 @pytest.fixture
 def compiled_id(api: httpx.Client, local_worker: None) -> int:
     """A tiny model trained on the pattern classes and compiled for the virtual board."""
-    dataset = api.post(
-        "/datasets/import",
-        files={"file": ("p.zip", pattern_dataset_zip(per_class=16), "application/zip")},
-        data={"name": "patterns"},
-    ).json()
-    model = api.post(
-        "/models",
-        json={
-            "name": "patterns",
-            "dataset_id": dataset["id"],
-            "architecture": "cnn-small",
-            "alpha": 0.5,
-            "input_width": 16,
-            "input_height": 16,
-            "epochs": 8,
-            "batch_size": 8,
-            "learning_rate": 0.01,
-            "seed": 5,
-        },
-    ).json()
-    job = wait_for(lambda: finished(api, model["job_id"]), 240, "training")
-    assert job["status"] == "succeeded", job
-    compiled = api.post(f"/models/{model['id']}/compile", json={"board": "virtual"}).json()
-    job = wait_for(lambda: finished(api, compiled["job_id"]), 240, "compiling")
-    assert job["status"] == "succeeded", job
-    return int(compiled["id"])
+    return train_and_compile(api)
 
 
 @pytest.fixture
 def camera(tmp_path: Path) -> Path:
     """What the virtual boards' cameras see: new images of each class, in class folders."""
-    folder = tmp_path / "camera"
-    for kind, label in enumerate(["dark", "bright", "left"]):
-        (folder / label).mkdir(parents=True)
-        for index in range(4):
-            (folder / label / f"{index}.png").write_bytes(pattern_image(kind, seed=50_000 + index))
-    return folder
+    return pattern_camera(tmp_path / "camera", per_class=4, seed=50_000)
 
 
 def start_bridge(server_url: str, token: str, camera: Path) -> subprocess.Popen[bytes]:
@@ -98,7 +68,7 @@ def test_virtual_device_loop(
 
         install = api.post(f"/devices/{device['id']}/install", json={"compiled_id": compiled_id})
         assert install.status_code == 202, install.text
-        job = wait_for(lambda: finished(api, install.json()["job_id"]), 60, "the install")
+        job = wait_for_job(api, install.json()["job_id"], 60)
         assert job["status"] == "succeeded", job
         manifest_sha = next(
             f["sha256"]

@@ -16,7 +16,9 @@ from starlette.websockets import WebSocketDisconnect
 from tinymlaas.db.base import utcnow
 from tinymlaas.models import Job, JobEvent
 
-from factories import compiled_row
+from support.factories import compiled_row
+from support.jobs import get_job, wait_for_job
+from support.waiting import wait_for
 
 API = "/api/v1"
 
@@ -47,14 +49,9 @@ def report(ws: WebSocketTestSession, *ports: str) -> None:
     )
 
 
-def wait_until(check: Any, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+def ended(client: TestClient, job_id: int) -> dict[str, Any]:
+    """The job once it is no longer running."""
+    return wait_for_job(client, job_id, 10, lambda job: job["status"] != "running", "ending")
 
 
 def devices(client: TestClient) -> list[dict[str, Any]]:
@@ -88,7 +85,7 @@ def test_devices_come_online_report_predictions_and_go_offline(client: TestClien
         assert ws.receive_json()["type"] == "welcome"
         ws.send_json({"type": "hello", "hostname": "lab-pc", "version": "test"})
         report(ws, "/dev/pts/7")
-        device = wait_until(lambda: devices(client))[0]
+        device = wait_for(lambda: devices(client), 10, "the device reported")[0]
         assert device["status"] == "online"
         assert device["board"] == "virtual"
         assert device["serial_number"] == "SN-/dev/pts/7"
@@ -107,18 +104,18 @@ def test_devices_come_online_report_predictions_and_go_offline(client: TestClien
             }
         )
         url = f"{API}/devices/{device['id']}/observations"
-        observations = wait_until(lambda: client.get(url).json()["items"])
+        observations = wait_for(lambda: client.get(url).json()["items"], 10, "an observation")
         assert observations[0]["label"] == "cat"
         assert observations[0]["scores"] == {"cat": 0.9, "dog": 0.1}
         assert observations[0]["source"] == "cat/1.png"
         assert observations[0]["compiled_id"] is None  # nothing installed through us
 
         report(ws)  # unplugged
-        wait_until(lambda: devices(client)[0]["status"] == "offline")
+        wait_for(lambda: devices(client)[0]["status"] == "offline", 10, "the device offline")
         report(ws, "/dev/pts/7")  # plugged back: the same device, not a new one
-        wait_until(lambda: devices(client)[0]["status"] == "online")
+        wait_for(lambda: devices(client)[0]["status"] == "online", 10, "the device online")
         assert len(devices(client)) == 1
-    wait_until(lambda: devices(client)[0]["status"] == "offline")
+    wait_for(lambda: devices(client)[0]["status"] == "offline", 10, "the device offline")
     assert client.get(f"{API}/bridges").json()["items"][0]["status"] == "offline"
 
 
@@ -129,7 +126,7 @@ def test_a_silent_bridge_counts_as_offline(client: TestClient, database: Any) ->
     with connect(client, token) as ws:
         ws.receive_json()
         report(ws, "/dev/ttyACM0")
-        wait_until(lambda: devices(client))
+        wait_for(lambda: devices(client), 10, "the device reported")
         with database.factory.begin() as session:
             old = utcnow().replace(year=2000)
             session.execute(update(Bridge).values(last_seen=old))
@@ -145,7 +142,7 @@ def test_install_goes_to_the_bridge_and_reports_its_output(
     with connect(client, token) as ws:
         ws.receive_json()
         report(ws, "/dev/pts/3")
-        device = wait_until(lambda: devices(client))[0]
+        device = wait_for(lambda: devices(client), 10, "the device reported")[0]
 
         accepted = client.post(
             f"{API}/devices/{device['id']}/install", json={"compiled_id": compiled_id}
@@ -163,9 +160,7 @@ def test_install_goes_to_the_bridge_and_reports_its_output(
         assert devices(client)[0]["status"] == "busy"
         ws.send_json({"type": "install_log", "job_id": job_id, "line": "flashing 42%"})
         ws.send_json({"type": "install_result", "job_id": job_id, "ok": True, "output": "done\n"})
-        job = wait_until(
-            lambda: (j := client.get(f"{API}/jobs/{job_id}").json())["status"] != "running" and j
-        )
+        job = ended(client, job_id)
         assert job["status"] == "succeeded"
         device = devices(client)[0]
         assert device["status"] == "online"
@@ -179,12 +174,7 @@ def test_install_goes_to_the_bridge_and_reports_its_output(
         ws.send_json(
             {"type": "install_result", "job_id": failing["job_id"], "ok": False, "output": output}
         )
-        job = wait_until(
-            lambda: (
-                (j := client.get(f"{API}/jobs/{failing['job_id']}").json())["status"] != "running"
-                and j
-            )
-        )
+        job = ended(client, failing["job_id"])
         assert job["status"] == "failed"
         assert "can't open device" in job["error"]
 
@@ -193,11 +183,7 @@ def test_install_goes_to_the_bridge_and_reports_its_output(
         ).json()
         ws.receive_json()
     # the bridge went away in the middle of that install
-    job = wait_until(
-        lambda: (
-            (j := client.get(f"{API}/jobs/{dropped['job_id']}").json())["status"] != "running" and j
-        )
-    )
+    job = ended(client, dropped["job_id"])
     assert job["status"] == "failed"
     assert "bridge disconnected" in job["error"]
 
@@ -211,7 +197,7 @@ def test_install_refuses_models_that_do_not_fit_or_offline_devices(
     with connect(client, token) as ws:
         ws.receive_json()
         report(ws, "/dev/ttyACM0")
-        device = wait_until(lambda: devices(client))[0]
+        device = wait_for(lambda: devices(client), 10, "the device reported")[0]
         client.patch(f"{API}/devices/{device['id']}", json={"board": "nano33ble"})
         refused = client.post(f"{API}/devices/{device['id']}/install", json={"compiled_id": huge})
         assert refused.status_code == 409
@@ -222,7 +208,7 @@ def test_install_refuses_models_that_do_not_fit_or_offline_devices(
         bad_board = client.patch(f"{API}/devices/{device['id']}", json={"board": "toaster"})
         assert bad_board.status_code == 400
     small = compiled_row(database, me)
-    wait_until(lambda: devices(client)[0]["status"] == "offline")
+    wait_for(lambda: devices(client)[0]["status"] == "offline", 10, "the device offline")
     offline = client.post(f"{API}/devices/{device['id']}/install", json={"compiled_id": small})
     assert offline.status_code == 409
     assert "offline" in offline.json()["detail"]
@@ -235,7 +221,7 @@ def test_other_users_see_no_bridges_or_devices(client: TestClient, make_user_cli
     with connect(client, created["token"]) as ws:
         ws.receive_json()
         report(ws, "/dev/ttyACM0")
-        device = wait_until(lambda: devices(client))[0]
+        device = wait_for(lambda: devices(client), 10, "the device reported")[0]
     mallory = make_user_client("mallory")
     assert mallory.get(f"{API}/bridges").json()["total"] == 0
     assert mallory.get(f"{API}/devices").json()["total"] == 0
@@ -262,17 +248,13 @@ def installing(
             hello["features"] = features
         ws.send_json(hello)
         report(ws, "/dev/pts/3")
-        device = wait_until(lambda: devices(client))[0]
+        device = wait_for(lambda: devices(client), 10, "the device reported")[0]
         compiled_id = compiled_row(database, client.get(f"{API}/users/me").json()["id"])
         job_id = client.post(
             f"{API}/devices/{device['id']}/install", json={"compiled_id": compiled_id}
         ).json()["job_id"]
         assert ws.receive_json()["type"] == "install"
         yield ws, job_id, compiled_id
-
-
-def job_of(client: TestClient, job_id: int) -> dict[str, Any]:
-    return client.get(f"{API}/jobs/{job_id}").json()  # type: ignore[no-any-return]
 
 
 def log_lines(database: Any, job_id: int) -> list[str]:
@@ -283,14 +265,6 @@ def log_lines(database: Any, job_id: int) -> list[str]:
         return [event.data["line"] for event in events]
 
 
-def ended(client: TestClient, job_id: int) -> dict[str, Any]:
-    """The job once it is no longer running."""
-    job: dict[str, Any] = wait_until(
-        lambda: (j := job_of(client, job_id))["status"] != "running" and j
-    )
-    return job
-
-
 def test_a_cancel_reaches_the_bridge_and_its_cancelled_result_ends_the_job(
     client: TestClient, database: Any
 ) -> None:
@@ -299,7 +273,7 @@ def test_a_cancel_reaches_the_bridge_and_its_cancelled_result_ends_the_job(
         asked = time.monotonic()
         assert ws.receive_json() == {"type": "cancel_install", "job_id": job_id}
         assert time.monotonic() - asked < 2
-        assert job_of(client, job_id)["message"] == (
+        assert get_job(client, job_id)["message"] == (
             "cancelling: the bridge was asked to stop the installer"
         )
         # Output lines keep coming; the job's message keeps saying that it is cancelling.
@@ -334,11 +308,11 @@ def test_an_old_bridge_cannot_cancel_and_the_install_ends_with_its_result(
             "cannot cancel: this bridge (version 0.9) cannot stop an install (update it);"
             " it runs to its end"
         )
-        wait_until(lambda: job_of(client, job_id)["message"] == cannot)
+        wait_for(lambda: get_job(client, job_id)["message"] == cannot, 10, "the message")
         # The install's output goes on, and the job keeps saying that it cannot be cancelled.
         ws.send_json({"type": "install_log", "job_id": job_id, "line": "Upload 100%"})
-        wait_until(lambda: log_lines(database, job_id) == ["Upload 100%"])
-        assert job_of(client, job_id)["message"] == cannot
+        wait_for(lambda: log_lines(database, job_id) == ["Upload 100%"], 10, "the log line")
+        assert get_job(client, job_id)["message"] == cannot
         ws.send_json({"type": "install_result", "job_id": job_id, "ok": True, "output": "done"})
         job = ended(client, job_id)
         assert (job["status"], job["message"]) == (
@@ -394,9 +368,9 @@ def test_installs_queued_for_one_device_go_to_the_bridge_one_after_another(
             f"{API}/devices/{device_id}/install", json={"compiled_id": compiled_id}
         ).json()["job_id"]
         time.sleep(1.5)  # three dispatch rounds: the board is busy, the second install waits
-        assert job_of(client, second)["status"] == "queued"
+        assert get_job(client, second)["status"] == "queued"
         ws.send_json({"type": "install_result", "job_id": first, "ok": True, "output": "done"})
         message = ws.receive_json()
         assert (message["type"], message["job_id"]) == ("install", second)
         assert ended(client, first)["status"] == "succeeded"
-        assert job_of(client, second)["status"] == "running"
+        assert get_job(client, second)["status"] == "running"

@@ -25,7 +25,7 @@ from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.hardware.serial_protocol import Hello, LineReader, Message, Prediction
 from tinymlaas.training.preprocess import to_pixels
 
-from factories import pattern_image
+from support.factories import pattern_image
 
 CLASSES = ["dark", "bright", "left"]  # pattern_image kinds 0, 1, 2
 SIZE = 24

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from jobs.rows import job_row, queued_job
 from tinymlaas.jobs import repository
 
 from conftest import Database
+from support.job_rows import job_row, queued_job
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["postgresql", "mariadb"], indirect=True)
 

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from conftest import ADMIN_PASSWORD
-from factories import pattern_dataset_zip
+from support.factories import pattern_dataset_zip
+from support.jobs import wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -69,18 +70,9 @@ def test_the_api_process_never_loads_tensorflow(tmp_path: Path) -> None:
                 "batch_size": 8,
             },
         ).json()
-        job_id = accepted["job_id"]
-        for _ in range(600):
-            if http.get(f"/jobs/{job_id}").json()["status"] in ("succeeded", "failed"):
-                break
-            time.sleep(0.2)
-        assert http.get(f"/jobs/{job_id}").json()["status"] == "succeeded"
+        assert wait_for_job(http, accepted["job_id"], timeout=120)["status"] == "succeeded"
         compiling = http.post(f"/models/{accepted['id']}/compile", json={"board": "virtual"}).json()
-        for _ in range(600):
-            if http.get(f"/jobs/{compiling['job_id']}").json()["status"] in ("succeeded", "failed"):
-                break
-            time.sleep(0.2)
-        assert http.get(f"/jobs/{compiling['job_id']}").json()["status"] == "succeeded"
+        assert wait_for_job(http, compiling["job_id"], timeout=120)["status"] == "succeeded"
 
         assert "tensorflow" not in mapped_files(server.pid)
         workers = children(server.pid)

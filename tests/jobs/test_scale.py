@@ -13,9 +13,10 @@ from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 from tinymlaas.models import JobEvent
 
-from conftest import ADMIN_PASSWORD, Database, login, wait_for_job
-from factories import pattern_dataset_zip
-from processes import start_worker, stop, worker_env
+from conftest import ADMIN_PASSWORD, Database, login
+from support.factories import pattern_dataset_zip
+from support.jobs import wait_for_job
+from support.processes import start_worker, stop, worker_env
 
 pytestmark = [
     pytest.mark.slow,

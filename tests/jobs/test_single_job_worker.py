@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import make_url
 
-from jobs.rows import claimed_job, job_events, job_row, queued_job
 from tinymlaas.config import Settings
 
 from conftest import Database
-from processes import train, worker_env
+from support.job_rows import claimed_job, job_events, job_row, queued_job
+from support.processes import train, worker_env
 
 
 def run_job_worker(settings: Settings, job_id: int) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import parse_sse, wait_for_job
-from factories import pattern_dataset_zip, pattern_image
+from support.factories import pattern_dataset_zip, pattern_image
+from support.jobs import parse_sse, wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -126,11 +126,7 @@ def test_progress_streams_as_server_sent_events(client: TestClient, local_worker
 def test_cancel_stops_a_running_training(client: TestClient, local_worker: None) -> None:
     accepted = start_training(client, epochs=500)
     job_url = f"/api/v1/jobs/{accepted['job_id']}"
-    import time
-
-    deadline = time.monotonic() + 120
-    while client.get(job_url).json()["progress"] < 0.2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for_job(client, accepted["job_id"], 120, lambda job: job["progress"] >= 0.2, "starting")
     assert client.post(f"{job_url}/cancel").json()["status"] == "running"
     job = wait_for_job(client, accepted["job_id"], timeout=60)
     assert job["status"] == "cancelled"

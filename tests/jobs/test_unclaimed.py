@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from jobs.rows import claimed_job, job_events, job_row, queued_job
 from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 from tinymlaas.db.base import utcnow
@@ -26,8 +25,10 @@ from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.runner import TASKS
 from tinymlaas.models import Job
 
-from conftest import ADMIN_PASSWORD, Database, login, parse_sse, wait_for_job
-from processes import start_worker, stop, train, worker_env
+from conftest import ADMIN_PASSWORD, Database, login
+from support.job_rows import claimed_job, job_events, job_row, queued_job
+from support.jobs import parse_sse, wait_for_job
+from support.processes import start_worker, stop, train, worker_env
 
 ALERT = service.UNCLAIMED_PREFIX
 REDIS = "redis://127.0.0.1:6379/0"
@@ -46,13 +47,9 @@ def alerts(database: Database, job_id: int) -> list[dict[str, Any]]:
 
 
 def wait_for_alert(client: TestClient, job_id: int, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["message"].startswith(ALERT):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} got no unclaimed alert within {timeout} s: {job}")
+    return wait_for_job(
+        client, job_id, timeout, lambda job: job["message"].startswith(ALERT), "unclaimed alert"
+    )
 
 
 def sse_events(client: TestClient, job_id: int) -> list[tuple[str, dict[str, Any]]]:

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from tinymlaas.app import create_app
 from tinymlaas.config import Settings
 
-from conftest import ADMIN_PASSWORD, login, wait_for_job
-from processes import start_worker, stop, train, worker_env
+from conftest import ADMIN_PASSWORD, login
+from support.jobs import wait_for_job
+from support.processes import start_worker, stop, train, worker_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,13 +57,13 @@ def test_a_killed_worker_leaves_its_job_failed_not_running(
     second = None
     try:
         accepted = train(client, epochs=1000)
-        job_url = f"/api/v1/jobs/{accepted['job_id']}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            job = client.get(job_url).json()
-            if job["status"] == "running" and job["progress"] > 0.12:
-                break
-            time.sleep(0.3)
+        job = wait_for_job(
+            client,
+            accepted["job_id"],
+            120,
+            lambda job: job["status"] == "running" and job["progress"] > 0.12,
+            "running past 12 %",
+        )
         assert job["status"] == "running", job
         first.send_signal(signal.SIGKILL)
         first.wait()

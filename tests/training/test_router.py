@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from factories import image_bytes, pattern_dataset_zip, zip_bytes
+from support.factories import image_bytes, pattern_dataset_zip, zip_bytes
 
 MODELS = "/api/v1/models"
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from conftest import ADMIN_PASSWORD
-from factories import pattern_dataset_zip
+from support.factories import pattern_dataset_zip
 
 pytestmark = [
     pytest.mark.slow,

@@ -13,7 +13,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from sqlalchemy import Connection, create_engine, text
 from tinymlaas.config import Settings
 
 from conftest import ADMIN_PASSWORD
-from factories import pattern_dataset_zip, pattern_image
+from support.factories import pattern_camera
+from support.models import train_and_compile
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,23 +33,12 @@ pytestmark = [
 ]
 
 CLASSES = ("dark", "bright", "left")
-JOB_SECONDS = 240
 
 
 def shot(page: Any, name: str) -> None:
     from web.conftest import SCREENSHOTS
 
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def wait_for_job(api: httpx.Client, job_id: int) -> dict[str, Any]:
-    deadline = time.monotonic() + JOB_SECONDS
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = api.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish within {JOB_SECONDS} s")
 
 
 @pytest.fixture
@@ -61,41 +50,13 @@ def compiled_id(server_url: str, local_worker: None) -> int:
     with httpx.Client(
         base_url=f"{server_url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
     ) as api:
-        dataset = api.post(
-            "/datasets/import",
-            files={"file": ("p.zip", pattern_dataset_zip(per_class=16), "application/zip")},
-            data={"name": "patterns"},
-        ).json()
-        model = api.post(
-            "/models",
-            json={
-                "name": "patterns",
-                "dataset_id": dataset["id"],
-                "architecture": "cnn-small",
-                "alpha": 0.5,
-                "input_width": 16,
-                "input_height": 16,
-                "epochs": 8,
-                "batch_size": 8,
-                "learning_rate": 0.01,
-                "seed": 5,
-            },
-        ).json()
-        assert wait_for_job(api, model["job_id"])["status"] == "succeeded"
-        compiled = api.post(f"/models/{model['id']}/compile", json={"board": "virtual"}).json()
-        assert wait_for_job(api, compiled["job_id"])["status"] == "succeeded"
-        return int(compiled["id"])
+        return train_and_compile(api)
 
 
 @pytest.fixture
 def camera(tmp_path: Path) -> Path:
     """What the virtual board's camera sees: new pattern images in class folders."""
-    folder = tmp_path / "camera"
-    for kind, label in enumerate(CLASSES):
-        (folder / label).mkdir(parents=True)
-        for index in range(3):
-            (folder / label / f"{index}.png").write_bytes(pattern_image(kind, seed=70_000 + index))
-    return folder
+    return pattern_camera(tmp_path / "camera", per_class=3, seed=70_000)
 
 
 def corrupt_manifest(connection: Connection, compiled_id: int) -> None:

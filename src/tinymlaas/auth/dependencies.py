@@ -7,7 +7,6 @@ and a recently authenticated bearer token is answered from a small per-process c
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -19,6 +18,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 from starlette.concurrency import run_in_threadpool
 
+from tinymlaas.auth import clock
 from tinymlaas.auth.security import read_access_token
 from tinymlaas.config import Settings
 from tinymlaas.errors import Forbidden, Unauthorized
@@ -82,7 +82,7 @@ class RecentTokens:
         if entry is None:
             return None
         valid_until, user = entry
-        if time.monotonic() >= valid_until:
+        if clock.now().timestamp() >= valid_until:
             del self._entries[token]
             return None
         return user
@@ -92,8 +92,8 @@ class RecentTokens:
             return
         copy = User(**{attr.key: getattr(user, attr.key) for attr in inspect(User).column_attrs})
         make_transient_to_detached(copy)
-        valid_for = min(self.seconds, expires_at - time.time())
-        self._entries[token] = (time.monotonic() + valid_for, copy)
+        now = clock.now().timestamp()
+        self._entries[token] = (now + min(self.seconds, expires_at - now), copy)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 

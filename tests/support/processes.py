@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from tinymlaas.config import Settings
 
 from conftest import SECRET_KEY
-from factories import pattern_dataset_zip
+from support.factories import pattern_dataset_zip
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:

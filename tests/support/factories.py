@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -115,3 +116,12 @@ def compiled_row(
                 )
             )
         return compiled.id
+
+
+def pattern_camera(folder: Path, per_class: int, seed: int) -> Path:
+    """What a virtual board's camera sees: new pattern images in dark/, bright/ and left/."""
+    for kind, label in enumerate(["dark", "bright", "left"]):
+        (folder / label).mkdir(parents=True)
+        for index in range(per_class):
+            (folder / label / f"{index}.png").write_bytes(pattern_image(kind, seed=seed + index))
+    return folder

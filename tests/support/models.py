@@ -1,0 +1,43 @@
+"""A tiny model of the pattern classes, trained and compiled through the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from support.factories import pattern_dataset_zip
+from support.jobs import api_url, wait_for_job
+
+PATTERN_TRAINING: dict[str, Any] = {
+    "name": "patterns",
+    "architecture": "cnn-small",
+    "alpha": 0.5,
+    "input_width": 16,
+    "input_height": 16,
+    "epochs": 8,
+    "batch_size": 8,
+    "learning_rate": 0.01,
+    "seed": 5,
+}
+
+
+def train_and_compile(client: httpx.Client, per_class: int = 16) -> int:
+    """Import the pattern dataset, train PATTERN_TRAINING on it and compile it for the virtual
+    board (a worker must be running); returns the compiled model's id."""
+    dataset = client.post(
+        api_url(client, "/datasets/import"),
+        files={"file": ("p.zip", pattern_dataset_zip(per_class=per_class), "application/zip")},
+        data={"name": "patterns"},
+    ).json()
+    model = client.post(
+        api_url(client, "/models"), json=PATTERN_TRAINING | {"dataset_id": dataset["id"]}
+    ).json()
+    job = wait_for_job(client, model["job_id"], timeout=240)
+    assert job["status"] == "succeeded", job
+    compiled = client.post(
+        api_url(client, f"/models/{model['id']}/compile"), json={"board": "virtual"}
+    ).json()
+    job = wait_for_job(client, compiled["job_id"], timeout=240)
+    assert job["status"] == "succeeded", job
+    return int(compiled["id"])
