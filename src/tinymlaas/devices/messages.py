@@ -34,15 +34,15 @@ class Message(BaseModel):
 
 
 class Welcome(Message):
-    """first message after the token was accepted"""
+    """First message after the token was accepted."""
 
     type: Literal["welcome"] = "welcome"
     bridge_id: int
 
 
 class Install(Message):
-    """install this compiled model on the board at `port`; answered by `install_log` lines and
-    one `install_result`"""
+    """Install this compiled model on the board at `port`; answered by `install_log` lines and
+    one `install_result`."""
 
     type: Literal["install"] = "install"
     job_id: int
@@ -56,25 +56,26 @@ class Install(Message):
 
 
 class CancelInstall(Message):
-    """needs `cancel_install`. Stop that install: end the installer's command (arduino-cli and
+    """Needs `cancel_install`. Stop that install: end the installer's command (arduino-cli and
     everything it started) or skip the virtual load if it has not happened yet. The bridge
     answers with the install's `install_result`: `cancelled` if the install was stopped, its
     real result if it had already finished. A cancel for an install the bridge is not running
-    is ignored (its result has already been sent)"""
+    is ignored (its result has already been sent)."""
 
     type: Literal["cancel_install"] = "cancel_install"
     job_id: int
 
 
 class Revoked(Message):
-    """the bridge's token was revoked; the server closes the connection and the bridge stops"""
+    """The bridge's token was revoked; the server closes the connection and the bridge stops."""
 
     type: Literal["revoked"] = "revoked"
 
 
 class Error(Message):
-    """the server could not use a message the bridge sent (not JSON, an unknown type, a field
-    missing or of the wrong type) and ignored it; the connection stays up. Bridges log it"""
+    """The server could not use a message the bridge sent (not JSON, an unknown type, a field
+    missing or of the wrong type) and ignored it; the connection stays up. Bridges log it
+    (older ones ignore it as an unknown type)."""
 
     type: Literal["error"] = "error"
     detail: str = Field(description="what was wrong, naming the message type and field")
@@ -84,7 +85,7 @@ class Error(Message):
 
 
 class Hello(Message):
-    """first message after `welcome`"""
+    """First message after `welcome`."""
 
     type: Literal["hello"] = "hello"
     name: str = ""
@@ -94,7 +95,7 @@ class Hello(Message):
 
 
 class Ping(Message):
-    """every 10 s; a bridge silent for 30 s counts as offline"""
+    """Every 10 s; a bridge silent for 30 s counts as offline."""
 
     type: Literal["ping"] = "ping"
 
@@ -112,38 +113,40 @@ class Port(Message):
 
 
 class Ports(Message):
-    """every board plugged in now (sent after each connect and each change); missing ones are
-    unplugged"""
+    """Every board plugged in now (sent after each connect and each change); missing ones are
+    unplugged."""
 
     type: Literal["ports"] = "ports"
     ports: list[Port] = []
 
 
 class DeviceHello(Message):
-    """a board's `HELLO`"""
+    """A board's `HELLO`."""
 
     type: Literal["device_hello"] = "device_hello"
     port: str
     model_id: str
     board: str = ""
-    labels: list[str] = []
-    input_shape: tuple[int, int, int] = (0, 0, 0)
+    labels: list[str] = Field(default=[], description="in output order")
+    input_shape: tuple[int, int, int] = Field(
+        default=(0, 0, 0), description="[width, height, channels]"
+    )
 
 
 class Prediction(Message):
-    """a board's `PRED`"""
+    """A board's `PRED`."""
 
     type: Literal["prediction"] = "prediction"
     port: str
     seq: int = 0
     label: str
-    scores: dict[str, float]
+    scores: dict[str, float] = Field(description="label → score, every label")
     latency_ms: float = 0.0
-    source: str | None = None
+    source: str | None = Field(default=None, description="null or absent means none")
 
 
 class DeviceError(Message):
-    """a board's `ERR`"""
+    """A board's `ERR`."""
 
     type: Literal["device_error"] = "device_error"
     port: str | None = None
@@ -151,7 +154,7 @@ class DeviceError(Message):
 
 
 class InstallLog(Message):
-    """one line of the installer's output, as it comes"""
+    """One line of the installer's output, as it comes."""
 
     type: Literal["install_log"] = "install_log"
     job_id: int
@@ -159,10 +162,10 @@ class InstallLog(Message):
 
 
 class InstallResult(Message):
-    """how the install ended. `cancelled: true` (with `ok: false`) means the install was
+    """How the install ended. `cancelled: true` (with `ok: false`) means the install was
     stopped by a `cancel_install`; `device_state` then says in a sentence what the board holds
     now, e.g. that it was not touched and still runs its previous firmware, or that the upload
-    was interrupted and it may hold a partly written firmware"""
+    was interrupted and it may hold a partly written firmware."""
 
     type: Literal["install_result"] = "install_result"
     job_id: int
