@@ -23,7 +23,8 @@ from tinymlaas import __version__
 from tinymlaas.devices import messages
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
-from tinymlaas.devices.bridge.installers import InstallRequest, InstallResult, installer_for
+from tinymlaas.devices.bridge.install import InstallRequest, InstallResult
+from tinymlaas.devices.bridge.installers import installer_for
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 from tinymlaas.hardware.boards import get_board
