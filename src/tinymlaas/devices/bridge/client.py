@@ -191,7 +191,8 @@ class Bridge:
         """One connection's life; False when the server revoked the bridge."""
         welcome = _read(await connection.recv())
         if not isinstance(welcome, messages.Welcome):
-            log.error("the server did not welcome this bridge: %s", welcome)
+            got = type(welcome).__name__ if welcome is not None else "an unreadable message"
+            log.error("expected a welcome from the server, got %s", got)
             return False
         hello = messages.Hello(
             name=self.name, hostname=platform.node(), version=__version__, features=list(FEATURES)
