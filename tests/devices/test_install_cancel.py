@@ -23,7 +23,7 @@ from devices.conftest import FakeCli, library_zip, process_running
 from devices.usb_board_bridge import SERIAL_NUMBER
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.db.session import transaction
-from tinymlaas.devices.bridge.installers import BOARD_UNTOUCHED, BOARD_UPLOAD_INTERRUPTED
+from tinymlaas.devices.bridge.install import BOARD_UNTOUCHED, BOARD_UPLOAD_INTERRUPTED
 from tinymlaas.models import CompiledFile, Installation, JobEvent
 
 from conftest import Database

@@ -20,18 +20,19 @@ from typing import Any
 import pytest
 
 from devices.conftest import MANIFEST, NANO, FakeCli, library_zip, process_running
-from tinymlaas.devices.bridge.cancellation import Cancellation
-from tinymlaas.devices.bridge.installers import (
-    BOARD_UNTOUCHED,
-    BOARD_UPLOAD_INTERRUPTED,
+from tinymlaas.devices.bridge.arduino_cli import (
     ArduinoCliInstaller,
-    InstallRequest,
-    InstallResult,
-    VirtualInstaller,
     installed_cores,
-    installer_for,
     unpack_library,
 )
+from tinymlaas.devices.bridge.cancellation import Cancellation
+from tinymlaas.devices.bridge.install import (
+    BOARD_UNTOUCHED,
+    BOARD_UPLOAD_INTERRUPTED,
+    InstallRequest,
+    InstallResult,
+)
+from tinymlaas.devices.bridge.installers import VirtualInstaller, installer_for
 from tinymlaas.devices.bridge.transports import SerialTransport, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 from tinymlaas.hardware.boards import BOARDS, Board

@@ -374,3 +374,59 @@ def test_installs_queued_for_one_device_go_to_the_bridge_one_after_another(
         assert (message["type"], message["job_id"]) == ("install", second)
         assert ended(client, first)["status"] == "succeeded"
         assert get_job(client, second)["status"] == "running"
+
+
+# Invalid messages from a bridge are answered with an error; the connection stays up.
+
+
+def test_invalid_messages_are_answered_with_an_error_and_the_bridge_stays_connected(
+    client: TestClient,
+) -> None:
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_json({"type": "hello", "hostname": "lab-pc", "version": "test"})
+        report(ws, "/dev/pts/7")
+        device = wait_for(lambda: devices(client), 10, "the device online")[0]
+
+        ws.send_text("this is not JSON")
+        error = ws.receive_json()
+        assert error["type"] == "error"
+        assert error["detail"].startswith("not a JSON message")
+        ws.send_json({"type": "self_destruct", "port": "/dev/pts/7"})
+        assert ws.receive_json() == {
+            "type": "error",
+            "detail": "unknown message type 'self_destruct' (known: 'hello', 'ping', 'ports',"
+            " 'device_hello', 'prediction', 'device_error', 'install_log', 'install_result')",
+        }
+        ws.send_json({"type": "prediction", "port": "/dev/pts/7", "seq": 1, "scores": {}})
+        assert ws.receive_json() == {
+            "type": "error",
+            "detail": "invalid 'prediction' message: label: Field required",
+        }
+        ws.send_json({"type": "install_log", "job_id": "not a number", "line": "x"})
+        detail = ws.receive_json()["detail"]
+        assert detail.startswith("invalid 'install_log' message: job_id: Input should be")
+        ws.send_json({"type": "ports", "ports": [{"serial_number": "SN-x"}]})
+        assert (
+            ws.receive_json()["detail"] == "invalid 'ports' message: ports.0.port: Field required"
+        )
+        assert devices(client)[0]["status"] == "online"  # that bad report changed nothing
+
+        # Later valid messages still work.
+        ws.send_json(
+            {
+                "type": "prediction",
+                "port": "/dev/pts/7",
+                "seq": 2,
+                "label": "dog",
+                "scores": {"cat": 0.25, "dog": 0.75},
+                "latency_ms": 3.5,
+            }
+        )
+        url = f"{API}/devices/{device['id']}/observations"
+        observations = wait_for(lambda: client.get(url).json()["items"], 10, "a stored prediction")
+        assert [(o["seq"], o["label"], o["source"]) for o in observations] == [(2, "dog", None)]
+        assert devices(client)[0]["status"] == "online"
+        assert client.get(f"{API}/bridges").json()["items"][0]["status"] == "online"
+    wait_for(lambda: devices(client)[0]["status"] == "offline", 10, "the device offline")

@@ -18,7 +18,8 @@ import pytest
 from tinymlaas.compiling import litert
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo
-from tinymlaas.devices.bridge.installers import InstallRequest, VirtualInstaller
+from tinymlaas.devices.bridge.install import InstallRequest
+from tinymlaas.devices.bridge.installers import VirtualInstaller
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice, load_camera
 from tinymlaas.hardware.boards import BOARDS

@@ -22,7 +22,8 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
-from tinymlaas.devices import repository, service
+from tinymlaas.devices import messages, repository, service
+from tinymlaas.devices.messages import CANCEL_INSTALL
 from tinymlaas.hardware.serial_protocol import Hello, Prediction
 from tinymlaas.jobs import repository as jobs_repository
 from tinymlaas.jobs import service as jobs
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 INSTALL_FILES = ("model.tflite", "manifest.json", "arduino_library.zip")
 POLL_SECONDS = 0.5
 MAX_LOG_CHARS = 200_000
-# A bridge that lists this feature in its hello stops an install when sent `cancel_install`.
-CANCEL_INSTALL = "cancel_install"
 
 
 class BridgeConnection:
@@ -53,14 +52,23 @@ class BridgeConnection:
         self.version = ""
         # Jobs whose cancel was noticed: True if the bridge was asked to stop, False if it cannot.
         self.cancels: dict[int, bool] = {}
+        # Both the receiving loop (errors) and the dispatcher (installs) send.
+        self.sending = asyncio.Lock()
 
     async def run(self) -> None:
         await self._db(self._connected)
-        await self.websocket.send_json({"type": "welcome", "bridge_id": self.bridge_id})
+        await self._send(messages.Welcome(bridge_id=self.bridge_id))
         dispatcher = asyncio.create_task(self._dispatch_loop())
         try:
             while True:
-                message = await self.websocket.receive_json()
+                raw = await self._receive()
+                try:
+                    message = messages.parse_bridge_message(raw)
+                except messages.InvalidMessage as error:
+                    # Ignored, and the bridge told why: one bad message never drops a bridge.
+                    log.warning("bridge %s: %s", self.bridge_id, error)
+                    await self._send(messages.Error(detail=str(error)))
+                    continue
                 await self._db(self._handle, message)
         except (WebSocketDisconnect, RuntimeError):
             pass
@@ -68,65 +76,52 @@ class BridgeConnection:
             dispatcher.cancel()
             await self._db(self._disconnected)
 
+    async def _receive(self) -> str | bytes:
+        """The next text or binary frame's data."""
+        event = await self.websocket.receive()
+        if event["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(event.get("code", 1000), event.get("reason"))
+        data: str | bytes | None = event.get("text")
+        if data is None:
+            data = event.get("bytes") or b""
+        return data
+
+    async def _send(self, message: messages.Message) -> None:
+        async with self.sending:
+            await self.websocket.send_text(messages.encode(message))
+
     async def _db(self, function: Any, *args: Any) -> Any:
         return await run_in_threadpool(function, *args)
 
     # Incoming messages
 
-    def _handle(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
+    def _handle(self, message: messages.BridgeMessage) -> None:
         with transaction(self.factory) as session:
             bridge = session.get(Bridge, self.bridge_id)
             if bridge is None:
                 return
-            if kind == "hello":
-                bridge.hostname = str(message.get("hostname", ""))[:255]
-                bridge.version = str(message.get("version", ""))[:50]
-                features = message.get("features")
-                self.features = frozenset(
-                    str(item) for item in (features if isinstance(features, list) else [])
-                )
-                self.version = bridge.version
-                service.touch_bridge(session, bridge)
-            elif kind == "ping":
-                service.touch_bridge(session, bridge)
-            elif kind == "ports":
-                reports = [
-                    service.PortReport(
-                        port=str(item["port"]),
-                        serial_number=item.get("serial_number"),
-                        vid=item.get("vid"),
-                        pid=item.get("pid"),
-                        description=str(item.get("description", "")),
-                        board=item.get("board"),
-                        virtual=bool(item.get("virtual", False)),
-                    )
-                    for item in message.get("ports", [])
-                ]
-                service.report_ports(session, bridge, reports)
-            elif kind == "device_hello":
-                hello = Hello(
-                    model_id=str(message["model_id"]),
-                    board=str(message.get("board", "")),
-                    labels=tuple(message.get("labels", [])),
-                    input_shape=tuple(message.get("input_shape", (0, 0, 0))),
-                )
-                service.record_hello(session, bridge, str(message["port"]), hello)
-            elif kind == "prediction":
-                prediction = Prediction(
-                    seq=int(message.get("seq", 0)),
-                    label=str(message["label"]),
-                    scores={str(k): float(v) for k, v in dict(message["scores"]).items()},
-                    latency_ms=float(message.get("latency_ms", 0.0)),
-                    source=message.get("source"),
-                )
-                service.record_prediction(session, bridge, str(message["port"]), prediction)
-            elif kind == "install_log":
-                self._install_log(session, int(message["job_id"]), str(message["line"]))
-            elif kind == "install_result":
-                self._install_result(session, int(message["job_id"]), message)
-            elif kind == "device_error":
-                log.info("bridge %s device %s: %s", self.bridge_id, message.get("port"), message)
+            match message:
+                case messages.Hello():
+                    bridge.hostname = message.hostname[:255]
+                    bridge.version = message.version[:50]
+                    self.features = frozenset(message.features or ())
+                    self.version = bridge.version
+                    service.touch_bridge(session, bridge)
+                case messages.Ping():
+                    service.touch_bridge(session, bridge)
+                case messages.Ports():
+                    service.report_ports(session, bridge, [_port_report(p) for p in message.ports])
+                case messages.DeviceHello():
+                    service.record_hello(session, bridge, message.port, _hello(message))
+                case messages.Prediction():
+                    prediction = _prediction(message)
+                    service.record_prediction(session, bridge, message.port, prediction)
+                case messages.InstallLog():
+                    self._install_log(session, message.job_id, message.line)
+                case messages.InstallResult():
+                    self._install_result(session, message)
+                case messages.DeviceError():
+                    log.info("bridge %s device %s: %s", self.bridge_id, message.port, message)
 
     def _install_log(self, session: Session, job_id: int, line: str) -> None:
         installation = repository.installation_by_job(session, job_id)
@@ -138,14 +133,15 @@ class BridgeConnection:
             job.message = line[:500]
         jobs_repository.add_event(session, job_id, "log", {"line": line})
 
-    def _install_result(self, session: Session, job_id: int, message: dict[str, Any]) -> None:
+    def _install_result(self, session: Session, message: messages.InstallResult) -> None:
+        job_id = message.job_id
         self.in_flight.discard(job_id)
         cancel_sent = self.cancels.pop(job_id, None)
         installation = repository.installation_by_job(session, job_id)
         job = session.get(Job, job_id)
         if installation is None or job is None or job.status != "running":
             return
-        ok, output = bool(message["ok"]), str(message["output"])
+        ok, output = message.ok, message.output
         installation.output = output[-MAX_LOG_CHARS:]
         device = session.get(Device, installation.device_id)
         if device is not None:
@@ -153,8 +149,8 @@ class BridgeConnection:
             if ok:
                 device.installed_compiled_id = installation.compiled_id
                 device.installed_at = utcnow()
-        if message.get("cancelled") and not ok:
-            state = str(message.get("device_state") or "the board's state is unknown")
+        if message.cancelled and not ok:
+            state = message.device_state or "the board's state is unknown"
             jobs.finish(session, job, "cancelled", message=f"cancelled: {state}"[:500])
             return
         if cancel_sent is False:
@@ -179,20 +175,20 @@ class BridgeConnection:
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
-                alive, messages = await self._db(self._outgoing)
+                alive, outgoing = await self._db(self._outgoing)
             except Exception:
                 log.exception("bridge %s: dispatch failed", self.bridge_id)
                 continue
             if not alive:
-                await self.websocket.send_json({"type": "revoked"})
+                await self._send(messages.Revoked())
                 await self.websocket.close(code=1008, reason="bridge token revoked")
                 return
-            for message in messages:
-                await self.websocket.send_json(message)
+            for message in outgoing:
+                await self._send(message)
 
-    def _outgoing(self) -> tuple[bool, list[dict[str, Any]]]:
+    def _outgoing(self) -> tuple[bool, list[messages.Message]]:
         """Renew the leases, then pick up cancels and new installs; False if revoked."""
-        messages = []
+        outgoing: list[messages.Message] = []
         with transaction(self.factory) as session:
             if session.get(Bridge, self.bridge_id) is None:
                 return False, []
@@ -208,17 +204,17 @@ class BridgeConnection:
                     continue
                 installing.add(device.id)
                 device.busy = True
-                messages.append(self._install_message(session, installation, device))
+                outgoing.append(self._install_message(session, installation, device))
                 self.in_flight.add(installation.job_id)
                 jobs_repository.add_event(
                     session, installation.job_id, "state", {"status": "running"}
                 )
         # Remembered once committed, so that a round that failed is tried again.
         self.cancels.update(cancels)
-        messages += [
-            {"type": CANCEL_INSTALL, "job_id": job_id} for job_id, sent in cancels.items() if sent
+        outgoing += [
+            messages.CancelInstall(job_id=job_id) for job_id, sent in cancels.items() if sent
         ]
-        return True, messages
+        return True, outgoing
 
     def _notice_cancels(self, session: Session) -> dict[int, bool]:
         """Installs whose cancel was requested, each with whether the bridge can be asked."""
@@ -243,7 +239,7 @@ class BridgeConnection:
 
     def _install_message(
         self, session: Session, installation: Installation, device: Device
-    ) -> dict[str, Any]:
+    ) -> messages.Install:
         store = DatabaseBlobStore(session)
         files: dict[str, str] = {}
         model_id = ""
@@ -254,14 +250,13 @@ class BridgeConnection:
             files[name] = base64.b64encode(store.get(row.sha256)).decode()
             if name == "manifest.json":
                 model_id = row.sha256
-        return {
-            "type": "install",
-            "job_id": installation.job_id,
-            "port": device.port,
-            "board": device.board,
-            "model_id": model_id,
-            "files": files,
-        }
+        return messages.Install(
+            job_id=installation.job_id,
+            port=device.port,
+            board=device.board or "",  # installs are refused for a device of unknown board
+            model_id=model_id,
+            files=files,
+        )
 
     # Connection state
 
@@ -287,6 +282,37 @@ class BridgeConnection:
                             " may still run its previous model"
                         ),
                     )
+
+
+def _port_report(port: messages.Port) -> service.PortReport:
+    return service.PortReport(
+        port=port.port,
+        serial_number=port.serial_number,
+        vid=port.vid,
+        pid=port.pid,
+        description=port.description,
+        board=port.board,
+        virtual=port.virtual,
+    )
+
+
+def _hello(message: messages.DeviceHello) -> Hello:
+    return Hello(
+        model_id=message.model_id,
+        board=message.board,
+        labels=tuple(message.labels),
+        input_shape=message.input_shape,
+    )
+
+
+def _prediction(message: messages.Prediction) -> Prediction:
+    return Prediction(
+        seq=message.seq,
+        label=message.label,
+        scores=dict(message.scores),
+        latency_ms=message.latency_ms,
+        source=message.source,
+    )
 
 
 async def serve_bridge(websocket: WebSocket, factory: sessionmaker[Session]) -> None:

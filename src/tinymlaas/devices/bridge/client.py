@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import platform
 import random
@@ -21,9 +20,11 @@ from urllib.parse import urlsplit, urlunsplit
 import websockets
 
 from tinymlaas import __version__
+from tinymlaas.devices import messages
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
-from tinymlaas.devices.bridge.installers import InstallRequest, InstallResult, installer_for
+from tinymlaas.devices.bridge.install import InstallRequest, InstallResult
+from tinymlaas.devices.bridge.installers import installer_for
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 from tinymlaas.hardware.boards import get_board
@@ -35,7 +36,7 @@ SCAN_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
 OUTBOX_SIZE = 10_000
 # What this bridge understands beyond the first version of the protocol (sent in its hello).
-FEATURES = ("cancel_install",)
+FEATURES = (messages.CANCEL_INSTALL,)
 
 
 def websocket_url(server: str) -> str:
@@ -51,7 +52,7 @@ class PortReader:
     """Reads one board's serial port in a thread and hands its messages to the loop."""
 
     port: str
-    emit: Callable[[dict[str, Any]], None]
+    emit: Callable[[messages.Message], None]
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -85,29 +86,27 @@ class PortReader:
     def _forward(self, message: object) -> None:
         if isinstance(message, Hello):
             self.emit(
-                {
-                    "type": "device_hello",
-                    "port": self.port,
-                    "model_id": message.model_id,
-                    "board": message.board,
-                    "labels": list(message.labels),
-                    "input_shape": list(message.input_shape),
-                }
+                messages.DeviceHello(
+                    port=self.port,
+                    model_id=message.model_id,
+                    board=message.board,
+                    labels=list(message.labels),
+                    input_shape=message.input_shape,
+                )
             )
         elif isinstance(message, Prediction):
             self.emit(
-                {
-                    "type": "prediction",
-                    "port": self.port,
-                    "seq": message.seq,
-                    "label": message.label,
-                    "scores": message.scores,
-                    "latency_ms": message.latency_ms,
-                    "source": message.source,
-                }
+                messages.Prediction(
+                    port=self.port,
+                    seq=message.seq,
+                    label=message.label,
+                    scores=message.scores,
+                    latency_ms=message.latency_ms,
+                    source=message.source,
+                )
             )
         elif isinstance(message, DeviceError):
-            self.emit({"type": "device_error", "port": self.port, "message": message.message})
+            self.emit(messages.DeviceError(port=self.port, message=message.message))
 
 
 class Bridge:
@@ -130,19 +129,19 @@ class Bridge:
         self.ports: dict[str, PortInfo] = {}
         self.stopped = asyncio.Event()
         # Messages wait here while the connection is down; the oldest go first when it is full.
-        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=OUTBOX_SIZE)
+        self.outbox: asyncio.Queue[messages.Message] = asyncio.Queue(maxsize=OUTBOX_SIZE)
         self.loop: asyncio.AbstractEventLoop | None = None
         # Installs in progress by job id, until their result is queued for the server.
         self.installs: dict[int, Cancellation] = {}
         # The tasks running them (the loop itself keeps only weak references to tasks).
         self.install_tasks: set[asyncio.Task[None]] = set()
 
-    def emit(self, message: dict[str, Any]) -> None:
+    def emit(self, message: messages.Message) -> None:
         """Queue a message for the server (thread-safe)."""
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self._enqueue, message)
 
-    def _enqueue(self, message: dict[str, Any]) -> None:
+    def _enqueue(self, message: messages.Message) -> None:
         if self.outbox.full():
             self.outbox.get_nowait()
         self.outbox.put_nowait(message)
@@ -190,36 +189,35 @@ class Bridge:
 
     async def _serve(self, connection: Any) -> bool:
         """One connection's life; False when the server revoked the bridge."""
-        welcome = json.loads(await connection.recv())
-        if welcome.get("type") != "welcome":
+        welcome = _read(await connection.recv())
+        if not isinstance(welcome, messages.Welcome):
+            got = type(welcome).__name__ if welcome is not None else "an unreadable message"
+            log.error("expected a welcome from the server, got %s", got)
             return False
-        await connection.send(
-            json.dumps(
-                {
-                    "type": "hello",
-                    "name": self.name,
-                    "hostname": platform.node(),
-                    "version": __version__,
-                    "features": list(FEATURES),
-                }
-            )
+        hello = messages.Hello(
+            name=self.name, hostname=platform.node(), version=__version__, features=list(FEATURES)
         )
+        await connection.send(messages.encode(hello))
         # After a reconnect the server has marked everything unplugged: report it all again.
-        await connection.send(json.dumps(self._ports_message()))
+        await connection.send(messages.encode(self._ports_message()))
         tasks = [
             asyncio.create_task(self._send(connection)),
             asyncio.create_task(self._ping(connection)),
         ]
         try:
             async for raw in connection:
-                message = json.loads(raw)
-                if message.get("type") == "install":
-                    self._start_install(message)
-                elif message.get("type") == "cancel_install":
-                    self._cancel_install(int(message["job_id"]))
-                elif message.get("type") == "revoked":
-                    log.error("the server revoked this bridge's token")
-                    return False
+                match _read(raw):
+                    case messages.Install() as install:
+                        self._start_install(install)
+                    case messages.CancelInstall(job_id=job_id):
+                        self._cancel_install(job_id)
+                    case messages.Revoked():
+                        log.error("the server revoked this bridge's token")
+                        return False
+                    case messages.Error(detail=detail):
+                        log.warning(
+                            "the server could not use a message from this bridge: %s", detail
+                        )
         finally:
             for task in tasks:
                 task.cancel()
@@ -229,7 +227,7 @@ class Bridge:
         while True:
             message = await self.outbox.get()
             try:
-                await connection.send(json.dumps(message))
+                await connection.send(messages.encode(message))
             except websockets.ConnectionClosed:
                 self._enqueue(message)  # sent again after the reconnect
                 raise
@@ -237,13 +235,14 @@ class Bridge:
     async def _ping(self, connection: Any) -> None:
         while True:
             await asyncio.sleep(PING_SECONDS)
-            await connection.send(json.dumps({"type": "ping"}))
+            await connection.send(messages.encode(messages.Ping()))
 
-    def _ports_message(self) -> dict[str, Any]:
+    def _ports_message(self) -> messages.Ports:
         ports = [
-            asdict(info) | {"virtual": info.port in self.virtual} for info in self.ports.values()
+            messages.Port(**asdict(info), virtual=info.port in self.virtual)
+            for info in self.ports.values()
         ]
-        return {"type": "ports", "ports": ports}
+        return messages.Ports(ports=ports)
 
     async def _scan(self) -> None:
         """Notice boards being plugged in and out; each one gets a reader."""
@@ -263,10 +262,10 @@ class Bridge:
                 self.emit(self._ports_message())
             await asyncio.sleep(SCAN_SECONDS)
 
-    def _start_install(self, message: dict[str, Any]) -> None:
+    def _start_install(self, message: messages.Install) -> None:
         # Registered before the task runs, so a cancel right behind the install finds it.
         cancellation = Cancellation()
-        self.installs[int(message["job_id"])] = cancellation
+        self.installs[message.job_id] = cancellation
         task = asyncio.create_task(self._install(message, cancellation))
         self.install_tasks.add(task)
         task.add_done_callback(self.install_tasks.discard)
@@ -281,23 +280,21 @@ class Bridge:
         log.info("cancelling install job %s", job_id)
         cancellation.cancel()
 
-    async def _install(self, message: dict[str, Any], cancellation: Cancellation) -> None:
+    async def _install(self, message: messages.Install, cancellation: Cancellation) -> None:
         """Flash a board; the port's reader lets go of it meanwhile (uploads need the port)."""
-        job_id, port = int(message["job_id"]), str(message["port"])
-        files = {name: base64.b64decode(data) for name, data in message["files"].items()}
+        job_id, port = message.job_id, message.port
 
         def line(text: str) -> None:
-            self.emit({"type": "install_log", "job_id": job_id, "line": text})
+            self.emit(messages.InstallLog(job_id=job_id, line=text))
 
         reader = self.readers.pop(port, None)
         if reader is not None:
             await asyncio.to_thread(reader.stop)
         try:
-            board = get_board(str(message["board"]))
+            files = {name: base64.b64decode(data) for name, data in message.files.items()}
+            board = get_board(message.board)
             installer = installer_for(board, self.virtual, port)
-            request = InstallRequest(
-                port=port, board=board, files=files, model_id=str(message["model_id"])
-            )
+            request = InstallRequest(port=port, board=board, files=files, model_id=message.model_id)
             result = await asyncio.to_thread(installer.install, request, line, cancellation)
         except Exception as exc:  # reported to the server as the install's failure
             log.exception("install on %s failed", port)
@@ -307,14 +304,16 @@ class Bridge:
                 restarted = PortReader(port, self.emit)
                 self.readers[port] = restarted
                 restarted.start()
-        outcome: dict[str, Any] = {
-            "type": "install_result",
-            "job_id": job_id,
-            "ok": result.ok,
-            "output": result.output,
-        }
         if result.cancelled:
-            outcome |= {"cancelled": True, "device_state": result.device_state}
+            outcome = messages.InstallResult(
+                job_id=job_id,
+                ok=result.ok,
+                output=result.output,
+                cancelled=True,
+                device_state=result.device_state,
+            )
+        else:  # `cancelled` and `device_state` go on the wire only with a cancelled result
+            outcome = messages.InstallResult(job_id=job_id, ok=result.ok, output=result.output)
         self.emit(outcome)
         # A cancel arriving from here on finds nothing to stop: the result above answers it.
         self.installs.pop(job_id, None)
@@ -326,3 +325,12 @@ class Bridge:
             cancellation.cancel()
         for reader in self.readers.values():
             reader.stop()
+
+
+def _read(raw: str | bytes) -> messages.ServerMessage | None:
+    """A message from the server, or None (logged) if this bridge cannot read it."""
+    try:
+        return messages.parse_server_message(raw)
+    except messages.InvalidMessage as error:
+        log.warning("ignoring a message from the server: %s", error)
+        return None

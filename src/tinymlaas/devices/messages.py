@@ -1,0 +1,233 @@
+"""The bridge ⇄ server WebSocket messages, typed once for both sides (pure).
+
+Every message is one JSON object whose `type` names its kind. The bridge (`bridge/client.py`)
+and the server (`hub.py`) build the models below and read them through one adapter per
+direction, so neither side reads a message by string key. docs/serial-protocol.md's tables of
+these messages are generated from the models (`messages_doc.py`), their docstrings and field
+descriptions included.
+
+Compatibility: unknown fields are ignored, so either side may be newer. A message goes on the
+wire with the fields it was given (`encode`): an optional field left out stays out, as older
+peers expect.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+# A bridge that lists this feature in its hello stops an install when sent `cancel_install`.
+CANCEL_INSTALL = "cancel_install"
+# What a bridge may list in its hello's `features`, and what each means.
+FEATURE_MEANINGS = {CANCEL_INSTALL: "the bridge stops a running install when sent `cancel_install`"}
+
+
+class Message(BaseModel):
+    """What every message has: its `type`; fields a side does not know are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+# Server → bridge
+
+
+class Welcome(Message):
+    """First message after the token was accepted."""
+
+    type: Literal["welcome"] = "welcome"
+    bridge_id: int
+
+
+class Install(Message):
+    """Install this compiled model on the board at `port`; answered by `install_log` lines and
+    one `install_result`."""
+
+    type: Literal["install"] = "install"
+    job_id: int
+    port: str
+    board: str = Field(description="catalog id")
+    model_id: str = Field(description="sha256 of `manifest.json`")
+    files: dict[str, str] = Field(
+        description="name → base64: `model.tflite`, `manifest.json`, `arduino_library.zip`"
+        " when the compile made one"
+    )
+
+
+class CancelInstall(Message):
+    """Needs `cancel_install`. Stop that install: end the installer's command (arduino-cli and
+    everything it started) or skip the virtual load if it has not happened yet. The bridge
+    answers with the install's `install_result`: `cancelled` if the install was stopped, its
+    real result if it had already finished. A cancel for an install the bridge is not running
+    is ignored (its result has already been sent)."""
+
+    type: Literal["cancel_install"] = "cancel_install"
+    job_id: int
+
+
+class Revoked(Message):
+    """The bridge's token was revoked; the server closes the connection and the bridge stops."""
+
+    type: Literal["revoked"] = "revoked"
+
+
+class Error(Message):
+    """The server could not use a message the bridge sent (not JSON, an unknown type, a field
+    missing or of the wrong type) and ignored it; the connection stays up. Bridges log it
+    (older ones ignore it as an unknown type)."""
+
+    type: Literal["error"] = "error"
+    detail: str = Field(description="what was wrong, naming the message type and field")
+
+
+# Bridge → server
+
+
+class Hello(Message):
+    """First message after `welcome`."""
+
+    type: Literal["hello"] = "hello"
+    name: str = ""
+    hostname: str = ""
+    version: str = ""
+    features: list[str] | None = Field(default=None, description="list: absent means none")
+
+
+class Ping(Message):
+    """Every 10 s; a bridge silent for 30 s counts as offline."""
+
+    type: Literal["ping"] = "ping"
+
+
+class Port(Message):
+    """One serial port the bridge sees and what is known about the board behind it."""
+
+    port: str
+    serial_number: str | None = None
+    vid: int | None = None
+    pid: int | None = None
+    description: str = ""
+    board: str | None = None
+    virtual: bool = False
+
+
+class Ports(Message):
+    """Every board plugged in now (sent after each connect and each change); missing ones are
+    unplugged."""
+
+    type: Literal["ports"] = "ports"
+    ports: list[Port] = []
+
+
+class DeviceHello(Message):
+    """A board's `HELLO`."""
+
+    type: Literal["device_hello"] = "device_hello"
+    port: str
+    model_id: str
+    board: str = ""
+    labels: list[str] = Field(default=[], description="in output order")
+    input_shape: tuple[int, int, int] = Field(
+        default=(0, 0, 0), description="[width, height, channels]"
+    )
+
+
+class Prediction(Message):
+    """A board's `PRED`."""
+
+    type: Literal["prediction"] = "prediction"
+    port: str
+    seq: int = 0
+    label: str
+    scores: dict[str, float] = Field(description="label → score, every label")
+    latency_ms: float = 0.0
+    source: str | None = Field(default=None, description="null or absent means none")
+
+
+class DeviceError(Message):
+    """A board's `ERR`."""
+
+    type: Literal["device_error"] = "device_error"
+    port: str | None = None
+    message: str = ""
+
+
+class InstallLog(Message):
+    """One line of the installer's output, as it comes."""
+
+    type: Literal["install_log"] = "install_log"
+    job_id: int
+    line: str
+
+
+class InstallResult(Message):
+    """How the install ended. `cancelled: true` (with `ok: false`) means the install was
+    stopped by a `cancel_install`; `device_state` then says in a sentence what the board holds
+    now, e.g. that it was not touched and still runs its previous firmware, or that the upload
+    was interrupted and it may hold a partly written firmware."""
+
+    type: Literal["install_result"] = "install_result"
+    job_id: int
+    ok: bool
+    output: str = Field(description="the installer's whole output")
+    cancelled: bool = Field(default=False, description="only when the install was cancelled")
+    device_state: str | None = Field(default=None, description="only when `cancelled` is true")
+
+
+ServerMessage = Annotated[
+    Welcome | Install | CancelInstall | Revoked | Error, Field(discriminator="type")
+]
+BridgeMessage = Annotated[
+    Hello | Ping | Ports | DeviceHello | Prediction | DeviceError | InstallLog | InstallResult,
+    Field(discriminator="type"),
+]
+server_messages: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+bridge_messages: TypeAdapter[BridgeMessage] = TypeAdapter(BridgeMessage)
+
+
+class InvalidMessage(ValueError):
+    """A WebSocket message that is not JSON, of no known type, or lacks or mistypes a field."""
+
+
+def encode(message: Message) -> str:
+    """The JSON text of a message: its `type` first, then the fields it was given."""
+    fields = message.model_dump(mode="json", exclude_unset=True)
+    return json.dumps({"type": getattr(message, "type", None)} | fields, separators=(",", ":"))
+
+
+def parse_server_message(raw: str | bytes) -> ServerMessage:
+    """Read a message from the server; InvalidMessage says what is wrong with it."""
+    try:
+        return server_messages.validate_json(raw)
+    except ValidationError as error:
+        raise InvalidMessage(_describe(error, raw)) from error
+
+
+def parse_bridge_message(raw: str | bytes) -> BridgeMessage:
+    """Read a message from a bridge; InvalidMessage says what is wrong with it."""
+    try:
+        return bridge_messages.validate_json(raw)
+    except ValidationError as error:
+        raise InvalidMessage(_describe(error, raw)) from error
+
+
+def _describe(error: ValidationError, raw: str | bytes) -> str:
+    """One line naming the message's type and each field that is wrong."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        context = item.get("ctx", {})
+        if item["type"] == "json_invalid":
+            return f"not a JSON message: {context.get('error', item['msg'])}"
+        if item["type"] == "union_tag_invalid":
+            return f"unknown message type {context['tag']!r} (known: {context['expected_tags']})"
+        if item["type"] == "union_tag_not_found":
+            return 'a message must be a JSON object with a "type"'
+        location = ".".join(str(part) for part in item["loc"][1:])  # [0] is the type's tag
+        problems.append(f"{location}: {item['msg']}" if location else item["msg"])
+    try:
+        kind = json.loads(raw).get("type")
+    except (ValueError, AttributeError):
+        kind = None
+    prefix = f"invalid {kind!r} message" if isinstance(kind, str) else "invalid message"
+    return f"{prefix}: " + "; ".join(problems)
