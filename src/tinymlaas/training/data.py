@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.models import Image
 from tinymlaas.training import repository
-from tinymlaas.training.preprocess import ColorMode, batch_to_pixels
+from tinymlaas.training.contracts import ColorMode, channels_of
+from tinymlaas.training.preprocess import batch_to_pixels
 
 _LOAD_BATCH = 256
 
@@ -98,7 +99,6 @@ def load_split(
 ) -> Split:
     """Decode (id, sha256, class index) items into arrays, fetching blobs in batches."""
     blobs = DatabaseBlobStore(session)
-    channels = 1 if color_mode == "grayscale" else 3
     parts = []
     for start in range(0, len(items), _LOAD_BATCH):
         batch = items[start : start + _LOAD_BATCH]
@@ -106,7 +106,8 @@ def load_split(
         parts.append(
             batch_to_pixels((contents[sha] for _, sha, _ in batch), width, height, color_mode)
         )
-    x = np.concatenate(parts) if parts else np.zeros((0, height, width, channels), np.uint8)
+    empty = (0, height, width, channels_of(color_mode))
+    x = np.concatenate(parts) if parts else np.zeros(empty, np.uint8)
     y = np.array([label for _, _, label in items], dtype=np.int32)
     return Split(x, y, [image_id for image_id, _, _ in items])
 

@@ -1,20 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tinymlaas.params import IdField
+from tinymlaas.training.contracts import Augmentation, ColorMode, TrainingConfig
 
-ColorMode = Literal["grayscale", "rgb"]
-
-
-class Augmentation(BaseModel):
-    flip: bool = Field(default=False, description="random horizontal flips")
-    rotation: float = Field(default=0.0, ge=0.0, le=0.5, description="fraction of a full turn")
-    zoom: float = Field(default=0.0, ge=0.0, le=0.5, description="fraction of the image size")
-    brightness: float = Field(default=0.0, ge=0.0, le=1.0, description="fraction of the range")
+__all__ = ["Augmentation", "ColorMode"]
 
 
 class ModelCreate(BaseModel):
@@ -47,7 +41,7 @@ class ModelRead(BaseModel):
     base_model_id: int | None
     status: str
     job_id: int | None
-    config: dict[str, Any]
+    config: TrainingConfig
     classes: list[str]
     parameter_count: int | None
     history: list[dict[str, Any]]
