@@ -87,11 +87,7 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
             session,
             row.dataset_id,
             classes,
-            width=config.input_width,
-            height=config.input_height,
-            color_mode=config.color_mode,
-            validation_split=config.validation_split,
-            seed=config.seed,
+            config,
             progress=lambda done: ctx.progress(LOADING * done, "loading images"),
         )
         return _Inputs(row.id, config, classes, base_keras, data)
