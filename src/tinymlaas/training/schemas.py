@@ -76,6 +76,17 @@ class ArchitectureRead(BaseModel):
     )
 
 
+class EstimateQuery(BaseModel):
+    """The query of an estimate: the input and classes to size the model for, and a board."""
+
+    alpha: float | None = None
+    input_width: int = Field(default=96, ge=8, le=640)
+    input_height: int = Field(default=96, ge=8, le=640)
+    color_mode: ColorMode = "grayscale"
+    classes: int = Field(default=2, ge=2, le=1000)
+    board: str | None = None
+
+
 class EstimateRead(BaseModel):
     architecture: str
     alpha: float
