@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tinymlaas.compiling.arduino import build_library
+from tinymlaas.compiling.arduino import LibrarySpec, build_library
 from tinymlaas.hardware.boards import get_board
 from tinymlaas.hardware.footprint import tensor_arena_bytes
 from tinymlaas.hardware.serial_protocol import DeviceError, Hello, Ping, Prediction, format_message
@@ -25,7 +25,6 @@ MODEL_ID = "5e" * 32
 def build(board_id: str = "nano33ble", **overrides: Any) -> bytes:
     """Return a library zip for a small int8 grayscale model."""
     arguments: dict[str, Any] = {
-        "model": MODEL,
         "library_name": "FlowerModel",
         "board": get_board(board_id),
         "labels": LABELS,
@@ -39,10 +38,11 @@ def build(board_id: str = "nano33ble", **overrides: Any) -> bytes:
         "int8": True,
         "arena_bytes": 29_776,
         "model_id": MODEL_ID,
-        "manifest_json": '{"classes": []}',
     }
+    model = overrides.pop("model", MODEL)
+    options = {key: overrides.pop(key) for key in ("ops", "url") if key in overrides}
     arguments.update(overrides)
-    return build_library(**arguments)
+    return build_library(model, LibrarySpec(**arguments), '{"classes": []}', **options)
 
 
 def extract(library: bytes, directory: Path) -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tinymlaas.compiling.arduino import build_library
+from tinymlaas.compiling.arduino import LibrarySpec, build_library
 from tinymlaas.hardware.boards import BOARDS, Board
 
 from conftest import ADMIN_PASSWORD
@@ -148,8 +148,7 @@ def fake_cli(tmp_path: Path) -> Iterator[FakeCli]:
 
 def library_zip(board: Board = NANO) -> bytes:
     """The Arduino library a compile job would store (the model array is arbitrary bytes)."""
-    return build_library(
-        model=bytes(range(256)) * 4,
+    spec = LibrarySpec(
         library_name="Patterns_1",
         board=board,
         labels=["dark", "bright"],
@@ -163,8 +162,8 @@ def library_zip(board: Board = NANO) -> bytes:
         int8=True,
         arena_bytes=30000,
         model_id=MODEL_ID,
-        manifest_json=json.dumps(MANIFEST),
     )
+    return build_library(bytes(range(256)) * 4, spec, json.dumps(MANIFEST))
 
 
 def process_running(pid: int) -> bool:

@@ -24,6 +24,7 @@ from tinymlaas.devices.bridge.transports import SerialTransport, TransportError,
 from tinymlaas.devices.bridge.virtual import VirtualDevice, load_camera
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.hardware.serial_protocol import Hello, LineReader, Message, Prediction
+from tinymlaas.training.contracts import TrainingConfig
 from tinymlaas.training.preprocess import to_pixels
 
 from support.factories import pattern_image
@@ -51,7 +52,13 @@ def compiled() -> Compiled:
     """Train a tiny CNN on 24×24 grayscale pattern images and compile it as the worker does."""
     import keras
 
-    from tinymlaas.compiling.manifest import build_manifest
+    from tinymlaas.compiling.manifest import (
+        CompiledArtifacts,
+        CompileTarget,
+        DatasetFacts,
+        ModelFacts,
+        build_manifest,
+    )
     from tinymlaas.compiling.tflite import convert
     from tinymlaas.compiling.tflm import measure_arena
 
@@ -76,21 +83,22 @@ def compiled() -> Compiled:
     network.fit(pixels.astype(np.float32), labels, epochs=8, batch_size=16, verbose=0)
     model = convert(network, "int8", pixels)
     input_info, output_info = litert.describe(model)
-    manifest = build_manifest(
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        compiled_id=1,
-        board="virtual",
-        quantization="int8",
-        model={"name": "patterns"},
-        dataset={"id": 1},
-        classes=CLASSES,
-        color_mode="grayscale",
-        input_info=input_info,
-        output_info=output_info,
-        arena_bytes=measure_arena(model).arena_bytes,
-        versions={},
-        files={"model.tflite": model},
-    ).encode()
+    config = TrainingConfig(architecture="cnn", alpha=1.0, input_width=SIZE, input_height=SIZE)
+    manifest = (
+        build_manifest(
+            target=CompileTarget(1, "virtual", "int8", datetime(2026, 1, 1, tzinfo=UTC)),
+            model=ModelFacts(id=1, name="patterns", architecture="cnn", alpha=1.0, training=config),
+            dataset=DatasetFacts(id=1),
+            classes=CLASSES,
+            artifacts=CompiledArtifacts(
+                model, input_info, output_info, measure_arena(model).arena_bytes
+            ),
+            versions={},
+            files={"model.tflite": model},
+        )
+        .to_json()
+        .encode()
+    )
     return Compiled(model, manifest, hashlib.sha256(manifest).hexdigest())
 
 

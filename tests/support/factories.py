@@ -86,7 +86,11 @@ def compiled_row(
 
     with transaction(database.factory) as session:
         model = TrainedModel(
-            owner_id=owner_id, name="m", status="succeeded", config={}, classes=list(classes)
+            owner_id=owner_id,
+            name="m",
+            status="succeeded",
+            config={"architecture": "cnn-small", "alpha": 1.0},
+            classes=list(classes),
         )
         session.add(model)
         session.flush()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +25,7 @@ from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
 from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
 from tinymlaas.cli.progress import ByteProgress
+from tinymlaas.compiling.manifest import Quantization
 
 compiled_app = typer.Typer(
     help="Models compiled for a board, and their files.", no_args_is_help=True
@@ -34,11 +34,6 @@ compiled_app = typer.Typer(
 CompiledId = Annotated[
     int, typer.Argument(help="The compiled model's id (see tinymlaas compiled list).")
 ]
-
-
-class Quantization(StrEnum):
-    int8 = "int8"
-    float32 = "float32"
 
 
 def register(app: typer.Typer) -> None:
@@ -118,14 +113,14 @@ def compile_model(
     ],
     quantization: Annotated[
         Quantization, typer.Option(help="Full-integer int8, or float32.")
-    ] = Quantization.int8,
+    ] = "int8",
     watch: Watch = True,
 ) -> None:
     """Quantize and compile a trained model for a board, verified in TFLite-Micro."""
     with logged_in_client() as api:
-        accepted = api.compile(model_id, board, quantization.value)
+        accepted = api.compile(model_id, board, quantization)
         console.print(
-            f"Compiling model {model_id} for {escape(board)} ({quantization.value}): "
+            f"Compiling model {model_id} for {escape(board)} ({quantization}): "
             f"compiled id {accepted['id']}, job {accepted['job_id']}"
         )
         if not watch:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -15,13 +14,9 @@ from tinymlaas.cli.formatting import Json, details, number, percent, size
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
 from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
+from tinymlaas.training.contracts import ColorMode, TrainingConfig
 
 models_app = typer.Typer(help="Trained models.", no_args_is_help=True)
-
-
-class ColorMode(StrEnum):
-    grayscale = "grayscale"
-    rgb = "rgb"
 
 
 def register(app: typer.Typer) -> None:
@@ -99,14 +94,13 @@ def _metrics_view(model: Json) -> list[Any]:
 
 
 def _architecture_of(model: Json) -> str:
-    config = model["config"]
-    return f"{config.get('architecture', '?')} α {config.get('alpha', '?'):g}"
+    config = TrainingConfig.model_validate(model["config"])
+    return f"{config.architecture} α {config.alpha:g}"
 
 
 def _input_of(model: Json) -> str:
-    config = model["config"]
-    channels = 1 if config.get("color_mode") == "grayscale" else 3
-    return f"{config.get('input_width')}×{config.get('input_height')}×{channels}"
+    config = TrainingConfig.model_validate(model["config"])
+    return f"{config.input_width}×{config.input_height}×{config.channels}"
 
 
 def _print_estimate(api: MlClient, architecture: str, board_id: str, params: Json) -> None:
@@ -139,7 +133,7 @@ def train(
     ] = None,
     width: Annotated[int, typer.Option(help="Input width in pixels.")] = 96,
     height: Annotated[int, typer.Option(help="Input height in pixels.")] = 96,
-    color: Annotated[ColorMode, typer.Option(help="Input colours.")] = ColorMode.grayscale,
+    color: Annotated[ColorMode, typer.Option(help="Input colours.")] = "grayscale",
     epochs: Annotated[int, typer.Option(help="Passes over the training images.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
     learning_rate: Annotated[
@@ -169,7 +163,7 @@ def train(
         dataset_info = api.get_dataset(dataset)
         if board is not None:
             params: Json = {"input_width": width, "input_height": height}
-            params |= {"color_mode": color.value, "classes": max(2, len(dataset_info["labels"]))}
+            params |= {"color_mode": color, "classes": max(2, len(dataset_info["labels"]))}
             if alpha is not None:
                 params["alpha"] = alpha
             _print_estimate(api, architecture, board, params)
@@ -180,7 +174,7 @@ def train(
             "alpha": alpha,
             "input_width": width,
             "input_height": height,
-            "color_mode": color.value,
+            "color_mode": color,
             "epochs": epochs,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
@@ -248,19 +242,19 @@ def show_model(model_id: ModelId) -> None:
     """Show a model: its configuration, training history and metrics."""
     with logged_in_client() as api:
         model = api.get_model(model_id)
-    config = model["config"]
+    config = TrainingConfig.model_validate(model["config"])
     rows = [
         ("Model", f"[bold]{escape(model['name'])}[/bold] (id {model['id']})"),
         ("Status", f"{model['status']} (job {model['job_id']})"),
         ("Dataset", str(model["dataset_id"] or "deleted")),
         ("Architecture", _architecture_of(model)),
-        ("Input", f"{_input_of(model)} ({config.get('color_mode')})"),
+        ("Input", f"{_input_of(model)} ({config.color_mode})"),
         ("Classes", escape(", ".join(model["classes"])) or "-"),
         ("Parameters", f"{model['parameter_count']:,}" if model["parameter_count"] else "-"),
         (
             "Training",
-            f"{config.get('epochs')} epochs, batch {config.get('batch_size')}, "
-            f"learning rate {config.get('learning_rate')}, seed {config.get('seed')}",
+            f"{config.epochs} epochs, batch {config.batch_size}, "
+            f"learning rate {config.learning_rate}, seed {config.seed}",
         ),
         ("Created", _when(model["created_at"])),
     ]

@@ -66,7 +66,8 @@ def quantize_input(pixels: np.ndarray, info: TensorInfo) -> np.ndarray:
     scaled = pixels.astype(np.float32) / np.float32(info.scale)
     rounded = np.floor(scaled + np.float32(0.5)).astype(np.int32) + info.zero_point
     limits = np.iinfo(integer_type)
-    return np.clip(rounded, limits.min, limits.max).astype(integer_type)
+    quantized: np.ndarray = np.clip(rounded, limits.min, limits.max).astype(integer_type)
+    return quantized
 
 
 def dequantize_output(raw: np.ndarray, info: TensorInfo) -> np.ndarray:

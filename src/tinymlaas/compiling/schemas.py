@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Quantization = Literal["int8", "float32"]
+from tinymlaas.compiling.manifest import Quantization
 
 
 class BoardRead(BaseModel):
@@ -37,7 +37,7 @@ class CompiledRead(BaseModel):
     id: int
     model_id: int
     board: str
-    quantization: str
+    quantization: Quantization
     status: str
     job_id: int | None
     tflite_bytes: int | None

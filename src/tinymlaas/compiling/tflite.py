@@ -4,12 +4,11 @@ import logging
 import os
 import warnings
 from collections.abc import Iterator
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
-Quantization = Literal["int8", "float32"]
-QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
+from tinymlaas.compiling.manifest import QUANTIZATIONS, Quantization
 
 logger = logging.getLogger(__name__)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import DateTime, Integer, LargeBinary, MetaData, String, func
+from pydantic import TypeAdapter
+from sqlalchemy import JSON, DateTime, Integer, LargeBinary, MetaData, String, func
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -65,6 +66,38 @@ def Bytes() -> LargeBinary:  # noqa: N802 - reads like a type
     return LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 
+T = TypeVar("T")
+
+
+class PydanticJSON(TypeDecorator[T], Generic[T]):
+    """JSON validated by a pydantic type both ways: rows hold model objects, never dicts.
+
+    Stored as the engine's plain JSON (JSON on PostgreSQL, LONGTEXT-backed JSON on MariaDB, text
+    on SQLite), so rows written before a column used this type load unchanged.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, schema: type[T]) -> None:
+        super().__init__()
+        self.schema = schema
+        self._adapter: TypeAdapter[T] = TypeAdapter(schema)
+
+    def process_bind_param(self, value: T | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return self._adapter.dump_python(self._adapter.validate_python(value), mode="json")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> T | None:
+        if value is None:
+            return None
+        return self._adapter.validate_python(value)
+
+    def coerce_compared_value(self, op: Any, value: Any) -> TypeEngine[Any]:
+        return self.impl_instance
+
+
 class IdMixin:
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
 
@@ -81,6 +114,7 @@ __all__ = [
     "ExactString",
     "Bytes",
     "IdMixin",
+    "PydanticJSON",
     "TimestampMixin",
     "UTCDateTime",
     "utcnow",

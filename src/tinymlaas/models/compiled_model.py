@@ -14,6 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tinymlaas.compiling.manifest import Quantization
 from tinymlaas.db.base import Base, IdMixin, TimestampMixin
 
 
@@ -32,7 +33,7 @@ class CompiledModel(IdMixin, TimestampMixin, Base):
         Integer, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True
     )
     board: Mapped[str] = mapped_column(String(32), nullable=False)
-    quantization: Mapped[str] = mapped_column(String(16), nullable=False)
+    quantization: Mapped[Quantization] = mapped_column(String(16), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
     tflite_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     arena_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

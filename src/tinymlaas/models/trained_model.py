@@ -5,7 +5,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tinymlaas.db.base import Base, ExactString, IdMixin, TimestampMixin
+from tinymlaas.db.base import Base, ExactString, IdMixin, PydanticJSON, TimestampMixin
+from tinymlaas.training.contracts import TrainingConfig, TrainingInfo
 
 
 class TrainedModel(IdMixin, TimestampMixin, Base):
@@ -27,12 +28,14 @@ class TrainedModel(IdMixin, TimestampMixin, Base):
         Integer, ForeignKey("trained_models.id", ondelete="SET NULL"), nullable=True
     )
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
-    config: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    config: Mapped[TrainingConfig] = mapped_column(PydanticJSON(TrainingConfig), nullable=False)
     classes: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     parameter_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    training_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    training_info: Mapped[TrainingInfo | None] = mapped_column(
+        PydanticJSON(TrainingInfo), nullable=True
+    )
     keras_sha256: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("blobs.sha256"), nullable=True, index=True
     )

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.models import Image
 from tinymlaas.training import repository
-from tinymlaas.training.preprocess import ColorMode, batch_to_pixels
+from tinymlaas.training.contracts import ColorMode, TrainingConfig, channels_of
+from tinymlaas.training.preprocess import batch_to_pixels
 
 _LOAD_BATCH = 256
 
@@ -52,15 +53,14 @@ def load_training_data(
     session: Session,
     dataset_id: int,
     classes: list[str],
-    *,
-    width: int,
-    height: int,
-    color_mode: ColorMode,
-    validation_split: float,
-    seed: int,
+    config: TrainingConfig,
     progress: Callable[[float], None] | None = None,
 ) -> TrainingData:
-    """Train/validation(/test) arrays: split folders when present, else a seeded split."""
+    """Train/validation(/test) arrays: split folders when present, else a seeded split.
+
+    The images are decoded at the config's input size and colour mode; without a validation
+    folder, its validation_split of each class is held out, drawn with its seed.
+    """
     rows = [row for row in repository.labelled_images(session, dataset_id) if row[2] in classes]
     index = {label: i for i, label in enumerate(classes)}
     by_split: dict[str, list[tuple[int, str, int]]] = {"train": [], "validation": [], "test": []}
@@ -69,7 +69,7 @@ def load_training_data(
     source = "validation folder"
     if not by_split["validation"]:
         by_split["train"], by_split["validation"] = _stratified_split(
-            by_split["train"], validation_split, seed
+            by_split["train"], config.validation_split, config.seed
         )
         source = "seeded split of train"
     total = sum(len(items) for items in by_split.values()) or 1
@@ -77,7 +77,9 @@ def load_training_data(
 
     def load(items: list[tuple[int, str, int]]) -> Split:
         nonlocal loaded
-        split = load_split(session, items, width, height, color_mode)
+        split = load_split(
+            session, items, config.input_width, config.input_height, config.color_mode
+        )
         loaded += len(items)
         if progress:
             progress(loaded / total)
@@ -98,7 +100,6 @@ def load_split(
 ) -> Split:
     """Decode (id, sha256, class index) items into arrays, fetching blobs in batches."""
     blobs = DatabaseBlobStore(session)
-    channels = 1 if color_mode == "grayscale" else 3
     parts = []
     for start in range(0, len(items), _LOAD_BATCH):
         batch = items[start : start + _LOAD_BATCH]
@@ -106,7 +107,8 @@ def load_split(
         parts.append(
             batch_to_pixels((contents[sha] for _, sha, _ in batch), width, height, color_mode)
         )
-    x = np.concatenate(parts) if parts else np.zeros((0, height, width, channels), np.uint8)
+    empty = (0, height, width, channels_of(color_mode))
+    x = np.concatenate(parts) if parts else np.zeros(empty, np.uint8)
     y = np.array([label for _, _, label in items], dtype=np.int32)
     return Split(x, y, [image_id for image_id, _, _ in items])
 

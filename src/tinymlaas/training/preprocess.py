@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from typing import Literal, get_args
 
 import numpy as np
 from PIL import Image, ImageOps
 
-ColorMode = Literal["grayscale", "rgb"]
-COLOR_MODES: tuple[str, ...] = get_args(ColorMode)
+from tinymlaas.training.contracts import COLOR_MODES, ColorMode, channels_of
+
 TRANSPARENCY_BACKGROUND = (255, 255, 255)
-_COLOR_MODES = {"grayscale", "rgb"}
 
 # Load every format plugin once, so worker threads never race on Pillow's lazy registration.
 Image.init()
@@ -93,13 +91,14 @@ def sample_frame(rgb: np.ndarray, width: int, height: int, color_mode: ColorMode
         return sampled.astype(np.uint8)
     weights = np.array([19595, 38470, 7471], dtype=np.uint32)
     gray = ((sampled * weights).sum(axis=-1) + 0x8000) >> 16
-    return gray.astype(np.uint8)[:, :, np.newaxis]
+    luma: np.ndarray = gray.astype(np.uint8)[:, :, np.newaxis]
+    return luma
 
 
 def _check_target(width: int, height: int, color_mode: str) -> None:
     if width < 1 or height < 1:
         raise ValueError(f"target size must be positive, got {width}×{height}")
-    if color_mode not in _COLOR_MODES:
+    if color_mode not in COLOR_MODES:
         raise ValueError(f"color_mode must be one of {', '.join(COLOR_MODES)}, got {color_mode!r}")
 
 
@@ -127,6 +126,5 @@ def batch_to_pixels(
     _check_target(width, height, color_mode)
     arrays = [to_pixels(data, width, height, color_mode) for data in images]
     if not arrays:
-        channels = 1 if color_mode == "grayscale" else 3
-        return np.empty((0, height, width, channels), dtype=np.uint8)
+        return np.empty((0, height, width, channels_of(color_mode)), dtype=np.uint8)
     return np.stack(arrays)

@@ -12,7 +12,7 @@ from tinymlaas.training import catalog, repository, service
 from tinymlaas.training.dependencies import ModelDep
 from tinymlaas.training.schemas import (
     ArchitectureRead,
-    ColorMode,
+    EstimateQuery,
     EstimateRead,
     FootprintRead,
     ModelCreate,
@@ -54,18 +54,17 @@ def list_architectures(user: CurrentUser) -> list[ArchitectureRead]:
     response_model=EstimateRead,
 )
 def estimate_architecture(
-    architecture: str,
-    user: CurrentUser,
-    alpha: float | None = None,
-    input_width: Annotated[int, Query(ge=8, le=640)] = 96,
-    input_height: Annotated[int, Query(ge=8, le=640)] = 96,
-    color_mode: ColorMode = "grayscale",
-    classes: Annotated[int, Query(ge=2, le=1000)] = 2,
-    board: str | None = None,
+    architecture: str, user: CurrentUser, query: Annotated[EstimateQuery, Query()]
 ) -> EstimateRead:
     """Expected int8 footprint before training, and whether it fits a board."""
     return service.estimate(
-        architecture, alpha, input_width, input_height, color_mode, classes, board
+        architecture,
+        query.alpha,
+        query.input_width,
+        query.input_height,
+        query.color_mode,
+        query.classes,
+        query.board,
     )
 
 

@@ -1,20 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tinymlaas.params import IdField
+from tinymlaas.training.contracts import Augmentation, ColorMode, TrainingConfig
 
-ColorMode = Literal["grayscale", "rgb"]
-
-
-class Augmentation(BaseModel):
-    flip: bool = Field(default=False, description="random horizontal flips")
-    rotation: float = Field(default=0.0, ge=0.0, le=0.5, description="fraction of a full turn")
-    zoom: float = Field(default=0.0, ge=0.0, le=0.5, description="fraction of the image size")
-    brightness: float = Field(default=0.0, ge=0.0, le=1.0, description="fraction of the range")
+__all__ = ["Augmentation", "ColorMode"]
 
 
 class ModelCreate(BaseModel):
@@ -47,7 +41,7 @@ class ModelRead(BaseModel):
     base_model_id: int | None
     status: str
     job_id: int | None
-    config: dict[str, Any]
+    config: TrainingConfig
     classes: list[str]
     parameter_count: int | None
     history: list[dict[str, Any]]
@@ -80,6 +74,17 @@ class ArchitectureRead(BaseModel):
     footprints: dict[str, FootprintRead] = Field(
         description="measured int8 footprint at 96×96×1 with 3 classes, by alpha"
     )
+
+
+class EstimateQuery(BaseModel):
+    """The query of an estimate: the input and classes to size the model for, and a board."""
+
+    alpha: float | None = None
+    input_width: int = Field(default=96, ge=8, le=640)
+    input_height: int = Field(default=96, ge=8, le=640)
+    color_mode: ColorMode = "grayscale"
+    classes: int = Field(default=2, ge=2, le=1000)
+    board: str | None = None
 
 
 class EstimateRead(BaseModel):

@@ -13,6 +13,7 @@ from tinymlaas.jobs import service as jobs
 from tinymlaas.models import TrainedModel, User
 from tinymlaas.models.job import FINISHED_STATUSES
 from tinymlaas.training import catalog, repository
+from tinymlaas.training.contracts import ColorMode, TrainingConfig, channels_of
 from tinymlaas.training.schemas import EstimateRead, ModelCreate, ModelUpdate
 
 # Settings a continued model must share with its base, so the weights still fit.
@@ -24,14 +25,14 @@ def estimate(
     alpha: float | None,
     width: int,
     height: int,
-    color_mode: str,
+    color_mode: ColorMode,
     classes: int,
     board: str | None,
 ) -> EstimateRead:
     """Expected int8 footprint before training and, for a board, whether it should fit."""
     try:
         arch, effective_alpha = catalog.validate(architecture, alpha, width, height)
-        channels = 1 if color_mode == "grayscale" else 3
+        channels = channels_of(color_mode)
         expected = catalog.estimate(arch.id, effective_alpha, width, height, channels, classes)
     except catalog.InvalidTrainingConfig as exc:
         raise BadRequest(str(exc)) from exc
@@ -95,12 +96,11 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
     if any(split is not None for split in splits) and not splits.get("train"):
         raise BadRequest("the dataset has split folders but no images in 'train'")
 
-    config = request.model_dump(exclude={"name", "dataset_id", "base_model_id"})
-    config["alpha"] = alpha
-    config["architecture"] = architecture.id
-    config["learning_rate"] = request.learning_rate or 0.001
-    config["validation_split"] = request.validation_split or 0.2
-    config["seed"] = request.seed if request.seed is not None else 1234
+    # Settings the request leaves out (None) take TrainingConfig's defaults.
+    given = request.model_dump(exclude={"name", "dataset_id", "base_model_id"}, exclude_none=True)
+    config = TrainingConfig.model_validate(
+        {**given, "architecture": architecture.id, "alpha": alpha}
+    )
     job = jobs.create_job(session, owner, "train")
     model = TrainedModel(
         owner_id=owner.id,
@@ -122,7 +122,7 @@ def _inherit(request: ModelCreate, base: TrainedModel) -> ModelCreate:
     """Fill the architecture settings from the base model; refuse ones that contradict it."""
     values = request.model_dump()
     for field in INHERITED:
-        base_value = base.config[field]
+        base_value = getattr(base.config, field)
         given = values.get(field)
         if field in request.model_fields_set and given is not None and given != base_value:
             raise BadRequest(

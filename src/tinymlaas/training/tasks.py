@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,7 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.jobs.context import JobCancelled, JobContext
 from tinymlaas.models import TrainedModel
 from tinymlaas.training import repository
+from tinymlaas.training.contracts import Augmentation, ImageCounts, TrainingConfig, TrainingInfo
 from tinymlaas.training.data import Split, TrainingData, load_training_data
 from tinymlaas.training.metrics import classification_report
 from tinymlaas.training.scoring import loss_and_accuracy, predict
@@ -22,16 +25,57 @@ from tinymlaas.training.scoring import loss_and_accuracy, predict
 LOADING, TRAINING, EVALUATING = 0.10, 0.85, 0.05
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What the job reads from the database before TensorFlow is imported."""
+
+    model_id: int
+    config: TrainingConfig
+    classes: list[str]
+    base_keras: bytes | None
+    data: TrainingData
+
+
 def run(ctx: JobContext) -> None:
     """Train the model row that belongs to this job and store the result."""
     started = time.perf_counter()
+    inputs = _load_inputs(ctx)
+    config, data = inputs.config, inputs.data
+    if len(data.train) == 0:
+        raise ValueError("no training images")
+    ctx.raise_if_cancelled()
+
+    keras = _import_keras()
+    model = _build_or_load(keras, config, len(inputs.classes), inputs.base_keras)
+    history = _fit(keras, model, data, config, ctx)
+    ctx.progress(LOADING + TRAINING, "evaluating")
+    _recalibrate(model, data)
+    metrics = _evaluate(model, data, inputs.classes, history)
+    keras_bytes = _save(model)
+    versions = {"tensorflow": _tf_version(), "keras": keras.__version__}
+    info = training_info(data, versions, round(time.perf_counter() - started, 2))
+    parameter_count = int(model.count_params())
+
+    def store(session: Session) -> None:
+        row = session.get_one(TrainedModel, inputs.model_id)
+        row.keras_sha256 = DatabaseBlobStore(session).put(keras_bytes).sha256
+        row.parameter_count = parameter_count
+        row.history = history
+        row.metrics = metrics
+        row.training_info = info
+
+    ctx.store(store)
+
+
+def _load_inputs(ctx: JobContext) -> _Inputs:
+    """The job's model row, its base model's weights and its decoded images."""
     with ctx.factory() as session:
         row = repository.get_by_job(session, ctx.job_id)
         if row is None:
             raise LookupError(f"no model belongs to job {ctx.job_id}")
         if row.dataset_id is None:
             raise LookupError("the model's dataset was deleted")
-        model_id, config, classes = row.id, dict(row.config), list(row.classes)
+        config, classes = row.config, list(row.classes)
         base_keras = None
         if row.base_model_id is not None:
             base = session.get(TrainedModel, row.base_model_id)
@@ -43,49 +87,28 @@ def run(ctx: JobContext) -> None:
             session,
             row.dataset_id,
             classes,
-            width=config["input_width"],
-            height=config["input_height"],
-            color_mode=config["color_mode"],
-            validation_split=config["validation_split"],
-            seed=config["seed"],
+            config,
             progress=lambda done: ctx.progress(LOADING * done, "loading images"),
         )
-    if len(data.train) == 0:
-        raise ValueError("no training images")
-    ctx.raise_if_cancelled()
+        return _Inputs(row.id, config, classes, base_keras, data)
 
-    keras = _import_keras()
-    model = _build_or_load(keras, config, len(classes), base_keras)
-    history = _fit(keras, model, data, config, ctx)
-    ctx.progress(LOADING + TRAINING, "evaluating")
-    _recalibrate(model, data)
-    metrics = _evaluate(model, data, classes, history)
-    keras_bytes = _save(model)
-    info = {
-        "dataset_content_sha256": data.content_sha256,
-        "train_image_ids": data.train.ids,
-        "validation_image_ids": data.validation.ids,
-        "test_image_ids": data.test.ids if data.test else [],
-        "validation_source": data.validation_source,
-        "image_counts": {
-            "train": len(data.train),
-            "validation": len(data.validation),
-            "test": len(data.test) if data.test else 0,
-        },
-        "versions": {"tensorflow": _tf_version(), "keras": keras.__version__},
-        "duration_seconds": round(time.perf_counter() - started, 2),
-    }
-    parameter_count = int(model.count_params())
 
-    def store(session: Session) -> None:
-        row = session.get_one(TrainedModel, model_id)
-        row.keras_sha256 = DatabaseBlobStore(session).put(keras_bytes).sha256
-        row.parameter_count = parameter_count
-        row.history = history
-        row.metrics = metrics
-        row.training_info = info
-
-    ctx.store(store)
+def training_info(data: TrainingData, versions: dict[str, str], seconds: float) -> TrainingInfo:
+    """What compiling needs to know about this training: the images it used, the versions."""
+    return TrainingInfo(
+        dataset_content_sha256=data.content_sha256,
+        train_image_ids=tuple(data.train.ids),
+        validation_image_ids=tuple(data.validation.ids),
+        test_image_ids=tuple(data.test.ids) if data.test else (),
+        validation_source=data.validation_source,
+        image_counts=ImageCounts(
+            train=len(data.train),
+            validation=len(data.validation),
+            test=len(data.test) if data.test else 0,
+        ),
+        versions=versions,
+        duration_seconds=seconds,
+    )
 
 
 def _import_keras() -> Any:
@@ -101,7 +124,7 @@ def _tf_version() -> str:
     return str(tf.__version__)
 
 
-def _build_or_load(keras: Any, config: dict[str, Any], num_classes: int, base: bytes | None) -> Any:
+def _build_or_load(keras: Any, config: TrainingConfig, num_classes: int, base: bytes | None) -> Any:
     if base is not None:
         from keras.src.saving import saving_lib
 
@@ -109,16 +132,11 @@ def _build_or_load(keras: Any, config: dict[str, Any], num_classes: int, base: b
     else:
         from tinymlaas.training.architectures import build_model
 
-        channels = 1 if config["color_mode"] == "grayscale" else 3
         model = build_model(
-            config["architecture"],
-            config["alpha"],
-            (config["input_height"], config["input_width"], channels),
-            num_classes,
-            seed=config["seed"],
+            config.architecture, config.alpha, config.input_shape, num_classes, seed=config.seed
         )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config["learning_rate"]),
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -126,25 +144,24 @@ def _build_or_load(keras: Any, config: dict[str, Any], num_classes: int, base: b
 
 
 def _fit(
-    keras: Any, model: Any, data: TrainingData, config: dict[str, Any], ctx: JobContext
+    keras: Any, model: Any, data: TrainingData, config: TrainingConfig, ctx: JobContext
 ) -> list[dict[str, Any]]:
     import tensorflow as tf
 
     from tinymlaas.training.architectures import augmentation
 
-    keras.utils.set_random_seed(config["seed"])
-    epochs, batch_size = config["epochs"], config["batch_size"]
-    augment_config = config.get("augmentation") or {}
+    keras.utils.set_random_seed(config.seed)
+    augment_config = config.augmentation or Augmentation()
     augment = augmentation(
-        flip=bool(augment_config.get("flip")),
-        rotation=float(augment_config.get("rotation", 0.0)),
-        zoom=float(augment_config.get("zoom", 0.0)),
-        brightness=float(augment_config.get("brightness", 0.0)),
-        seed=config["seed"],
+        flip=augment_config.flip,
+        rotation=augment_config.rotation,
+        zoom=augment_config.zoom,
+        brightness=augment_config.brightness,
+        seed=config.seed,
     )
     train = tf.data.Dataset.from_tensor_slices((data.train.x, data.train.y))
-    train = train.shuffle(len(data.train), seed=config["seed"], reshuffle_each_iteration=True)
-    train = train.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    train = train.shuffle(len(data.train), seed=config.seed, reshuffle_each_iteration=True)
+    train = train.batch(config.batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
     if augment is not None:
         train = train.map(lambda x, y: (augment(x, training=True), y))
     train = train.prefetch(2)
@@ -152,62 +169,73 @@ def _fit(
     if len(data.validation):
         validation = (data.validation.x.astype(np.float32), data.validation.y)
 
-    history: list[dict[str, Any]] = []
-    callback = _ProgressCallback(keras, ctx, epochs, history)
+    steps = math.ceil(len(data.train) / config.batch_size)
+    progress = _Progress(ctx, model, config.epochs, steps)
     model.fit(
         train,
         validation_data=validation,
-        epochs=epochs,
+        epochs=config.epochs,
         verbose=0,
-        callbacks=[callback],
+        callbacks=[progress.callback(keras)],
         shuffle=False,
     )
-    if callback.cancelled:
+    if progress.cancelled:
         raise JobCancelled
-    return history
+    return progress.history
 
 
-def _ProgressCallback(  # noqa: N802 - builds a keras Callback class without importing keras at import
-    keras: Any, ctx: JobContext, epochs: int, history: list[dict[str, Any]]
-) -> Any:
-    class ProgressCallback(keras.callbacks.Callback):
-        """Reports per-epoch metrics and stops at the next batch when the job is cancelled."""
+class _Progress:
+    """Reports per-epoch metrics and stops at the next batch when the job is cancelled.
 
-        cancelled = False
+    Plain methods wired into a keras LambdaCallback, so no class derives from Keras' untyped
+    Callback.
+    """
 
-        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self.epoch = epoch
-            self.last_report = time.monotonic()
+    def __init__(self, ctx: JobContext, model: Any, epochs: int, steps: int) -> None:
+        self.ctx, self.model, self.epochs, self.steps = ctx, model, epochs, steps
+        self.history: list[dict[str, Any]] = []
+        self.cancelled = False
+        self.epoch = 0
+        self.last_report = time.monotonic()
 
-        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            if ctx.cancel_requested():
-                self.cancelled = True
-                self.model.stop_training = True
-            now = time.monotonic()
-            if now - self.last_report > 2.0 and self.params.get("steps"):
-                self.last_report = now
-                fraction = (self.epoch + (batch + 1) / self.params["steps"]) / epochs
-                ctx.progress(
-                    LOADING + TRAINING * fraction,
-                    f"epoch {self.epoch + 1}/{epochs}, batch {batch + 1}",
-                )
+    def callback(self, keras: Any) -> Any:
+        return keras.callbacks.LambdaCallback(
+            on_epoch_begin=self.on_epoch_begin,
+            on_train_batch_end=self.on_train_batch_end,
+            on_epoch_end=self.on_epoch_end,
+        )
 
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            logs = logs or {}
-            entry: dict[str, Any] = {"epoch": epoch + 1}
-            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-                value = logs.get(key)
-                entry[key] = round(float(value), 6) if value is not None else None
-            history.append(entry)
-            ctx.event("metric", entry)
-            ctx.progress(
-                LOADING + TRAINING * (epoch + 1) / epochs,
-                f"epoch {epoch + 1}/{epochs}",
-                epoch=epoch + 1,
-                epochs=epochs,
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch
+        self.last_report = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.ctx.cancel_requested():
+            self.cancelled = True
+            self.model.stop_training = True
+        now = time.monotonic()
+        if now - self.last_report > 2.0 and self.steps:
+            self.last_report = now
+            fraction = (self.epoch + (batch + 1) / self.steps) / self.epochs
+            self.ctx.progress(
+                LOADING + TRAINING * fraction,
+                f"epoch {self.epoch + 1}/{self.epochs}, batch {batch + 1}",
             )
 
-    return ProgressCallback()
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        entry: dict[str, Any] = {"epoch": epoch + 1}
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            value = logs.get(key)
+            entry[key] = round(float(value), 6) if value is not None else None
+        self.history.append(entry)
+        self.ctx.event("metric", entry)
+        self.ctx.progress(
+            LOADING + TRAINING * (epoch + 1) / self.epochs,
+            f"epoch {epoch + 1}/{self.epochs}",
+            epoch=epoch + 1,
+            epochs=self.epochs,
+        )
 
 
 RECALIBRATION_IMAGES = 256

@@ -89,7 +89,7 @@ def new_model(
             "boards": list(BOARDS.values()),
             "default_board": DEFAULT_BOARD,
             "base": base,
-            "config": base.config if base else {},
+            "config": base.config.model_dump() if base else {},
         },
     )
 
@@ -206,7 +206,7 @@ def show_model(request: Request, model: PageModel, page: PageUser, session: Sess
             "continued_by": [row for row in versions if row.base_model_id == model.id],
             "boards": list(BOARDS.values()),
             "default_board": DEFAULT_BOARD,
-            "architecture": catalog.ARCHITECTURES.get(str(model.config.get("architecture"))),
+            "architecture": catalog.ARCHITECTURES.get(model.config.architecture),
         },
     )
 

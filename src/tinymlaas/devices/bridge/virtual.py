@@ -21,7 +21,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
+from tinymlaas.compiling.manifest import DeviceManifest
 from tinymlaas.compiling.tflm import MicroRunner
 from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD, PortInfo
 from tinymlaas.hardware.boards import BOARDS
@@ -35,7 +37,8 @@ from tinymlaas.hardware.serial_protocol import (
     Prediction,
     format_message,
 )
-from tinymlaas.training.preprocess import COLOR_MODES, ColorMode, UndecodableImage, to_pixels
+from tinymlaas.training.contracts import ColorMode, channels_of
+from tinymlaas.training.preprocess import UndecodableImage, to_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -113,43 +116,38 @@ class _ModelSpec:
     arena_bytes: int
 
 
+def _parse_manifest(manifest: dict[str, Any]) -> DeviceManifest:
+    """What a device reads of manifest.json; ValueError naming the first bad field."""
+    try:
+        return DeviceManifest.model_validate(manifest)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = first["loc"]
+        if first["type"] == "missing":
+            raise ValueError(f"manifest.json lacks the field {location[-1]!r}") from error
+        where = ".".join(str(part) for part in location)
+        raise ValueError(f"manifest.json is malformed: {where}: {first['msg']}") from error
+
+
 def _read_manifest(manifest: dict[str, Any]) -> _ModelSpec:
     """Pick the fields a device needs out of manifest.json; ValueError naming a bad one."""
-    try:
-        classes = manifest["classes"]
-        model_input = manifest["input"]
-        shape = model_input["shape"]
-        dtype = model_input["dtype"]
-        color_mode = manifest["preprocessing"]["color_mode"]
-        arena = manifest["tensor_arena_bytes_measured"]
-    except KeyError as error:
-        raise ValueError(f"manifest.json lacks the field {error}") from error
-    except TypeError as error:
-        raise ValueError(f"manifest.json is malformed: {error}") from error
-    if (
-        not isinstance(classes, list)
-        or not classes
-        or not all(isinstance(label, str) and label for label in classes)
-    ):
+    parsed = _parse_manifest(manifest)
+    classes, shape = parsed.classes, parsed.input.shape
+    color_mode = parsed.preprocessing.color_mode
+    arena = parsed.tensor_arena_bytes_measured
+    if not classes or not all(classes):
         raise ValueError("manifest.json classes must be a non-empty list of labels")
     if len(set(classes)) != len(classes):
         raise ValueError("manifest.json classes must be unique")
-    if (
-        not isinstance(shape, list)
-        or len(shape) != 4
-        or not all(isinstance(size, int) and size > 0 for size in shape)
-        or shape[0] != 1
-    ):
+    if len(shape) != 4 or not all(size > 0 for size in shape) or shape[0] != 1:
         raise ValueError(f"manifest.json input shape must be [1, height, width, channels]: {shape}")
-    if color_mode not in COLOR_MODES:
-        raise ValueError(f"manifest.json color_mode {color_mode!r} is not one of {COLOR_MODES}")
-    channels = 1 if color_mode == "grayscale" else 3
+    channels = channels_of(color_mode)
     if shape[3] != channels:
         raise ValueError(f"manifest.json input has {shape[3]} channels but color_mode {color_mode}")
-    if not isinstance(arena, int) or isinstance(arena, bool) or arena <= 0:
+    if arena <= 0:
         raise ValueError(f"manifest.json tensor_arena_bytes_measured is not a size: {arena!r}")
     return _ModelSpec(
-        tuple(classes), (1, shape[1], shape[2], shape[3]), str(dtype), color_mode, arena
+        tuple(classes), (1, shape[1], shape[2], shape[3]), parsed.input.dtype, color_mode, arena
     )
 
 

@@ -1,0 +1,120 @@
+"""The files of a compiled model, from what conversion produced (pure: no TensorFlow).
+
+model.tflite, its C array, manifest.json (whose sha256 is the model id a device announces)
+and the Arduino library that embeds them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from tinymlaas.compiling.arduino import LibrarySpec, build_library
+from tinymlaas.compiling.c_array import to_c_array
+from tinymlaas.compiling.manifest import (
+    CompiledArtifacts,
+    CompileTarget,
+    DatasetFacts,
+    ModelFacts,
+    build_manifest,
+)
+from tinymlaas.hardware.boards import Board
+from tinymlaas.hardware.footprint import FitVerdict, fit
+from tinymlaas.training.contracts import TrainingConfig
+
+CONTENT_TYPES = {
+    "model.tflite": "application/octet-stream",
+    "model_data.h": "text/x-c; charset=utf-8",
+    "model_data.cc": "text/x-c; charset=utf-8",
+    "arduino_library.zip": "application/zip",
+    "manifest.json": "application/json",
+}
+
+
+def library_name(name: str, compiled_id: int) -> str:
+    """An Arduino library name: letters, digits and underscores, starting with a letter."""
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "model"
+    if not cleaned[0].isalpha():
+        cleaned = "m_" + cleaned
+    return f"TinyMLaaS_{cleaned}_{compiled_id}"[:60]
+
+
+def input_bytes(config: TrainingConfig, artifacts: CompiledArtifacts) -> int:
+    """Bytes of one input image as the model takes it (int8: one a value, float32: four)."""
+    bytes_per_value = 1 if artifacts.input.is_quantized else 4
+    return config.input_width * config.input_height * config.channels * bytes_per_value
+
+
+def board_fit(board: Board, config: TrainingConfig, artifacts: CompiledArtifacts) -> FitVerdict:
+    """Whether the compiled model should fit the board's flash and RAM."""
+    return fit(
+        board,
+        model_bytes=len(artifacts.tflite),
+        arena_bytes=artifacts.arena_bytes,
+        input_bytes=input_bytes(config, artifacts),
+        channels=config.channels,
+    )
+
+
+def library_spec(
+    target: CompileTarget,
+    board: Board,
+    model: ModelFacts,
+    classes: list[str],
+    artifacts: CompiledArtifacts,
+    model_id: str,
+) -> LibrarySpec:
+    """The Arduino library's constants for this compiled model."""
+    config = model.training
+    return LibrarySpec(
+        library_name=library_name(model.name, target.compiled_id),
+        board=board,
+        labels=classes,
+        input_width=config.input_width,
+        input_height=config.input_height,
+        channels=config.channels,
+        input_scale=artifacts.input.scale,
+        input_zero_point=artifacts.input.zero_point,
+        output_scale=artifacts.output.scale,
+        output_zero_point=artifacts.output.zero_point,
+        int8=artifacts.input.is_quantized,
+        arena_bytes=artifacts.arena_bytes,
+        model_id=model_id,
+    )
+
+
+def model_files(tflite: bytes) -> dict[str, bytes]:
+    """model.tflite and its C array."""
+    header, source = to_c_array(tflite)
+    return {
+        "model.tflite": tflite,
+        "model_data.h": header.encode(),
+        "model_data.cc": source.encode(),
+    }
+
+
+def package(
+    target: CompileTarget,
+    board: Board,
+    model: ModelFacts,
+    dataset: DatasetFacts,
+    classes: list[str],
+    artifacts: CompiledArtifacts,
+    versions: dict[str, str],
+) -> dict[str, bytes]:
+    """Every file of the compiled model, by name (the keys of CONTENT_TYPES)."""
+    files = model_files(artifacts.tflite)
+    manifest = build_manifest(
+        target=target,
+        model=model,
+        dataset=dataset,
+        classes=classes,
+        artifacts=artifacts,
+        versions=versions,
+        files=files,
+    ).to_json()
+    model_id = hashlib.sha256(manifest.encode()).hexdigest()
+    files["manifest.json"] = manifest.encode()
+    spec = library_spec(target, board, model, classes, artifacts, model_id)
+    files["arduino_library.zip"] = build_library(artifacts.tflite, spec, manifest)
+    return files

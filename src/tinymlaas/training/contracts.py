@@ -1,0 +1,84 @@
+"""What a training request fixes and what training hands to compiling (pure pydantic).
+
+`TrainingConfig` is stored in `trained_models.config` and returned by the API; `TrainingInfo`
+in `trained_models.training_info`, read by the compiling job. Their JSON keys are the stored
+rows' keys, so existing rows load unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ColorMode = Literal["grayscale", "rgb"]
+COLOR_MODES: tuple[ColorMode, ...] = get_args(ColorMode)
+
+
+def channels_of(color_mode: ColorMode) -> int:
+    """Channels of an input in `color_mode`: 1 for grayscale, 3 for RGB."""
+    return 1 if color_mode == "grayscale" else 3
+
+
+class Augmentation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    flip: bool = Field(default=False, description="random horizontal flips")
+    rotation: float = Field(default=0.0, ge=0.0, le=0.5, description="fraction of a full turn")
+    zoom: float = Field(default=0.0, ge=0.0, le=0.5, description="fraction of the image size")
+    brightness: float = Field(default=0.0, ge=0.0, le=1.0, description="fraction of the range")
+
+
+class TrainingConfig(BaseModel):
+    """The settings a model was trained with; every default lives here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    architecture: str
+    alpha: float
+    input_width: int = 96
+    input_height: int = 96
+    color_mode: ColorMode = "grayscale"
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 0.001
+    validation_split: float = 0.2
+    augmentation: Augmentation | None = None
+    seed: int = 1234
+
+    @property
+    def channels(self) -> int:
+        return channels_of(self.color_mode)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels), as Keras and the input tensor order them."""
+        return (self.input_height, self.input_width, self.channels)
+
+
+class ImageCounts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    train: int = 0
+    validation: int = 0
+    test: int = 0
+
+
+class TrainingInfo(BaseModel):
+    """What a finished training hands to compiling: the images it used and the versions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset_content_sha256: str | None = None
+    train_image_ids: tuple[int, ...] = ()
+    validation_image_ids: tuple[int, ...] = ()
+    test_image_ids: tuple[int, ...] = ()
+    validation_source: str | None = None
+    image_counts: ImageCounts = ImageCounts()
+    versions: dict[str, str] = Field(default_factory=dict)
+    duration_seconds: float | None = None
+
+    @property
+    def held_out_image_ids(self) -> tuple[int, ...]:
+        """The test images when the dataset has a test split, else the validation images."""
+        return self.test_image_ids or self.validation_image_ids
