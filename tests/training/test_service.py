@@ -20,7 +20,7 @@ from tinymlaas.training.contracts import TrainingConfig, TrainingInfo
 from tinymlaas.training.schemas import ModelCreate, ModelRead
 
 from conftest import Database
-from factories import image_bytes
+from support.factories import image_bytes
 
 
 @pytest.fixture
