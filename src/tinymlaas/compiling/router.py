@@ -16,6 +16,7 @@ from tinymlaas.compiling.schemas import (
     CompileRequest,
 )
 from tinymlaas.hardware.boards import BOARDS
+from tinymlaas.jobs.enums import JobStatus
 from tinymlaas.jobs.schemas import JobAccepted
 from tinymlaas.models import CompiledModel
 from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
@@ -55,7 +56,7 @@ def compile_model(
     compiled = service.create_compiled(session, user, model, payload)
     assert compiled.job_id is not None
     background.add_task(request.app.state.executor.submit, compiled.job_id)
-    return JobAccepted(id=compiled.id, job_id=compiled.job_id, status="queued")
+    return JobAccepted(id=compiled.id, job_id=compiled.job_id, status=JobStatus.queued)
 
 
 @router.get("/compiled", operation_id="list_compiled", response_model=CompiledPage)

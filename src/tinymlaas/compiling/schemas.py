@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tinymlaas.jobs.enums import JobStatus
+
 Quantization = Literal["int8", "float32"]
 
 
@@ -38,7 +40,7 @@ class CompiledRead(BaseModel):
     model_id: int
     board: str
     quantization: str
-    status: str
+    status: JobStatus
     job_id: int | None
     tflite_bytes: int | None
     arena_bytes: int | None

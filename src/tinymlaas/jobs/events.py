@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from tinymlaas.jobs import repository
+from tinymlaas.jobs.enums import FINISHED_STATUSES
 from tinymlaas.models import Job
-from tinymlaas.models.job import FINISHED_STATUSES
 
 
 def job_event_stream(

@@ -1,18 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from tinymlaas.jobs.enums import JobKind, JobStatus
 
 
 class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: str
+    kind: JobKind
     status: JobStatus
     progress: float
     message: str

@@ -14,7 +14,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tinymlaas.db.base import Base, IdMixin, TimestampMixin
+from tinymlaas.db.base import Base, EnumString, IdMixin, TimestampMixin
+from tinymlaas.jobs.enums import JobStatus
 
 
 class CompiledModel(IdMixin, TimestampMixin, Base):
@@ -33,7 +34,9 @@ class CompiledModel(IdMixin, TimestampMixin, Base):
     )
     board: Mapped[str] = mapped_column(String(32), nullable=False)
     quantization: Mapped[str] = mapped_column(String(16), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    status: Mapped[JobStatus] = mapped_column(
+        EnumString(JobStatus, 16), nullable=False, default=JobStatus.queued
+    )
     tflite_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     arena_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     flash_estimate_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

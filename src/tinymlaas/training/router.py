@@ -6,6 +6,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.jobs.enums import JobStatus
 from tinymlaas.jobs.schemas import JobAccepted
 from tinymlaas.params import Limit, Offset, OptionalIdFilter
 from tinymlaas.training import catalog, repository, service
@@ -87,7 +88,7 @@ def train_model(
     assert model.job_id is not None
     # Runs after the response, so after the commit: a worker always finds the rows.
     background.add_task(request.app.state.executor.submit, model.job_id)
-    return JobAccepted(id=model.id, job_id=model.job_id, status="queued")
+    return JobAccepted(id=model.id, job_id=model.job_id, status=JobStatus.queued)
 
 
 @router.get("/models", operation_id="list_models", response_model=ModelPage)

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tinymlaas.jobs.enums import JobStatus
 from tinymlaas.params import IdField
 
 ColorMode = Literal["grayscale", "rgb"]
@@ -45,7 +46,7 @@ class ModelRead(BaseModel):
     name: str
     dataset_id: int | None
     base_model_id: int | None
-    status: str
+    status: JobStatus
     job_id: int | None
     config: dict[str, Any]
     classes: list[str]

@@ -10,8 +10,8 @@ from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware import footprint
 from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
+from tinymlaas.jobs.enums import FINISHED_STATUSES, JobKind, JobStatus
 from tinymlaas.models import TrainedModel, User
-from tinymlaas.models.job import FINISHED_STATUSES
 from tinymlaas.training import catalog, repository
 from tinymlaas.training.schemas import EstimateRead, ModelCreate, ModelUpdate
 
@@ -64,7 +64,7 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
     base = None
     if request.base_model_id is not None:
         base = get_model(session, owner, request.base_model_id)
-        if base.status != "succeeded":
+        if base.status != JobStatus.succeeded:
             raise BadRequest(f"base model {base.id} has not finished training ({base.status})")
         request = _inherit(request, base)
     try:
@@ -101,14 +101,14 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
     config["learning_rate"] = request.learning_rate or 0.001
     config["validation_split"] = request.validation_split or 0.2
     config["seed"] = request.seed if request.seed is not None else 1234
-    job = jobs.create_job(session, owner, "train")
+    job = jobs.create_job(session, owner, JobKind.train)
     model = TrainedModel(
         owner_id=owner.id,
         name=request.name,
         dataset_id=dataset.id,
         job_id=job.id,
         base_model_id=base.id if base else None,
-        status="queued",
+        status=JobStatus.queued,
         config=config,
         classes=classes,
         history=[],
