@@ -26,6 +26,7 @@ from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
 from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
 from tinymlaas.cli.progress import ByteProgress
+from tinymlaas.jobs.enums import JobStatus
 
 compiled_app = typer.Typer(
     help="Models compiled for a board, and their files.", no_args_is_help=True
@@ -77,7 +78,7 @@ def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Js
     ]
     if compiled["error"]:
         rows.append(("Error", f"[red]{escape(compiled['error'])}[/red]"))
-    if compiled["status"] != "succeeded":
+    if compiled["status"] != JobStatus.succeeded:
         return details(rows)
     detail: Json = compiled["fit_detail"] or {}
     ram, flash = detail.get("ram"), detail.get("flash")
@@ -107,7 +108,7 @@ def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Js
 
 def _print_compiled(api: MlClient, compiled: Json) -> None:
     boards_by_id = {board["id"]: board for board in api.list_boards()}
-    files = api.compiled_files(compiled["id"]) if compiled["status"] == "succeeded" else []
+    files = api.compiled_files(compiled["id"]) if compiled["status"] == JobStatus.succeeded else []
     console.print(_compiled_view(compiled, boards_by_id, files))
 
 
