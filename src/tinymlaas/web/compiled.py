@@ -12,6 +12,7 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository, service
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
+from tinymlaas.jobs.enums import ACTIVE_STATUSES
 from tinymlaas.models import CompiledModel
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
@@ -63,7 +64,7 @@ def show_compiled(
             "nav": "compiled",
             "compiled": compiled,
             "job": job,
-            "active": compiled.status in ("queued", "running"),
+            "active": compiled.status in ACTIVE_STATUSES,
             "model": model,
             "board": BOARDS.get(compiled.board),
             "files": repository.files(session, compiled.id),

@@ -18,6 +18,7 @@ from tinymlaas.datasets import service as datasets
 from tinymlaas.errors import BadRequest
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
+from tinymlaas.jobs.enums import ACTIVE_STATUSES
 from tinymlaas.models import TrainedModel
 from tinymlaas.training import catalog, repository, service
 from tinymlaas.training.schemas import ColorMode, ModelCreate
@@ -27,7 +28,6 @@ from tinymlaas.web.rendering import PageRoute, redirect, render
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 DEFAULT_BOARD = "nano33ble"
-ACTIVE_STATUSES = ("queued", "running")
 
 
 def get_page_model(model_id: int, page: PageUser, session: SessionDep) -> TrainedModel:
