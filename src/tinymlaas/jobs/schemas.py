@@ -30,7 +30,9 @@ class JobPage(BaseModel):
 
 
 class JobAccepted(BaseModel):
-    """The answer to a request that started a job."""
+    """The answer to a request that started a job (read from the row the job produces)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     job_id: int

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from tinymlaas.config import Settings
 from tinymlaas.db.base import utcnow
 from tinymlaas.errors import Conflict, NotFound
-from tinymlaas.jobs import repository
-from tinymlaas.jobs.enums import FINISHED_STATUSES, JobKind, JobStatus
+from tinymlaas.jobs import queue, repository
+from tinymlaas.jobs.enums import FINISHED_STATUSES, WORKER_KINDS, JobKind, JobStatus
 from tinymlaas.jobs.schemas import JobRead
 from tinymlaas.models import CompiledModel, Job, TrainedModel, User
 
@@ -24,10 +24,13 @@ UNCLAIMED_PREFIX = "no worker has taken this job"
 
 
 def create_job(session: Session, owner: User, kind: JobKind) -> Job:
+    """A queued job; one that workers run goes to the executor once this transaction commits."""
     job = Job(owner_id=owner.id, kind=kind, status=JobStatus.queued, message="waiting for a worker")
     session.add(job)
     session.flush()
     repository.add_event(session, job.id, "state", {"status": JobStatus.queued})
+    if kind in WORKER_KINDS:
+        queue.submit_after_commit(session, job.id)
     return job
 
 
