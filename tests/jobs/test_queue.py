@@ -9,8 +9,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.session import make_session_factory, transaction
+from tinymlaas.enums import JobKind
 from tinymlaas.jobs import service
-from tinymlaas.jobs.enums import JobKind
 from tinymlaas.jobs.queue import submit_on_commit
 from tinymlaas.models import Job, TrainedModel, User
 

@@ -26,7 +26,7 @@ from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
 from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
 from tinymlaas.cli.progress import ByteProgress
-from tinymlaas.jobs.enums import JobStatus
+from tinymlaas.enums import JobStatus
 
 compiled_app = typer.Typer(
     help="Models compiled for a board, and their files.", no_args_is_help=True

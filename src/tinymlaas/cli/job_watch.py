@@ -15,7 +15,7 @@ from tinymlaas.cli.client import ApiError, ClientError, NotLoggedIn
 from tinymlaas.cli.client_commands import console, error_console
 from tinymlaas.cli.formatting import Json, number, percent
 from tinymlaas.cli.ml_client import MlClient
-from tinymlaas.jobs.enums import FINISHED_STATUSES, JobStatus
+from tinymlaas.enums import FINISHED_STATUSES, JobStatus
 
 RECONNECT_ATTEMPTS = 5
 INTERRUPTED_EXIT_CODE = 130

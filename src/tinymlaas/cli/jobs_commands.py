@@ -14,7 +14,7 @@ from tinymlaas.cli.formatting import details, percent
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import logged_in_client
 from tinymlaas.cli.options import AsJson
-from tinymlaas.jobs.enums import JobStatus
+from tinymlaas.enums import JobStatus
 
 jobs_app = typer.Typer(help="Training, compiling and install jobs.", no_args_is_help=True)
 

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinymlaas.jobs.enums import JobStatus
+from tinymlaas.enums import JobStatus
 
 Quantization = Literal["int8", "float32"]
 

@@ -7,10 +7,10 @@ from sqlalchemy.orm import Session
 from tinymlaas.blobs import BlobStore
 from tinymlaas.compiling import repository
 from tinymlaas.compiling.schemas import CompileRequest
+from tinymlaas.enums import FINISHED_STATUSES, JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
-from tinymlaas.jobs.enums import FINISHED_STATUSES, JobKind, JobStatus
 from tinymlaas.models import CompiledFile, CompiledModel, TrainedModel, User
 
 

@@ -23,10 +23,10 @@ from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
 from tinymlaas.devices import repository, service
+from tinymlaas.enums import JobStatus
 from tinymlaas.hardware.serial_protocol import Hello, Prediction
 from tinymlaas.jobs import repository as jobs_repository
 from tinymlaas.jobs import service as jobs
-from tinymlaas.jobs.enums import JobStatus
 from tinymlaas.models import Bridge, Device, Installation, Job
 
 log = logging.getLogger(__name__)

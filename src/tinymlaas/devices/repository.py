@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from tinymlaas.jobs.enums import JobStatus
+from tinymlaas.enums import JobStatus
 from tinymlaas.models import Bridge, Device, Installation, Job, Observation
 
 

@@ -23,7 +23,7 @@ from tinymlaas.devices.schemas import (
     ObservationPage,
     ObservationRead,
 )
-from tinymlaas.jobs.enums import JobStatus
+from tinymlaas.enums import JobStatus
 from tinymlaas.models import Bridge, Device
 from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
 

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tinymlaas.jobs.enums import JobStatus
+from tinymlaas.enums import JobStatus
 from tinymlaas.params import IdField
 
 DeviceStatus = Literal["online", "offline", "busy"]

@@ -14,12 +14,12 @@ from tinymlaas.compiling import repository as compiled_files
 from tinymlaas.db.base import utcnow
 from tinymlaas.devices import repository
 from tinymlaas.devices.schemas import BridgeRead, DeviceRead, DeviceUpdate, Installed
+from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware.boards import Board, UnknownBoard, get_board
 from tinymlaas.hardware.footprint import FitVerdict, fit
 from tinymlaas.hardware.serial_protocol import Hello, Prediction
 from tinymlaas.jobs import service as jobs
-from tinymlaas.jobs.enums import JobKind, JobStatus
 from tinymlaas.models import Bridge, CompiledModel, Device, Installation, Observation, User
 
 # A bridge pings every 10 s; without news for this long its devices count as offline.

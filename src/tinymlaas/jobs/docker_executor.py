@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tinymlaas.config import Settings
 from tinymlaas.db.session import make_engine, make_session_factory, transaction
+from tinymlaas.enums import FINISHED_STATUSES, JobStatus
 from tinymlaas.errors import ConfigurationError
 from tinymlaas.jobs import service
-from tinymlaas.jobs.enums import FINISHED_STATUSES, JobStatus
 from tinymlaas.jobs.worker import EXIT_NOT_RUN
 from tinymlaas.models import Job
 

@@ -13,8 +13,8 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from tinymlaas.enums import FINISHED_STATUSES
 from tinymlaas.jobs import repository
-from tinymlaas.jobs.enums import FINISHED_STATUSES
 from tinymlaas.models import Job
 
 

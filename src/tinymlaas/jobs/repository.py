@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
-from tinymlaas.jobs.enums import JobKind, JobStatus
+from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.models import Job, JobEvent, User
 
 

@@ -20,9 +20,9 @@ from tinymlaas.db.session import (
     make_session_factory,
     transaction,
 )
+from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.context import RESULT_PATIENCE_SECONDS, JobCancelled, JobContext
-from tinymlaas.jobs.enums import JobKind, JobStatus
 from tinymlaas.models import Job
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from tinymlaas.jobs.enums import JobKind, JobStatus
+from tinymlaas.enums import JobKind, JobStatus
 
 
 class JobRead(BaseModel):

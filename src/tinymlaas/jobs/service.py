@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.config import Settings
 from tinymlaas.db.base import utcnow
+from tinymlaas.enums import FINISHED_STATUSES, WORKER_KINDS, JobKind, JobStatus
 from tinymlaas.errors import Conflict, NotFound
 from tinymlaas.jobs import queue, repository
-from tinymlaas.jobs.enums import FINISHED_STATUSES, WORKER_KINDS, JobKind, JobStatus
 from tinymlaas.jobs.schemas import JobRead
 from tinymlaas.models import CompiledModel, Job, TrainedModel, User
 

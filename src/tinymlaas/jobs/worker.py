@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tinymlaas.config import Settings
 from tinymlaas.db.session import UNREACHABLE, transaction
+from tinymlaas.enums import FINISHED_STATUSES, JobStatus
 from tinymlaas.jobs import repository, service
-from tinymlaas.jobs.enums import FINISHED_STATUSES, JobStatus
 from tinymlaas.jobs.runner import TASKS, run_job, run_one, session_factory
 from tinymlaas.models import Job
 

@@ -15,7 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tinymlaas.db.base import Base, EnumString, IdMixin, TimestampMixin
-from tinymlaas.jobs.enums import JobStatus
+from tinymlaas.enums import JobStatus
 
 
 class CompiledModel(IdMixin, TimestampMixin, Base):

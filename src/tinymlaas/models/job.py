@@ -7,7 +7,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tinymlaas.db.base import Base, EnumString, IdMixin, TimestampMixin, UTCDateTime, utcnow
-from tinymlaas.jobs.enums import JobKind, JobStatus
+from tinymlaas.enums import JobKind, JobStatus
 
 
 class Job(IdMixin, TimestampMixin, Base):

@@ -6,7 +6,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tinymlaas.db.base import Base, EnumString, ExactString, IdMixin, TimestampMixin
-from tinymlaas.jobs.enums import JobStatus
+from tinymlaas.enums import JobStatus
 
 
 class TrainedModel(IdMixin, TimestampMixin, Base):

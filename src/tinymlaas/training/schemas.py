@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinymlaas.jobs.enums import JobStatus
+from tinymlaas.enums import JobStatus
 from tinymlaas.params import IdField
 
 ColorMode = Literal["grayscale", "rgb"]

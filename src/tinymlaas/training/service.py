@@ -6,11 +6,11 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
 from tinymlaas.datasets import service as datasets
+from tinymlaas.enums import FINISHED_STATUSES, JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware import footprint
 from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
-from tinymlaas.jobs.enums import FINISHED_STATUSES, JobKind, JobStatus
 from tinymlaas.models import TrainedModel, User
 from tinymlaas.training import catalog, repository
 from tinymlaas.training.schemas import EstimateRead, ModelCreate, ModelUpdate

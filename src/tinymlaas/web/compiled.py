@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse
 from tinymlaas.auth.dependencies import SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository, service
+from tinymlaas.enums import ACTIVE_STATUSES
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
-from tinymlaas.jobs.enums import ACTIVE_STATUSES
 from tinymlaas.models import CompiledModel
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser

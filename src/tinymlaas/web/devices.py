@@ -18,10 +18,10 @@ from tinymlaas.compiling import service as compiling
 from tinymlaas.devices import repository, service
 from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import DeviceUpdate, ObservationRead
+from tinymlaas.enums import ACTIVE_STATUSES, JobStatus
 from tinymlaas.errors import BadRequest
 from tinymlaas.hardware.boards import BOARDS, Board
 from tinymlaas.jobs import service as jobs
-from tinymlaas.jobs.enums import ACTIVE_STATUSES, JobStatus
 from tinymlaas.models import Bridge, CompiledModel, Device
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser

@@ -15,10 +15,10 @@ from tinymlaas.compiling import service as compiling
 from tinymlaas.compiling.schemas import CompileRequest
 from tinymlaas.datasets import repository as datasets_repository
 from tinymlaas.datasets import service as datasets
+from tinymlaas.enums import ACTIVE_STATUSES
 from tinymlaas.errors import BadRequest
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
-from tinymlaas.jobs.enums import ACTIVE_STATUSES
 from tinymlaas.models import TrainedModel
 from tinymlaas.training import catalog, repository, service
 from tinymlaas.training.schemas import ColorMode, ModelCreate

@@ -22,8 +22,8 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import IntegrityError
 
+from tinymlaas.enums import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from tinymlaas.errors import TinyMLaaSError
-from tinymlaas.jobs.enums import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from tinymlaas.web.auth import FLASH_COOKIE, LoginRequired, get_browser_session
 
 WEB_DIR = Path(__file__).parent

@@ -1,5 +1,6 @@
-"""The words of jobs, defined once: the ORM, the API schemas, the CLI and the pages' scripts
-use these (pure: no FastAPI, no SQLAlchemy)."""
+"""Vocabularies defined once and shared by the tables, the API schemas, the CLI and the pages'
+scripts: the states and kinds of jobs. Pure (no FastAPI, no SQLAlchemy), at the bottom of the
+layers, so the tables and the light CLI install import it alike."""
 
 from __future__ import annotations
 

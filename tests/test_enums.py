@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from jobs.rows import queued_job
 from tinymlaas.db.session import transaction
-from tinymlaas.jobs.enums import WORKER_KINDS, JobKind, JobStatus
+from tinymlaas.enums import WORKER_KINDS, JobKind, JobStatus
 from tinymlaas.jobs.runner import TASKS
 from tinymlaas.models import Job
 
