@@ -21,6 +21,7 @@ from tinymlaas.error_handlers import install_error_handlers
 from tinymlaas.health import router as health_router
 from tinymlaas.jobs.background import JobMaintenance
 from tinymlaas.jobs.executor import make_executor
+from tinymlaas.jobs.queue import submit_on_commit
 from tinymlaas.jobs.router import router as jobs_router
 from tinymlaas.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
 from tinymlaas.training.router import router as training_router
@@ -51,6 +52,7 @@ def create_app(
     )
     factory = make_session_factory(engine)
     executor = make_executor(settings)
+    submit_on_commit(factory, executor)
     maintenance = JobMaintenance(settings, factory, executor, start_local_workers)
 
     @asynccontextmanager

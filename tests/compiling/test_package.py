@@ -26,8 +26,8 @@ from tinymlaas.compiling.package import (
     package,
 )
 from tinymlaas.compiling.quantize import TensorInfo
+from tinymlaas.contracts import TrainingConfig
 from tinymlaas.hardware.boards import get_board
-from tinymlaas.training.contracts import TrainingConfig
 
 TFLITE = bytes(range(256)) * 8  # conversion is not under test: any bytes stand for the model
 CONFIG = TrainingConfig(architecture="cnn-small", alpha=0.5, input_width=32, input_height=24)

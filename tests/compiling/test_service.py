@@ -13,9 +13,9 @@ from tinymlaas.auth.service import create_user
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import service
 from tinymlaas.compiling.schemas import CompiledRead, CompileRequest
+from tinymlaas.contracts import TrainingConfig
 from tinymlaas.errors import BadRequest, Conflict, NotFound, TinyMLaaSError
 from tinymlaas.models import CompiledFile, CompiledModel, Job, TrainedModel, User
-from tinymlaas.training.contracts import TrainingConfig
 
 from conftest import Database
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tinymlaas.compiling import litert
+from tinymlaas.contracts import TrainingConfig
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo
 from tinymlaas.devices.bridge.install import InstallRequest
@@ -24,7 +25,6 @@ from tinymlaas.devices.bridge.transports import SerialTransport, TransportError,
 from tinymlaas.devices.bridge.virtual import VirtualDevice, load_camera
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.hardware.serial_protocol import Hello, LineReader, Message, Prediction
-from tinymlaas.training.contracts import TrainingConfig
 from tinymlaas.training.preprocess import to_pixels
 
 from support.factories import pattern_image

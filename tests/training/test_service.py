@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.auth.service import create_user
 from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.contracts import TrainingConfig, TrainingInfo
 from tinymlaas.datasets.service import create_dataset
 from tinymlaas.errors import BadRequest, Conflict, NotFound, TinyMLaaSError
 from tinymlaas.models import Dataset, Image, TrainedModel, User
 from tinymlaas.training import service
-from tinymlaas.training.contracts import TrainingConfig, TrainingInfo
 from tinymlaas.training.schemas import ModelCreate, ModelRead
 
 from conftest import Database

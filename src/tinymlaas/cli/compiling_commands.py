@@ -25,7 +25,8 @@ from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
 from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
 from tinymlaas.cli.progress import ByteProgress
-from tinymlaas.compiling.manifest import Quantization
+from tinymlaas.contracts import Quantization
+from tinymlaas.enums import JobStatus
 
 compiled_app = typer.Typer(
     help="Models compiled for a board, and their files.", no_args_is_help=True
@@ -72,7 +73,7 @@ def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Js
     ]
     if compiled["error"]:
         rows.append(("Error", f"[red]{escape(compiled['error'])}[/red]"))
-    if compiled["status"] != "succeeded":
+    if compiled["status"] != JobStatus.succeeded:
         return details(rows)
     detail: Json = compiled["fit_detail"] or {}
     ram, flash = detail.get("ram"), detail.get("flash")
@@ -102,7 +103,7 @@ def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Js
 
 def _print_compiled(api: MlClient, compiled: Json) -> None:
     boards_by_id = {board["id"]: board for board in api.list_boards()}
-    files = api.compiled_files(compiled["id"]) if compiled["status"] == "succeeded" else []
+    files = api.compiled_files(compiled["id"]) if compiled["status"] == JobStatus.succeeded else []
     console.print(_compiled_view(compiled, boards_by_id, files))
 
 

@@ -15,8 +15,8 @@ from tinymlaas.cli.client import ApiError, ClientError, NotLoggedIn
 from tinymlaas.cli.client_commands import console, error_console
 from tinymlaas.cli.formatting import Json, number, percent
 from tinymlaas.cli.ml_client import MlClient
+from tinymlaas.enums import FINISHED_STATUSES, JobStatus
 
-FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
 RECONNECT_ATTEMPTS = 5
 INTERRUPTED_EXIT_CODE = 130
 
@@ -124,7 +124,7 @@ class JobDisplay:
             line = f"{self.status}: {data['error']}" if data.get("error") else self.status
         elif data.get("cancelling"):
             line = "cancelling…"
-        elif self.status == "running" and data.get("worker"):
+        elif self.status == JobStatus.running and data.get("worker"):
             line = f"running on {data['worker']}"
         elif data.get("message") and data["message"] != self.status:
             line = f"{self.status}: {data['message']}"
@@ -171,12 +171,12 @@ def follow_job(api: MlClient, job_id: int) -> Json:
 
 def end_unless_succeeded(job: Json) -> None:
     """Print how a job ended; exit 1 unless it succeeded."""
-    if job["status"] == "succeeded":
+    if job["status"] == JobStatus.succeeded:
         console.print(f"[green]Job {job['id']} succeeded[/green]")
         return
-    if job["status"] == "failed":
+    if job["status"] == JobStatus.failed:
         error_console.print(f"[red]Job {job['id']} failed: {escape(job['error'] or '')}[/red]")
-    elif job["status"] == "cancelled":
+    elif job["status"] == JobStatus.cancelled:
         error_console.print(f"[red]Job {job['id']} was cancelled[/red]")
     else:
         error_console.print(f"[red]Job {job['id']} is {job['status']}[/red]")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -15,18 +14,11 @@ from tinymlaas.cli.formatting import details, percent
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import logged_in_client
 from tinymlaas.cli.options import AsJson
+from tinymlaas.enums import JobStatus
 
 jobs_app = typer.Typer(help="Training, compiling and install jobs.", no_args_is_help=True)
 
 JobId = Annotated[int, typer.Argument(help="The job's id (see tinymlaas jobs list).")]
-
-
-class JobStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
 
 
 def register(app: typer.Typer) -> None:
@@ -94,7 +86,7 @@ def cancel_job(job_id: JobId) -> None:
     """Cancel a queued job, or stop a running one (training at its next batch, an install now)."""
     with logged_in_client() as api:
         job = api.cancel_job(job_id)
-    if job["status"] == "cancelled":
+    if job["status"] == JobStatus.cancelled:
         console.print(f"Cancelled job {job_id}")
     else:
         console.print(

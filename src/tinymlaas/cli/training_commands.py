@@ -14,7 +14,7 @@ from tinymlaas.cli.formatting import Json, details, number, percent, size
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
 from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
-from tinymlaas.training.contracts import ColorMode, TrainingConfig
+from tinymlaas.contracts import ColorMode, TrainingConfig
 
 models_app = typer.Typer(help="Trained models.", no_args_is_help=True)
 

@@ -10,18 +10,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from tinymlaas import __version__
-from tinymlaas.training.contracts import ColorMode, TrainingConfig
+from tinymlaas.contracts import ColorMode, Quantization, TrainingConfig
 
 if TYPE_CHECKING:
     from tinymlaas.compiling.quantize import TensorInfo
 
-Quantization = Literal["int8", "float32"]
-QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
 
 MANIFEST_VERSION = 1
 PREPROCESSING = {

@@ -18,9 +18,9 @@ from tinymlaas.compiling.manifest import (
     ModelFacts,
     build_manifest,
 )
+from tinymlaas.contracts import TrainingConfig
 from tinymlaas.hardware.boards import Board
 from tinymlaas.hardware.footprint import FitVerdict, fit
-from tinymlaas.training.contracts import TrainingConfig
 
 CONTENT_TYPES = {
     "model.tflite": "application/octet-stream",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
@@ -48,14 +48,9 @@ def compile_model(
     model: ModelDep,
     session: SessionDep,
     user: CurrentUser,
-    request: Request,
-    background: BackgroundTasks,
 ) -> JobAccepted:
     """Queue quantizing, compiling and verifying a trained model for a board."""
-    compiled = service.create_compiled(session, user, model, payload)
-    assert compiled.job_id is not None
-    background.add_task(request.app.state.executor.submit, compiled.job_id)
-    return JobAccepted(id=compiled.id, job_id=compiled.job_id, status="queued")
+    return JobAccepted.model_validate(service.create_compiled(session, user, model, payload))
 
 
 @router.get("/compiled", operation_id="list_compiled", response_model=CompiledPage)

@@ -5,7 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinymlaas.compiling.manifest import Quantization
+from tinymlaas.contracts import Quantization
+from tinymlaas.enums import JobStatus
 
 
 class BoardRead(BaseModel):
@@ -38,7 +39,7 @@ class CompiledRead(BaseModel):
     model_id: int
     board: str
     quantization: Quantization
-    status: str
+    status: JobStatus
     job_id: int | None
     tflite_bytes: int | None
     arena_bytes: int | None

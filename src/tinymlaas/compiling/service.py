@@ -7,11 +7,11 @@ from sqlalchemy.orm import Session
 from tinymlaas.blobs import BlobStore
 from tinymlaas.compiling import repository
 from tinymlaas.compiling.schemas import CompileRequest
+from tinymlaas.enums import FINISHED_STATUSES, JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import CompiledFile, CompiledModel, TrainedModel, User
-from tinymlaas.models.job import FINISHED_STATUSES
 
 
 def get_compiled(session: Session, owner: User, compiled_id: int) -> CompiledModel:
@@ -25,16 +25,16 @@ def create_compiled(
     session: Session, owner: User, model: TrainedModel, request: CompileRequest
 ) -> CompiledModel:
     board = board_or_error(request.board)
-    if model.status != "succeeded":
+    if model.status != JobStatus.succeeded:
         raise BadRequest(f"model {model.id} has not finished training ({model.status})")
-    job = jobs.create_job(session, owner, "compile")
+    job = jobs.create_job(session, owner, JobKind.compile)
     compiled = CompiledModel(
         owner_id=owner.id,
         model_id=model.id,
         job_id=job.id,
         board=board.id,
         quantization=request.quantization,
-        status="queued",
+        status=JobStatus.queued,
     )
     session.add(compiled)
     session.flush()

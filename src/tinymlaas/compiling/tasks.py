@@ -21,11 +21,11 @@ from tinymlaas.compiling.manifest import (
     tensor_dict,
 )
 from tinymlaas.compiling.package import CONTENT_TYPES, board_fit, package
+from tinymlaas.contracts import TrainingInfo
 from tinymlaas.db.base import utcnow
 from tinymlaas.hardware.boards import Board, get_board
 from tinymlaas.jobs.context import JobContext
 from tinymlaas.models import CompiledFile, CompiledModel, Dataset, TrainedModel
-from tinymlaas.training.contracts import TrainingInfo
 from tinymlaas.training.data import Split, load_images
 from tinymlaas.training.scoring import predict
 

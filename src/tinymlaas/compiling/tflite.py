@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymlaas.compiling.manifest import QUANTIZATIONS, Quantization
+from tinymlaas.contracts import QUANTIZATIONS, Quantization
 
 logger = logging.getLogger(__name__)
 

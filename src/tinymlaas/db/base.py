@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
-from sqlalchemy import JSON, DateTime, Integer, LargeBinary, MetaData, String, func
+from sqlalchemy import JSON, DateTime, Enum, Integer, LargeBinary, MetaData, String, func
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -61,6 +62,19 @@ def ExactString(length: int) -> String:  # noqa: N802 - reads like a type
     )
 
 
+def EnumString(enum: type[StrEnum], length: int) -> Enum:  # noqa: N802 - reads like a type
+    """A StrEnum stored as its values in a plain VARCHAR(length), read back as members: no
+    native enum type and no CHECK constraint, so the column is what a String(length) was."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
 def Bytes() -> LargeBinary:  # noqa: N802 - reads like a type
     """Binary data; MariaDB's plain BLOB holds only 64 KiB."""
     return LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
@@ -111,6 +125,7 @@ class TimestampMixin:
 
 __all__ = [
     "Base",
+    "EnumString",
     "ExactString",
     "Bytes",
     "IdMixin",

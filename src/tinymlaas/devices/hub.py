@@ -24,6 +24,7 @@ from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
 from tinymlaas.devices import messages, repository, service
 from tinymlaas.devices.messages import CANCEL_INSTALL
+from tinymlaas.enums import JobStatus
 from tinymlaas.hardware.serial_protocol import Hello, Prediction
 from tinymlaas.jobs import repository as jobs_repository
 from tinymlaas.jobs import service as jobs
@@ -126,7 +127,7 @@ class BridgeConnection:
     def _install_log(self, session: Session, job_id: int, line: str) -> None:
         installation = repository.installation_by_job(session, job_id)
         job = session.get(Job, job_id)
-        if installation is None or job is None or job.status != "running":
+        if installation is None or job is None or job.status != JobStatus.running:
             return
         installation.output = (installation.output + line + "\n")[-MAX_LOG_CHARS:]
         if not job.cancel_requested:  # keep saying what became of the cancel
@@ -139,7 +140,7 @@ class BridgeConnection:
         cancel_sent = self.cancels.pop(job_id, None)
         installation = repository.installation_by_job(session, job_id)
         job = session.get(Job, job_id)
-        if installation is None or job is None or job.status != "running":
+        if installation is None or job is None or job.status != JobStatus.running:
             return
         ok, output = message.ok, message.output
         installation.output = output[-MAX_LOG_CHARS:]
@@ -151,7 +152,7 @@ class BridgeConnection:
                 device.installed_at = utcnow()
         if message.cancelled and not ok:
             state = message.device_state or "the board's state is unknown"
-            jobs.finish(session, job, "cancelled", message=f"cancelled: {state}"[:500])
+            jobs.finish(session, job, JobStatus.cancelled, message=f"cancelled: {state}"[:500])
             return
         if cancel_sent is False:
             late = f"; the cancel could not be delivered: {self._cannot_cancel()}"
@@ -160,10 +161,12 @@ class BridgeConnection:
         else:
             late = ""
         if ok:
-            jobs.finish(session, job, "succeeded", message=f"installed{late}"[:500])
+            jobs.finish(session, job, JobStatus.succeeded, message=f"installed{late}"[:500])
         else:
             tail = output.strip()[-4000:] or "the installer gave no output"
-            jobs.finish(session, job, "failed", message=f"install failed{late}"[:500], error=tail)
+            jobs.finish(
+                session, job, JobStatus.failed, message=f"install failed{late}"[:500], error=tail
+            )
 
     def _cannot_cancel(self) -> str:
         version = f" (version {self.version})" if self.version else ""
@@ -207,7 +210,7 @@ class BridgeConnection:
                 outgoing.append(self._install_message(session, installation, device))
                 self.in_flight.add(installation.job_id)
                 jobs_repository.add_event(
-                    session, installation.job_id, "state", {"status": "running"}
+                    session, installation.job_id, "state", {"status": JobStatus.running}
                 )
         # Remembered once committed, so that a round that failed is tried again.
         self.cancels.update(cancels)
@@ -233,7 +236,7 @@ class BridgeConnection:
                     session,
                     job_id,
                     "state",
-                    {"status": "running", "cancelling": True, "message": message},
+                    {"status": JobStatus.running, "cancelling": True, "message": message},
                 )
         return cancels
 
@@ -270,12 +273,12 @@ class BridgeConnection:
             repository.mark_bridge_gone(session, self.bridge_id)
             for job_id in self.in_flight:
                 job = session.get(Job, job_id)
-                if job is not None and job.status == "running":
+                if job is not None and job.status == JobStatus.running:
                     cancel = " before confirming the cancel" if self.cancels.get(job_id) else ""
                     jobs.finish(
                         session,
                         job,
-                        "failed",
+                        JobStatus.failed,
                         message="bridge disconnected",
                         error=(
                             f"the bridge disconnected during the install{cancel}; the board"

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from tinymlaas.enums import JobStatus
 from tinymlaas.models import Bridge, Device, Installation, Job, Observation
 
 
@@ -105,7 +106,7 @@ def devices_installing(session: Session, bridge_id: int) -> set[int]:
             select(Installation.device_id)
             .join(Device, Device.id == Installation.device_id)
             .join(Job, Job.id == Installation.job_id)
-            .where(Device.bridge_id == bridge_id, Job.status == "running")
+            .where(Device.bridge_id == bridge_id, Job.status == JobStatus.running)
         )
     )
 
@@ -116,7 +117,7 @@ def queued_installs(session: Session, bridge_id: int) -> list[tuple[Installation
         select(Installation, Device)
         .join(Device, Device.id == Installation.device_id)
         .join(Job, Job.id == Installation.job_id)
-        .where(Device.bridge_id == bridge_id, Job.status == "queued")
+        .where(Device.bridge_id == bridge_id, Job.status == JobStatus.queued)
         .order_by(Installation.id)
     )
     return [(installation, device) for installation, device in rows]
@@ -129,7 +130,9 @@ def cancel_requested_jobs(session: Session, job_ids: set[int]) -> list[int]:
     return list(
         session.scalars(
             select(Job.id)
-            .where(Job.id.in_(job_ids), Job.status == "running", Job.cancel_requested.is_(True))
+            .where(
+                Job.id.in_(job_ids), Job.status == JobStatus.running, Job.cancel_requested.is_(True)
+            )
             .order_by(Job.id)
         )
     )
@@ -139,7 +142,7 @@ def set_running_job_message(session: Session, job_id: int, message: str) -> bool
     """Set a job's message if it is still running; whether it was."""
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "running")
+        .where(Job.id == job_id, Job.status == JobStatus.running)
         .values(message=message)
         .execution_options(synchronize_session=False)
     )

@@ -23,6 +23,7 @@ from tinymlaas.devices.schemas import (
     ObservationPage,
     ObservationRead,
 )
+from tinymlaas.enums import JobStatus
 from tinymlaas.models import Bridge, Device
 from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
 
@@ -117,7 +118,7 @@ def install_model(
     """Install a compiled model on a device through its bridge (refused if it cannot fit)."""
     compiled = compiling.get_compiled(session, user, payload.compiled_id)
     installation = service.request_install(session, user, device, compiled)
-    return InstallAccepted(id=installation.id, job_id=installation.job_id, status="queued")
+    return InstallAccepted(id=installation.id, job_id=installation.job_id, status=JobStatus.queued)
 
 
 @router.get(

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tinymlaas.enums import JobStatus
 from tinymlaas.params import IdField
 
 DeviceStatus = Literal["online", "offline", "busy"]
@@ -70,7 +71,7 @@ class InstallRequest(BaseModel):
 class InstallAccepted(BaseModel):
     id: int
     job_id: int
-    status: str
+    status: JobStatus
 
 
 class ObservationRead(BaseModel):

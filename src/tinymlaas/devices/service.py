@@ -14,6 +14,7 @@ from tinymlaas.compiling import repository as compiled_files
 from tinymlaas.db.base import utcnow
 from tinymlaas.devices import repository
 from tinymlaas.devices.schemas import BridgeRead, DeviceRead, DeviceUpdate, Installed
+from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware.boards import Board, UnknownBoard, get_board
 from tinymlaas.hardware.footprint import FitVerdict, fit
@@ -254,7 +255,7 @@ def request_install(
     session: Session, owner: User, device: Device, compiled: CompiledModel
 ) -> Installation:
     """Check that the model can go on the device, then queue the install for its bridge."""
-    if compiled.status != "succeeded":
+    if compiled.status != JobStatus.succeeded:
         raise BadRequest(f"compiled model {compiled.id} is not ready ({compiled.status})")
     if device.board is None:
         raise BadRequest(
@@ -272,7 +273,7 @@ def request_install(
     bridge = repository.bridges_by_id(session, {device.bridge_id}).get(device.bridge_id)
     if device_status(device, bridge) == "offline":
         raise Conflict(f"device {device.id} is offline: start its bridge or plug it in")
-    job = jobs.create_job(session, owner, "install")
+    job = jobs.create_job(session, owner, JobKind.install)
     installation = Installation(
         owner_id=owner.id, device_id=device.id, compiled_id=compiled.id, job_id=job.id
     )

@@ -32,11 +32,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tinymlaas.config import Settings
 from tinymlaas.db.session import make_engine, make_session_factory, transaction
+from tinymlaas.enums import FINISHED_STATUSES, JobStatus
 from tinymlaas.errors import ConfigurationError
 from tinymlaas.jobs import service
 from tinymlaas.jobs.worker import EXIT_NOT_RUN
 from tinymlaas.models import Job
-from tinymlaas.models.job import FINISHED_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ class DockerExecutor:
 
     # ---- the database side -------------------------------------------------------------------
 
-    def _job_status(self, job_id: int) -> str | None:
+    def _job_status(self, job_id: int) -> JobStatus | None:
         try:
             with self._factory() as session:
                 job = session.get(Job, job_id)
@@ -266,7 +266,7 @@ class DockerExecutor:
                 if job is None or job.status in FINISHED_STATUSES:
                     return
                 service.finish(
-                    session, job, "failed", message="worker container failed", error=error
+                    session, job, JobStatus.failed, message="worker container failed", error=error
                 )
             log.warning("job %s failed: %s", job_id, error.splitlines()[0])
         except Exception:

@@ -13,9 +13,9 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from tinymlaas.enums import FINISHED_STATUSES
 from tinymlaas.jobs import repository
 from tinymlaas.models import Job
-from tinymlaas.models.job import FINISHED_STATUSES
 
 
 def job_event_stream(

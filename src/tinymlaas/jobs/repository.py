@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
+from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.models import Job, JobEvent, User
 
 
@@ -18,7 +19,7 @@ def get_owned(session: Session, owner_id: int, job_id: int) -> Job | None:
 
 
 def list_owned(
-    session: Session, owner_id: int, status: str | None, offset: int, limit: int
+    session: Session, owner_id: int, status: JobStatus | None, offset: int, limit: int
 ) -> tuple[list[Job], int]:
     conditions = [Job.owner_id == owner_id]
     if status:
@@ -50,18 +51,20 @@ def events_after(session: Session, job_id: int, after_id: int, limit: int = 500)
     )
 
 
-def claim(session: Session, job_id: int, worker: str, kinds: Collection[str] | None = None) -> bool:
+def claim(
+    session: Session, job_id: int, worker: str, kinds: Collection[JobKind] | None = None
+) -> bool:
     """Atomically move a queued job (of one of `kinds`) to running; False if it is not there
     to take: another worker got it first, it is not queued, or it is of another kind."""
     now = utcnow()
-    conditions = [Job.id == job_id, Job.status == "queued"]
+    conditions = [Job.id == job_id, Job.status == JobStatus.queued]
     if kinds is not None:
         conditions.append(Job.kind.in_(kinds))
     result = session.execute(
         update(Job)
         .where(*conditions)
         .values(
-            status="running",
+            status=JobStatus.running,
             started_at=now,
             heartbeat_at=now,
             worker=worker,
@@ -73,16 +76,20 @@ def claim(session: Session, job_id: int, worker: str, kinds: Collection[str] | N
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def next_queued(session: Session, kinds: list[str], limit: int | None = 20) -> list[int]:
+def next_queued(session: Session, kinds: Collection[JobKind], limit: int | None = 20) -> list[int]:
     """Ids of queued jobs of these kinds, oldest first."""
-    query = select(Job.id).where(Job.status == "queued", Job.kind.in_(kinds)).order_by(Job.id)
+    query = (
+        select(Job.id).where(Job.status == JobStatus.queued, Job.kind.in_(kinds)).order_by(Job.id)
+    )
     return list(session.scalars(query.limit(limit) if limit else query))
 
 
 def stale_running(session: Session, moment: datetime) -> list[Job]:
     return list(
         session.scalars(
-            select(Job).where(Job.status == "running", Job.heartbeat_at < moment).order_by(Job.id)
+            select(Job)
+            .where(Job.status == JobStatus.running, Job.heartbeat_at < moment)
+            .order_by(Job.id)
         )
     )
 
@@ -91,7 +98,7 @@ def heartbeat(session: Session, job_id: int, worker: str) -> bool:
     """Extend the job's lease; False when it no longer belongs to this worker."""
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "running", Job.worker == worker)
+        .where(Job.id == job_id, Job.status == JobStatus.running, Job.worker == worker)
         .values(heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -103,13 +110,13 @@ def heartbeat(session: Session, job_id: int, worker: str) -> bool:
 
 
 def unclaimed(
-    session: Session, kinds: Collection[str], queued_before: datetime, alerted_prefix: str
+    session: Session, kinds: Collection[JobKind], queued_before: datetime, alerted_prefix: str
 ) -> list[tuple[int, datetime]]:
     """(id, queued since) of jobs queued since before `queued_before` and not alerted yet."""
     rows = session.execute(
         select(Job.id, Job.updated_at)
         .where(
-            Job.status == "queued",
+            Job.status == JobStatus.queued,
             Job.kind.in_(kinds),
             Job.updated_at < queued_before,
             Job.message.not_like(f"{alerted_prefix}%"),
@@ -120,9 +127,9 @@ def unclaimed(
     return [(job_id, queued_since) for job_id, queued_since in rows]
 
 
-def workers_active_since(session: Session, kinds: Collection[str], moment: datetime) -> bool:
+def workers_active_since(session: Session, kinds: Collection[JobKind], moment: datetime) -> bool:
     """Whether a worker runs a job of these kinds now, or finished one after `moment`."""
-    running = select(Job.id).where(Job.status == "running", Job.kind.in_(kinds)).limit(1)
+    running = select(Job.id).where(Job.status == JobStatus.running, Job.kind.in_(kinds)).limit(1)
     if session.scalar(running) is not None:
         return True
     finished = select(Job.id).where(
@@ -142,7 +149,7 @@ def mark_unclaimed(session: Session, job_id: int, message: str, alerted_prefix: 
         update(Job)
         .where(
             Job.id == job_id,
-            Job.status == "queued",
+            Job.status == JobStatus.queued,
             Job.message.not_like(f"{alerted_prefix}%"),
         )
         .values(message=message[:500], updated_at=Job.updated_at)
@@ -152,7 +159,7 @@ def mark_unclaimed(session: Session, job_id: int, message: str, alerted_prefix: 
 
 
 def queue_summary(
-    session: Session, kinds: Collection[str], queued_before: datetime
+    session: Session, kinds: Collection[JobKind], queued_before: datetime
 ) -> tuple[int, int, datetime | None]:
     """Queued jobs of these kinds: how many, how many queued before `queued_before`, and when
     the oldest was queued (one aggregate over the status index)."""
@@ -161,7 +168,7 @@ def queue_summary(
             func.count(),
             func.count(case((Job.updated_at < queued_before, 1))),
             func.min(Job.updated_at),
-        ).where(Job.status == "queued", Job.kind.in_(kinds))
+        ).where(Job.status == JobStatus.queued, Job.kind.in_(kinds))
     ).one()
     count, waiting, oldest = row
     return int(count), int(waiting), oldest

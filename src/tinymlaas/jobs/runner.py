@@ -20,6 +20,7 @@ from tinymlaas.db.session import (
     make_session_factory,
     transaction,
 )
+from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.context import RESULT_PATIENCE_SECONDS, JobCancelled, JobContext
 from tinymlaas.models import Job
@@ -27,9 +28,9 @@ from tinymlaas.models import Job
 log = logging.getLogger(__name__)
 
 # kind -> "module:function"; imported only when a job of that kind runs, in a worker.
-TASKS: dict[str, str] = {
-    "train": "tinymlaas.training.tasks:run",
-    "compile": "tinymlaas.compiling.tasks:run",
+TASKS: dict[JobKind, str] = {
+    JobKind.train: "tinymlaas.training.tasks:run",
+    JobKind.compile: "tinymlaas.compiling.tasks:run",
 }
 
 
@@ -37,7 +38,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def load_task(kind: str) -> Callable[[JobContext], None]:
+def load_task(kind: JobKind) -> Callable[[JobContext], None]:
     module_name, function = TASKS[kind].split(":")
     task: Callable[[JobContext], None] = getattr(importlib.import_module(module_name), function)
     return task
@@ -50,11 +51,11 @@ def run_job(factory: sessionmaker[Session], job_id: int, heartbeat_seconds: floa
         # Only kinds a worker runs: install jobs belong to the API process holding the bridge.
         if not repository.claim(session, job_id, worker, kinds=TASKS):
             return "skipped"
-        service.set_resource_status(session, job_id, "running", None)
+        service.set_resource_status(session, job_id, JobStatus.running, None)
         job = session.get_one(Job, job_id)
         # Replaces "waiting for a worker" (or the unclaimed alert) until the task reports.
         job.message = f"running on {worker}"[:500]
-        event = {"status": "running", "worker": worker, "message": job.message}
+        event = {"status": JobStatus.running, "worker": worker, "message": job.message}
         repository.add_event(session, job_id, "state", event)
         kind = job.kind
     stop = threading.Event()
@@ -62,11 +63,11 @@ def run_job(factory: sessionmaker[Session], job_id: int, heartbeat_seconds: floa
         target=_heartbeat, args=(factory, job_id, worker, heartbeat_seconds, stop), daemon=True
     )
     beat.start()
-    status, message, error = "succeeded", "done", None
+    status, message, error = JobStatus.succeeded, "done", None
     try:
         load_task(kind)(JobContext(job_id, factory, worker))
     except JobCancelled:
-        status, message = "cancelled", "cancelled by the user"
+        status, message = JobStatus.cancelled, "cancelled by the user"
     except (SystemExit, KeyboardInterrupt):
         stop.set()
         with transaction(factory) as session:
@@ -78,7 +79,7 @@ def run_job(factory: sessionmaker[Session], job_id: int, heartbeat_seconds: floa
         raise
     except Exception as exc:  # any task failure ends up in the job, never lost
         log.exception("job %s failed", job_id)
-        status, message = "failed", "failed"
+        status, message = JobStatus.failed, "failed"
         error = f"{type(exc).__name__}: {exc}"
         if not str(exc):
             error += "\n" + "".join(traceback.format_exception(exc)[-3:])
@@ -88,7 +89,7 @@ def run_job(factory: sessionmaker[Session], job_id: int, heartbeat_seconds: floa
 
     def record(session: Session) -> str:
         job = session.get_one(Job, job_id)
-        if job.status == "running":
+        if job.status == JobStatus.running:
             service.finish(session, job, status, message=message, error=error)
         return job.status
 

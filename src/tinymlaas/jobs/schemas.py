@@ -1,18 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from tinymlaas.enums import JobKind, JobStatus
 
 
 class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: str
+    kind: JobKind
     status: JobStatus
     progress: float
     message: str
@@ -31,7 +30,9 @@ class JobPage(BaseModel):
 
 
 class JobAccepted(BaseModel):
-    """The answer to a request that started a job."""
+    """The answer to a request that started a job (read from the row the job produces)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     job_id: int

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.config import Settings
 from tinymlaas.db.base import utcnow
+from tinymlaas.enums import FINISHED_STATUSES, WORKER_KINDS, JobKind, JobStatus
 from tinymlaas.errors import Conflict, NotFound
-from tinymlaas.jobs import repository
+from tinymlaas.jobs import queue, repository
 from tinymlaas.jobs.schemas import JobRead
 from tinymlaas.models import CompiledModel, Job, TrainedModel, User
-from tinymlaas.models.job import FINISHED_STATUSES
 
 # Rows whose `status`/`error` mirror the job that produces them (matched on `job_id`).
 JOB_RESOURCES: tuple[type[TrainedModel] | type[CompiledModel], ...] = (TrainedModel, CompiledModel)
@@ -23,11 +23,14 @@ JOB_RESOURCES: tuple[type[TrainedModel] | type[CompiledModel], ...] = (TrainedMo
 UNCLAIMED_PREFIX = "no worker has taken this job"
 
 
-def create_job(session: Session, owner: User, kind: str) -> Job:
-    job = Job(owner_id=owner.id, kind=kind, status="queued", message="waiting for a worker")
+def create_job(session: Session, owner: User, kind: JobKind) -> Job:
+    """A queued job; one that workers run goes to the executor once this transaction commits."""
+    job = Job(owner_id=owner.id, kind=kind, status=JobStatus.queued, message="waiting for a worker")
     session.add(job)
     session.flush()
-    repository.add_event(session, job.id, "state", {"status": "queued"})
+    repository.add_event(session, job.id, "state", {"status": JobStatus.queued})
+    if kind in WORKER_KINDS:
+        queue.submit_after_commit(session, job.id)
     return job
 
 
@@ -66,18 +69,20 @@ def cancel(session: Session, job: Job) -> Job:
     session.refresh(job, with_for_update=True)
     if job.status in FINISHED_STATUSES:
         raise Conflict(f"job {job.id} has already {job.status}")
-    if job.status == "queued":
-        finish(session, job, "cancelled", message="cancelled before it started")
+    if job.status == JobStatus.queued:
+        finish(session, job, JobStatus.cancelled, message="cancelled before it started")
     else:
         job.cancel_requested = True
         job.message = "cancelling…"
-        repository.add_event(session, job.id, "state", {"status": "running", "cancelling": True})
+        repository.add_event(
+            session, job.id, "state", {"status": JobStatus.running, "cancelling": True}
+        )
     session.flush()
     return job
 
 
 def finish(
-    session: Session, job: Job, status: str, *, message: str = "", error: str | None = None
+    session: Session, job: Job, status: JobStatus, *, message: str = "", error: str | None = None
 ) -> None:
     """Put a job (and the row it produces) into a final state and record the event."""
     now = utcnow()
@@ -85,7 +90,7 @@ def finish(
     job.finished_at = now
     job.heartbeat_at = None
     job.error = error
-    if status == "succeeded":
+    if status == JobStatus.succeeded:
         job.progress = 1.0
     job.message = message or status
     set_resource_status(session, job.id, status, error)
@@ -98,20 +103,22 @@ def finish(
 
 def requeue(session: Session, job: Job, reason: str) -> None:
     """Give a job back to the queue (its worker is shutting down); it runs again later."""
-    job.status = "queued"
+    job.status = JobStatus.queued
     job.worker = None
     job.started_at = None
     job.heartbeat_at = None
     job.progress = 0.0
     job.message = reason
-    set_resource_status(session, job.id, "queued", None)
-    repository.add_event(session, job.id, "state", {"status": "queued", "message": reason})
+    set_resource_status(session, job.id, JobStatus.queued, None)
+    repository.add_event(session, job.id, "state", {"status": JobStatus.queued, "message": reason})
     session.flush()
 
 
-def set_resource_status(session: Session, job_id: int, status: str, error: str | None) -> None:
+def set_resource_status(
+    session: Session, job_id: int, status: JobStatus, error: str | None
+) -> None:
     values: dict[str, Any] = {"status": status}
-    if status != "running":
+    if status != JobStatus.running:
         values["error"] = error
     for model in JOB_RESOURCES:
         session.execute(
@@ -130,7 +137,7 @@ def fail_stale(session: Session, stale_seconds: float) -> list[int]:
         finish(
             session,
             job,
-            "failed",
+            JobStatus.failed,
             message="worker lost",
             error=(
                 f"the worker running this job ({job.worker}) stopped responding:"
@@ -141,7 +148,7 @@ def fail_stale(session: Session, stale_seconds: float) -> list[int]:
     return failed
 
 
-def alert_unclaimed(session: Session, settings: Settings, kinds: Collection[str]) -> list[int]:
+def alert_unclaimed(session: Session, settings: Settings, kinds: Collection[JobKind]) -> list[int]:
     """Tell the owners of jobs queued for `job_unclaimed_alert_seconds` what to check.
 
     Once each time a job waits in the queue: the alert message marks the job, and it is set
@@ -168,7 +175,7 @@ def alert_unclaimed(session: Session, settings: Settings, kinds: Collection[str]
                 job_id,
                 "state",
                 {
-                    "status": "queued",
+                    "status": JobStatus.queued,
                     "message": message,
                     "unclaimed": True,
                     "waited_seconds": round(waited),

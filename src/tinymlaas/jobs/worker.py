@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tinymlaas.config import Settings
 from tinymlaas.db.session import UNREACHABLE, transaction
+from tinymlaas.enums import FINISHED_STATUSES, JobStatus
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.runner import TASKS, run_job, run_one, session_factory
 from tinymlaas.models import Job
-from tinymlaas.models.job import FINISHED_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ EXIT_NOT_RUN = 3  # another runner has it, it has already ended, or workers do n
 def run_single(settings: Settings, job_id: int) -> tuple[int, str]:
     """Run one job for `worker --job ID`: the exit code and a line saying what happened."""
     status = run_one(settings, job_id)
-    if status == "succeeded":
+    if status == JobStatus.succeeded:
         return EXIT_SUCCEEDED, f"job {job_id}: succeeded"
     with session_factory(settings.resolved_database_url)() as session:
         job = session.get(Job, job_id)
@@ -44,7 +44,7 @@ def run_single(settings: Settings, job_id: int) -> tuple[int, str]:
         return EXIT_FAILED, f"job {job_id}: {status}" + (f": {error[0]}" if error else "")
     if job.kind not in TASKS:
         reason = f"{job.kind} jobs are run by the server, not by workers"
-    elif job.status == "running":
+    elif job.status == JobStatus.running:
         reason = f"another worker ({job.worker}) is running it"
     elif job.status in FINISHED_STATUSES:
         reason = f"it has already ended ({job.status})"

@@ -14,8 +14,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tinymlaas.compiling.manifest import Quantization
-from tinymlaas.db.base import Base, IdMixin, TimestampMixin
+from tinymlaas.contracts import Quantization
+from tinymlaas.db.base import Base, EnumString, IdMixin, TimestampMixin
+from tinymlaas.enums import JobStatus
 
 
 class CompiledModel(IdMixin, TimestampMixin, Base):
@@ -34,7 +35,9 @@ class CompiledModel(IdMixin, TimestampMixin, Base):
     )
     board: Mapped[str] = mapped_column(String(32), nullable=False)
     quantization: Mapped[Quantization] = mapped_column(String(16), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    status: Mapped[JobStatus] = mapped_column(
+        EnumString(JobStatus, 16), nullable=False, default=JobStatus.queued
+    )
     tflite_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     arena_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     flash_estimate_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

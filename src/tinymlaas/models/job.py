@@ -6,10 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tinymlaas.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
-
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
+from tinymlaas.db.base import Base, EnumString, IdMixin, TimestampMixin, UTCDateTime, utcnow
+from tinymlaas.enums import JobKind, JobStatus
 
 
 class Job(IdMixin, TimestampMixin, Base):
@@ -21,8 +19,10 @@ class Job(IdMixin, TimestampMixin, Base):
     owner_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
-    kind: Mapped[str] = mapped_column(String(32), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued", index=True)
+    kind: Mapped[JobKind] = mapped_column(EnumString(JobKind, 32), nullable=False)
+    status: Mapped[JobStatus] = mapped_column(
+        EnumString(JobStatus, 16), nullable=False, default=JobStatus.queued, index=True
+    )
     progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     message: Mapped[str] = mapped_column(String(500), nullable=False, default="")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -5,8 +5,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tinymlaas.db.base import Base, ExactString, IdMixin, PydanticJSON, TimestampMixin
-from tinymlaas.training.contracts import TrainingConfig, TrainingInfo
+from tinymlaas.contracts import TrainingConfig, TrainingInfo
+from tinymlaas.db.base import Base, EnumString, ExactString, IdMixin, PydanticJSON, TimestampMixin
+from tinymlaas.enums import JobStatus
 
 
 class TrainedModel(IdMixin, TimestampMixin, Base):
@@ -27,7 +28,9 @@ class TrainedModel(IdMixin, TimestampMixin, Base):
     base_model_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("trained_models.id", ondelete="SET NULL"), nullable=True
     )
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    status: Mapped[JobStatus] = mapped_column(
+        EnumString(JobStatus, 16), nullable=False, default=JobStatus.queued
+    )
     config: Mapped[TrainingConfig] = mapped_column(PydanticJSON(TrainingConfig), nullable=False)
     classes: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     parameter_count: Mapped[int | None] = mapped_column(Integer, nullable=True)

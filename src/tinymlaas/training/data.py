@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.contracts import ColorMode, TrainingConfig, channels_of
 from tinymlaas.models import Image
 from tinymlaas.training import repository
-from tinymlaas.training.contracts import ColorMode, TrainingConfig, channels_of
 from tinymlaas.training.preprocess import batch_to_pixels
 
 _LOAD_BATCH = 256

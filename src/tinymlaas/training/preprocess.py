@@ -31,7 +31,7 @@ from collections.abc import Iterable
 import numpy as np
 from PIL import Image, ImageOps
 
-from tinymlaas.training.contracts import COLOR_MODES, ColorMode, channels_of
+from tinymlaas.contracts import COLOR_MODES, ColorMode, channels_of
 
 TRANSPARENCY_BACKGROUND = (255, 255, 255)
 

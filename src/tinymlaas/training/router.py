@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
@@ -78,15 +78,9 @@ def train_model(
     payload: ModelCreate,
     session: SessionDep,
     user: CurrentUser,
-    request: Request,
-    background: BackgroundTasks,
 ) -> JobAccepted:
     """Queue the training of a new model (or a new version continuing from base_model_id)."""
-    model = service.create_model(session, user, payload)
-    assert model.job_id is not None
-    # Runs after the response, so after the commit: a worker always finds the rows.
-    background.add_task(request.app.state.executor.submit, model.job_id)
-    return JobAccepted(id=model.id, job_id=model.job_id, status="queued")
+    return JobAccepted.model_validate(service.create_model(session, user, payload))
 
 
 @router.get("/models", operation_id="list_models", response_model=ModelPage)

@@ -5,8 +5,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tinymlaas.contracts import Augmentation, ColorMode, TrainingConfig
+from tinymlaas.enums import JobStatus
 from tinymlaas.params import IdField
-from tinymlaas.training.contracts import Augmentation, ColorMode, TrainingConfig
 
 __all__ = ["Augmentation", "ColorMode"]
 
@@ -39,7 +40,7 @@ class ModelRead(BaseModel):
     name: str
     dataset_id: int | None
     base_model_id: int | None
-    status: str
+    status: JobStatus
     job_id: int | None
     config: TrainingConfig
     classes: list[str]

@@ -5,15 +5,15 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
+from tinymlaas.contracts import ColorMode, TrainingConfig, channels_of
 from tinymlaas.datasets import service as datasets
+from tinymlaas.enums import FINISHED_STATUSES, JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware import footprint
 from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import TrainedModel, User
-from tinymlaas.models.job import FINISHED_STATUSES
 from tinymlaas.training import catalog, repository
-from tinymlaas.training.contracts import ColorMode, TrainingConfig, channels_of
 from tinymlaas.training.schemas import EstimateRead, ModelCreate, ModelUpdate
 
 # Settings a continued model must share with its base, so the weights still fit.
@@ -65,7 +65,7 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
     base = None
     if request.base_model_id is not None:
         base = get_model(session, owner, request.base_model_id)
-        if base.status != "succeeded":
+        if base.status != JobStatus.succeeded:
             raise BadRequest(f"base model {base.id} has not finished training ({base.status})")
         request = _inherit(request, base)
     try:
@@ -101,14 +101,14 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
     config = TrainingConfig.model_validate(
         {**given, "architecture": architecture.id, "alpha": alpha}
     )
-    job = jobs.create_job(session, owner, "train")
+    job = jobs.create_job(session, owner, JobKind.train)
     model = TrainedModel(
         owner_id=owner.id,
         name=request.name,
         dataset_id=dataset.id,
         job_id=job.id,
         base_model_id=base.id if base else None,
-        status="queued",
+        status=JobStatus.queued,
         config=config,
         classes=classes,
         history=[],

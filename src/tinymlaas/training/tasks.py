@@ -13,10 +13,10 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.contracts import Augmentation, ImageCounts, TrainingConfig, TrainingInfo
 from tinymlaas.jobs.context import JobCancelled, JobContext
 from tinymlaas.models import TrainedModel
 from tinymlaas.training import repository
-from tinymlaas.training.contracts import Augmentation, ImageCounts, TrainingConfig, TrainingInfo
 from tinymlaas.training.data import Split, TrainingData, load_training_data
 from tinymlaas.training.metrics import classification_report
 from tinymlaas.training.scoring import loss_and_accuracy, predict

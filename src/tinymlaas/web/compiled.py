@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from tinymlaas.auth.dependencies import SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository, service
+from tinymlaas.enums import ACTIVE_STATUSES
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import CompiledModel
@@ -63,7 +64,7 @@ def show_compiled(
             "nav": "compiled",
             "compiled": compiled,
             "job": job,
-            "active": compiled.status in ("queued", "running"),
+            "active": compiled.status in ACTIVE_STATUSES,
             "model": model,
             "board": BOARDS.get(compiled.board),
             "files": repository.files(session, compiled.id),

@@ -18,6 +18,7 @@ from tinymlaas.compiling import service as compiling
 from tinymlaas.devices import repository, service
 from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import DeviceUpdate, ObservationRead
+from tinymlaas.enums import ACTIVE_STATUSES, JobStatus
 from tinymlaas.errors import BadRequest
 from tinymlaas.hardware.boards import BOARDS, Board
 from tinymlaas.jobs import service as jobs
@@ -142,7 +143,7 @@ def _install_state(session: Session, page: PageUser, device: Device) -> dict[str
     return {
         "installation": installation,
         "install_job": job,
-        "install_active": job.status in ("queued", "running"),
+        "install_active": job.status in ACTIVE_STATUSES,
         "install_output": (installation.output or "")[-INSTALL_OUTPUT_SHOWN:],
     }
 
@@ -157,7 +158,7 @@ def _ready_compiled(session: Session, owner_id: int) -> tuple[list[CompiledModel
         f" {row.quantization}"
         for row in rows
     }
-    return [row for row in rows if row.status == "succeeded"], names
+    return [row for row in rows if row.status == JobStatus.succeeded], names
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
@@ -15,6 +15,7 @@ from tinymlaas.compiling import service as compiling
 from tinymlaas.compiling.schemas import CompileRequest
 from tinymlaas.datasets import repository as datasets_repository
 from tinymlaas.datasets import service as datasets
+from tinymlaas.enums import ACTIVE_STATUSES
 from tinymlaas.errors import BadRequest
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
@@ -27,7 +28,6 @@ from tinymlaas.web.rendering import PageRoute, redirect, render
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 DEFAULT_BOARD = "nano33ble"
-ACTIVE_STATUSES = ("queued", "running")
 
 
 def get_page_model(model_id: int, page: PageUser, session: SessionDep) -> TrainedModel:
@@ -129,10 +129,8 @@ def estimate(
 
 @router.post("/models", dependencies=[CsrfChecked])
 def train_model(
-    request: Request,
     page: PageUser,
     session: SessionDep,
-    background: BackgroundTasks,
     name: Annotated[str, Form()],
     dataset_id: Annotated[int, Form()],
     architecture: Annotated[str, Form()],
@@ -175,9 +173,6 @@ def train_model(
     except ValidationError as exc:
         raise BadRequest(validation_message(exc)) from exc
     model = service.create_model(session, page.user, payload)
-    assert model.job_id is not None
-    # Runs after the response, so after the commit: a worker always finds the rows.
-    background.add_task(request.app.state.executor.submit, model.job_id)
     return redirect(f"/models/{model.id}", f"Training of '{model.name}' is queued.")
 
 
@@ -213,11 +208,9 @@ def show_model(request: Request, model: PageModel, page: PageUser, session: Sess
 
 @router.post("/models/{model_id}/compile", dependencies=[CsrfChecked])
 def compile_model(
-    request: Request,
     model: PageModel,
     page: PageUser,
     session: SessionDep,
-    background: BackgroundTasks,
     board: Annotated[str, Form()],
     quantization: Annotated[str, Form()] = "int8",
 ) -> Response:
@@ -227,8 +220,6 @@ def compile_model(
     except ValidationError as exc:
         raise BadRequest(validation_message(exc)) from exc
     compiled = compiling.create_compiled(session, page.user, model, payload)
-    assert compiled.job_id is not None
-    background.add_task(request.app.state.executor.submit, compiled.job_id)
     return redirect(f"/compiled/{compiled.id}", "Compiling is queued.")
 
 

@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import IntegrityError
 
+from tinymlaas.enums import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from tinymlaas.errors import TinyMLaaSError
 from tinymlaas.web.auth import FLASH_COOKIE, LoginRequired, get_browser_session
 
@@ -55,6 +56,14 @@ def when(moment: datetime | None) -> str:
 templates.env.filters["filesize"] = filesize
 templates.env.filters["percent"] = percent
 templates.env.filters["when"] = when
+# Templates compare statuses with JobStatus; base.html hands the pages' scripts the statuses
+# as JSON, so no script spells one out.
+templates.env.globals["JobStatus"] = JobStatus
+templates.env.globals["job_statuses"] = {
+    "statuses": {status.name: status.value for status in JobStatus},
+    "finished": [status.value for status in FINISHED_STATUSES],
+    "active": [status.value for status in ACTIVE_STATUSES],
+}
 
 
 def wants_json(request: Request) -> bool:

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from tinymlaas.compiling.manifest import DeviceManifest
 from tinymlaas.compiling.tflm import MicroRunner
+from tinymlaas.contracts import ColorMode, channels_of
 from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD, PortInfo
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.hardware.footprint import fit
@@ -37,7 +38,6 @@ from tinymlaas.hardware.serial_protocol import (
     Prediction,
     format_message,
 )
-from tinymlaas.training.contracts import ColorMode, channels_of
 from tinymlaas.training.preprocess import UndecodableImage, to_pixels
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,9 @@
 "use strict";
 
 const TinyLive = (() => {
-  const FINISHED = ["succeeded", "failed", "cancelled"];
+  // The server's job statuses, rendered into every page by base.html.
+  const { statuses: STATUS, finished: FINISHED } = JSON.parse(
+    document.getElementById("job-statuses").textContent);
 
   // Follows the job shown by _job_progress.html; `onMetric` receives each epoch's metrics.
   function followJob({ onMetric = null, reloadWhenDone = true } = {}) {
@@ -25,7 +27,7 @@ const TinyLive = (() => {
       const data = JSON.parse(event.data);
       setProgress(data.progress);
       message.textContent = data.message;
-      if (status.textContent === "queued") setStatus("running");
+      if (status.textContent === STATUS.queued) setStatus(STATUS.running);
     });
     source.addEventListener("metric", (event) => { if (onMetric) onMetric(JSON.parse(event.data)); });
     source.addEventListener("state", (event) => {

@@ -1,4 +1,6 @@
-"""What a training request fixes and what training hands to compiling (pure pydantic).
+"""The JSON contracts stored in tables and handed from one job to the next (pure pydantic,
+below the tables so they can type their columns): what a training request fixes and what
+training hands to compiling.
 
 `TrainingConfig` is stored in `trained_models.config` and returned by the API; `TrainingInfo`
 in `trained_models.training_info`, read by the compiling job. Their JSON keys are the stored
@@ -13,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ColorMode = Literal["grayscale", "rgb"]
 COLOR_MODES: tuple[ColorMode, ...] = get_args(ColorMode)
+Quantization = Literal["int8", "float32"]
+QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
 
 
 def channels_of(color_mode: ColorMode) -> int:
