@@ -34,10 +34,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datasets_import_export import load_average, scratch_database  # noqa: E402
+from datasets_import_export import load_average, scratch_database
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from factories import pattern_dataset_zip  # noqa: E402
+from factories import pattern_dataset_zip
 
 SECRET_KEY = "bench-secret-key-" + "x" * 32
 ADMIN_PASSWORD = "bench-admin-password"
@@ -149,7 +149,7 @@ def main() -> int:
             }
             if arguments.api_threads:
                 env["TINYMLAAS_API_THREADS"] = str(arguments.api_threads)
-            server_log = open(work / "server.log", "wb")  # noqa: SIM115 - closed with the server
+            server_log = open(work / "server.log", "wb")
             server = subprocess.Popen(
                 [
                     sys.executable,

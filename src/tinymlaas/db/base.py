@@ -53,14 +53,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def ExactString(length: int) -> String:  # noqa: N802 - reads like a type
+def ExactString(length: int) -> String:
     """A string compared byte for byte on every engine (MariaDB's default ignores case)."""
     return String(length).with_variant(
         mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
     )
 
 
-def Bytes() -> LargeBinary:  # noqa: N802 - reads like a type
+def Bytes() -> LargeBinary:
     """Binary data; MariaDB's plain BLOB holds only 64 KiB."""
     return LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
