@@ -149,6 +149,7 @@ def trained_cnn() -> Any:
     return model
 
 
+@pytest.mark.slow
 def test_cnn_small_learns_separable_data(trained_cnn: Any) -> None:
     images, labels = separable_images(90, seed=2)
 
@@ -175,6 +176,7 @@ def interpret_int8(model_bytes: bytes, images: np.ndarray) -> tuple[np.ndarray, 
     return np.array(predictions), input_details
 
 
+@pytest.mark.slow
 def test_trained_cnn_converts_to_int8_with_raw_pixel_input(trained_cnn: Any) -> None:
     bench = load_bench()
     train_images, _ = separable_images(60, seed=4)
@@ -191,6 +193,7 @@ def test_trained_cnn_converts_to_int8_with_raw_pixel_input(trained_cnn: Any) -> 
     assert np.mean(predictions == test_labels) >= 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("architecture", "alpha"), SMALLEST_ALPHA)
 def test_full_int8_conversion_runs_in_tflite_micro(architecture: str, alpha: float) -> None:
     bench = load_bench()
