@@ -149,7 +149,7 @@ def main() -> int:
             }
             if arguments.api_threads:
                 env["TINYMLAAS_API_THREADS"] = str(arguments.api_threads)
-            server_log = open(work / "server.log", "wb")
+            server_log = open(work / "server.log", "wb")  # noqa: SIM115 - closed with the server
             server = subprocess.Popen(
                 [
                     sys.executable,
