@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -10,7 +11,21 @@ import platformdirs
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tinymlaas.datasets.zipio import ZipLimits
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """Bounds on an uploaded zip (read by `tinymlaas.datasets.zipio`).
+
+    `max_compression_ratio` (uncompressed / compressed) is checked only for entries larger than
+    1 MiB: small files may compress extremely well (a blank BMP) yet cannot amplify into much,
+    while a large entry at over 100:1 is almost surely a zip bomb. Real PNG/JPEG entries
+    compress about 1:1 and photographic BMPs a few times.
+    """
+
+    max_entries: int = 50_000
+    max_entry_bytes: int = 50 * 2**20
+    max_total_bytes: int = 4 * 2**30
+    max_compression_ratio: float = 100.0
 
 
 class Settings(BaseSettings):

@@ -11,10 +11,11 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
+from tinymlaas.config import ZipLimits
 from tinymlaas.datasets import paths, repository
 from tinymlaas.datasets.images import ImageRejected, inspect_image
 from tinymlaas.datasets.service import folder_or_error, touch
-from tinymlaas.datasets.zipio import EntryProblem, ZipLimits, ZipRejected, open_zip
+from tinymlaas.datasets.zipio import EntryProblem, ZipRejected, open_zip
 from tinymlaas.errors import BadRequest, Conflict
 from tinymlaas.models import Dataset, Image
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO, BinaryIO, Self
 
+from tinymlaas.config import ZipLimits
 from tinymlaas.datasets import paths
 
 JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -25,22 +26,6 @@ _LOCAL_HEADER_MIN_BYTES = 30
 _ENCRYPTED_FLAG = 0x1
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _READ_ERRORS = (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, zlib.error)
-
-
-@dataclass(frozen=True)
-class ZipLimits:
-    """Bounds on an uploaded zip.
-
-    `max_compression_ratio` (uncompressed / compressed) is checked only for entries larger than
-    RATIO_CHECK_MIN_BYTES (1 MiB): small files may compress extremely well (a blank BMP) yet
-    cannot amplify into much, while a large entry at over 100:1 is almost surely a zip bomb.
-    Real PNG/JPEG entries compress about 1:1 and photographic BMPs a few times.
-    """
-
-    max_entries: int = 50_000
-    max_entry_bytes: int = 50 * 2**20
-    max_total_bytes: int = 4 * 2**30
-    max_compression_ratio: float = 100.0
 
 
 @dataclass(frozen=True)
