@@ -34,10 +34,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datasets_import_export import load_average, scratch_database  # noqa: E402
+from datasets_import_export import load_average, scratch_database
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-from factories import pattern_dataset_zip  # noqa: E402
+from factories import pattern_dataset_zip
 
 SECRET_KEY = "bench-secret-key-" + "x" * 32
 ADMIN_PASSWORD = "bench-admin-password"
@@ -119,6 +119,41 @@ def seed(base: str, token: str) -> dict[str, int]:
     return {"dataset": ids[0], "model": model["id"], "job": model["job_id"], "image": image["id"]}
 
 
+def print_endpoint_table(
+    arguments: argparse.Namespace, base: str, token: str, baseline_port: int, pacing: Path
+) -> None:
+    """Load each endpoint saturated and paced with wrk; print one row per endpoint."""
+    ids = seed(base, token)
+    targets = {
+        "GET /datasets": f"{base}/datasets",
+        "GET /datasets/{id}": f"{base}/datasets/{ids['dataset']}",
+        "GET /datasets/{id}/images?limit=50": f"{base}/datasets/{ids['dataset']}/images?limit=50",
+        "GET /datasets/{id}/images/{id}": (
+            f"{base}/datasets/{ids['dataset']}/images/{ids['image']}"
+        ),
+        "GET /models/{id}": f"{base}/models/{ids['model']}",
+        "GET /jobs": f"{base}/jobs",
+        "GET /jobs/{id}": f"{base}/jobs/{ids['job']}",
+    }
+    print(f"\n{'':38} {'saturated (closed loop)':>31} | paced ({arguments.think_ms} ms think time)")
+    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "vs base", "req/s", "p50 ms",
+              "p99 ms", "non-2xx")  # fmt: skip
+    print("{:38} {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7}".format(*header))
+    row = "{:38} {:7.0f} {:7.1f} {:7.1f} {:>7} | {:7.0f} {:7.1f} {:7.1f} {:7.0f}"
+    baseline_url = f"http://127.0.0.1:{baseline_port}/hello?n=600"
+    rows = {"baseline (bare Starlette)": (baseline_url, None)}
+    rows |= {name: (url, token) for name, url in targets.items()}
+    reference = 0.0
+    for name, (url, auth) in rows.items():
+        full = wrk(url, arguments.seconds, arguments.connections, auth)
+        paced = wrk(url, arguments.seconds, arguments.connections, auth, pacing)
+        reference = reference or full["rps"]
+        print(row.format(name, full["rps"], full["p50"], full["p99"],
+                         f"{full['rps'] / reference:.2f}×", paced["rps"],
+                         paced["p50"], paced["p99"],
+                         full["non_2xx"] + paced["non_2xx"]), flush=True)  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -179,40 +214,7 @@ def main() -> int:
                 token = httpx.post(
                     f"{base}/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
                 ).json()["access_token"]
-                ids = seed(base, token)
-                targets = {
-                    "GET /datasets": f"{base}/datasets",
-                    "GET /datasets/{id}": f"{base}/datasets/{ids['dataset']}",
-                    "GET /datasets/{id}/images?limit=50": (
-                        f"{base}/datasets/{ids['dataset']}/images?limit=50"
-                    ),
-                    "GET /datasets/{id}/images/{id}": (
-                        f"{base}/datasets/{ids['dataset']}/images/{ids['image']}"
-                    ),
-                    "GET /models/{id}": f"{base}/models/{ids['model']}",
-                    "GET /jobs": f"{base}/jobs",
-                    "GET /jobs/{id}": f"{base}/jobs/{ids['job']}",
-                }
-                print(
-                    f"\n{'':38} {'saturated (closed loop)':>31} | "
-                    f"paced ({arguments.think_ms} ms think time)"
-                )
-                header = ("endpoint", "req/s", "p50 ms", "p99 ms", "vs base", "req/s", "p50 ms",
-                          "p99 ms", "non-2xx")  # fmt: skip
-                print("{:38} {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7}".format(*header))
-                row = "{:38} {:7.0f} {:7.1f} {:7.1f} {:>7} | {:7.0f} {:7.1f} {:7.1f} {:7.0f}"
-                baseline_url = f"http://127.0.0.1:{baseline_port}/hello?n=600"
-                rows = {"baseline (bare Starlette)": (baseline_url, None)}
-                rows |= {name: (url, token) for name, url in targets.items()}
-                reference = 0.0
-                for name, (url, auth) in rows.items():
-                    full = wrk(url, arguments.seconds, arguments.connections, auth)
-                    paced = wrk(url, arguments.seconds, arguments.connections, auth, pacing)
-                    reference = reference or full["rps"]
-                    print(row.format(name, full["rps"], full["p50"], full["p99"],
-                                     f"{full['rps'] / reference:.2f}×", paced["rps"],
-                                     paced["p50"], paced["p99"],
-                                     full["non_2xx"] + paced["non_2xx"]), flush=True)  # fmt: skip
+                print_endpoint_table(arguments, base, token, baseline_port, pacing)
             finally:
                 for process in (server, baseline):
                     process.terminate()

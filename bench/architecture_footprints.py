@@ -3,10 +3,9 @@
 For every (architecture, alpha) the script builds the model from scratch (seed 0), sets its
 BatchNorm statistics from 32 random images (an untrained MobileNet otherwise exports scales that
 abort TFLite-Micro), converts it to full int8 (optimizations DEFAULT, 20 random representative
-images, TFLITE_BUILTINS_INT8, int8 input and output), and loads it in the TFLite-Micro Python
-interpreter with allocation recording: after one `invoke()`, `print_allocations()` writes the
-arena total, head (non-persistent: the activation plan) and tail (persistent: tensors, op data,
-per-channel quantization) to the C-level fd 2, which is redirected into a file and parsed.
+images) and measures the tensor arena with the product's own code (`tinymlaas.compiling.tflite`
+and `tinymlaas.compiling.tflm`, as a compiling job does): the arena total, head (non-persistent:
+the activation plan) and tail (persistent: tensors, op data, per-channel quantization).
 
     .venv/bin/python bench/architecture_footprints.py                 # 96×96×1, 3 classes
     .venv/bin/python bench/architecture_footprints.py --check         # + estimate vs measured
@@ -21,16 +20,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from tinymlaas.compiling import tflite, tflm
 from tinymlaas.training.catalog import ARCHITECTURES, estimate
 
 REFERENCE_SIZE = 96
@@ -49,10 +47,7 @@ EDGE_IMPULSE = {
     ("mobilenet-v1", 0.25): (105_900, 301_600),
     ("mobilenet-v2", 0.35): (296_800, 575_200),
 }
-# The interpreter's default arena (10 × model size) is too small for small models at large
-# inputs; recording reports what is used, so a generous host allocation costs nothing.
-MEASURING_ARENA_BYTES = 64 * 1024 * 1024
-_ARENA_LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
+_ARENA_LINE = re.compile(r"Arena allocation (head|tail) (\d+) bytes")
 
 
 @dataclass(frozen=True)
@@ -86,57 +81,29 @@ def random_images(count: int, height: int, width: int, channels: int, seed: int)
 
 
 def convert_int8(model: Any, representative: np.ndarray) -> bytes:
-    """Convert a Keras model to full-int8 TFLite (int8 input and output) calibrated on images."""
-    import tensorflow as tf
-
-    # A black and a white frame pin the observed input range to 0–255, so the int8 input's
-    # quantization is pixel − 128 (scale 1) whatever range the sample images happen to span.
-    extremes = np.stack([np.zeros_like(representative[0]), np.full_like(representative[0], 255)])
-    frames = np.concatenate([extremes, representative]).astype(np.float32)
-
-    def dataset() -> Any:
-        for image in frames:
-            yield [image[np.newaxis]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    """Convert a Keras model to full-int8 TFLite as the compiling job does."""
     # Keras' export prints every captured variable on stdout; keep the table readable.
     with contextlib.redirect_stdout(io.StringIO()):
-        return bytes(converter.convert())
+        return tflite.convert(model, "int8", representative)
 
 
 def measure_arena(model_bytes: bytes) -> ArenaMeasurement:
-    """Run one inference in TFLite-Micro and parse the arena use it reports on fd 2."""
-    from tflite_micro import runtime
+    """The arena the compiling job records, split into head and tail by the same recorder.
 
-    interpreter = runtime.Interpreter.from_bytes(
-        model_bytes,
-        arena_size=MEASURING_ARENA_BYTES,
-        intrepreter_config=runtime.InterpreterConfig.kAllocationRecording,
-    )
-    details = interpreter.get_input_details(0)
-    interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
-    interpreter.invoke()
-    with tempfile.TemporaryFile() as captured:
-        # print_allocations() writes with C stdio to fd 2, not through sys.stderr.
-        sys.stderr.flush()
-        saved_fd = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            interpreter.print_allocations()
-        finally:
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
-        captured.seek(0)
-        report = captured.read().decode(errors="replace")
-    values = {kind: int(number) for kind, number in _ARENA_LINE.findall(report)}
-    if set(values) != {"total", "head", "tail"}:
-        raise RuntimeError(f"no arena figures in TFLite-Micro's report: {report[-500:]!r}")
-    return ArenaMeasurement(values["total"], values["head"], values["tail"])
+    The total is `tflm.measure_arena`'s; the head/tail split (catalog.py keeps the tail) comes
+    from the allocation report of the runtime the product loads, after one invoke.
+    """
+    total = tflm.measure_arena(model_bytes)
+    if total.method != "print_allocations":
+        raise RuntimeError("TFLite-Micro's allocation report could not be read")
+    interpreter = tflm._load(model_bytes, tflm.MEASUREMENT_ARENA_BYTES)
+    tflm._invoke_zeros(interpreter)
+    with tflm._capture_stderr() as captured:
+        interpreter.print_allocations()
+    values = {kind: int(number) for kind, number in _ARENA_LINE.findall(captured.text)}
+    if set(values) != {"head", "tail"} or values["head"] + values["tail"] != total.arena_bytes:
+        raise RuntimeError(f"unexpected TFLite-Micro allocation report: {captured.text[-500:]!r}")
+    return ArenaMeasurement(total.arena_bytes, values["head"], values["tail"])
 
 
 def measure(

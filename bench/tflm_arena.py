@@ -5,6 +5,7 @@ the arena depends on the graph, not on the weights, but an untrained MobileNetV2
 close together that TFLite-Micro's softmax cannot be quantized (check_micro_model refuses it).
 """
 
+import argparse
 import time
 from collections.abc import Callable
 from typing import Any
@@ -86,4 +87,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0]).parse_args()
     main()

@@ -26,10 +26,10 @@ PYPROJECT = HERE.parent / "pyproject.toml"
 # What each image installs on top of the project's base dependencies.
 IMAGES: dict[str, list[str]] = {
     # deploy: the Docker SDK, for TINYMLAAS_EXECUTOR=docker (per-job worker containers).
-    "api": ["tinymlaas[postgresql,mariadb,deploy]"],
-    "worker": ["tinymlaas[postgresql,mariadb,ml]"],
-    # tflite-micro runs the bridge's simulated boards (--virtual-devices); it needs no TensorFlow.
-    "bridge": ["tinymlaas", "tflite-micro"],
+    "api": ["tinymlaas[server,postgresql,mariadb,deploy]"],
+    "worker": ["tinymlaas[worker,postgresql,mariadb]"],
+    # With tflite-micro for the simulated boards (--virtual-devices); it needs no TensorFlow.
+    "bridge": ["tinymlaas[bridge]"],
 }
 # The images' platform (python:3.11-slim on linux/amd64). Markers are evaluated for the venv's
 # Python and for 3.11.0, so the pins also hold on an older 3.11 patch release (Debian's 3.11.2).

@@ -64,10 +64,14 @@ bash docker/local-base.sh
 
 # --- checks ----------------------------------------------------------------------------------
 log "ruff"
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check src tests bench scripts
+.venv/bin/ruff format --check src tests bench scripts
 log "mypy"
 .venv/bin/mypy
+log "module and function sizes, import layers"
+.venv/bin/python scripts/check_structure.py
+log "README settings table"
+.venv/bin/python scripts/settings_table.py --check
 log "pytest"
 status=0
 .venv/bin/python -m pytest "$@" || status=$?

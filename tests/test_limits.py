@@ -23,7 +23,10 @@ from tinymlaas.config import Settings
 
 from conftest import ADMIN_PASSWORD, Database
 
-pytestmark = pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True)
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True),
+]
 
 
 @dataclass

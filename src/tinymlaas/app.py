@@ -30,6 +30,17 @@ from tinymlaas.web.router import mount_web
 API_PREFIX = "/api/v1"
 
 
+API_ROUTERS = (
+    health_router,
+    auth_router,
+    datasets_router,
+    jobs_router,
+    training_router,
+    compiling_router,
+    devices_router,
+)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -59,14 +70,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         if prepare:
-            generated = prepare_database(engine, factory, settings)
-            if generated:
-                print(  # noqa: T201 - shown once, on purpose, to the person starting the server
-                    f"Created administrator '{settings.admin_username}'"
-                    f" with password: {generated}\n"
-                    "Store it now: it is not shown again.",
-                    flush=True,
-                )
+            _announce_generated_password(settings, prepare_database(engine, factory, settings))
         if run_workers:
             maintenance.start()
         try:
@@ -87,21 +91,31 @@ def create_app(
     app.state.session_factory = factory
     app.state.executor = executor
     app.state.recent_tokens = RecentTokens(settings.token_cache_seconds)
+    _add_routes(app)
+    _add_request_limits(app, settings)
+    return app
 
+
+def _announce_generated_password(settings: Settings, generated: str | None) -> None:
+    """Show a generated administrator password once, to the person starting the server."""
+    if generated:
+        print(
+            f"Created administrator '{settings.admin_username}' with password: {generated}\n"
+            "Store it now: it is not shown again.",
+            flush=True,
+        )
+
+
+def _add_routes(app: FastAPI) -> None:
     # Included straight into the app (not through an /api/v1 router): each level of included
     # routers is matched route by route on every request.
-    for router in (
-        health_router,
-        auth_router,
-        datasets_router,
-        jobs_router,
-        training_router,
-        compiling_router,
-        devices_router,
-    ):
+    for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     mount_web(app)
     install_error_handlers(app)
+
+
+def _add_request_limits(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(
         InFlightLimitMiddleware,
@@ -110,7 +124,6 @@ def create_app(
         # A liveness probe must answer while the server is saturated; it uses no session.
         exempt_paths=frozenset({f"{API_PREFIX}/health"}),
     )
-    return app
 
 
 def serving_app() -> FastAPI:

@@ -16,15 +16,38 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TINYMLAAS_", env_file=None, extra="ignore")
 
-    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("tinymlaas")))
-    database_url: str | None = None
-    secret_key: SecretStr | None = None
-    access_token_minutes: int = 24 * 60
-    login_max_failures: int = 10  # per username, and 3× that per client address
-    login_window_seconds: int = 300
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("tinymlaas")),
+        description="SQLite file and the generated secret key of the embedded default "
+        "(default: the per-user data folder)",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="`postgresql://user@host/db` or `mysql://user@host/db` (MariaDB; create it "
+        "with `CHARACTER SET utf8mb4`); unset: SQLite in the data folder",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="signs tokens; required (≥ 32 characters) with a database URL; unset: "
+        "generated and kept in the data folder",
+    )
+    access_token_minutes: int = Field(default=24 * 60, description="token lifetime")
+    login_max_failures: int = Field(
+        default=10,
+        description="failed logins per username in the window before further ones are refused "
+        "(3× that per client address)",
+    )
+    login_window_seconds: int = Field(
+        default=300, description="the window the failed logins are counted in"
+    )
 
-    admin_username: str = "admin"
-    admin_password: SecretStr | None = None
+    admin_username: str = Field(
+        default="admin", description="the administrator created when there is none"
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="that administrator's password; unset: generated and printed once",
+    )
 
     # Requests handled at once per web process, each in a pool of this many threads; the
     # database pool holds as many connections plus a few for background work, so a handler
@@ -32,39 +55,107 @@ class Settings(BaseSettings):
     # saturated server). Further requests wait for a slot, up to the queue timeout, then 503.
     # Handlers share one interpreter lock: 8 answered 50 clients as many requests per second as
     # 32 with a lower p99 (bench/api_load.py); raise it when many slow uploads run at once.
-    api_threads: int = Field(default=8, ge=1, le=512)
-    api_queue_timeout_seconds: float = Field(default=30.0, gt=0)
-    # A bearer token seen this recently is trusted without checking it and its user again
-    # (0 checks every request); a user deleted in the database keeps access this long.
-    token_cache_seconds: float = Field(default=10.0, ge=0)
-    web_processes: int = Field(default=1, ge=1, le=64)
-    db_pool_timeout_seconds: float = 10.0
+    api_threads: int = Field(
+        default=8,
+        ge=1,
+        le=512,
+        description="requests one web process handles at once (each in a thread, with a pooled "
+        "connection); more wait in line",
+    )
+    api_queue_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description='a request still waiting in line after this gets 503 "the server is busy" '
+        "(`/health` never waits)",
+    )
+    token_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="a bearer token checked this recently is trusted without checking it again "
+        "(0: every request); a user deleted in the database keeps access this long",
+    )
+    web_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="web processes of `tinymlaas serve` (`--processes`); one per core",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0,
+        description="a request that cannot get a database connection this long gets 503",
+    )
 
-    broker_url: str | None = None
-    celery_queue: str = "tinymlaas"
-    executor: Literal["local", "celery", "docker"] | None = None
-    local_workers: int = Field(default=1, ge=0, le=32)
-    # TINYMLAAS_EXECUTOR=docker: one short-lived worker container per job.
-    docker_image: str = "tinymlaas-worker:latest"
-    docker_network: str | None = None
-    docker_cpus: float = 1.0
-    docker_memory: str = "2g"
-    docker_database_url: str | None = None  # the database as seen from inside the containers
-    job_heartbeat_seconds: float = 5.0
-    job_stale_seconds: float = 30.0
-    job_poll_seconds: float = 0.25
-    # A training or compiling job still queued this long gets a message saying what to check
-    # (no worker started, another broker or queue) and an event, once; with local or Celery
-    # workers only while none is busy with another job (then the queue is just long).
-    # GET /health counts the queued jobs waiting longer than this.
-    job_unclaimed_alert_seconds: float = Field(default=120.0, gt=0)
+    broker_url: str | None = Field(
+        default=None,
+        description="`redis://host:6379/0` or `amqp://user:pass@host:5672//`: jobs go to Celery "
+        "workers; unset: local workers",
+    )
+    celery_queue: str = Field(default="tinymlaas", description="the Celery queue")
+    executor: Literal["local", "celery", "docker"] | None = Field(
+        default=None,
+        description="`docker`: one worker container per job (see docs/production.md); unset: "
+        "`local`, or `celery` with a broker",
+    )
+    local_workers: int = Field(
+        default=1,
+        ge=0,
+        le=32,
+        description="worker processes `tinymlaas serve` starts without a broker",
+    )
+    docker_image: str = Field(
+        default="tinymlaas-worker:latest",
+        description="with the `docker` executor: the image of the per-job worker containers",
+    )
+    docker_network: str | None = Field(
+        default=None, description="with the `docker` executor: the containers' network"
+    )
+    docker_cpus: float = Field(
+        default=1.0, description="with the `docker` executor: CPUs of one job's container"
+    )
+    docker_memory: str = Field(
+        default="2g", description="with the `docker` executor: memory of one job's container"
+    )
+    docker_database_url: str | None = Field(
+        default=None,
+        description="with the `docker` executor: the database as seen from inside the "
+        "containers; unset: the database URL",
+    )
+    job_heartbeat_seconds: float = Field(
+        default=5.0, description="how often a running job renews its lease"
+    )
+    job_stale_seconds: float = Field(
+        default=30.0,
+        description="a running job whose lease is this old failed (its worker died)",
+    )
+    job_poll_seconds: float = Field(
+        default=0.25,
+        description="how often local workers look for queued jobs, and job event streams for "
+        "events",
+    )
+    # Once, and with local or Celery workers only while none is busy with another job (then
+    # the queue is just long).
+    job_unclaimed_alert_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="a job queued this long with no worker busy gets a message saying what to "
+        "check (no worker started, another broker or queue); counted in `/health`",
+    )
 
-    max_request_bytes: int = 1024 * 2**20
-    max_zip_entries: int = 50_000
-    max_zip_entry_bytes: int = 50 * 2**20
-    max_zip_total_bytes: int = 4 * 2**30
-    max_zip_compression_ratio: float = 100.0
-    max_image_pixels: int = 25_000_000
+    max_request_bytes: int = Field(
+        default=1024 * 2**20, description="larger request bodies get 413"
+    )
+    max_zip_entries: int = Field(default=50_000, description="entries in one zip")
+    max_zip_entry_bytes: int = Field(
+        default=50 * 2**20, description="uncompressed size of one zip entry"
+    )
+    max_zip_total_bytes: int = Field(
+        default=4 * 2**30, description="uncompressed size of a whole zip"
+    )
+    max_zip_compression_ratio: float = Field(
+        default=100.0,
+        description="uncompressed / compressed size, per zip entry over 1 MiB",
+    )
+    max_image_pixels: int = Field(default=25_000_000, description="width × height of one image")
 
     @property
     def is_embedded(self) -> bool:

@@ -89,60 +89,68 @@ class InFlightLimitMiddleware:
             return
         if self._slots is None:  # created on first use, inside the server's event loop
             self._slots = anyio.Semaphore(self.limit)
-        slots = self._slots
-        holding = False
-
-        async def take_slot() -> None:
-            nonlocal holding
-            try:
-                with anyio.fail_after(self.timeout_seconds):
-                    await slots.acquire()
-            except TimeoutError:
-                raise ServiceUnavailable(
-                    f"the server is busy: no request slot was free within "
-                    f"{self.timeout_seconds:g} s; try again shortly"
-                ) from None
-            holding = True
-
-        def give_back() -> None:
-            nonlocal holding
-            if holding:
-                holding = False
-                slots.release()
-
-        async def receive_then_take_slot() -> Message:
-            message = await receive()
-            body_complete = message["type"] == "http.request" and not message.get("more_body")
-            if body_complete and not holding and not response_started:
-                await take_slot()
-            return message
-
-        response_started = False
-
-        async def send_and_give_back(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                give_back()
-            await send(message)
-
-        headers = dict(scope["headers"])
-        has_body = b"transfer-encoding" in headers or headers.get(b"content-length") not in (
-            None,
-            b"0",
-        )
+        slot = _RequestSlot(self._slots, self.timeout_seconds, receive, send)
         try:
-            if not has_body:
+            if not _has_body(scope):
                 try:
-                    await take_slot()
+                    await slot.take()
                 except ServiceUnavailable as exc:
                     await _send_json(send, 503, {"detail": exc.detail})
                     return
-            await self.app(
-                scope, receive_then_take_slot if has_body else receive, send_and_give_back
-            )
+                await self.app(scope, receive, slot.send_and_give_back)
+            else:
+                await self.app(scope, slot.receive_then_take, slot.send_and_give_back)
         finally:
-            give_back()
+            slot.give_back()
+
+
+def _has_body(scope: Scope) -> bool:
+    headers = dict(scope["headers"])
+    return b"transfer-encoding" in headers or headers.get(b"content-length") not in (None, b"0")
+
+
+class _RequestSlot:
+    """One request's hold on a slot: taken once its body has arrived, given back when its
+    response starts (or when it ends without one)."""
+
+    def __init__(
+        self, slots: anyio.Semaphore, timeout_seconds: float, receive: Receive, send: Send
+    ) -> None:
+        self._slots = slots
+        self._timeout_seconds = timeout_seconds
+        self._receive = receive
+        self._send = send
+        self._holding = False
+        self._response_started = False
+
+    async def take(self) -> None:
+        try:
+            with anyio.fail_after(self._timeout_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise ServiceUnavailable(
+                f"the server is busy: no request slot was free within "
+                f"{self._timeout_seconds:g} s; try again shortly"
+            ) from None
+        self._holding = True
+
+    def give_back(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._slots.release()
+
+    async def receive_then_take(self) -> Message:
+        message = await self._receive()
+        body_complete = message["type"] == "http.request" and not message.get("more_body")
+        if body_complete and not self._holding and not self._response_started:
+            await self.take()
+        return message
+
+    async def send_and_give_back(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self._response_started = True
+            self.give_back()
+        await self._send(message)
 
 
 async def _send_json(

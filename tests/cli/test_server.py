@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 TINYMLAAS = [sys.executable, "-m", "tinymlaas"]
 
@@ -98,6 +99,7 @@ def test_db_upgrade_and_users_create(tmp_path: Path) -> None:
         assert response.status_code == 200
 
 
+@pytest.mark.slow
 def test_serve_with_several_processes(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(tmp_path / "data") | {"TINYMLAAS_ADMIN_PASSWORD": "several-processes"}

@@ -73,6 +73,7 @@ def test_dequantize_output_passes_float_scores_through() -> None:
     assert dequantize_output(raw, FLOAT_PIXELS).tolist() == [[0.25, 0.75]]
 
 
+@pytest.mark.slow
 def test_int8_accuracy_is_close_to_keras_float_accuracy(
     trained_model: Any, int8_model: bytes
 ) -> None:
@@ -88,6 +89,7 @@ def test_int8_accuracy_is_close_to_keras_float_accuracy(
     assert np.all(scores <= 1)
 
 
+@pytest.mark.slow
 def test_float32_model_matches_keras(trained_model: Any, float32_model: bytes) -> None:
     held_out = trained_model.held_out.pixels[:50]
 
@@ -97,6 +99,7 @@ def test_float32_model_matches_keras(trained_model: Any, float32_model: bytes) -
     np.testing.assert_allclose(scores, expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_predict_of_several_images_equals_one_by_one(
     int8_model: bytes, images: Callable[[int, int], Any]
 ) -> None:
@@ -124,6 +127,7 @@ def test_describe_rejects_what_is_not_a_model(model: bytes, message: str) -> Non
         describe(model)
 
 
+@pytest.mark.slow
 def test_check_model_rejects_a_truncated_model(int8_model: bytes) -> None:
     check_model(int8_model)
 

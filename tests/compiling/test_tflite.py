@@ -11,6 +11,7 @@ from tinymlaas.compiling.tflite import ConversionError, convert, tensorflow_vers
 FILE_IDENTIFIER = b"TFL3"
 
 
+@pytest.mark.slow
 def test_int8_model_takes_and_returns_int8_with_pixel_range_quantization(int8_model: bytes) -> None:
     model_input, model_output = litert.describe(int8_model)
 
@@ -26,6 +27,7 @@ def test_int8_model_takes_and_returns_int8_with_pixel_range_quantization(int8_mo
     assert model_output.zero_point == -128
 
 
+@pytest.mark.slow
 def test_int8_input_covers_every_camera_value_even_for_a_dark_dataset(
     trained_model: Any,
 ) -> None:
@@ -38,6 +40,7 @@ def test_int8_input_covers_every_camera_value_even_for_a_dark_dataset(
     assert model_input.zero_point == -128
 
 
+@pytest.mark.slow
 def test_float32_model_takes_and_returns_float32(float32_model: bytes, int8_model: bytes) -> None:
     model_input, model_output = litert.describe(float32_model)
 
@@ -48,6 +51,7 @@ def test_float32_model_takes_and_returns_float32(float32_model: bytes, int8_mode
     assert len(int8_model) < len(float32_model)
 
 
+@pytest.mark.slow
 def test_convert_prints_nothing_on_stdout(
     trained_model: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -56,11 +60,13 @@ def test_convert_prints_nothing_on_stdout(
     assert capfd.readouterr().out == ""
 
 
+@pytest.mark.slow
 def test_convert_rejects_unknown_quantization(trained_model: Any) -> None:
     with pytest.raises(ValueError, match="quantization must be one of int8, float32"):
         convert(trained_model.keras_model, "int4", trained_model.train.pixels[:5])  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_int8_conversion_needs_representative_samples(trained_model: Any) -> None:
     with pytest.raises(ValueError, match="at least one representative sample"):
         convert(trained_model.keras_model, "int8", trained_model.train.pixels[:0])

@@ -20,12 +20,14 @@ from tinymlaas.compiling.tflm import (
 )
 
 
+@pytest.mark.slow
 def test_runner_describes_the_same_tensors_as_litert(int8_model: bytes) -> None:
     runner = MicroRunner(int8_model)
 
     assert (runner.input, runner.output) == litert.describe(int8_model)
 
 
+@pytest.mark.slow
 def test_int8_predictions_match_litert_to_one_output_step(
     int8_model: bytes, images: Callable[[int, int], Any], trained_model: Any
 ) -> None:
@@ -47,6 +49,7 @@ def test_int8_predictions_match_litert_to_one_output_step(
     assert np.mean(micro[held_out].argmax(1) == reference[held_out].argmax(1)) >= 0.99
 
 
+@pytest.mark.slow
 def test_float32_predictions_match_litert_to_rounding(
     float32_model: bytes, trained_model: Any
 ) -> None:
@@ -60,6 +63,7 @@ def test_float32_predictions_match_litert_to_rounding(
     np.testing.assert_array_equal(micro.argmax(axis=1), reference.argmax(axis=1))
 
 
+@pytest.mark.slow
 def test_recorded_arena_is_the_smallest_that_runs_up_to_alignment(int8_model: bytes) -> None:
     measurement = measure_arena(int8_model)
     smallest = bisect_arena(int8_model)
@@ -74,6 +78,7 @@ def test_recorded_arena_is_the_smallest_that_runs_up_to_alignment(int8_model: by
         MicroRunner(int8_model, smallest - 1)
 
 
+@pytest.mark.slow
 def test_float32_model_needs_a_larger_arena(int8_model: bytes, float32_model: bytes) -> None:
     int8_arena = measure_arena(int8_model).arena_bytes
     float32_arena = measure_arena(float32_model).arena_bytes
@@ -82,6 +87,7 @@ def test_float32_model_needs_a_larger_arena(int8_model: bytes, float32_model: by
     assert float32_arena > int8_arena
 
 
+@pytest.mark.slow
 def test_model_whose_softmax_tflm_cannot_quantize_is_refused(trained_model: Any) -> None:
     import keras
 
@@ -98,15 +104,18 @@ def test_model_whose_softmax_tflm_cannot_quantize_is_refused(trained_model: Any)
         MicroRunner(model)
 
 
+@pytest.mark.slow
 def test_runner_refuses_an_arena_that_would_crash_the_runtime(int8_model: bytes) -> None:
     with pytest.raises(ValueError, match=f"at least {MINIMUM_ARENA_BYTES}"):
         MicroRunner(int8_model, arena_bytes=100)
 
 
+@pytest.mark.slow
 def test_runner_measures_the_arena_when_none_is_given(int8_model: bytes) -> None:
     assert MicroRunner(int8_model).arena_bytes == measure_arena(int8_model).arena_bytes
 
 
+@pytest.mark.slow
 def test_invoke_timed_returns_the_scores_of_predict_and_a_latency(
     int8_model: bytes, trained_model: Any
 ) -> None:
@@ -124,6 +133,7 @@ def test_invoke_timed_returns_the_scores_of_predict_and_a_latency(
         runner.invoke_timed(trained_model.held_out.pixels[:2])
 
 
+@pytest.mark.slow
 def test_repeated_predictions_do_not_leak_state(int8_model: bytes, trained_model: Any) -> None:
     runner = MicroRunner(int8_model)
     pixels = trained_model.held_out.pixels[:20]
@@ -152,6 +162,7 @@ def test_runner_rejects_what_is_not_a_model(model: bytes, message: str) -> None:
         measure_arena(model)
 
 
+@pytest.mark.slow
 def test_corrupted_models_raise_instead_of_crashing(int8_model: bytes, tmp_path: Path) -> None:
     # Unchecked, about one in ten of these corruptions segfaults TFLite-Micro: run them in a
     # child process so a crash fails this test instead of killing the test run.

@@ -82,7 +82,7 @@ def images(container_engine: None) -> dict[str, str]:
         check=False,
     )
     assert result.returncode == 0, f"image build failed:\n{result.stderr[-6000:]}"
-    print(f"\nimages built in {time.monotonic() - started:.0f} s")  # noqa: T201 - seen with -s
+    print(f"\nimages built in {time.monotonic() - started:.0f} s")
     return {"api": API_IMAGE, "worker": WORKER_IMAGE}
 
 

@@ -209,6 +209,7 @@ def test_device_without_a_model_says_so_and_predicts_nothing(device: VirtualDevi
         assert transport.read(0.3) == b""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("camera_kind", ["folder", "zip"])
 def test_installed_model_announces_itself_and_classifies_every_camera_image(
     compiled: Compiled,
@@ -256,6 +257,7 @@ def after_first_hello(messages: list[Any]) -> list[Any]:
     return messages[hellos[0] + 1 :] if hellos else []
 
 
+@pytest.mark.slow
 def test_reinstalling_reboots_the_device_at_seq_zero(
     compiled: Compiled, device: VirtualDevice
 ) -> None:
@@ -271,6 +273,7 @@ def test_reinstalling_reboots_the_device_at_seq_zero(
     assert (first.seq, first.source) == (0, "bright/00.png")
 
 
+@pytest.mark.slow
 def test_garbage_from_the_host_is_ignored_and_pings_still_answered(
     compiled: Compiled, device: VirtualDevice
 ) -> None:
@@ -283,6 +286,7 @@ def test_garbage_from_the_host_is_ignored_and_pings_still_answered(
     assert hello.model_id == compiled.model_id
 
 
+@pytest.mark.slow
 def test_device_keeps_running_while_nobody_reads_and_after_the_port_reopens(
     compiled: Compiled,
     camera_folder: Path,
@@ -307,6 +311,7 @@ def test_device_keeps_running_while_nobody_reads_and_after_the_port_reopens(
     assert predictions(after)[0].seq > predictions(before)[-1].seq + 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -343,6 +348,7 @@ def test_a_bad_install_raises_and_the_previous_model_keeps_running(
     assert hello.model_id == compiled.model_id
 
 
+@pytest.mark.slow
 def test_virtual_installer_flashes_the_device_and_streams_its_output(
     compiled: Compiled, device: VirtualDevice
 ) -> None:

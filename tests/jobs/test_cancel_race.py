@@ -13,7 +13,10 @@ from tinymlaas.jobs import repository
 from conftest import Database
 from support.job_rows import job_row, queued_job
 
-pytestmark = pytest.mark.parametrize("migrated_database", ["postgresql", "mariadb"], indirect=True)
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.parametrize("migrated_database", ["postgresql", "mariadb"], indirect=True),
+]
 
 
 def test_a_job_claimed_while_it_is_being_cancelled_is_asked_to_stop_not_marked_cancelled(

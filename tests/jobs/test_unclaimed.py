@@ -138,6 +138,7 @@ def test_a_job_no_worker_takes_says_what_to_check_then_runs_once_a_worker_starts
         }
 
 
+@pytest.mark.slow
 def test_jobs_queued_behind_a_busy_worker_are_not_alerted_until_it_is_idle(
     settings: Settings, database: Database
 ) -> None:

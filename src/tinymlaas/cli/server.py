@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from tinymlaas.config import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 console = Console(stderr=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -35,7 +38,6 @@ def serve(
     import uvicorn
 
     from tinymlaas.app import create_app
-    from tinymlaas.bootstrap import prepare_database
     from tinymlaas.errors import ConfigurationError
 
     settings = Settings()
@@ -57,8 +59,17 @@ def serve(
     if processes == 1:
         uvicorn.run(app, host=host, port=port, log_level="info")
         return
-    # Several processes: migrate once here, supervise the local workers here, and let each
-    # web process build its own app.
+    _serve_processes(app, settings, host, port, processes)
+
+
+def _serve_processes(
+    app: FastAPI, settings: Settings, host: str, port: int, processes: int
+) -> None:
+    """Several web processes: migrate once here, supervise the local workers here, and let
+    each web process build its own app."""
+    import uvicorn
+
+    from tinymlaas.bootstrap import prepare_database
     from tinymlaas.jobs.worker import LocalWorkerSupervisor
 
     generated = prepare_database(app.state.engine, app.state.session_factory, settings)

@@ -120,61 +120,68 @@ def _print_estimate(api: MlClient, architecture: str, board_id: str, params: Jso
     console.print(f"[dim]{escape(estimate['basis'])}[/dim]")
 
 
+# The options of `tinymlaas train`, one line each in its signature.
+DatasetOption = Annotated[int, typer.Option(help="The dataset's id.", show_default=False)]
+ArchitectureOption = Annotated[
+    str, typer.Option(help="cnn-small, mobilenet-v1 … (see tinymlaas architectures).")
+]
+AlphaOption = Annotated[
+    float | None, typer.Option(help="The width multiplier (default: the architecture's).")
+]
+NameOption = Annotated[
+    str | None, typer.Option(help="The model's name (default: dataset-architecture).")
+]
+LearningRateOption = Annotated[
+    float | None, typer.Option(help="Adam's learning rate (server default 0.001).")
+]
+ValidationSplitOption = Annotated[
+    float | None,
+    typer.Option(help="Held-out fraction when the dataset has no validation folder."),
+]
+FlipOption = Annotated[bool, typer.Option("--flip", help="Augment with random horizontal flips.")]
+BaseModelOption = Annotated[
+    int | None, typer.Option(help="Continue from this model of yours, into a new one.")
+]
+BoardOption = Annotated[
+    str | None, typer.Option(help="First print whether the model should fit this board.")
+]
+
+
 def train(
-    dataset: Annotated[int, typer.Option(help="The dataset's id.", show_default=False)],
-    architecture: Annotated[
-        str, typer.Option(help="cnn-small, mobilenet-v1 … (see tinymlaas architectures).")
-    ],
-    alpha: Annotated[
-        float | None, typer.Option(help="The width multiplier (default: the architecture's).")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option(help="The model's name (default: dataset-architecture).")
-    ] = None,
+    dataset: DatasetOption,
+    architecture: ArchitectureOption,
+    alpha: AlphaOption = None,
+    name: NameOption = None,
     width: Annotated[int, typer.Option(help="Input width in pixels.")] = 96,
     height: Annotated[int, typer.Option(help="Input height in pixels.")] = 96,
     color: Annotated[ColorMode, typer.Option(help="Input colours.")] = "grayscale",
     epochs: Annotated[int, typer.Option(help="Passes over the training images.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
-    learning_rate: Annotated[
-        float | None, typer.Option(help="Adam's learning rate (server default 0.001).")
-    ] = None,
-    validation_split: Annotated[
-        float | None,
-        typer.Option(help="Held-out fraction when the dataset has no validation folder."),
-    ] = None,
-    flip: Annotated[
-        bool, typer.Option("--flip", help="Augment with random horizontal flips.")
-    ] = False,
+    learning_rate: LearningRateOption = None,
+    validation_split: ValidationSplitOption = None,
+    flip: FlipOption = False,
     rotation: Annotated[float, typer.Option(help="Augment: rotate up to this turn.")] = 0.0,
     zoom: Annotated[float, typer.Option(help="Augment: zoom up to this fraction.")] = 0.0,
     brightness: Annotated[float, typer.Option(help="Augment: brightness ± this.")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed for a repeatable training.")] = None,
-    base_model: Annotated[
-        int | None, typer.Option(help="Continue from this model of yours, into a new one.")
-    ] = None,
-    board: Annotated[
-        str | None, typer.Option(help="First print whether the model should fit this board.")
-    ] = None,
+    base_model: BaseModelOption = None,
+    board: BoardOption = None,
     watch: Watch = True,
 ) -> None:
     """Train a new model on a dataset; follow it live and print its metrics."""
     with logged_in_client() as api:
         dataset_info = api.get_dataset(dataset)
+        input_shape: Json = {"input_width": width, "input_height": height, "color_mode": color}
         if board is not None:
-            params: Json = {"input_width": width, "input_height": height}
-            params |= {"color_mode": color, "classes": max(2, len(dataset_info["labels"]))}
+            params = input_shape | {"classes": max(2, len(dataset_info["labels"]))}
             if alpha is not None:
                 params["alpha"] = alpha
             _print_estimate(api, architecture, board, params)
-        body: Json = {
+        body: Json = input_shape | {
             "name": name or f"{dataset_info['name']}-{architecture}",
             "dataset_id": dataset,
             "architecture": architecture,
             "alpha": alpha,
-            "input_width": width,
-            "input_height": height,
-            "color_mode": color,
             "epochs": epochs,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
@@ -189,18 +196,22 @@ def train(
                 "zoom": zoom,
                 "brightness": brightness,
             }
-        accepted = api.train(body)
-        console.print(
-            f"Training model '{escape(body['name'])}' (id {accepted['id']}), "
-            f"job {accepted['job_id']}"
-        )
-        if not watch:
-            console.print(f"Follow it with tinymlaas jobs watch {accepted['job_id']}")
-            return
-        end_unless_succeeded(follow_job(api, accepted["job_id"]))
-        model = api.get_model(accepted["id"])
-    for view in _metrics_view(model):
+        model = _start_training(api, body, watch)
+    for view in _metrics_view(model) if model is not None else []:
         console.print(view)
+
+
+def _start_training(api: MlClient, body: Json, watch: bool) -> Json | None:
+    """Submit the training; with `watch`, follow its job and return the trained model."""
+    accepted = api.train(body)
+    console.print(
+        f"Training model '{escape(body['name'])}' (id {accepted['id']}), job {accepted['job_id']}"
+    )
+    if not watch:
+        console.print(f"Follow it with tinymlaas jobs watch {accepted['job_id']}")
+        return None
+    end_unless_succeeded(follow_job(api, accepted["job_id"]))
+    return api.get_model(accepted["id"])
 
 
 @models_app.command("list")

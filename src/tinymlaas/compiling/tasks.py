@@ -17,11 +17,10 @@ from tinymlaas.compiling.manifest import (
     CompileTarget,
     DatasetFacts,
     ModelFacts,
-    Quantization,
     tensor_dict,
 )
 from tinymlaas.compiling.package import CONTENT_TYPES, board_fit, package
-from tinymlaas.contracts import TrainingInfo
+from tinymlaas.contracts import Quantization, TrainingInfo
 from tinymlaas.db.base import utcnow
 from tinymlaas.hardware.boards import Board, get_board
 from tinymlaas.jobs.context import JobContext

@@ -55,14 +55,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def ExactString(length: int) -> String:  # noqa: N802 - reads like a type
+def ExactString(length: int) -> String:
     """A string compared byte for byte on every engine (MariaDB's default ignores case)."""
     return String(length).with_variant(
         mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
     )
 
 
-def EnumString(enum: type[StrEnum], length: int) -> Enum:  # noqa: N802 - reads like a type
+def EnumString(enum: type[StrEnum], length: int) -> Enum:
     """A StrEnum stored as its values in a plain VARCHAR(length), read back as members: no
     native enum type and no CHECK constraint, so the column is what a String(length) was."""
     return Enum(
@@ -75,7 +75,7 @@ def EnumString(enum: type[StrEnum], length: int) -> Enum:  # noqa: N802 - reads 
     )
 
 
-def Bytes() -> LargeBinary:  # noqa: N802 - reads like a type
+def Bytes() -> LargeBinary:
     """Binary data; MariaDB's plain BLOB holds only 64 KiB."""
     return LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 

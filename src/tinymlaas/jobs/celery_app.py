@@ -23,8 +23,9 @@ def make_celery(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": 6 * 3600},
     )
 
-    @app.task(name="tinymlaas.run_job")
     def run_job_task(job_id: int) -> str:
         return run_one(settings, job_id)
 
+    # Registered by a call rather than as a decorator: Celery's decorator is untyped.
+    app.task(name="tinymlaas.run_job")(run_job_task)
     return app

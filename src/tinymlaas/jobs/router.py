@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
+from tinymlaas.enums import JobStatus
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.events import job_event_response
-from tinymlaas.jobs.schemas import JobPage, JobRead, JobStatus
+from tinymlaas.jobs.schemas import JobPage, JobRead
 from tinymlaas.models import Job
 from tinymlaas.params import Id, Limit, Offset
 

@@ -1,4 +1,6 @@
-"""ORM tables, one module per table; importing this package registers them all."""
+"""ORM tables, one module per resource: its table and the tables owned by it (a job and its
+events, a blob and its chunks, a compiled model and its files). Importing this package registers
+them all."""
 
 from tinymlaas.models.blob import Blob, BlobChunk
 from tinymlaas.models.bridge import Bridge

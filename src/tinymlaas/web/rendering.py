@@ -165,7 +165,7 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "the request was not understood"
 
 
-class PageErrorResponse(Exception):  # noqa: N818 - it carries a response, it is no error
+class PageErrorResponse(Exception):
     """Carries the page answering an error out through the request's dependencies.
 
     Raised (not returned) so that the database session dependency still sees an exception
