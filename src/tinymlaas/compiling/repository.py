@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from tinymlaas.db.pagination import paginate
 from tinymlaas.models import CompiledFile, CompiledModel
 
 
@@ -26,15 +27,8 @@ def list_owned(
     conditions = [CompiledModel.owner_id == owner_id]
     if model_id is not None:
         conditions.append(CompiledModel.model_id == model_id)
-    total = session.scalar(select(func.count()).select_from(CompiledModel).where(*conditions))
-    rows = session.scalars(
-        select(CompiledModel)
-        .where(*conditions)
-        .order_by(CompiledModel.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(rows), total or 0
+    query = select(CompiledModel).where(*conditions).order_by(CompiledModel.id.desc())
+    return paginate(session, query, offset, limit)
 
 
 def files(session: Session, compiled_id: int) -> list[CompiledFile]:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.insert import insert_ignoring_duplicates
+from tinymlaas.db.pagination import paginate
 from tinymlaas.models import Dataset, Folder, Image
 
 
@@ -40,15 +41,12 @@ def dataset_name_taken(
 def list_datasets(
     session: Session, owner_id: int, offset: int, limit: int
 ) -> tuple[list[Dataset], int]:
-    total = session.scalar(select(func.count()).where(Dataset.owner_id == owner_id)) or 0
-    rows = session.scalars(
+    query = (
         select(Dataset)
         .where(Dataset.owner_id == owner_id)
         .order_by(Dataset.created_at.desc(), Dataset.id.desc())
-        .offset(offset)
-        .limit(limit)
     )
-    return list(rows), total
+    return paginate(session, query, offset, limit)
 
 
 def image_groups(
@@ -152,15 +150,8 @@ def list_images(
         conditions.append(Image.label == label)
     if split is not None:
         conditions.append(Image.split == split)
-    total = session.scalar(select(func.count()).select_from(Image).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Image)
-        .where(*conditions)
-        .order_by(Image.folder, Image.name, Image.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(rows), total
+    query = select(Image).where(*conditions).order_by(Image.folder, Image.name, Image.id)
+    return paginate(session, query, offset, limit)
 
 
 def get_image(session: Session, dataset_id: int, image_id: int) -> Image | None:

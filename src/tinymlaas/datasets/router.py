@@ -17,11 +17,11 @@ from tinymlaas.datasets.schemas import (
     FolderUpdate,
     ImageRead,
     ImageUpdate,
-    Page,
     RejectedUpload,
 )
 from tinymlaas.models import Dataset, Image
 from tinymlaas.params import Id, Limit, Offset
+from tinymlaas.schemas import Page
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 

@@ -14,17 +14,16 @@ from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import (
     BridgeCreate,
     BridgeCreated,
-    BridgePage,
-    DevicePage,
+    BridgeRead,
     DeviceRead,
     DeviceUpdate,
     InstallAccepted,
     InstallRequest,
-    ObservationPage,
     ObservationRead,
 )
 from tinymlaas.models import Bridge, Device
 from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
+from tinymlaas.schemas import Page
 
 router = APIRouter(tags=["devices"])
 
@@ -61,11 +60,11 @@ def create_bridge(
     )
 
 
-@router.get("/bridges", operation_id="list_bridges", response_model=BridgePage)
-def list_bridges(session: SessionDep, user: CurrentUser) -> BridgePage:
+@router.get("/bridges", operation_id="list_bridges", response_model=Page[BridgeRead])
+def list_bridges(session: SessionDep, user: CurrentUser) -> Page[BridgeRead]:
     """The user's bridges with online/offline status."""
     bridges = repository.list_bridges(session, user.id)
-    return BridgePage(items=[service.describe_bridge(b) for b in bridges], total=len(bridges))
+    return Page(items=[service.describe_bridge(b) for b in bridges], total=len(bridges))
 
 
 @router.delete(
@@ -83,13 +82,13 @@ async def bridge_connect(websocket: WebSocket) -> None:
     await hub.serve_bridge(websocket, websocket.app.state.session_factory)
 
 
-@router.get("/devices", operation_id="list_devices", response_model=DevicePage)
+@router.get("/devices", operation_id="list_devices", response_model=Page[DeviceRead])
 def list_devices(
     session: SessionDep, user: CurrentUser, bridge_id: OptionalIdFilter = None
-) -> DevicePage:
+) -> Page[DeviceRead]:
     """Every board the user's bridges have seen, with status."""
     devices = repository.list_devices(session, user.id, bridge_id)
-    return DevicePage(items=service.describe_devices(session, devices), total=len(devices))
+    return Page(items=service.describe_devices(session, devices), total=len(devices))
 
 
 @router.get("/devices/{device_id}", operation_id="get_device", response_model=DeviceRead)
@@ -123,7 +122,7 @@ def install_model(
 @router.get(
     "/devices/{device_id}/observations",
     operation_id="list_observations",
-    response_model=ObservationPage,
+    response_model=Page[ObservationRead],
 )
 def list_observations(
     device: DeviceDep,
@@ -131,10 +130,10 @@ def list_observations(
     since: datetime | None = None,
     after_id: Offset = 0,
     limit: Limit = 100,
-) -> ObservationPage:
+) -> Page[ObservationRead]:
     """The device's latest predictions (oldest first), optionally since a time or an id."""
     rows, total = repository.observations(session, device.id, since, after_id, limit)
-    return ObservationPage(
+    return Page(
         items=[ObservationRead.model_validate(row, from_attributes=True) for row in rows],
         total=total,
     )

@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
+from tinymlaas.db.pagination import paginate
 from tinymlaas.models import Job, JobEvent, User
 
 
@@ -23,11 +24,7 @@ def list_owned(
     conditions = [Job.owner_id == owner_id]
     if status:
         conditions.append(Job.status == status)
-    total = session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Job).where(*conditions).order_by(Job.id.desc()).offset(offset).limit(limit)
-    )
-    return list(rows), total
+    return paginate(session, select(Job).where(*conditions).order_by(Job.id.desc()), offset, limit)
 
 
 def owner_names(session: Session, owner_ids: set[int]) -> dict[int, str]:

@@ -25,11 +25,6 @@ class JobRead(BaseModel):
     attempts: int
 
 
-class JobPage(BaseModel):
-    items: list[JobRead]
-    total: int
-
-
 class JobAccepted(BaseModel):
     """The answer to a request that started a job."""
 

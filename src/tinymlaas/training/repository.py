@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from tinymlaas.db.pagination import paginate
 from tinymlaas.models import CompiledFile, CompiledModel, Image, TrainedModel
 
 
@@ -24,15 +25,8 @@ def list_owned(
     conditions = [TrainedModel.owner_id == owner_id]
     if dataset_id is not None:
         conditions.append(TrainedModel.dataset_id == dataset_id)
-    total = session.scalar(select(func.count()).select_from(TrainedModel).where(*conditions)) or 0
-    rows = session.scalars(
-        select(TrainedModel)
-        .where(*conditions)
-        .order_by(TrainedModel.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(rows), total
+    query = select(TrainedModel).where(*conditions).order_by(TrainedModel.id.desc())
+    return paginate(session, query, offset, limit)
 
 
 def label_counts(session: Session, dataset_id: int) -> dict[str, int]:
