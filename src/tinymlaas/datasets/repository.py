@@ -158,6 +158,11 @@ def get_image(session: Session, dataset_id: int, image_id: int) -> Image | None:
     return session.scalar(select(Image).where(Image.id == image_id, Image.dataset_id == dataset_id))
 
 
+def get_images(session: Session, dataset_id: int, image_ids: Sequence[int]) -> list[Image]:
+    query = select(Image).where(Image.dataset_id == dataset_id, Image.id.in_(set(image_ids)))
+    return list(session.scalars(query.order_by(Image.id)))
+
+
 def image_exists(session: Session, dataset_id: int, folder: str, name: str) -> bool:
     query = select(Image.id).where(
         Image.dataset_id == dataset_id, Image.folder == folder, Image.name == name
