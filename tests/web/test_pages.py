@@ -164,3 +164,38 @@ def test_the_login_form_is_rate_limited_like_the_api(app_client: TestClient) -> 
     )
     assert blocked.status_code == 429
     assert "Too many failed logins" in blocked.text
+
+
+def test_the_datasets_page_shows_a_page_of_rows_with_links_to_the_others(
+    app_client: TestClient,
+) -> None:
+    token = log_in(app_client)
+    for name in ("alpha", "beta", "gamma"):
+        app_client.post("/datasets", data={"name": name, "csrf_token": token})
+
+    first = app_client.get("/datasets?limit=2", headers=HTML).text
+    assert "1–2 of 3" in first
+    assert ">gamma<" in first
+    assert ">beta<" in first
+    assert ">alpha<" not in first
+    assert 'href="/datasets?offset=2&amp;limit=2" rel="next"' in first
+    assert 'rel="prev"' not in first
+
+    second = app_client.get("/datasets?offset=2&limit=2", headers=HTML).text
+    assert "3–3 of 3" in second
+    assert ">alpha<" in second
+    assert ">gamma<" not in second
+    assert 'href="/datasets?limit=2" rel="prev"' in second
+    assert 'rel="next"' not in second
+
+
+def test_a_form_is_held_to_the_api_schema(app_client: TestClient) -> None:
+    token = log_in(app_client)
+    response = app_client.post(
+        "/datasets",
+        data={"name": "x" * 201, "csrf_token": token},
+        headers={"Referer": str(app_client.base_url) + "/datasets"},
+    )
+    assert response.status_code == 200
+    assert "name: String should have at most 200 characters" in response.text
+    assert "No datasets yet" in response.text

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.datasets import export, ingest, repository, service
-from tinymlaas.datasets.schemas import DatasetCreate, DatasetUpdate
+from tinymlaas.datasets.schemas import DatasetCreate, DatasetUpdate, FolderCreate, FolderUpdate
 from tinymlaas.models import Dataset
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
@@ -59,8 +59,8 @@ def list_datasets(
 def create_dataset(
     page: PageUser,
     session: SessionDep,
-    name: Annotated[str, Form(max_length=200)],
-    description: Annotated[str, Form(max_length=4000)] = "",
+    name: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
 ) -> Response:
     """Create an empty dataset and open it."""
     fields = parse_form(DatasetCreate, {"name": name, "description": description})
@@ -74,8 +74,8 @@ def import_dataset(
     session: SessionDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File()],
-    name: Annotated[str, Form(max_length=200)],
-    description: Annotated[str, Form(max_length=4000)] = "",
+    name: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
 ) -> Response:
     """Create a dataset from a zip (the page uploads it with a progress bar; JSON answer)."""
     dataset = service.import_dataset(
@@ -153,8 +153,8 @@ def show_dataset(
 def rename_dataset(
     dataset: PageDataset,
     session: SessionDep,
-    name: Annotated[str, Form(max_length=200)],
-    description: Annotated[str, Form(max_length=4000)] = "",
+    name: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
 ) -> Response:
     """Rename a dataset and change its description."""
     changes = parse_form(DatasetUpdate, {"name": name, "description": description})
@@ -257,10 +257,11 @@ def _return_to(request: Request, dataset: Dataset) -> str:
 
 @router.post("/datasets/{dataset_id}/folders", dependencies=[CsrfChecked])
 def create_folder(
-    dataset: PageDataset, session: SessionDep, path: Annotated[str, Form(max_length=512)]
+    dataset: PageDataset, session: SessionDep, path: Annotated[str, Form()]
 ) -> Response:
     """Create a folder (and its missing parents)."""
-    created = service.create_folder(session, dataset, path)
+    fields = parse_form(FolderCreate, {"path": path})
+    created = service.create_folder(session, dataset, fields.path)
     return redirect(dataset_url(dataset, created.path), f"Created folder '{created.path}'.")
 
 
@@ -269,11 +270,12 @@ def rename_folder(
     dataset: PageDataset,
     session: SessionDep,
     path: Annotated[str, Form(max_length=512)],
-    new_path: Annotated[str, Form(max_length=512)],
+    new_path: Annotated[str, Form()],
 ) -> Response:
     """Rename or move a folder with everything in it."""
     old = service.get_folder(session, dataset, path)
-    renamed = service.rename_folder(session, dataset, old, new_path)
+    fields = parse_form(FolderUpdate, {"path": new_path})
+    renamed = service.rename_folder(session, dataset, old, fields.path)
     return redirect(
         dataset_url(dataset, renamed.path), f"Renamed folder '{old}' to '{renamed.path}'."
     )
