@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -29,6 +31,24 @@ def list_owned(
         conditions.append(CompiledModel.model_id == model_id)
     query = select(CompiledModel).where(*conditions).order_by(CompiledModel.id.desc())
     return paginate(session, query, offset, limit)
+
+
+def owned_by_id(
+    session: Session, owner_id: int, compiled_ids: Collection[int]
+) -> dict[int, CompiledModel]:
+    """The user's compiled models among `compiled_ids`, in one query."""
+    query = select(CompiledModel).where(
+        CompiledModel.owner_id == owner_id, CompiledModel.id.in_(set(compiled_ids))
+    )
+    return {row.id: row for row in session.scalars(query)}
+
+
+def list_succeeded(session: Session, owner_id: int) -> list[CompiledModel]:
+    """The user's compiled models that can be installed, newest first."""
+    query = select(CompiledModel).where(
+        CompiledModel.owner_id == owner_id, CompiledModel.status == "succeeded"
+    )
+    return list(session.scalars(query.order_by(CompiledModel.id.desc())))
 
 
 def files(session: Session, compiled_id: int) -> list[CompiledFile]:

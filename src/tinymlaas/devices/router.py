@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shlex
 from datetime import datetime
 from typing import Annotated
 
@@ -51,12 +50,9 @@ def create_bridge(
 ) -> BridgeCreated:
     """Register a bridge; its token is shown only in this answer."""
     bridge, token = service.create_bridge(session, user, payload.name)
-    server = str(request.base_url).rstrip("/")
-    command = shlex.join(
-        ["tinymlaas", "bridge", "--server", server, "--token", token, "--name", bridge.name]
-    )
+    commands = service.bridge_commands(str(request.base_url).rstrip("/"), bridge, token)
     return BridgeCreated(
-        **service.describe_bridge(bridge).model_dump(), token=token, command=command
+        **service.describe_bridge(bridge).model_dump(), token=token, command=commands.command
     )
 
 
