@@ -8,8 +8,13 @@ import zipfile
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from conftest import ADMIN_PASSWORD
+from tinymlaas.db.session import transaction
+from tinymlaas.jobs import service as jobs
+from tinymlaas.models import CompiledModel, TrainedModel, User
+
+from conftest import ADMIN_PASSWORD, Database
 from factories import labelled_zip
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
@@ -199,3 +204,37 @@ def test_a_form_is_held_to_the_api_schema(app_client: TestClient) -> None:
     assert response.status_code == 200
     assert "name: String should have at most 200 characters" in response.text
     assert "No datasets yet" in response.text
+
+
+def test_the_jobs_page_links_each_job_to_what_it_makes_a_page_at_a_time(
+    app_client: TestClient, database: Database
+) -> None:
+    log_in(app_client)
+    with transaction(database.factory) as session:
+        admin = session.scalars(select(User).where(User.username == "admin")).one()
+        training = jobs.create_job(session, admin, "train")
+        model = TrainedModel(
+            owner_id=admin.id, name="flowers v1", status="queued", config={}, classes=[]
+        )
+        model.job_id = training.id
+        session.add(model)
+        session.flush()
+        compiling = jobs.create_job(session, admin, "compile")
+        compiled = CompiledModel(
+            owner_id=admin.id, model_id=model.id, board="nano33ble", quantization="int8"
+        )
+        compiled.status, compiled.job_id = "queued", compiling.id
+        session.add(compiled)
+        session.flush()
+        model_id, compiled_id = model.id, compiled.id
+
+    newest = app_client.get("/jobs?limit=1", headers=HTML).text
+    assert f'<a href="/compiled/{compiled_id}">nano33ble</a>' in newest
+    assert "flowers v1" not in newest
+    assert "1–1 of 2" in newest
+    assert 'href="/jobs?offset=1&amp;limit=1" rel="next"' in newest
+
+    older = app_client.get("/jobs?offset=1&limit=1", headers=HTML).text
+    assert f'<a href="/models/{model_id}">flowers v1</a>' in older
+    assert "2–2 of 2" in older
+    assert 'href="/jobs?limit=1" rel="prev"' in older

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.pagination import paginate
-from tinymlaas.models import Job, JobEvent, User
+from tinymlaas.models import CompiledModel, Device, Installation, Job, JobEvent, TrainedModel, User
 
 
 def get_owned(session: Session, owner_id: int, job_id: int) -> Job | None:
@@ -162,3 +162,30 @@ def queue_summary(
     ).one()
     count, waiting, oldest = row
     return int(count), int(waiting), oldest
+
+
+def resources_of(
+    session: Session, job_ids: Collection[int]
+) -> list[tuple[int, int | None, str | None, int | None, str | None, int | None, str | None]]:
+    """For each job: the trained model, compiled model or install (device) it works for.
+
+    One row per job (id, model id, model name, compiled id, board, device id, device name), one
+    query however many jobs: a job belongs to at most one of them.
+    """
+    query = (
+        select(
+            Job.id,
+            TrainedModel.id,
+            TrainedModel.name,
+            CompiledModel.id,
+            CompiledModel.board,
+            Device.id,
+            Device.name,
+        )
+        .outerjoin(TrainedModel, TrainedModel.job_id == Job.id)
+        .outerjoin(CompiledModel, CompiledModel.job_id == Job.id)
+        .outerjoin(Installation, Installation.job_id == Job.id)
+        .outerjoin(Device, Device.id == Installation.device_id)
+        .where(Job.id.in_(set(job_ids)))
+    )
+    return [row._tuple() for row in session.execute(query)]

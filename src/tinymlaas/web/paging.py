@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
@@ -21,17 +22,23 @@ class Window:
     offset: int
     limit: int
     path: str
+    default_limit: int = PAGE_SIZE
 
 
-def window(
-    request: Request,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = PAGE_SIZE,
-) -> Window:
-    return Window(offset=offset, limit=limit, path=request.url.path)
+def window_of(default_limit: int) -> Callable[..., Window]:
+    """The dependency reading `?offset=&limit=` for a list of `default_limit` rows a page."""
+
+    def window(
+        request: Request,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = default_limit,
+    ) -> Window:
+        return Window(offset, limit, request.url.path, default_limit)
+
+    return window
 
 
-WindowDep = Annotated[Window, Depends(window)]
+WindowDep = Annotated[Window, Depends(window_of(PAGE_SIZE))]
 
 
 @dataclass(frozen=True)
@@ -49,10 +56,10 @@ class Pager:
         return bool(self.previous_url or self.next_url)
 
 
-def pager(window: Window, total: int, default_limit: int = PAGE_SIZE) -> Pager:
+def pager(window: Window, total: int) -> Pager:
     def url(offset: int) -> str:
         query = {"offset": offset} if offset else {}
-        if window.limit != default_limit:
+        if window.limit != window.default_limit:
             query["limit"] = window.limit
         return window.path + (f"?{urlencode(query)}" if query else "")
 
