@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Row, case, func, select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
@@ -166,7 +166,7 @@ def queue_summary(
 
 def resources_of(
     session: Session, job_ids: Collection[int]
-) -> list[tuple[int, int | None, str | None, int | None, str | None, int | None, str | None]]:
+) -> Sequence[Row[int, int | None, str | None, int | None, str | None, int | None, str | None]]:
     """For each job: the trained model, compiled model or install (device) it works for.
 
     One row per job (id, model id, model name, compiled id, board, device id, device name), one
@@ -188,4 +188,4 @@ def resources_of(
         .outerjoin(Device, Device.id == Installation.device_id)
         .where(Job.id.in_(set(job_ids)))
     )
-    return [row._tuple() for row in session.execute(query)]
+    return session.execute(query).all()
