@@ -15,7 +15,7 @@ from tinymlaas.jobs import service as jobs
 from tinymlaas.models import CompiledModel, TrainedModel, User
 
 from conftest import ADMIN_PASSWORD, Database
-from factories import labelled_zip
+from factories import compiled_row, labelled_zip
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 
@@ -238,3 +238,16 @@ def test_the_jobs_page_links_each_job_to_what_it_makes_a_page_at_a_time(
     assert f'<a href="/models/{model_id}">flowers v1</a>' in older
     assert "2–2 of 2" in older
     assert 'href="/jobs?limit=1" rel="prev"' in older
+
+
+def test_the_compiled_page_pages_too(app_client: TestClient, database: Database) -> None:
+    log_in(app_client)
+    with database.factory() as session:
+        admin_id = session.scalars(select(User.id).where(User.username == "admin")).one()
+    older, newer = compiled_row(database, admin_id), compiled_row(database, admin_id)
+
+    compiled = app_client.get("/compiled?limit=1", headers=HTML).text
+    assert f'href="/compiled/{newer}"' in compiled
+    assert f'href="/compiled/{older}"' not in compiled
+    assert "1–1 of 2" in compiled
+    assert 'href="/compiled?offset=1&amp;limit=1" rel="next"' in compiled

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -47,6 +47,26 @@ def list_datasets(
         .order_by(Dataset.created_at.desc(), Dataset.id.desc())
     )
     return paginate(session, query, offset, limit)
+
+
+def count_datasets(session: Session, owner_id: int) -> int:
+    return session.scalar(select(func.count()).where(Dataset.owner_id == owner_id)) or 0
+
+
+def names_by_id(session: Session, owner_id: int, dataset_ids: Collection[int]) -> dict[int, str]:
+    """The names of the user's datasets among `dataset_ids`, in one query."""
+    rows = session.execute(
+        select(Dataset.id, Dataset.name).where(
+            Dataset.owner_id == owner_id, Dataset.id.in_(set(dataset_ids))
+        )
+    )
+    return {dataset_id: name for dataset_id, name in rows}
+
+
+def all_datasets(session: Session, owner_id: int) -> list[Dataset]:
+    """Every dataset of the user, newest first (for a choice among them)."""
+    query = select(Dataset).where(Dataset.owner_id == owner_id)
+    return list(session.scalars(query.order_by(Dataset.created_at.desc(), Dataset.id.desc())))
 
 
 def image_groups(
