@@ -102,11 +102,7 @@ def estimate(
     board: str = DEFAULT_BOARD,
 ) -> JSONResponse:
     """The train form's live verdict: the expected int8 footprint against the board."""
-    classes = 2
-    if dataset_id is not None:
-        dataset = datasets.get_dataset(session, page.user, dataset_id)
-        labels = datasets.describe(session, [dataset])[0].labels
-        classes = max(2, sum(1 for label in labels if label.count > 0))
+    classes = service.class_count(session, page.user, dataset_id)
     result = service.estimate(
         architecture, alpha, input_width, input_height, color_mode, classes, board
     )
