@@ -74,6 +74,13 @@ def test_bridge_token_is_shown_once_and_revocable(client: TestClient) -> None:
         ws.receive_json()
 
 
+def test_a_bridge_needs_a_name_that_is_not_blank(client: TestClient) -> None:
+    response = client.post(f"{API}/bridges", json={"name": "   "})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "give the bridge a name, e.g. the computer's name"
+    assert client.get(f"{API}/bridges").json()["total"] == 0
+
+
 def test_a_bad_token_is_refused(client: TestClient) -> None:
     with pytest.raises(WebSocketDisconnect), connect(client, "tmlb_not-a-real-token") as ws:
         ws.receive_json()

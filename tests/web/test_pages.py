@@ -8,9 +8,14 @@ import zipfile
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from conftest import ADMIN_PASSWORD
-from support.factories import labelled_zip
+from tinymlaas.db.session import transaction
+from tinymlaas.jobs import service as jobs
+from tinymlaas.models import CompiledModel, TrainedModel, User
+
+from conftest import ADMIN_PASSWORD, Database
+from support.factories import compiled_row, labelled_zip
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 
@@ -164,3 +169,89 @@ def test_the_login_form_is_rate_limited_like_the_api(app_client: TestClient) -> 
     )
     assert blocked.status_code == 429
     assert "Too many failed logins" in blocked.text
+
+
+def test_the_datasets_page_shows_a_page_of_rows_with_links_to_the_others(
+    app_client: TestClient,
+) -> None:
+    token = log_in(app_client)
+    for name in ("alpha", "beta", "gamma"):
+        app_client.post("/datasets", data={"name": name, "csrf_token": token})
+
+    first = app_client.get("/datasets?limit=2", headers=HTML).text
+    assert "1–2 of 3" in first
+    assert ">gamma<" in first
+    assert ">beta<" in first
+    assert ">alpha<" not in first
+    assert 'href="/datasets?offset=2&amp;limit=2" rel="next"' in first
+    assert 'rel="prev"' not in first
+
+    second = app_client.get("/datasets?offset=2&limit=2", headers=HTML).text
+    assert "3–3 of 3" in second
+    assert ">alpha<" in second
+    assert ">gamma<" not in second
+    assert 'href="/datasets?limit=2" rel="prev"' in second
+    assert 'rel="next"' not in second
+
+
+def test_a_form_is_held_to_the_api_schema(app_client: TestClient) -> None:
+    token = log_in(app_client)
+    response = app_client.post(
+        "/datasets",
+        data={"name": "x" * 201, "csrf_token": token},
+        headers={"Referer": str(app_client.base_url) + "/datasets"},
+    )
+    assert response.status_code == 200
+    assert "name: String should have at most 200 characters" in response.text
+    assert "No datasets yet" in response.text
+
+
+def test_the_jobs_page_links_each_job_to_what_it_makes_a_page_at_a_time(
+    app_client: TestClient, database: Database
+) -> None:
+    log_in(app_client)
+    with transaction(database.factory) as session:
+        admin = session.scalars(select(User).where(User.username == "admin")).one()
+        training = jobs.create_job(session, admin, "train")
+        model = TrainedModel(
+            owner_id=admin.id,
+            name="flowers v1",
+            status="queued",
+            config={"architecture": "cnn-small", "alpha": 1.0},
+            classes=[],
+        )
+        model.job_id = training.id
+        session.add(model)
+        session.flush()
+        compiling = jobs.create_job(session, admin, "compile")
+        compiled = CompiledModel(
+            owner_id=admin.id, model_id=model.id, board="nano33ble", quantization="int8"
+        )
+        compiled.status, compiled.job_id = "queued", compiling.id
+        session.add(compiled)
+        session.flush()
+        model_id, compiled_id = model.id, compiled.id
+
+    newest = app_client.get("/jobs?limit=1", headers=HTML).text
+    assert f'<a href="/compiled/{compiled_id}">nano33ble</a>' in newest
+    assert "flowers v1" not in newest
+    assert "1–1 of 2" in newest
+    assert 'href="/jobs?offset=1&amp;limit=1" rel="next"' in newest
+
+    older = app_client.get("/jobs?offset=1&limit=1", headers=HTML).text
+    assert f'<a href="/models/{model_id}">flowers v1</a>' in older
+    assert "2–2 of 2" in older
+    assert 'href="/jobs?limit=1" rel="prev"' in older
+
+
+def test_the_compiled_page_pages_too(app_client: TestClient, database: Database) -> None:
+    log_in(app_client)
+    with database.factory() as session:
+        admin_id = session.scalars(select(User.id).where(User.username == "admin")).one()
+    older, newer = compiled_row(database, admin_id), compiled_row(database, admin_id)
+
+    compiled = app_client.get("/compiled?limit=1", headers=HTML).text
+    assert f'href="/compiled/{newer}"' in compiled
+    assert f'href="/compiled/{older}"' not in compiled
+    assert "1–1 of 2" in compiled
+    assert 'href="/compiled?offset=1&amp;limit=1" rel="next"' in compiled

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from collections.abc import Collection
+
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from tinymlaas.db.pagination import paginate
 from tinymlaas.models import CompiledFile, CompiledModel
 
 
@@ -26,15 +29,26 @@ def list_owned(
     conditions = [CompiledModel.owner_id == owner_id]
     if model_id is not None:
         conditions.append(CompiledModel.model_id == model_id)
-    total = session.scalar(select(func.count()).select_from(CompiledModel).where(*conditions))
-    rows = session.scalars(
-        select(CompiledModel)
-        .where(*conditions)
-        .order_by(CompiledModel.id.desc())
-        .offset(offset)
-        .limit(limit)
+    query = select(CompiledModel).where(*conditions).order_by(CompiledModel.id.desc())
+    return paginate(session, query, offset, limit)
+
+
+def owned_by_id(
+    session: Session, owner_id: int, compiled_ids: Collection[int]
+) -> dict[int, CompiledModel]:
+    """The user's compiled models among `compiled_ids`, in one query."""
+    query = select(CompiledModel).where(
+        CompiledModel.owner_id == owner_id, CompiledModel.id.in_(set(compiled_ids))
     )
-    return list(rows), total or 0
+    return {row.id: row for row in session.scalars(query)}
+
+
+def list_succeeded(session: Session, owner_id: int) -> list[CompiledModel]:
+    """The user's compiled models that can be installed, newest first."""
+    query = select(CompiledModel).where(
+        CompiledModel.owner_id == owner_id, CompiledModel.status == "succeeded"
+    )
+    return list(session.scalars(query.order_by(CompiledModel.id.desc())))
 
 
 def files(session: Session, compiled_id: int) -> list[CompiledFile]:

@@ -9,9 +9,7 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository, service
 from tinymlaas.compiling.schemas import (
     BoardRead,
-    CompiledFilePage,
     CompiledFileRead,
-    CompiledPage,
     CompiledRead,
     CompileRequest,
 )
@@ -19,6 +17,7 @@ from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs.schemas import JobAccepted
 from tinymlaas.models import CompiledModel
 from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
+from tinymlaas.schemas import Page
 from tinymlaas.training.dependencies import ModelDep
 
 router = APIRouter(tags=["compiling"])
@@ -53,17 +52,17 @@ def compile_model(
     return JobAccepted.model_validate(service.create_compiled(session, user, model, payload))
 
 
-@router.get("/compiled", operation_id="list_compiled", response_model=CompiledPage)
+@router.get("/compiled", operation_id="list_compiled", response_model=Page[CompiledRead])
 def list_compiled(
     session: SessionDep,
     user: CurrentUser,
     model_id: OptionalIdFilter = None,
     offset: Offset = 0,
     limit: Limit = 100,
-) -> CompiledPage:
+) -> Page[CompiledRead]:
     """The user's compiled models, newest first, optionally for one model."""
     rows, total = repository.list_owned(session, user.id, model_id, offset, limit)
-    return CompiledPage(items=[CompiledRead.model_validate(row) for row in rows], total=total)
+    return Page(items=[CompiledRead.model_validate(row) for row in rows], total=total)
 
 
 @router.get("/compiled/{compiled_id}", operation_id="get_compiled", response_model=CompiledRead)
@@ -86,14 +85,12 @@ def delete_compiled(compiled: CompiledDep, session: SessionDep) -> Response:
 @router.get(
     "/compiled/{compiled_id}/files",
     operation_id="list_compiled_files",
-    response_model=CompiledFilePage,
+    response_model=Page[CompiledFileRead],
 )
-def list_files(compiled: CompiledDep, session: SessionDep) -> CompiledFilePage:
+def list_files(compiled: CompiledDep, session: SessionDep) -> Page[CompiledFileRead]:
     """The downloadable files of a compiled model."""
     rows = repository.files(session, compiled.id)
-    return CompiledFilePage(
-        items=[CompiledFileRead.model_validate(r) for r in rows], total=len(rows)
-    )
+    return Page(items=[CompiledFileRead.model_validate(r) for r in rows], total=len(rows))
 
 
 @router.get(

@@ -52,13 +52,3 @@ class CompiledRead(BaseModel):
     output: dict[str, Any] | None
     created_at: datetime
     error: str | None
-
-
-class CompiledPage(BaseModel):
-    items: list[CompiledRead]
-    total: int
-
-
-class CompiledFilePage(BaseModel):
-    items: list[CompiledFileRead]
-    total: int

@@ -14,8 +14,8 @@ from tinymlaas.blobs import BlobStore
 from tinymlaas.config import Settings
 from tinymlaas.datasets import paths, repository
 from tinymlaas.datasets.images import ImageRejected, inspect_image
-from tinymlaas.datasets.service import folder_or_error, touch
 from tinymlaas.datasets.zipio import EntryProblem, ZipLimits, ZipRejected, open_zip
+from tinymlaas.db.base import utcnow
 from tinymlaas.errors import BadRequest, Conflict
 from tinymlaas.models import Dataset, Image
 
@@ -119,7 +119,7 @@ class Ingest:
         self.flush()
         if self.problems:
             raise rejection(self.problems)
-        touch(self.dataset)
+        self.dataset.updated_at = utcnow()
         self.session.flush()
         return self.added
 
@@ -212,7 +212,7 @@ def add_uploads(
     """Append images and zips to `folder` of a dataset; all or nothing."""
     if not uploads:
         raise BadRequest("no files given")
-    target = folder_or_error(folder)
+    target = _under(folder, "")
     ingest = Ingest(session, blobs, dataset, max_pixels)
     folders: set[str] = set(paths.ancestors(target))
     for upload in uploads:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.insert import insert_ignoring_duplicates
+from tinymlaas.db.pagination import paginate
 from tinymlaas.models import Dataset, Folder, Image
 
 
@@ -40,15 +41,32 @@ def dataset_name_taken(
 def list_datasets(
     session: Session, owner_id: int, offset: int, limit: int
 ) -> tuple[list[Dataset], int]:
-    total = session.scalar(select(func.count()).where(Dataset.owner_id == owner_id)) or 0
-    rows = session.scalars(
+    query = (
         select(Dataset)
         .where(Dataset.owner_id == owner_id)
         .order_by(Dataset.created_at.desc(), Dataset.id.desc())
-        .offset(offset)
-        .limit(limit)
     )
-    return list(rows), total
+    return paginate(session, query, offset, limit)
+
+
+def count_datasets(session: Session, owner_id: int) -> int:
+    return session.scalar(select(func.count()).where(Dataset.owner_id == owner_id)) or 0
+
+
+def names_by_id(session: Session, owner_id: int, dataset_ids: Collection[int]) -> dict[int, str]:
+    """The names of the user's datasets among `dataset_ids`, in one query."""
+    rows = session.execute(
+        select(Dataset.id, Dataset.name).where(
+            Dataset.owner_id == owner_id, Dataset.id.in_(set(dataset_ids))
+        )
+    )
+    return {dataset_id: name for dataset_id, name in rows}
+
+
+def all_datasets(session: Session, owner_id: int) -> list[Dataset]:
+    """Every dataset of the user, newest first (for a choice among them)."""
+    query = select(Dataset).where(Dataset.owner_id == owner_id)
+    return list(session.scalars(query.order_by(Dataset.created_at.desc(), Dataset.id.desc())))
 
 
 def image_groups(
@@ -152,19 +170,17 @@ def list_images(
         conditions.append(Image.label == label)
     if split is not None:
         conditions.append(Image.split == split)
-    total = session.scalar(select(func.count()).select_from(Image).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Image)
-        .where(*conditions)
-        .order_by(Image.folder, Image.name, Image.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(rows), total
+    query = select(Image).where(*conditions).order_by(Image.folder, Image.name, Image.id)
+    return paginate(session, query, offset, limit)
 
 
 def get_image(session: Session, dataset_id: int, image_id: int) -> Image | None:
     return session.scalar(select(Image).where(Image.id == image_id, Image.dataset_id == dataset_id))
+
+
+def get_images(session: Session, dataset_id: int, image_ids: Sequence[int]) -> list[Image]:
+    query = select(Image).where(Image.dataset_id == dataset_id, Image.id.in_(set(image_ids)))
+    return list(session.scalars(query.order_by(Image.id)))
 
 
 def image_exists(session: Session, dataset_id: int, folder: str, name: str) -> bool:

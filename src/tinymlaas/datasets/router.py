@@ -17,11 +17,11 @@ from tinymlaas.datasets.schemas import (
     FolderUpdate,
     ImageRead,
     ImageUpdate,
-    Page,
     RejectedUpload,
 )
 from tinymlaas.models import Dataset, Image
 from tinymlaas.params import Id, Limit, Offset
+from tinymlaas.schemas import Page
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -92,16 +92,14 @@ def import_dataset(
     description: Annotated[str, Form(max_length=4000)] = "",
 ) -> DatasetRead:
     """Create a dataset from a zip of images, keeping its folders."""
-    dataset = service.create_dataset(session, user, name, description)
-    ingest.import_zip(
+    return service.import_dataset(
         session,
         DatabaseBlobStore(session),
-        dataset,
+        user,
+        DatasetCreate(name=name, description=description),
         ingest.Upload(file.filename or "upload.zip", file.file),
-        ingest.zip_limits(settings),
-        settings.max_image_pixels,
+        settings,
     )
-    return _read(session, dataset)
 
 
 @router.get("/{dataset_id}", operation_id="get_dataset", response_model=DatasetRead)
@@ -147,16 +145,8 @@ def add_images(
 ) -> DatasetRead:
     """Add images (or zips of images) to a folder; nothing is stored if any is rejected."""
     uploads = [ingest.Upload(upload.filename or "", upload.file) for upload in files]
-    ingest.add_uploads(
-        session,
-        DatabaseBlobStore(session),
-        dataset,
-        uploads,
-        folder,
-        ingest.zip_limits(settings),
-        settings.max_image_pixels,
-    )
-    return _read(session, dataset)
+    blobs = DatabaseBlobStore(session)
+    return service.add_images(session, blobs, dataset, uploads, folder, settings).dataset
 
 
 @router.get("/{dataset_id}/images", operation_id="list_images", response_model=Page[ImageRead])

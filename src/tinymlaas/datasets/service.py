@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
-from tinymlaas.datasets import paths, repository
+from tinymlaas.config import Settings
+from tinymlaas.datasets import ingest, paths, repository
 from tinymlaas.datasets.images import ACCEPTED_FORMATS, make_thumbnail
-from tinymlaas.datasets.schemas import DatasetRead, DatasetUpdate, FolderRead, NameCount
+from tinymlaas.datasets.schemas import (
+    DatasetCreate,
+    DatasetRead,
+    DatasetUpdate,
+    FolderRead,
+    NameCount,
+)
 from tinymlaas.db.base import utcnow
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.models import Dataset, Image, User
@@ -44,6 +52,27 @@ def create_dataset(session: Session, owner: User, name: str, description: str = 
     session.add(dataset)
     session.flush()
     return dataset
+
+
+def import_dataset(
+    session: Session,
+    blobs: BlobStore,
+    owner: User,
+    fields: DatasetCreate,
+    upload: ingest.Upload,
+    settings: Settings,
+) -> DatasetRead:
+    """A new dataset filled from a zip; any bad entry fails it all (the caller rolls back)."""
+    dataset = create_dataset(session, owner, fields.name, fields.description)
+    ingest.import_zip(
+        session,
+        blobs,
+        dataset,
+        upload,
+        ingest.zip_limits(settings),
+        settings.max_image_pixels,
+    )
+    return describe(session, [dataset])[0]
 
 
 def get_dataset(
@@ -118,11 +147,50 @@ def describe(session: Session, datasets: Sequence[Dataset]) -> list[DatasetRead]
 # Images
 
 
+@dataclass(frozen=True)
+class ImagesAdded:
+    added: int
+    folder: str
+    dataset: DatasetRead
+
+
+def add_images(
+    session: Session,
+    blobs: BlobStore,
+    dataset: Dataset,
+    uploads: list[ingest.Upload],
+    folder: str,
+    settings: Settings,
+) -> ImagesAdded:
+    """Images and zips of images added to a folder, all or nothing."""
+    added = ingest.add_uploads(
+        session,
+        blobs,
+        dataset,
+        uploads,
+        folder,
+        ingest.zip_limits(settings),
+        settings.max_image_pixels,
+    )
+    return ImagesAdded(added, folder_or_error(folder), describe(session, [dataset])[0])
+
+
 def get_image(session: Session, dataset: Dataset, image_id: int) -> Image:
     image = repository.get_image(session, dataset.id, image_id)
     if image is None:
         raise NotFound(f"image {image_id} not found in dataset {dataset.id}")
     return image
+
+
+def get_images(session: Session, dataset: Dataset, image_ids: Sequence[int]) -> list[Image]:
+    """Several images of the dataset in one query; 404 naming the first one that is missing."""
+    if not image_ids:
+        raise BadRequest("select at least one image first")
+    found = {image.id: image for image in repository.get_images(session, dataset.id, image_ids)}
+    for image_id in image_ids:
+        if image_id not in found:
+            raise NotFound(f"image {image_id} not found in dataset {dataset.id}")
+    return [found[image_id] for image_id in dict.fromkeys(image_ids)]
 
 
 def content_type(image: Image) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from tinymlaas.db.pagination import paginate
 from tinymlaas.enums import JobStatus
 from tinymlaas.models import Bridge, Device, Installation, Job, Observation
 
@@ -74,11 +75,9 @@ def observations(
     conditions = [Observation.device_id == device_id, Observation.id > after_id]
     if since is not None:
         conditions.append(Observation.ts >= since)
-    total = session.scalar(select(func.count()).select_from(Observation).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Observation).where(*conditions).order_by(Observation.id.desc()).limit(limit)
-    )
-    return list(reversed(list(rows))), total
+    query = select(Observation).where(*conditions).order_by(Observation.id.desc())
+    rows, total = paginate(session, query, 0, limit)
+    return list(reversed(rows)), total
 
 
 def observations_after(session: Session, device_id: int, after_id: int) -> list[Observation]:

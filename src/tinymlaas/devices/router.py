@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import shlex
 from datetime import datetime
 from typing import Annotated
 
@@ -14,18 +13,17 @@ from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import (
     BridgeCreate,
     BridgeCreated,
-    BridgePage,
-    DevicePage,
+    BridgeRead,
     DeviceRead,
     DeviceUpdate,
     InstallAccepted,
     InstallRequest,
-    ObservationPage,
     ObservationRead,
 )
 from tinymlaas.enums import JobStatus
 from tinymlaas.models import Bridge, Device
 from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
+from tinymlaas.schemas import Page
 
 router = APIRouter(tags=["devices"])
 
@@ -53,20 +51,17 @@ def create_bridge(
 ) -> BridgeCreated:
     """Register a bridge; its token is shown only in this answer."""
     bridge, token = service.create_bridge(session, user, payload.name)
-    server = str(request.base_url).rstrip("/")
-    command = shlex.join(
-        ["tinymlaas", "bridge", "--server", server, "--token", token, "--name", bridge.name]
-    )
+    commands = service.bridge_commands(str(request.base_url).rstrip("/"), bridge, token)
     return BridgeCreated(
-        **service.describe_bridge(bridge).model_dump(), token=token, command=command
+        **service.describe_bridge(bridge).model_dump(), token=token, command=commands.command
     )
 
 
-@router.get("/bridges", operation_id="list_bridges", response_model=BridgePage)
-def list_bridges(session: SessionDep, user: CurrentUser) -> BridgePage:
+@router.get("/bridges", operation_id="list_bridges", response_model=Page[BridgeRead])
+def list_bridges(session: SessionDep, user: CurrentUser) -> Page[BridgeRead]:
     """The user's bridges with online/offline status."""
     bridges = repository.list_bridges(session, user.id)
-    return BridgePage(items=[service.describe_bridge(b) for b in bridges], total=len(bridges))
+    return Page(items=[service.describe_bridge(b) for b in bridges], total=len(bridges))
 
 
 @router.delete(
@@ -84,13 +79,13 @@ async def bridge_connect(websocket: WebSocket) -> None:
     await hub.serve_bridge(websocket, websocket.app.state.session_factory)
 
 
-@router.get("/devices", operation_id="list_devices", response_model=DevicePage)
+@router.get("/devices", operation_id="list_devices", response_model=Page[DeviceRead])
 def list_devices(
     session: SessionDep, user: CurrentUser, bridge_id: OptionalIdFilter = None
-) -> DevicePage:
+) -> Page[DeviceRead]:
     """Every board the user's bridges have seen, with status."""
     devices = repository.list_devices(session, user.id, bridge_id)
-    return DevicePage(items=service.describe_devices(session, devices), total=len(devices))
+    return Page(items=service.describe_devices(session, devices), total=len(devices))
 
 
 @router.get("/devices/{device_id}", operation_id="get_device", response_model=DeviceRead)
@@ -124,7 +119,7 @@ def install_model(
 @router.get(
     "/devices/{device_id}/observations",
     operation_id="list_observations",
-    response_model=ObservationPage,
+    response_model=Page[ObservationRead],
 )
 def list_observations(
     device: DeviceDep,
@@ -132,10 +127,10 @@ def list_observations(
     since: datetime | None = None,
     after_id: Offset = 0,
     limit: Limit = 100,
-) -> ObservationPage:
+) -> Page[ObservationRead]:
     """The device's latest predictions (oldest first), optionally since a time or an id."""
     rows, total = repository.observations(session, device.id, since, after_id, limit)
-    return ObservationPage(
+    return Page(
         items=[ObservationRead.model_validate(row, from_attributes=True) for row in rows],
         total=total,
     )

@@ -30,11 +30,6 @@ class BridgeCreated(BridgeRead):
     command: str = Field(description="the command that starts this bridge")
 
 
-class BridgePage(BaseModel):
-    items: list[BridgeRead]
-    total: int
-
-
 class Installed(BaseModel):
     compiled_id: int
     installed_at: datetime | None
@@ -52,11 +47,6 @@ class DeviceRead(BaseModel):
     running_model_id: str | None
     virtual: bool
     last_seen: datetime | None
-
-
-class DevicePage(BaseModel):
-    items: list[DeviceRead]
-    total: int
 
 
 class DeviceUpdate(BaseModel):
@@ -84,8 +74,3 @@ class ObservationRead(BaseModel):
     scores: dict[str, Any]
     latency_ms: float | None
     source: str | None
-
-
-class ObservationPage(BaseModel):
-    items: list[ObservationRead]
-    total: int

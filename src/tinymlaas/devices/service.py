@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from tinymlaas.models import Bridge, CompiledModel, Device, Installation, Observ
 # A bridge pings every 10 s; without news for this long its devices count as offline.
 OFFLINE_AFTER = timedelta(seconds=30)
 TOKEN_PREFIX = "tmlb_"
+CAMERA_PLACEHOLDER = "./camera-images"
 
 
 def token_sha256(token: str) -> str:
@@ -36,11 +38,31 @@ def token_sha256(token: str) -> str:
 
 def create_bridge(session: Session, owner: User, name: str) -> tuple[Bridge, str]:
     """A new bridge and its token (returned once; only its hash is stored)."""
+    name = name.strip()
+    if not name:
+        raise BadRequest("give the bridge a name, e.g. the computer's name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     bridge = Bridge(owner_id=owner.id, name=name, token_sha256=token_sha256(token))
     session.add(bridge)
     session.flush()
     return bridge, token
+
+
+@dataclass(frozen=True)
+class BridgeCommands:
+    """What to paste on the machine the boards are plugged into."""
+
+    command: str  # with the boards it finds
+    virtual_command: str  # with one virtual board fed by a folder of camera images
+
+
+def bridge_commands(server: str, bridge: Bridge, token: str) -> BridgeCommands:
+    """The command lines that start this bridge: with real boards, and with one virtual board."""
+    command = shlex.join(
+        ["tinymlaas", "bridge", "--server", server, "--token", token, "--name", bridge.name]
+    )
+    virtual = f"{command} --virtual-devices 1 --virtual-camera {CAMERA_PLACEHOLDER}"
+    return BridgeCommands(command=command, virtual_command=virtual)
 
 
 def get_bridge(session: Session, owner: User, bridge_id: int) -> Bridge:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Row, case, func, select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
+from tinymlaas.db.pagination import paginate
 from tinymlaas.enums import JobKind, JobStatus
-from tinymlaas.models import Job, JobEvent, User
+from tinymlaas.models import CompiledModel, Device, Installation, Job, JobEvent, TrainedModel, User
 
 
 def get_owned(session: Session, owner_id: int, job_id: int) -> Job | None:
@@ -24,11 +25,7 @@ def list_owned(
     conditions = [Job.owner_id == owner_id]
     if status:
         conditions.append(Job.status == status)
-    total = session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Job).where(*conditions).order_by(Job.id.desc()).offset(offset).limit(limit)
-    )
-    return list(rows), total
+    return paginate(session, select(Job).where(*conditions).order_by(Job.id.desc()), offset, limit)
 
 
 def owner_names(session: Session, owner_ids: set[int]) -> dict[int, str]:
@@ -172,3 +169,30 @@ def queue_summary(
     ).one()
     count, waiting, oldest = row
     return int(count), int(waiting), oldest
+
+
+def resources_of(
+    session: Session, job_ids: Collection[int]
+) -> Sequence[Row[int, int | None, str | None, int | None, str | None, int | None, str | None]]:
+    """For each job: the trained model, compiled model or install (device) it works for.
+
+    One row per job (id, model id, model name, compiled id, board, device id, device name), one
+    query however many jobs: a job belongs to at most one of them.
+    """
+    query = (
+        select(
+            Job.id,
+            TrainedModel.id,
+            TrainedModel.name,
+            CompiledModel.id,
+            CompiledModel.board,
+            Device.id,
+            Device.name,
+        )
+        .outerjoin(TrainedModel, TrainedModel.job_id == Job.id)
+        .outerjoin(CompiledModel, CompiledModel.job_id == Job.id)
+        .outerjoin(Installation, Installation.job_id == Job.id)
+        .outerjoin(Device, Device.id == Installation.device_id)
+        .where(Job.id.in_(set(job_ids)))
+    )
+    return session.execute(query).all()

@@ -9,9 +9,10 @@ from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
 from tinymlaas.enums import JobStatus
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.events import job_event_response
-from tinymlaas.jobs.schemas import JobPage, JobRead
+from tinymlaas.jobs.schemas import JobRead
 from tinymlaas.models import Job
 from tinymlaas.params import Id, Limit, Offset
+from tinymlaas.schemas import Page
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -23,17 +24,17 @@ def get_job(job_id: Id, session: SessionDep, user: CurrentUser) -> Job:
 JobDep = Annotated[Job, Depends(get_job)]
 
 
-@router.get("", operation_id="list_jobs", response_model=JobPage)
+@router.get("", operation_id="list_jobs", response_model=Page[JobRead])
 def list_jobs(
     session: SessionDep,
     user: CurrentUser,
     status: JobStatus | None = None,
     offset: Offset = 0,
     limit: Limit = 100,
-) -> JobPage:
+) -> Page[JobRead]:
     """The user's jobs, newest first, optionally filtered by status."""
     rows, total = repository.list_owned(session, user.id, status, offset, limit)
-    return JobPage(items=service.describe(session, rows, user), total=total)
+    return Page(items=service.describe(session, rows, user), total=total)
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead)

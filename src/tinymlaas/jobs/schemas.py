@@ -24,11 +24,6 @@ class JobRead(BaseModel):
     attempts: int
 
 
-class JobPage(BaseModel):
-    items: list[JobRead]
-    total: int
-
-
 class JobAccepted(BaseModel):
     """The answer to a request that started a job (read from the row the job produces)."""
 

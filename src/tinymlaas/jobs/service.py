@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -225,3 +226,26 @@ def duration(seconds: float) -> str:
         return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+@dataclass(frozen=True)
+class JobResource:
+    """What a job works for: a trained model, a compiled model or an install on a device."""
+
+    kind: Literal["model", "compiled", "installation"]
+    id: int
+    name: str
+
+
+def resources(session: Session, jobs: Sequence[Job]) -> dict[int, JobResource]:
+    """The resource of each job that has one, in one query for the whole list."""
+    found: dict[int, JobResource] = {}
+    rows = repository.resources_of(session, [job.id for job in jobs]) if jobs else []
+    for job_id, model_id, model_name, compiled_id, board, device_id, device_name in rows:
+        if model_id is not None and model_name is not None:
+            found[job_id] = JobResource("model", model_id, model_name)
+        elif compiled_id is not None and board is not None:
+            found[job_id] = JobResource("compiled", compiled_id, board)
+        elif device_id is not None and device_name is not None:
+            found[job_id] = JobResource("installation", device_id, device_name)
+    return found

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from tinymlaas.db.pagination import paginate
 from tinymlaas.models import CompiledFile, CompiledModel, Image, TrainedModel
 
 
@@ -24,15 +27,26 @@ def list_owned(
     conditions = [TrainedModel.owner_id == owner_id]
     if dataset_id is not None:
         conditions.append(TrainedModel.dataset_id == dataset_id)
-    total = session.scalar(select(func.count()).select_from(TrainedModel).where(*conditions)) or 0
-    rows = session.scalars(
-        select(TrainedModel)
-        .where(*conditions)
-        .order_by(TrainedModel.id.desc())
-        .offset(offset)
-        .limit(limit)
+    query = select(TrainedModel).where(*conditions).order_by(TrainedModel.id.desc())
+    return paginate(session, query, offset, limit)
+
+
+def names_by_id(session: Session, owner_id: int, model_ids: Collection[int]) -> dict[int, str]:
+    """The names of the user's models among `model_ids`, in one query."""
+    rows = session.execute(
+        select(TrainedModel.id, TrainedModel.name).where(
+            TrainedModel.owner_id == owner_id, TrainedModel.id.in_(set(model_ids))
+        )
     )
-    return list(rows), total
+    return {model_id: name for model_id, name in rows}
+
+
+def continued_by(session: Session, owner_id: int, model_id: int) -> list[TrainedModel]:
+    """The user's models trained on from `model_id`, newest first."""
+    query = select(TrainedModel).where(
+        TrainedModel.owner_id == owner_id, TrainedModel.base_model_id == model_id
+    )
+    return list(session.scalars(query.order_by(TrainedModel.id.desc())))
 
 
 def label_counts(session: Session, dataset_id: int) -> dict[str, int]:

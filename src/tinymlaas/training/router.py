@@ -8,6 +8,7 @@ from tinymlaas.auth.dependencies import CurrentUser, SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.jobs.schemas import JobAccepted
 from tinymlaas.params import Limit, Offset, OptionalIdFilter
+from tinymlaas.schemas import Page
 from tinymlaas.training import catalog, repository, service
 from tinymlaas.training.dependencies import ModelDep
 from tinymlaas.training.schemas import (
@@ -16,7 +17,6 @@ from tinymlaas.training.schemas import (
     EstimateRead,
     FootprintRead,
     ModelCreate,
-    ModelPage,
     ModelRead,
     ModelUpdate,
 )
@@ -83,17 +83,17 @@ def train_model(
     return JobAccepted.model_validate(service.create_model(session, user, payload))
 
 
-@router.get("/models", operation_id="list_models", response_model=ModelPage)
+@router.get("/models", operation_id="list_models", response_model=Page[ModelRead])
 def list_models(
     session: SessionDep,
     user: CurrentUser,
     dataset_id: OptionalIdFilter = None,
     offset: Offset = 0,
     limit: Limit = 100,
-) -> ModelPage:
+) -> Page[ModelRead]:
     """The user's models, newest first."""
     rows, total = repository.list_owned(session, user.id, dataset_id, offset, limit)
-    return ModelPage(items=[ModelRead.model_validate(row) for row in rows], total=total)
+    return Page(items=[ModelRead.model_validate(row) for row in rows], total=total)
 
 
 @router.get("/models/{model_id}", operation_id="get_model", response_model=ModelRead)

@@ -52,11 +52,6 @@ class ModelRead(BaseModel):
     error: str | None
 
 
-class ModelPage(BaseModel):
-    items: list[ModelRead]
-    total: int
-
-
 class FootprintRead(BaseModel):
     parameters: int
     tflite_bytes: int

@@ -52,6 +52,15 @@ def estimate(
     return result
 
 
+def class_count(session: Session, owner: User, dataset_id: int | None) -> int:
+    """The classes a model of the dataset would have (labels with images; at least 2)."""
+    if dataset_id is None:
+        return 2
+    dataset = datasets.get_dataset(session, owner, dataset_id)
+    counts = repository.label_counts(session, dataset.id)
+    return max(2, sum(1 for count in counts.values() if count > 0))
+
+
 def get_model(session: Session, owner: User, model_id: int) -> TrainedModel:
     model = repository.get_owned(session, owner.id, model_id)
     if model is None:

@@ -16,6 +16,7 @@ from tinymlaas.jobs import service as jobs
 from tinymlaas.models import CompiledModel
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.paging import WindowDep, pager
 from tinymlaas.web.rendering import PageRoute, redirect, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -29,10 +30,12 @@ PageCompiled = Annotated[CompiledModel, Depends(get_page_compiled)]
 
 
 @router.get("/compiled", response_class=HTMLResponse)
-def list_compiled(request: Request, page: PageUser, session: SessionDep) -> Response:
-    """Every compiled model of the user with its board and fit verdict."""
-    rows, total = repository.list_owned(session, page.user.id, None, 0, 1000)
-    models, _ = training_repository.list_owned(session, page.user.id, None, 0, 1000)
+def list_compiled(
+    request: Request, page: PageUser, session: SessionDep, window: WindowDep
+) -> Response:
+    """The user's compiled models with their board and fit verdict, a page at a time."""
+    rows, total = repository.list_owned(session, page.user.id, None, window.offset, window.limit)
+    model_ids = {row.model_id for row in rows}
     return render(
         request,
         "compiled_list.html",
@@ -41,7 +44,8 @@ def list_compiled(request: Request, page: PageUser, session: SessionDep) -> Resp
             "nav": "compiled",
             "compiled": rows,
             "total": total,
-            "model_names": {model.id: model.name for model in models},
+            "pager": pager(window, total),
+            "model_names": training_repository.names_by_id(session, page.user.id, model_ids),
             "boards": BOARDS,
         },
     )

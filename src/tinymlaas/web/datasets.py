@@ -7,16 +7,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from sqlalchemy.orm import Session
 
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.datasets import export, ingest, repository, service
-from tinymlaas.datasets.schemas import DatasetUpdate
-from tinymlaas.errors import BadRequest
-from tinymlaas.models import Dataset, Image
+from tinymlaas.datasets.schemas import DatasetCreate, DatasetUpdate, FolderCreate, FolderUpdate
+from tinymlaas.models import Dataset
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.forms import parse_form
+from tinymlaas.web.paging import WindowDep, pager
 from tinymlaas.web.rendering import PageRoute, back_url, redirect, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -37,9 +37,11 @@ def dataset_url(dataset: Dataset, folder: str | None = None) -> str:
 
 
 @router.get("/datasets", response_class=HTMLResponse)
-def list_datasets(request: Request, page: PageUser, session: SessionDep) -> Response:
-    """The user's datasets with their counts and sizes."""
-    rows, total = repository.list_datasets(session, page.user.id, 0, 1000)
+def list_datasets(
+    request: Request, page: PageUser, session: SessionDep, window: WindowDep
+) -> Response:
+    """The user's datasets with their counts and sizes, a page at a time."""
+    rows, total = repository.list_datasets(session, page.user.id, window.offset, window.limit)
     return render(
         request,
         "datasets.html",
@@ -48,6 +50,7 @@ def list_datasets(request: Request, page: PageUser, session: SessionDep) -> Resp
             "nav": "datasets",
             "datasets": service.describe(session, rows),
             "total": total,
+            "pager": pager(window, total),
         },
     )
 
@@ -56,11 +59,12 @@ def list_datasets(request: Request, page: PageUser, session: SessionDep) -> Resp
 def create_dataset(
     page: PageUser,
     session: SessionDep,
-    name: Annotated[str, Form(max_length=200)],
-    description: Annotated[str, Form(max_length=4000)] = "",
+    name: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
 ) -> Response:
     """Create an empty dataset and open it."""
-    dataset = service.create_dataset(session, page.user, name, description)
+    fields = parse_form(DatasetCreate, {"name": name, "description": description})
+    dataset = service.create_dataset(session, page.user, fields.name, fields.description)
     return redirect(f"/datasets/{dataset.id}", f"Created dataset '{dataset.name}'.")
 
 
@@ -70,22 +74,20 @@ def import_dataset(
     session: SessionDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File()],
-    name: Annotated[str, Form(max_length=200)],
-    description: Annotated[str, Form(max_length=4000)] = "",
+    name: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
 ) -> Response:
     """Create a dataset from a zip (the page uploads it with a progress bar; JSON answer)."""
-    dataset = service.create_dataset(session, page.user, name, description)
-    ingest.import_zip(
+    dataset = service.import_dataset(
         session,
         DatabaseBlobStore(session),
-        dataset,
+        page.user,
+        parse_form(DatasetCreate, {"name": name, "description": description}),
         ingest.Upload(file.filename or "upload.zip", file.file),
-        ingest.zip_limits(settings),
-        settings.max_image_pixels,
+        settings,
     )
-    described = service.describe(session, [dataset])[0]
     response = JSONResponse({"id": dataset.id, "redirect": f"/datasets/{dataset.id}"})
-    return _with_flash(response, f"Imported {described.image_count} images into '{dataset.name}'.")
+    return _with_flash(response, f"Imported {dataset.image_count} images into '{dataset.name}'.")
 
 
 def _with_flash(response: Response, message: str) -> Response:
@@ -151,11 +153,12 @@ def show_dataset(
 def rename_dataset(
     dataset: PageDataset,
     session: SessionDep,
-    name: Annotated[str, Form(max_length=200)],
-    description: Annotated[str, Form(max_length=4000)] = "",
+    name: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
 ) -> Response:
     """Rename a dataset and change its description."""
-    service.update_dataset(session, dataset, DatasetUpdate(name=name, description=description))
+    changes = parse_form(DatasetUpdate, {"name": name, "description": description})
+    service.update_dataset(session, dataset, changes)
     return redirect(dataset_url(dataset), "Saved the dataset's name and description.")
 
 
@@ -203,27 +206,15 @@ def add_images(
     folder: Annotated[str, Form(max_length=512)] = "",
 ) -> Response:
     """Add images or zips to a folder, all or nothing (uploaded by the page's script)."""
-    before = service.describe(session, [dataset])[0].image_count
-    ingest.add_uploads(
-        session,
-        DatabaseBlobStore(session),
-        dataset,
-        [ingest.Upload(upload.filename or "", upload.file) for upload in files],
-        folder,
-        ingest.zip_limits(settings),
-        settings.max_image_pixels,
+    uploads = [ingest.Upload(upload.filename or "", upload.file) for upload in files]
+    result = service.add_images(
+        session, DatabaseBlobStore(session), dataset, uploads, folder, settings
     )
-    added = service.describe(session, [dataset])[0].image_count - before
-    target = dataset_url(dataset, service.folder_or_error(folder))
-    response = JSONResponse({"redirect": target, "added": added})
+    response = JSONResponse(
+        {"redirect": dataset_url(dataset, result.folder), "added": result.added}
+    )
     where = f"'{folder}'" if folder else "the top folder"
-    return _with_flash(response, f"Added {added} images to {where}.")
-
-
-def _selected_images(session: Session, dataset: Dataset, image_ids: list[int]) -> list[Image]:
-    if not image_ids:
-        raise BadRequest("select at least one image first")
-    return [service.get_image(session, dataset, image_id) for image_id in image_ids]
+    return _with_flash(response, f"Added {result.added} images to {where}.")
 
 
 @router.post("/datasets/{dataset_id}/images/move", dependencies=[CsrfChecked])
@@ -235,7 +226,7 @@ def move_images(
     image_ids: Annotated[list[int], Form(alias="image_id")] = [],  # noqa: B006 - FastAPI default
 ) -> Response:
     """Move the selected images to another folder (relabelling them), all or nothing."""
-    images = _selected_images(session, dataset, image_ids)
+    images = service.get_images(session, dataset, image_ids)
     for image in images:
         service.move_image(session, dataset, image, folder, None)
     target = service.folder_or_error(folder)
@@ -252,7 +243,7 @@ def delete_images(
     image_ids: Annotated[list[int], Form(alias="image_id")] = [],  # noqa: B006 - FastAPI default
 ) -> Response:
     """Delete the selected images."""
-    images = _selected_images(session, dataset, image_ids)
+    images = service.get_images(session, dataset, image_ids)
     blobs = DatabaseBlobStore(session)
     for image in images:
         service.delete_image(session, blobs, dataset, image)
@@ -266,10 +257,11 @@ def _return_to(request: Request, dataset: Dataset) -> str:
 
 @router.post("/datasets/{dataset_id}/folders", dependencies=[CsrfChecked])
 def create_folder(
-    dataset: PageDataset, session: SessionDep, path: Annotated[str, Form(max_length=512)]
+    dataset: PageDataset, session: SessionDep, path: Annotated[str, Form()]
 ) -> Response:
     """Create a folder (and its missing parents)."""
-    created = service.create_folder(session, dataset, path)
+    fields = parse_form(FolderCreate, {"path": path})
+    created = service.create_folder(session, dataset, fields.path)
     return redirect(dataset_url(dataset, created.path), f"Created folder '{created.path}'.")
 
 
@@ -278,11 +270,12 @@ def rename_folder(
     dataset: PageDataset,
     session: SessionDep,
     path: Annotated[str, Form(max_length=512)],
-    new_path: Annotated[str, Form(max_length=512)],
+    new_path: Annotated[str, Form()],
 ) -> Response:
     """Rename or move a folder with everything in it."""
     old = service.get_folder(session, dataset, path)
-    renamed = service.rename_folder(session, dataset, old, new_path)
+    fields = parse_form(FolderUpdate, {"path": new_path})
+    renamed = service.rename_folder(session, dataset, old, fields.path)
     return redirect(
         dataset_url(dataset, renamed.path), f"Renamed folder '{old}' to '{renamed.path}'."
     )

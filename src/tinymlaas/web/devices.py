@@ -3,12 +3,11 @@ installs and its live predictions."""
 
 from __future__ import annotations
 
-import shlex
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
@@ -17,22 +16,20 @@ from tinymlaas.compiling import repository as compiling_repository
 from tinymlaas.compiling import service as compiling
 from tinymlaas.devices import repository, service
 from tinymlaas.devices.events import observation_response
-from tinymlaas.devices.schemas import DeviceUpdate, ObservationRead
-from tinymlaas.enums import ACTIVE_STATUSES, JobStatus
-from tinymlaas.errors import BadRequest
+from tinymlaas.devices.schemas import BridgeCreate, DeviceUpdate, ObservationRead
+from tinymlaas.enums import ACTIVE_STATUSES
 from tinymlaas.hardware.boards import BOARDS, Board
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Bridge, CompiledModel, Device
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
-from tinymlaas.web.models import validation_message
+from tinymlaas.web.forms import parse_form
 from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants_json
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 HISTORY_SHOWN = 50
 INSTALL_OUTPUT_SHOWN = 20_000
-CAMERA_PLACEHOLDER = "./camera-images"
 
 
 def get_page_device(device_id: int, page: PageUser, session: SessionDep) -> Device:
@@ -47,32 +44,19 @@ PageDevice = Annotated[Device, Depends(get_page_device)]
 PageBridge = Annotated[Bridge, Depends(get_page_bridge)]
 
 
-def bridge_commands(request: Request, bridge: Bridge, token: str) -> dict[str, str]:
-    """The commands that start this bridge: with real boards, and with one virtual board."""
-    server = str(request.base_url).rstrip("/")
-    command = shlex.join(
-        ["tinymlaas", "bridge", "--server", server, "--token", token, "--name", bridge.name]
-    )
-    virtual = f"{command} --virtual-devices 1 --virtual-camera {CAMERA_PLACEHOLDER}"
-    return {"command": command, "virtual_command": virtual}
-
-
 def _lists_context(session: Session, page: PageUser) -> dict[str, Any]:
     """What the bridges and devices tables show (also re-rendered for the live refresh)."""
     bridges = repository.list_bridges(session, page.user.id)
     devices = repository.list_devices(session, page.user.id)
     installed_ids = {d.installed_compiled_id for d in devices if d.installed_compiled_id}
-    installed = {
-        compiled_id: compiling_repository.get_owned(session, page.user.id, compiled_id)
-        for compiled_id in installed_ids
-    }
-    models, _ = training_repository.list_owned(session, page.user.id, None, 0, 1000)
+    installed = compiling_repository.owned_by_id(session, page.user.id, installed_ids)
+    model_ids = {compiled.model_id for compiled in installed.values()}
     return {
         "bridges": [service.describe_bridge(bridge) for bridge in bridges],
         "bridge_names": {bridge.id: bridge.name for bridge in bridges},
         "devices": service.describe_devices(session, devices),
         "installed": installed,
-        "model_names": {model.id: model.name for model in models},
+        "model_names": training_repository.names_by_id(session, page.user.id, model_ids),
         "boards": BOARDS,
     }
 
@@ -104,15 +88,13 @@ def create_bridge(
     request: Request,
     page: PageUser,
     session: SessionDep,
-    name: Annotated[str, Form(max_length=200)],
+    name: Annotated[str, Form()],
 ) -> Response:
     """Register a bridge and show its token, once (JSON for the page's script)."""
-    name = name.strip()
-    if not name:
-        raise BadRequest("give the bridge a name, e.g. the computer's name")
-    bridge, token = service.create_bridge(session, page.user, name)
-    created = {"id": bridge.id, "name": bridge.name, "token": token}
-    created.update(bridge_commands(request, bridge, token))
+    fields = parse_form(BridgeCreate, {"name": name})
+    bridge, token = service.create_bridge(session, page.user, fields.name)
+    commands = service.bridge_commands(str(request.base_url).rstrip("/"), bridge, token)
+    created = {"id": bridge.id, "name": bridge.name, "token": token, **asdict(commands)}
     if wants_json(request):
         return JSONResponse(created, status_code=201, headers={"Cache-Control": "no-store"})
     response = _devices_page(request, session, page, created)
@@ -148,17 +130,19 @@ def _install_state(session: Session, page: PageUser, device: Device) -> dict[str
     }
 
 
-def _ready_compiled(session: Session, owner_id: int) -> tuple[list[CompiledModel], dict[int, str]]:
-    """The user's compiled models that can be installed, and a name for every compiled model."""
-    rows, _ = compiling_repository.list_owned(session, owner_id, None, 0, 1000)
-    models, _ = training_repository.list_owned(session, owner_id, None, 0, 1000)
-    model_names = {model.id: model.name for model in models}
-    names = {
+def _compiled_names(
+    session: Session, owner_id: int, ready: list[CompiledModel], others: set[int]
+) -> dict[int, str]:
+    """A name for each compiled model the page mentions: the installable ones and `others`."""
+    rows = {row.id: row for row in ready}
+    rows.update(compiling_repository.owned_by_id(session, owner_id, others - rows.keys()))
+    model_ids = {row.model_id for row in rows.values()}
+    model_names = training_repository.names_by_id(session, owner_id, model_ids)
+    return {
         row.id: f"{model_names.get(row.model_id, f'model {row.model_id}')} · {row.board}"
         f" {row.quantization}"
-        for row in rows
+        for row in rows.values()
     }
-    return [row for row in rows if row.status == JobStatus.succeeded], names
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
@@ -170,8 +154,15 @@ def show_device(
     if wants_json(request):
         return JSONResponse(described.model_dump(mode="json"))
     board = BOARDS.get(device.board or "")
-    ready, compiled_names = _ready_compiled(session, page.user.id)
+    ready = compiling_repository.list_succeeded(session, page.user.id)
     rows, total = repository.observations(session, device.id, None, 0, HISTORY_SHOWN)
+    install = _install_state(session, page, device)
+    mentioned = {row.compiled_id for row in rows if row.compiled_id is not None}
+    if install["installation"] is not None:
+        mentioned.add(install["installation"].compiled_id)
+    if device.installed_compiled_id is not None:
+        mentioned.add(device.installed_compiled_id)
+    compiled_names = _compiled_names(session, page.user.id, ready, mentioned)
     context = {
         "user": page.user,
         "nav": "devices",
@@ -190,7 +181,7 @@ def show_device(
         "observation_total": total,
         "history_shown": HISTORY_SHOWN,
     }
-    context.update(_install_state(session, page, device))
+    context.update(install)
     return render(request, "device.html", context)
 
 
@@ -199,15 +190,12 @@ def update_device(
     request: Request,
     device: PageDevice,
     session: SessionDep,
-    name: Annotated[str | None, Form(max_length=200)] = None,
-    board: Annotated[str | None, Form(max_length=32)] = None,
+    name: Annotated[str | None, Form()] = None,
+    board: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Rename a device or set its board."""
     values = {key: value.strip() for key, value in (("name", name), ("board", board)) if value}
-    try:
-        changes = DeviceUpdate.model_validate(values)
-    except ValidationError as exc:
-        raise BadRequest(validation_message(exc)) from exc
+    changes = parse_form(DeviceUpdate, values)
     service.update_device(session, device, changes)
     return redirect(back_url(request, f"/devices/{device.id}"), f"Saved device '{device.name}'.")
 

@@ -9,17 +9,17 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
-from tinymlaas.compiling import repository as compiling_repository
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.events import job_event_response
 from tinymlaas.models import Job
-from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.paging import Window, pager, window_of
 from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants_json
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 JOBS_SHOWN = 100
+RESOURCE_PAGES = {"model": "/models", "compiled": "/compiled"}
 
 
 def get_page_job(job_id: int, page: PageUser, session: SessionDep) -> Job:
@@ -29,21 +29,15 @@ def get_page_job(job_id: int, page: PageUser, session: SessionDep) -> Job:
 PageJob = Annotated[Job, Depends(get_page_job)]
 
 
-def _result_link(session: SessionDep, job: Job) -> tuple[str, str] | None:
-    """The page of what the job produces: a trained or a compiled model."""
-    if job.kind == "train":
-        model = training_repository.get_by_job(session, job.id)
-        return (f"/models/{model.id}", model.name) if model else None
-    if job.kind == "compile":
-        compiled = compiling_repository.get_by_job(session, job.id)
-        return (f"/compiled/{compiled.id}", f"{compiled.board}") if compiled else None
-    return None
-
-
 @router.get("/jobs", response_class=HTMLResponse)
-def list_jobs(request: Request, page: PageUser, session: SessionDep) -> Response:
-    """The user's jobs, newest first (JSON for the page's live refresh)."""
-    rows, total = repository.list_owned(session, page.user.id, None, 0, JOBS_SHOWN)
+def list_jobs(
+    request: Request,
+    page: PageUser,
+    session: SessionDep,
+    window: Annotated[Window, Depends(window_of(JOBS_SHOWN))],
+) -> Response:
+    """The user's jobs, newest first, a page at a time (JSON for the page's live refresh)."""
+    rows, total = repository.list_owned(session, page.user.id, None, window.offset, window.limit)
     described = service.describe(session, rows)
     if wants_json(request):
         return JSONResponse(
@@ -61,11 +55,22 @@ def list_jobs(request: Request, page: PageUser, session: SessionDep) -> Response
                 "total": total,
             }
         )
-    links = {job.id: _result_link(session, job) for job in rows}
+    links = {
+        job_id: (f"{RESOURCE_PAGES[resource.kind]}/{resource.id}", resource.name)
+        for job_id, resource in service.resources(session, rows).items()
+        if resource.kind in RESOURCE_PAGES
+    }
     return render(
         request,
         "jobs.html",
-        {"user": page.user, "nav": "jobs", "jobs": described, "total": total, "links": links},
+        {
+            "user": page.user,
+            "nav": "jobs",
+            "jobs": described,
+            "total": total,
+            "links": links,
+            "pager": pager(window, total),
+        },
     )
 
 

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import ValidationError
 
 from tinymlaas.auth.dependencies import SessionDep
 from tinymlaas.blobs import DatabaseBlobStore
@@ -16,13 +15,14 @@ from tinymlaas.compiling.schemas import CompileRequest
 from tinymlaas.datasets import repository as datasets_repository
 from tinymlaas.datasets import service as datasets
 from tinymlaas.enums import ACTIVE_STATUSES
-from tinymlaas.errors import BadRequest
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import TrainedModel
 from tinymlaas.training import catalog, repository, service
 from tinymlaas.training.schemas import ColorMode, ModelCreate
 from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.forms import parse_form
+from tinymlaas.web.paging import WindowDep, pager
 from tinymlaas.web.rendering import PageRoute, redirect, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -37,19 +37,13 @@ def get_page_model(model_id: int, page: PageUser, session: SessionDep) -> Traine
 PageModel = Annotated[TrainedModel, Depends(get_page_model)]
 
 
-def validation_message(exc: ValidationError) -> str:
-    """Pydantic's errors as one sentence naming each field."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'form'}: {error['msg']}"
-        for error in exc.errors()
-    )
-
-
 @router.get("/models", response_class=HTMLResponse)
-def list_models(request: Request, page: PageUser, session: SessionDep) -> Response:
-    """The user's models with their status and accuracy."""
-    rows, total = repository.list_owned(session, page.user.id, None, 0, 1000)
-    dataset_rows, dataset_total = datasets_repository.list_datasets(session, page.user.id, 0, 1000)
+def list_models(
+    request: Request, page: PageUser, session: SessionDep, window: WindowDep
+) -> Response:
+    """The user's models with their status and accuracy, a page at a time."""
+    rows, total = repository.list_owned(session, page.user.id, None, window.offset, window.limit)
+    dataset_ids = {row.dataset_id for row in rows if row.dataset_id is not None}
     return render(
         request,
         "models.html",
@@ -58,8 +52,9 @@ def list_models(request: Request, page: PageUser, session: SessionDep) -> Respon
             "nav": "models",
             "models": rows,
             "total": total,
-            "dataset_names": {dataset.id: dataset.name for dataset in dataset_rows},
-            "dataset_total": dataset_total,
+            "pager": pager(window, total),
+            "dataset_names": datasets_repository.names_by_id(session, page.user.id, dataset_ids),
+            "dataset_total": datasets_repository.count_datasets(session, page.user.id),
         },
     )
 
@@ -74,7 +69,7 @@ def new_model(
 ) -> Response:
     """The train form; with base_model_id it continues that model into a new version."""
     base = service.get_model(session, page.user, base_model_id) if base_model_id else None
-    rows, _ = datasets_repository.list_datasets(session, page.user.id, 0, 1000)
+    rows = datasets_repository.all_datasets(session, page.user.id)
     described = datasets.describe(session, rows)
     chosen = base.dataset_id if base else dataset_id
     return render(
@@ -107,11 +102,7 @@ def estimate(
     board: str = DEFAULT_BOARD,
 ) -> JSONResponse:
     """The train form's live verdict: the expected int8 footprint against the board."""
-    classes = 2
-    if dataset_id is not None:
-        dataset = datasets.get_dataset(session, page.user, dataset_id)
-        labels = datasets.describe(session, [dataset])[0].labels
-        classes = max(2, sum(1 for label in labels if label.count > 0))
+    classes = service.class_count(session, page.user, dataset_id)
     result = service.estimate(
         architecture, alpha, input_width, input_height, color_mode, classes, board
     )
@@ -168,10 +159,7 @@ def train_model(
             "zoom": zoom,
             "brightness": brightness,
         }
-    try:
-        payload = ModelCreate.model_validate(values)
-    except ValidationError as exc:
-        raise BadRequest(validation_message(exc)) from exc
+    payload = parse_form(ModelCreate, values)
     model = service.create_model(session, page.user, payload)
     return redirect(f"/models/{model.id}", f"Training of '{model.name}' is queued.")
 
@@ -186,7 +174,6 @@ def show_model(request: Request, model: PageModel, page: PageUser, session: Sess
     if model.dataset_id is not None:
         dataset = datasets_repository.get_dataset(session, page.user.id, model.dataset_id)
     compiled, _ = compiling_repository.list_owned(session, page.user.id, model.id, 0, 100)
-    versions, _ = repository.list_owned(session, page.user.id, None, 0, 1000)
     return render(
         request,
         "model.html",
@@ -198,7 +185,7 @@ def show_model(request: Request, model: PageModel, page: PageUser, session: Sess
             "active": model.status in ACTIVE_STATUSES,
             "dataset": dataset,
             "compiled": compiled,
-            "continued_by": [row for row in versions if row.base_model_id == model.id],
+            "continued_by": repository.continued_by(session, page.user.id, model.id),
             "boards": list(BOARDS.values()),
             "default_board": DEFAULT_BOARD,
             "architecture": catalog.ARCHITECTURES.get(model.config.architecture),
@@ -215,10 +202,7 @@ def compile_model(
     quantization: Annotated[str, Form()] = "int8",
 ) -> Response:
     """Queue compiling the model for a board and open the result page."""
-    try:
-        payload = CompileRequest.model_validate({"board": board, "quantization": quantization})
-    except ValidationError as exc:
-        raise BadRequest(validation_message(exc)) from exc
+    payload = parse_form(CompileRequest, {"board": board, "quantization": quantization})
     compiled = compiling.create_compiled(session, page.user, model, payload)
     return redirect(f"/compiled/{compiled.id}", "Compiling is queued.")
 

@@ -64,7 +64,7 @@ const TinyLive = (() => {
         (row) => !FINISHED.includes(row.querySelector('[data-field="status"]').textContent));
       if (!unfinished.length) return;
       try {
-        const page = await TinyApp.request("/jobs");
+        const page = await TinyApp.request("/jobs" + window.location.search);
         for (const job of page.items) {
           const row = table.querySelector(`tr[data-job-id="${job.id}"]`);
           if (!row) continue;
