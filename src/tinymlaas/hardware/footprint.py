@@ -31,9 +31,7 @@ class FitVerdict:
 
 def _parts(*parts: tuple[str, int, bool]) -> list[dict[str, Any]]:
     """The labelled parts of an estimate, in order; optional ones only when they take bytes."""
-    return [
-        {"label": label, "bytes": size} for label, size, always in parts if always or size > 0
-    ]
+    return [{"label": label, "bytes": size} for label, size, always in parts if always or size > 0]
 
 
 def fit(
