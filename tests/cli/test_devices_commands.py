@@ -123,6 +123,32 @@ def test_a_model_that_does_not_fit_is_refused_with_the_numbers(
     assert json.loads(logged_in.ok("jobs", "list", "--json")) == []
 
 
+def test_a_model_for_another_board_is_refused_naming_both_until_forced(
+    logged_in: Cli, database: Database
+) -> None:
+    device_id = device_row(database)
+    compiled_id = compiled_row(database, board="esp32-s3-eye")
+    logged_in.ok("devices", "set-board", str(device_id), "nano33ble")
+
+    refused = logged_in("devices", "install", str(device_id), "--compiled", str(compiled_id))
+    forced = logged_in(
+        "devices", "install", str(device_id), "--compiled", str(compiled_id), "--force"
+    )
+
+    assert refused.exit_code == 1, refused.output
+    stderr = " ".join(refused.stderr.split())
+    assert f"Error: compiled model {compiled_id} was compiled for Espressif ESP32-S3-EYE" in stderr
+    assert f"(esp32-s3-eye), but device {device_id}'s board is Arduino Nano 33 BLE" in stderr
+    assert (
+        f"Install it anyway with: tinymlaas devices install {device_id} --compiled"
+        f" {compiled_id} --force"
+    ) in stderr
+    # Forced, the board check is passed: what stops it now is the offline device.
+    assert forced.exit_code == 1, forced.output
+    assert f"Error: device {device_id} is offline" in forced.stderr
+    assert json.loads(logged_in.ok("jobs", "list", "--json")) == []
+
+
 def test_renaming_a_device_and_an_unknown_board(logged_in: Cli, database: Database) -> None:
     device_id = str(device_row(database))
 

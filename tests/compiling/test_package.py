@@ -9,6 +9,7 @@ import zipfile
 from datetime import UTC, datetime
 
 import pytest
+from PIL import Image
 
 from tinymlaas.compiling.manifest import (
     CompiledArtifacts,
@@ -28,6 +29,8 @@ from tinymlaas.compiling.package import (
 from tinymlaas.compiling.quantize import TensorInfo
 from tinymlaas.contracts import TrainingConfig
 from tinymlaas.hardware.boards import get_board
+from tinymlaas.training import preprocess
+from tinymlaas.training.preprocess import to_pixels
 
 TFLITE = bytes(range(256)) * 8  # conversion is not under test: any bytes stand for the model
 CONFIG = TrainingConfig(architecture="cnn-small", alpha=0.5, input_width=32, input_height=24)
@@ -111,6 +114,39 @@ def test_the_manifest_lists_the_model_files_and_how_to_feed_the_model() -> None:
     # What the stage wrote reads back as the contract, and a device reads its part of it.
     assert Manifest.model_validate(manifest).model.training == CONFIG
     assert DeviceManifest.model_validate(manifest).input.shape == [1, 24, 32, 1]
+
+
+def test_the_manifest_describes_the_preprocessing_training_and_the_sketch_do() -> None:
+    steps = json.loads(files_of()["manifest.json"])["preprocessing"]
+
+    assert "nearest-neighbour sampling" in steps["resize"]
+    assert "bilinear" not in json.dumps(steps)
+    assert "(2x + 1) * crop_width // (2 * width)" in steps["resize"]
+    assert steps["grayscale"] == "(19595 R + 38470 G + 7471 B + 32768) >> 16 (ITU-R 601 luma)"
+    assert steps["quantize"].startswith("int8: q = clamp(floor(pixel / input.scale + 0.5)")
+    assert "-128, 127" in steps["quantize"]
+    float_steps = json.loads(files_of(quantized=False)["manifest.json"])["preprocessing"]
+    assert float_steps["quantize"] == "none: the float32 input takes the pixel values as they are"
+
+
+def test_the_manifest_text_follows_the_constants_the_preprocessing_runs_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    red = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 0, 0)).save(red, "PNG")
+    before = json.loads(files_of()["manifest.json"])["preprocessing"]
+    gray_before = to_pixels(red.getvalue(), 4, 4, "grayscale")[0, 0, 0]
+
+    monkeypatch.setattr(preprocess, "LUMA_WEIGHTS", (65536 - 2, 1, 1))
+    monkeypatch.setattr(preprocess, "BOX_REDUCE_MIN_RATIO", 8)
+    after = json.loads(files_of()["manifest.json"])["preprocessing"]
+
+    assert after["grayscale"] == "(65534 R + 1 G + 1 B + 32768) >> 16 (ITU-R 601 luma)"
+    assert after["grayscale"] != before["grayscale"]
+    assert "at least 8x the input size" in after["resize"]
+    assert "at least 4x the input size" in before["resize"]
+    # The same constant changes what training feeds the model.
+    assert (gray_before, to_pixels(red.getvalue(), 4, 4, "grayscale")[0, 0, 0]) == (60, 200)
 
 
 def test_the_library_embeds_the_manifest_and_announces_its_sha256() -> None:

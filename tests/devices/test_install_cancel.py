@@ -51,7 +51,7 @@ class Bench:
 
 def compiled_for_arduino(database: Database, owner_id: int) -> int:
     """A finished compiled model that also holds the Arduino library arduino-cli is given."""
-    compiled_id = compiled_row(database, owner_id)
+    compiled_id = compiled_row(database, owner_id, board="nano33ble")
     with transaction(database.factory) as session:
         blob = DatabaseBlobStore(session).put(library_zip())
         session.add(

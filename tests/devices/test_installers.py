@@ -110,6 +110,20 @@ def test_virtual_install_of_an_invalid_model_reports_the_runtime_error(
     assert hello.model_id == "none"
 
 
+def test_virtual_install_log_says_which_file_its_hash_and_size_describe(
+    virtual_device: VirtualDevice,
+) -> None:
+    job = request(virtual_device.port, BOARDS["virtual"])
+    model = job.files["model.tflite"]
+    result = install(VirtualInstaller({virtual_device.port: virtual_device}), job)
+    assert result.output.splitlines()[0] == (
+        f"loading model.tflite ({len(model):,} B, sha256 {hashlib.sha256(model).hexdigest()})"
+        f" into TFLite-Micro on virtual device {virtual_device.serial_number}"
+        f" ({virtual_device.port}); model id {job.model_id} (the sha256 of manifest.json)"
+    )
+    assert job.model_id == hashlib.sha256(job.files["manifest.json"]).hexdigest()
+
+
 def test_virtual_install_refuses_a_manifest_that_is_not_the_models(
     virtual_device: VirtualDevice,
 ) -> None:

@@ -29,7 +29,8 @@ def connect(client: TestClient, token: str) -> Any:
     )
 
 
-def report(ws: WebSocketTestSession, *ports: str) -> None:
+def report(ws: WebSocketTestSession, *ports: str, board: str = "virtual") -> None:
+    """The bridge reports boards on these ports: virtual ones unless `board` says otherwise."""
     ws.send_json(
         {
             "type": "ports",
@@ -40,8 +41,8 @@ def report(ws: WebSocketTestSession, *ports: str) -> None:
                     "vid": None,
                     "pid": None,
                     "description": f"board on {port}",
-                    "board": "virtual",
-                    "virtual": True,
+                    "board": board,
+                    "virtual": board == "virtual",
                 }
                 for port in ports
             ],
@@ -221,6 +222,104 @@ def test_install_refuses_models_that_do_not_fit_or_offline_devices(
     assert "offline" in offline.json()["detail"]
     with database.factory() as session:
         assert session.query(Job).filter(Job.kind == "install").count() == 0
+
+
+def test_a_model_compiled_for_another_board_is_refused_unless_forced(
+    client: TestClient, database: Any
+) -> None:
+    me = client.get(f"{API}/users/me").json()["id"]
+    for_s3 = compiled_row(database, me, board="esp32-s3-eye")
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        report(ws, "/dev/ttyACM0", board="nano33ble")
+        device = wait_for(lambda: devices(client), 10, "the device reported")[0]
+        install = f"{API}/devices/{device['id']}/install"
+
+        check = client.get(f"{install}-check", params={"compiled_id": for_s3}).json()
+        refused = client.post(install, json={"compiled_id": for_s3})
+
+        detail = (
+            f"compiled model {for_s3} was compiled for Espressif ESP32-S3-EYE (ESP32-S3, 8 MB"
+            f" flash, 8 MB octal PSRAM) (esp32-s3-eye), but device {device['id']}'s board is"
+            " Arduino Nano 33 BLE (Sense) (nano33ble): compile the model for nano33ble, or force"
+            " the install"
+        )
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == detail
+        assert (refused.json()["compiled_board"], refused.json()["device_board"]) == (
+            "esp32-s3-eye",
+            "nano33ble",
+        )
+        assert (check["allowed"], check["problem"], check["reason"]) == (
+            False,
+            "other_board",
+            detail,
+        )
+        assert check["fits"] is True
+        assert check["fit_detail"]["board"] == "nano33ble"
+        with database.factory() as session:
+            assert session.query(Job).filter(Job.kind == "install").count() == 0
+
+        forced = client.post(install, json={"compiled_id": for_s3, "force": True})
+        assert forced.status_code == 202, forced.text
+        command = ws.receive_json()
+        assert (command["type"], command["job_id"], command["board"]) == (
+            "install",
+            forced.json()["job_id"],
+            "nano33ble",
+        )
+
+
+def test_a_virtual_device_takes_a_model_compiled_for_any_board(
+    client: TestClient, database: Any
+) -> None:
+    me = client.get(f"{API}/users/me").json()["id"]
+    for_nano = compiled_row(database, me, board="nano33ble")
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        report(ws, "/dev/pts/3")
+        device = wait_for(lambda: devices(client), 10, "the device reported")[0]
+        install = f"{API}/devices/{device['id']}/install"
+
+        check = client.get(f"{install}-check", params={"compiled_id": for_nano}).json()
+        accepted = client.post(install, json={"compiled_id": for_nano})
+
+        assert (check["allowed"], check["problem"], check["reason"]) == (True, None, None)
+        assert accepted.status_code == 202, accepted.text
+        assert ws.receive_json()["job_id"] == accepted.json()["job_id"]
+
+
+def test_the_install_check_says_why_a_model_cannot_go_on_a_device(
+    client: TestClient, database: Any
+) -> None:
+    me = client.get(f"{API}/users/me").json()["id"]
+    huge = compiled_row(database, me, board="nano33ble", arena_bytes=900_000)
+    compiling = compiled_row(database, me, status="running")
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    with connect(client, token) as ws:
+        ws.receive_json()
+        report(ws, "/dev/ttyACM0", board="nano33ble")
+        device = wait_for(lambda: devices(client), 10, "the device reported")[0]
+    check = f"{API}/devices/{device['id']}/install-check"
+
+    too_big = client.get(check, params={"compiled_id": huge}).json()
+    not_ready = client.get(check, params={"compiled_id": compiling}).json()
+
+    assert (too_big["allowed"], too_big["problem"], too_big["fits"]) == (
+        False,
+        "does_not_fit",
+        False,
+    )
+    assert too_big["reason"].startswith(f"compiled model {huge} does not fit Arduino Nano 33 BLE")
+    assert too_big["fit_detail"]["ram"]["estimate_bytes"] > 256 * 1024
+    assert (not_ready["problem"], not_ready["reason"]) == (
+        "not_ready",
+        f"compiled model {compiling} is not ready (running)",
+    )
+    assert client.get(check, params={"compiled_id": 999_999}).status_code == 404
+    assert client.get(check).status_code == 422
 
 
 def test_other_users_see_no_bridges_or_devices(client: TestClient, make_user_client: Any) -> None:

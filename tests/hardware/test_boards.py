@@ -78,11 +78,11 @@ def test_virtual_board_is_generous_and_has_no_hardware_identity() -> None:
 
 @pytest.mark.parametrize("board", list(BOARDS.values()), ids=list(BOARDS))
 def test_runtime_overhead_leaves_room_for_a_model(board: Board) -> None:
-    assert 0 <= board.runtime_flash_bytes < board.flash_bytes
-    assert 0 <= board.runtime_ram_for(3) < board.ram_bytes
+    assert 0 <= board.runtime_flash_bytes < board.app_flash_bytes <= board.flash_bytes
+    assert 0 <= board.runtime_ram_bytes + board.frame_buffer_for(3) < board.ram_bytes
 
 
 def test_rgb_models_cost_more_ram_where_the_frame_grows() -> None:
     board = get_board("nano33ble")
 
-    assert board.runtime_ram_for(3) - board.runtime_ram_for(1) == 176 * 144
+    assert board.frame_buffer_for(3) - board.frame_buffer_for(1) == 176 * 144

@@ -173,6 +173,16 @@ def test_estimate_at_the_reference_returns_the_measurement(architecture: str) ->
         assert f"{architecture} α{alpha:g}" in guess.basis
 
 
+def test_the_estimate_says_it_is_scaled_from_a_reference_not_measured_on_this_model() -> None:
+    guess = estimate("cnn-small", 1.0, 64, 48, 3, 5)
+
+    assert guess.basis.startswith("estimate for cnn-small α1 at 64×48×3, 5 classes, scaled from")
+    assert (
+        f"reference model of the same architecture measured at {REFERENCE_SIZE}×{REFERENCE_SIZE}×1"
+        f" with {REFERENCE_CLASSES} classes"
+    ) in guess.basis
+
+
 def test_estimate_grows_with_pixels_channels_and_classes() -> None:
     small = estimate("mobilenet-v1", 0.25, 64, 64, 1, 3)
     large = estimate("mobilenet-v1", 0.25, 128, 128, 1, 3)

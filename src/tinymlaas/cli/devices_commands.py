@@ -28,7 +28,7 @@ from tinymlaas.cli.job_watch import (
     end_unless_succeeded,
     follow_job,
 )
-from tinymlaas.cli.ml_client import MlClient, ModelDoesNotFit, logged_in_client
+from tinymlaas.cli.ml_client import BoardMismatch, MlClient, ModelDoesNotFit, logged_in_client
 from tinymlaas.cli.options import AsJson, Watch, Yes
 
 bridges_app = typer.Typer(
@@ -232,13 +232,29 @@ def install(
         ),
     ],
     watch: Watch = True,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Install a model compiled for another board than the device's (for experts).",
+        ),
+    ] = False,
 ) -> None:
-    """Install a compiled model on a device; refused before flashing if it cannot fit."""
+    """Install a compiled model on a device; refused before flashing if it cannot fit or was
+    compiled for another board (virtual devices take any board's model)."""
     with logged_in_client() as api:
         try:
-            accepted = api.install(device_id, compiled)
+            accepted = api.install(device_id, compiled, force)
         except ModelDoesNotFit as refused:
             _print_refusal(refused)
+            raise typer.Exit(1) from None
+        except BoardMismatch as refused:
+            error_console.print(f"[red]Error: {escape(refused.detail)}[/red]")
+            error_console.print(
+                f"Install it anyway with: tinymlaas devices install {device_id}"
+                f" --compiled {compiled} --force",
+                highlight=False,
+            )
             raise typer.Exit(1) from None
         console.print(
             f"Installing compiled model {compiled} on device {device_id}: job {accepted['job_id']}"

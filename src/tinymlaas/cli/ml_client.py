@@ -37,6 +37,17 @@ class ModelDoesNotFit(ApiError):
         self.flash = flash
 
 
+class BoardMismatch(ApiError):
+    """The server refused an install (409): the model was compiled for another board."""
+
+    def __init__(
+        self, status_code: int, detail: str, compiled_board: str, device_board: str
+    ) -> None:
+        super().__init__(status_code, detail)
+        self.compiled_board = compiled_board
+        self.device_board = device_board
+
+
 class MlClient(ApiClient):
     """The API operations of training, compiling, jobs, bridges and devices."""
 
@@ -156,18 +167,30 @@ class MlClient(ApiClient):
         device: Json = self._request("PATCH", f"/devices/{device_id}", json_body=changes).json()
         return device
 
-    def install(self, device_id: int, compiled_id: int) -> Json:
-        """Queue the install of a compiled model; a model too big raises `ModelDoesNotFit`."""
+    def install(self, device_id: int, compiled_id: int, force: bool = False) -> Json:
+        """Queue the install of a compiled model; a model too big raises `ModelDoesNotFit`.
+
+        `force` installs a model compiled for another board than the device's.
+        """
+        payload: Json = {"compiled_id": compiled_id}
+        if force:
+            payload["force"] = True
         with self._transport_errors():
-            response = self._http.post(
-                f"/devices/{device_id}/install", json={"compiled_id": compiled_id}
-            )
+            response = self._http.post(f"/devices/{device_id}/install", json=payload)
         if response.status_code == 409:
             body = _json_object(response.text)
             if isinstance(body.get("ram"), dict) or isinstance(body.get("flash"), dict):
                 refused = ApiError.from_response(response)
                 raise ModelDoesNotFit(
                     response.status_code, refused.detail, body.get("ram"), body.get("flash")
+                )
+            if isinstance(body.get("compiled_board"), str):
+                refused = ApiError.from_response(response)
+                raise BoardMismatch(
+                    response.status_code,
+                    refused.detail,
+                    body["compiled_board"],
+                    str(body.get("device_board")),
                 )
         _raise_for_status(response, login=False)
         accepted: Json = response.json()

@@ -15,18 +15,15 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from tinymlaas import __version__
+from tinymlaas.compiling.quantize import describe_input_quantization
 from tinymlaas.contracts import ColorMode, Quantization, TrainingConfig
+from tinymlaas.training.preprocess import describe as describe_preprocessing
 
 if TYPE_CHECKING:
     from tinymlaas.compiling.quantize import TensorInfo
 
 
 MANIFEST_VERSION = 1
-PREPROCESSING = {
-    "resize": "center-crop to the input's aspect ratio, then bilinear resize",
-    "pixel_range": "0..255 (rescaling is a layer inside the model)",
-    "quantize": "q = clamp(floor(pixel / input.scale + 0.5) + input.zero_point, -128, 127)",
-}
 
 
 class _Frozen(BaseModel):
@@ -73,9 +70,25 @@ class DevicePreprocessing(_Frozen):
 
 
 class Preprocessing(DevicePreprocessing):
-    resize: str = PREPROCESSING["resize"]
-    pixel_range: str = PREPROCESSING["pixel_range"]
-    quantize: str = PREPROCESSING["quantize"]
+    """How an image becomes the model's input, in words (generated from the code that does it)."""
+
+    resize: str
+    pixel_range: str
+    quantize: str
+    # Only for grayscale models (absent from manifests written before it was added).
+    grayscale: str | None = None
+
+    @classmethod
+    def of(cls, color_mode: ColorMode, input_tensor: TensorInfo) -> Preprocessing:
+        """The description of `training/preprocess` and `compiling/quantize` for this input."""
+        steps = describe_preprocessing(color_mode)
+        return cls(
+            color_mode=color_mode,
+            resize=steps.resize,
+            grayscale=steps.grayscale,
+            pixel_range=steps.pixel_range,
+            quantize=describe_input_quantization(input_tensor),
+        )
 
 
 class FileFacts(_Frozen):
@@ -168,7 +181,7 @@ def build_manifest(
         model=model,
         dataset=dataset,
         classes=classes,
-        preprocessing=Preprocessing(color_mode=model.training.color_mode),
+        preprocessing=Preprocessing.of(model.training.color_mode, artifacts.input),
         input=TensorSpec.of(artifacts.input),
         output=TensorSpec.of(artifacts.output),
         tensor_arena_bytes_measured=artifacts.arena_bytes,

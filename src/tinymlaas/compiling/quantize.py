@@ -32,6 +32,18 @@ class TensorInfo:
         return self.dtype in _INTEGER_TYPES
 
 
+def describe_input_quantization(info: TensorInfo) -> str:
+    """What `quantize_input` does to a pixel for this input tensor, in words (manifest.json)."""
+    integer_type = _INTEGER_TYPES.get(info.dtype)
+    if not info.is_quantized or integer_type is None:
+        return f"none: the {info.dtype} input takes the pixel values as they are"
+    limits = np.iinfo(integer_type)
+    return (
+        f"{info.dtype}: q = clamp(floor(pixel / input.scale + 0.5) + input.zero_point,"
+        f" {limits.min}, {limits.max}), computed in float32"
+    )
+
+
 def tensor_info(shape: Any, dtype: Any, scales: Any, zero_points: Any) -> TensorInfo:
     """Build a TensorInfo from the details dictionaries both interpreters return."""
     scale_values = np.asarray(scales, dtype=np.float64).ravel()

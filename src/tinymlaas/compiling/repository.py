@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.pagination import paginate
+from tinymlaas.enums import JobStatus
 from tinymlaas.models import CompiledFile, CompiledModel
 
 
@@ -46,7 +47,7 @@ def owned_by_id(
 def list_succeeded(session: Session, owner_id: int) -> list[CompiledModel]:
     """The user's compiled models that can be installed, newest first."""
     query = select(CompiledModel).where(
-        CompiledModel.owner_id == owner_id, CompiledModel.status == "succeeded"
+        CompiledModel.owner_id == owner_id, CompiledModel.status == JobStatus.succeeded
     )
     return list(session.scalars(query.order_by(CompiledModel.id.desc())))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response, WebSocket, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, status
 from sse_starlette.sse import EventSourceResponse
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
@@ -17,15 +17,17 @@ from tinymlaas.devices.schemas import (
     DeviceRead,
     DeviceUpdate,
     InstallAccepted,
+    InstallCheckRead,
     InstallRequest,
     ObservationRead,
 )
 from tinymlaas.enums import JobStatus
 from tinymlaas.models import Bridge, Device
-from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
+from tinymlaas.params import MAX_ID, Id, Limit, Offset, OptionalIdFilter
 from tinymlaas.schemas import Page
 
 router = APIRouter(tags=["devices"])
+RequiredIdFilter = Annotated[int, Query(ge=1, le=MAX_ID)]
 
 
 def get_bridge(bridge_id: Id, session: SessionDep, user: CurrentUser) -> Bridge:
@@ -110,10 +112,36 @@ def update_device(payload: DeviceUpdate, device: DeviceDep, session: SessionDep)
 def install_model(
     payload: InstallRequest, device: DeviceDep, session: SessionDep, user: CurrentUser
 ) -> InstallAccepted:
-    """Install a compiled model on a device through its bridge (refused if it cannot fit)."""
+    """Install a compiled model on a device through its bridge.
+
+    Refused (409) if it cannot fit the device's board, or was compiled for another board than
+    a real device's unless `force` is set.
+    """
     compiled = compiling.get_compiled(session, user, payload.compiled_id)
-    installation = service.request_install(session, user, device, compiled)
+    installation = service.request_install(session, user, device, compiled, force=payload.force)
     return InstallAccepted(id=installation.id, job_id=installation.job_id, status=JobStatus.queued)
+
+
+@router.get(
+    "/devices/{device_id}/install-check",
+    operation_id="check_install",
+    response_model=InstallCheckRead,
+)
+def check_install(
+    device: DeviceDep, session: SessionDep, user: CurrentUser, compiled_id: RequiredIdFilter
+) -> InstallCheckRead:
+    """Whether a compiled model can be installed on the device, and why not (fit, board)."""
+    compiled = compiling.get_compiled(session, user, compiled_id)
+    check = service.check_install(device, compiled)
+    return InstallCheckRead(
+        device_id=device.id,
+        compiled_id=compiled.id,
+        allowed=check.allowed,
+        problem=check.problem,
+        reason=check.reason,
+        fits=check.fit.fits if check.fit else None,
+        fit_detail=check.fit.detail if check.fit else None,
+    )
 
 
 @router.get(

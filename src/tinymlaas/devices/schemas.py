@@ -9,6 +9,7 @@ from tinymlaas.enums import JobStatus
 from tinymlaas.params import IdField
 
 DeviceStatus = Literal["online", "offline", "busy"]
+InstallProblem = Literal["not_ready", "unknown_board", "does_not_fit", "other_board"]
 
 
 class BridgeCreate(BaseModel):
@@ -56,6 +57,24 @@ class DeviceUpdate(BaseModel):
 
 class InstallRequest(BaseModel):
     compiled_id: IdField
+    force: bool = Field(
+        default=False,
+        description="install a model compiled for another board than the device's (for experts)",
+    )
+
+
+class InstallCheckRead(BaseModel):
+    """Whether a compiled model can be installed on a device, and why not."""
+
+    device_id: int
+    compiled_id: int
+    allowed: bool
+    problem: InstallProblem | None = Field(
+        description="not_ready, unknown_board, does_not_fit, other_board (forceable), or null"
+    )
+    reason: str | None
+    fits: bool | None = Field(description="whether it fits the device's board (null: unknown)")
+    fit_detail: dict[str, Any] | None
 
 
 class InstallAccepted(BaseModel):

@@ -14,10 +14,16 @@ from sqlalchemy.orm import Session
 from tinymlaas.compiling import repository as compiled_files
 from tinymlaas.db.base import utcnow
 from tinymlaas.devices import repository
-from tinymlaas.devices.schemas import BridgeRead, DeviceRead, DeviceUpdate, Installed
+from tinymlaas.devices.schemas import (
+    BridgeRead,
+    DeviceRead,
+    DeviceUpdate,
+    Installed,
+    InstallProblem,
+)
 from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
-from tinymlaas.hardware.boards import Board, UnknownBoard, get_board
+from tinymlaas.hardware.boards import BOARDS, Board, UnknownBoard, get_board
 from tinymlaas.hardware.footprint import FitVerdict, fit
 from tinymlaas.hardware.serial_protocol import Hello, Prediction
 from tinymlaas.jobs import service as jobs
@@ -273,25 +279,77 @@ def install_fit(board: Board, compiled: CompiledModel) -> FitVerdict:
     )
 
 
-def request_install(
-    session: Session, owner: User, device: Device, compiled: CompiledModel
-) -> Installation:
-    """Check that the model can go on the device, then queue the install for its bridge."""
+@dataclass(frozen=True)
+class InstallCheck:
+    """Whether a compiled model can be installed on a device and, if not, why.
+
+    `fit` is the verdict against the device's board (None while the board is unknown), shown
+    even when another problem refuses the install.
+    """
+
+    problem: InstallProblem | None
+    reason: str | None
+    fit: FitVerdict | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.problem is None
+
+
+def _board_name(board_id: str) -> str:
+    board = BOARDS.get(board_id)
+    return f"{board.name} ({board_id})" if board else board_id
+
+
+def check_install(device: Device, compiled: CompiledModel, *, force: bool = False) -> InstallCheck:
+    """The rules an install must pass, in the order they are reported (device state aside).
+
+    A model compiled for another board is refused unless the device is virtual (it runs any
+    board's model in TFLite-Micro) or `force` is set; a model that cannot fit is refused
+    whatever `force` says, and reported first, since forcing would not help.
+    """
     if compiled.status != JobStatus.succeeded:
-        raise BadRequest(f"compiled model {compiled.id} is not ready ({compiled.status})")
+        reason = f"compiled model {compiled.id} is not ready ({compiled.status})"
+        return InstallCheck("not_ready", reason, None)
     if device.board is None:
-        raise BadRequest(
-            f"device {device.id}'s board is unknown: set it with PATCH /devices/{device.id}"
+        reason = f"device {device.id}'s board is unknown: set it with PATCH /devices/{device.id}"
+        return InstallCheck("unknown_board", reason, None)
+    board = BOARDS.get(device.board)
+    if board is None:
+        reason = (
+            f"device {device.id}'s board {device.board!r} is not in the catalog:"
+            f" set it with PATCH /devices/{device.id}"
         )
-    board = get_board(device.board)
+        return InstallCheck("unknown_board", reason, None)
     verdict = install_fit(board, compiled)
     if not verdict.fits:
-        raise Conflict(
-            f"compiled model {compiled.id} does not fit {board.name}: "
-            + verdict.detail["summary"].removeprefix("does not fit: "),
-            ram=verdict.detail["ram"],
-            flash=verdict.detail["flash"],
+        reason = f"compiled model {compiled.id} does not fit {board.name}: " + verdict.detail[
+            "summary"
+        ].removeprefix("does not fit: ")
+        return InstallCheck("does_not_fit", reason, verdict)
+    if compiled.board != device.board and not device.virtual and not force:
+        reason = (
+            f"compiled model {compiled.id} was compiled for {_board_name(compiled.board)},"
+            f" but device {device.id}'s board is {_board_name(device.board)}: compile the model for"
+            f" {device.board}, or force the install"
         )
+        return InstallCheck("other_board", reason, verdict)
+    return InstallCheck(None, None, verdict)
+
+
+def request_install(
+    session: Session, owner: User, device: Device, compiled: CompiledModel, *, force: bool = False
+) -> Installation:
+    """Check that the model can go on the device, then queue the install for its bridge."""
+    check = check_install(device, compiled, force=force)
+    if check.problem in ("not_ready", "unknown_board"):
+        raise BadRequest(str(check.reason))
+    if check.problem == "does_not_fit" and check.fit is not None:
+        raise Conflict(
+            str(check.reason), ram=check.fit.detail["ram"], flash=check.fit.detail["flash"]
+        )
+    if check.problem == "other_board":
+        raise Conflict(str(check.reason), compiled_board=compiled.board, device_board=device.board)
     bridge = repository.bridges_by_id(session, {device.bridge_id}).get(device.bridge_id)
     if device_status(device, bridge) == "offline":
         raise Conflict(f"device {device.id} is offline: start its bridge or plug it in")

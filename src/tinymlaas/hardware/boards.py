@@ -1,8 +1,11 @@
 """The catalog of boards a model can be compiled for, with their memory and USB identities.
 
-Flash/RAM/clock figures are the vendors' published ones. The `runtime_*` figures are
-estimates (not measurements) of what the sketch, the board core and TFLite-Micro take
-besides the model array, the tensor arena and the input buffer; each carries its assumption.
+Flash/RAM/clock figures are the vendors' published ones. What a board's memory holds besides
+the model array, the tensor arena and the input buffer is split by what it is: flash reserved
+outside the sketch's app partition (bootloader, partition table, other partitions), runtime code
+(board core, TFLite-Micro kernels, camera driver, sketch), runtime RAM (globals, stacks, heap
+bookkeeping, serial buffers) and the camera frame buffer. These are estimates (not
+measurements), except the partition sizes; each carries its assumption.
 """
 
 from dataclasses import dataclass
@@ -30,8 +33,14 @@ class Board:
     fqbn: str | None
     usb_ids: tuple[tuple[int, int], ...]
     camera: str
+    # Code: board core, TFLite-Micro and its kernels, camera driver and the sketch.
     runtime_flash_bytes: int
+    # Core globals, stacks, heap bookkeeping and serial buffers.
     runtime_ram_bytes: int
+    # Flash the sketch cannot use: bootloader and what lies outside its app partition.
+    reserved_flash_bytes: int = 0
+    # The camera frame a grayscale model's sketch holds in SRAM (0 when frames live in PSRAM).
+    frame_buffer_bytes: int = 0
     # Extra RAM an RGB (3-channel) model needs over a grayscale one on this board, e.g. because
     # the camera frame buffer doubles from 8-bit gray to RGB565.
     rgb_extra_ram_bytes: int = 0
@@ -41,9 +50,14 @@ class Board:
         """Return the Arduino architecture (the FQBN's second part), or "*" without an FQBN."""
         return self.fqbn.split(":")[1] if self.fqbn else "*"
 
-    def runtime_ram_for(self, channels: int) -> int:
-        """Return the estimated RAM used besides arena and input for a model of `channels`."""
-        return self.runtime_ram_bytes + (self.rgb_extra_ram_bytes if channels == 3 else 0)
+    @property
+    def app_flash_bytes(self) -> int:
+        """The flash a sketch (runtime code and model) can occupy."""
+        return self.flash_bytes - self.reserved_flash_bytes
+
+    def frame_buffer_for(self, channels: int) -> int:
+        """Return the SRAM the camera frame buffer takes for a model of `channels`."""
+        return self.frame_buffer_bytes + (self.rgb_extra_ram_bytes if channels == 3 else 0)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the public catalog fields the API serves."""
@@ -78,12 +92,16 @@ _CATALOG = (
         # 0x805A while a sketch runs, 0x005A in the bootloader (double-tap reset).
         usb_ids=((0x2341, 0x805A), (0x2341, 0x005A)),
         camera="OV7675 (Tiny Machine Learning Kit shield)",
-        # Estimate: 64 KiB bootloader + mbed core (~80 KB) + TFLM with reference/CMSIS-NN
-        # kernels for a CNN (~100-150 KB) + Arduino_OV767X and sketch (~20 KB).
-        runtime_flash_bytes=64 * KiB + 200 * KiB,
+        # The 64 KiB bootloader at the start of flash.
+        reserved_flash_bytes=64 * KiB,
+        # Estimate: mbed core (~80 KB) + TFLM with reference/CMSIS-NN kernels for a CNN
+        # (~100-150 KB) + Arduino_OV767X and sketch (~20 KB).
+        runtime_flash_bytes=200 * KiB,
         # Estimate: mbed OS globals, heap bookkeeping and stacks (~45 KB, an empty sketch's
-        # reported globals) + a QCIF grayscale frame (25,344 B) + serial buffers.
-        runtime_ram_bytes=48 * KiB + _QCIF_PIXELS,
+        # reported globals) + serial buffers.
+        runtime_ram_bytes=48 * KiB,
+        # A QCIF grayscale frame (25,344 B); RGB565 doubles it.
+        frame_buffer_bytes=_QCIF_PIXELS,
         rgb_extra_ram_bytes=_QCIF_PIXELS,
     ),
     Board(
@@ -98,9 +116,10 @@ _CATALOG = (
         # Its USB-UART bridge chip is shared by countless boards, so it identifies nothing.
         usb_ids=(),
         camera="OV2640",
-        # Estimate: 1 MiB of flash outside the Huge APP partition + Arduino-ESP32 core
-        # (~250 KB) + TFLM (~150 KB) + esp32-camera (~50 KB).
-        runtime_flash_bytes=1 * MiB + 450 * KiB,
+        # The 1 MiB of flash outside the 3 MiB Huge APP partition.
+        reserved_flash_bytes=1 * MiB,
+        # Estimate: Arduino-ESP32 core (~250 KB) + TFLM (~150 KB) + esp32-camera (~50 KB).
+        runtime_flash_bytes=450 * KiB,
         # Estimate: with Wi-Fi off about 300 KB of the 520 KiB SRAM remain as heap; camera
         # frames live in PSRAM, so they cost no SRAM.
         runtime_ram_bytes=520 * KiB - 300_000,
@@ -116,9 +135,10 @@ _CATALOG = (
         # The ESP32-S3's built-in USB Serial/JTAG: any ESP32-S3 board matches, so a guess only.
         usb_ids=((0x303A, 0x1001),),
         camera="OV2640",
-        # Estimate: 5 MiB of flash outside the 3 MiB Huge APP partition + core, TFLM (with
-        # ESP-NN kernels) and esp32-camera (~500 KB).
-        runtime_flash_bytes=5 * MiB + 500 * KiB,
+        # The 5 MiB of flash outside the 3 MiB Huge APP partition.
+        reserved_flash_bytes=5 * MiB,
+        # Estimate: core, TFLM (with ESP-NN kernels) and esp32-camera (~500 KB).
+        runtime_flash_bytes=500 * KiB,
         # Estimate: about 320 KB of the 512 KiB SRAM remain as heap; frames live in PSRAM.
         runtime_ram_bytes=512 * KiB - 320_000,
     ),
@@ -135,9 +155,10 @@ _CATALOG = (
         camera="none on board (user-supplied camera, e.g. Arducam HM01B0)",
         # Estimate: arduino-pico core with USB stack (~60 KB) + TFLM reference kernels (~150 KB).
         runtime_flash_bytes=210 * KiB,
-        # Estimate: core globals, USB buffers and two cores' stacks (~24 KB) + a 160x120
-        # grayscale frame for a typical small camera (19,200 B).
-        runtime_ram_bytes=24 * KiB + 160 * 120,
+        # Estimate: core globals, USB buffers and two cores' stacks (~24 KB).
+        runtime_ram_bytes=24 * KiB,
+        # A 160x120 grayscale frame for a typical small camera (19,200 B).
+        frame_buffer_bytes=160 * 120,
         rgb_extra_ram_bytes=160 * 120,
     ),
     Board(
@@ -153,8 +174,10 @@ _CATALOG = (
         camera="none on board (camera connector, e.g. STM32F4DIS-CAM OV9655)",
         # Estimate: STM32duino core and HAL (~50 KB) + TFLM with CMSIS-NN kernels (~150 KB).
         runtime_flash_bytes=200 * KiB,
-        # Estimate: core globals and stack (~16 KB) + a 160x120 grayscale frame (19,200 B).
-        runtime_ram_bytes=16 * KiB + 160 * 120,
+        # Estimate: core globals and stack (~16 KB).
+        runtime_ram_bytes=16 * KiB,
+        # A 160x120 grayscale frame (19,200 B).
+        frame_buffer_bytes=160 * 120,
         rgb_extra_ram_bytes=160 * 120,
     ),
     Board(

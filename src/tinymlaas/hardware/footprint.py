@@ -29,14 +29,21 @@ class FitVerdict:
     detail: dict[str, Any]
 
 
+def _parts(*parts: tuple[str, int, bool]) -> list[dict[str, Any]]:
+    """The labelled parts of an estimate, in order; optional ones only when they take bytes."""
+    return [{"label": label, "bytes": size} for label, size, always in parts if always or size > 0]
+
+
 def fit(
     board: Board, *, model_bytes: int, arena_bytes: int, input_bytes: int, channels: int = 1
 ) -> FitVerdict:
-    """RAM = arena (+ margin) + input buffer + the board's runtime; flash = model + runtime."""
+    """RAM = arena (+ margin) + input buffer + runtime + camera frame; flash = model + runtime
+    code + what is reserved outside the app partition. `detail["ram"|"flash"]["parts"]` labels
+    each part for what it is."""
     arena = tensor_arena_bytes(arena_bytes)
-    runtime_ram = board.runtime_ram_for(channels)
-    ram = arena + input_bytes + runtime_ram
-    flash = model_bytes + board.runtime_flash_bytes
+    frame = board.frame_buffer_for(channels)
+    ram = arena + input_bytes + board.runtime_ram_bytes + frame
+    flash = model_bytes + board.runtime_flash_bytes + board.reserved_flash_bytes
     ram_ok, flash_ok = ram <= board.ram_bytes, flash <= board.flash_bytes
     problems = []
     if not ram_ok:
@@ -52,7 +59,14 @@ def fit(
             "arena_measured_bytes": arena_bytes,
             "arena_with_margin_bytes": arena,
             "input_buffer_bytes": input_bytes,
-            "runtime_bytes": runtime_ram,
+            "runtime_bytes": board.runtime_ram_bytes,
+            "frame_buffer_bytes": frame,
+            "parts": _parts(
+                ("tensor arena (with margin)", arena, True),
+                ("input buffer", input_bytes, True),
+                ("runtime (core globals, stacks, buffers)", board.runtime_ram_bytes, True),
+                ("camera frame buffer", frame, False),
+            ),
         },
         "flash": {
             "estimate_bytes": flash,
@@ -60,12 +74,23 @@ def fit(
             "fits": flash_ok,
             "model_bytes": model_bytes,
             "runtime_bytes": board.runtime_flash_bytes,
+            "reserved_bytes": board.reserved_flash_bytes,
+            "parts": _parts(
+                ("model", model_bytes, True),
+                (
+                    "runtime code (core, TFLite-Micro, camera driver, sketch)",
+                    board.runtime_flash_bytes,
+                    True,
+                ),
+                ("reserved outside the app partition", board.reserved_flash_bytes, False),
+            ),
         },
         "summary": "fits" if not problems else "does not fit: " + "; ".join(problems),
         "basis": (
             "arena measured in the TFLite-Micro interpreter + 10% + 1 KiB for optimized"
-            " kernels' scratch buffers (the arena the generated sketch allocates); runtime"
-            " figures are per-board estimates from the board catalog (GET /boards)"
+            " kernels' scratch buffers (the arena the generated sketch allocates); runtime,"
+            " camera frame and runtime code are per-board estimates; reserved flash is the"
+            " board's partition layout"
         ),
     }
     return FitVerdict(ram_ok and flash_ok, ram, flash, detail)

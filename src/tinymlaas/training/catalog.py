@@ -262,10 +262,12 @@ def estimate(
     activations += measured.arena_rgb_extra_bytes * extra_channels // 2
     pixels = _round_up_even(width) * _round_up_even(height)
     scaled = math.ceil(activations * pixels / (REFERENCE_SIZE * REFERENCE_SIZE))
+    # Worded as what it is: this configuration's estimate, scaled from a reference model.
     basis = (
-        f"measured {spec.id} α{effective_alpha:g} at {REFERENCE_SIZE}×{REFERENCE_SIZE}, "
-        f"{REFERENCE_CLASSES} classes, full int8, TFLite-Micro reference kernels "
-        f"({MEASURED_ON}); activations scaled to {width}×{height}×{channels}"
+        f"estimate for {spec.id} α{effective_alpha:g} at {width}×{height}×{channels},"
+        f" {num_classes} classes, scaled from a reference model of the same architecture"
+        f" measured at {REFERENCE_SIZE}×{REFERENCE_SIZE}×1 with {REFERENCE_CLASSES} classes"
+        f" (full int8, TFLite-Micro reference kernels, {MEASURED_ON})"
     )
     return FootprintEstimate(
         parameters=parameters,

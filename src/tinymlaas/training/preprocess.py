@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -34,6 +35,13 @@ from PIL import Image, ImageOps
 from tinymlaas.contracts import COLOR_MODES, ColorMode, channels_of
 
 TRANSPARENCY_BACKGROUND = (255, 255, 255)
+# Sources at least this many times the target size on both axes are box-averaged first (step 2).
+BOX_REDUCE_MIN_RATIO = 4
+# ITU-R 601 luma in 16.16 fixed point (Pillow's "L"); the weights sum to 1 << LUMA_SHIFT.
+LUMA_WEIGHTS = (19595, 38470, 7471)
+LUMA_SHIFT = 16
+# The input range the model takes: raw 8-bit values, rescaled by a layer inside the model.
+PIXEL_RANGE = (0, 255)
 
 # Load every format plugin once, so worker threads never race on Pillow's lazy registration.
 Image.init()
@@ -89,8 +97,8 @@ def sample_frame(rgb: np.ndarray, width: int, height: int, color_mode: ColorMode
     sampled = rgb[rows[:, None], columns[None, :]].astype(np.uint32)
     if color_mode == "rgb":
         return sampled.astype(np.uint8)
-    weights = np.array([19595, 38470, 7471], dtype=np.uint32)
-    gray = ((sampled * weights).sum(axis=-1) + 0x8000) >> 16
+    weights = np.array(LUMA_WEIGHTS, dtype=np.uint32)
+    gray = ((sampled * weights).sum(axis=-1) + (1 << (LUMA_SHIFT - 1))) >> LUMA_SHIFT
     luma: np.ndarray = gray.astype(np.uint8)[:, :, np.newaxis]
     return luma
 
@@ -113,8 +121,9 @@ def to_pixels(data: bytes, width: int, height: int, color_mode: ColorMode) -> np
         # Pillow reports corrupt or unknown data with any of these; the dataset import has
         # already rejected such files, so this is a stored blob that went bad.
         raise UndecodableImage(f"cannot decode image: {exc}") from exc
-    factor = min(rgb.width // width, rgb.height // height) // 2
-    if factor >= 2:
+    ratio = min(rgb.width // width, rgb.height // height)
+    factor = ratio // 2
+    if ratio >= BOX_REDUCE_MIN_RATIO:
         rgb = rgb.reduce(factor)
     return sample_frame(np.asarray(rgb, dtype=np.uint8), width, height, color_mode)
 
@@ -128,3 +137,34 @@ def batch_to_pixels(
     if not arrays:
         return np.empty((0, height, width, channels_of(color_mode)), dtype=np.uint8)
     return np.stack(arrays)
+
+
+@dataclass(frozen=True)
+class PreprocessingDescription:
+    """The steps above in words, written from the constants the code runs on (manifest.json)."""
+
+    resize: str
+    grayscale: str | None
+    pixel_range: str
+
+
+def describe(color_mode: ColorMode) -> PreprocessingDescription:
+    """How an image becomes this module's output, for someone feeding the model elsewhere."""
+    red, green, blue = LUMA_WEIGHTS
+    low, high = PIXEL_RANGE
+    return PreprocessingDescription(
+        resize=(
+            "center-crop to the input's aspect ratio (integer arithmetic), then nearest-neighbour"
+            " sampling, no interpolation: output (x, y) reads crop pixel"
+            " ((2x + 1) * crop_width // (2 * width), (2y + 1) * crop_height // (2 * height));"
+            f" a source at least {BOX_REDUCE_MIN_RATIO}x the input size on both axes is first"
+            " shrunk by half the integer size ratio, averaging each factor x factor box"
+        ),
+        grayscale=(
+            f"({red} R + {green} G + {blue} B + {1 << (LUMA_SHIFT - 1)}) >> {LUMA_SHIFT}"
+            " (ITU-R 601 luma)"
+            if color_mode == "grayscale"
+            else None
+        ),
+        pixel_range=f"{low}..{high} (rescaling is a layer inside the model)",
+    )

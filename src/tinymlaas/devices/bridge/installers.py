@@ -64,8 +64,9 @@ class VirtualInstaller:
                 + (f"model {device.model_id}" if device.model_id != "none" else "no model")
             )
         output(
-            f"loading model {request.model_id} ({len(model):,} B) into TFLite-Micro on virtual "
-            f"device {device.serial_number} ({request.port})"
+            f"loading {MODEL_FILE} ({len(model):,} B, sha256 {hashlib.sha256(model).hexdigest()})"
+            f" into TFLite-Micro on virtual device {device.serial_number} ({request.port});"
+            f" model id {request.model_id} (the sha256 of {MANIFEST_FILE})"
         )
         try:
             device.install(model, manifest, request.model_id)
