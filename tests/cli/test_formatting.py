@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from rich.progress import Progress
 
 from tinymlaas.cli import formatting
+from tinymlaas.cli.progress import TransferredColumn
 
 
 @pytest.mark.parametrize(
@@ -24,3 +26,13 @@ from tinymlaas.cli import formatting
 )
 def test_sizes_are_in_binary_units_with_one_decimal(count: int | None, shown: str) -> None:
     assert formatting.size(count) == shown
+
+
+def test_transfer_bars_count_in_the_same_units() -> None:
+    progress = Progress(TransferredColumn())
+    progress.add_task("Uploading pets.zip", total=5_767_168, completed=1_572_864)
+    progress.add_task("Downloading", total=None, completed=93_800)
+
+    shown = [str(TransferredColumn().render(task)) for task in progress.tasks]
+
+    assert shown == ["1.5 MiB / 5.5 MiB", "91.6 KiB / ?"]
