@@ -105,7 +105,7 @@ def test_train_watch_compile_and_download(
     assert detail(shown, "Classes") == "bright, dark, left"
     assert [row[0] for row in cells(shown) if row[0].isdigit()] == ["1", "2", "3", "4"]
     listed = cells(logged_in.ok("models", "list", "--dataset", str(dataset_id)))
-    assert [(row[0], row[1], row[6]) for row in listed] == [(str(model_id), "tiny", "succeeded")]
+    assert [(row[0], row[1], row[4]) for row in listed] == [(str(model_id), "tiny", "succeeded")]
     other_dataset = str(dataset_id + 1)
     assert json.loads(logged_in.ok("models", "list", "--dataset", other_dataset, "--json")) == []
 
@@ -125,7 +125,7 @@ def test_train_watch_compile_and_download(
         f"TFLM {accuracy['tflm'] * 100:.1f}% ({accuracy['images']} held-out images)"
     )
     assert detail(compiled_output, "RAM").startswith(
-        f"{formatting.size(compiled['ram_estimate_bytes'])} of 256 KiB"
+        f"{formatting.size(compiled['ram_estimate_bytes'])} of 256.0 KiB"
     )
     assert detail(compiled_output, "TFLite model").endswith(f"({compiled['tflite_bytes']:,} B)")
     assert {name.split(" (")[0] for name in detail(compiled_output, "Files").split(", ")} == (
@@ -204,10 +204,10 @@ def test_architectures_and_boards_are_listed(logged_in: Cli) -> None:
     boards = {row[0]: row for row in cells(logged_in.ok("boards"))}
 
     assert {"cnn-small", "mobilenet-v1", "mobilenet-v2"} <= set(architectures)
-    assert architectures["mobilenet-v1"][2] == "0.1, 0.2, 0.25, 0.5"
-    assert re.fullmatch(r"α 0\.05: [\d.]+ KiB / [\d.]+ KiB", architectures["mobilenet-v2"][4])
+    assert architectures["mobilenet-v1"][1] == "0.1, 0.2, 0.25, 0.5"
+    assert re.fullmatch(r"α 0\.05: [\d.]+ KiB / [\d.]+ KiB", architectures["mobilenet-v2"][3])
     assert {"nano33ble", "virtual"} <= set(boards)
-    assert boards["nano33ble"][3:] == ["64 MHz", "1 MiB", "256 KiB"]
+    assert boards["nano33ble"][2:] == ["nRF52840 (Cortex-M4F) at 64 MHz", "1.0 MiB", "256.0 KiB"]
 
 
 def _synthetic_job(database: Database, status: str, error: str | None = None) -> int:

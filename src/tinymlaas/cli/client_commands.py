@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.filesize import decimal as human_size
 from rich.markup import escape
 from rich.table import Table
 
@@ -32,6 +31,7 @@ from tinymlaas.cli.client import (
     normalize_server,
     save_credentials,
 )
+from tinymlaas.cli.formatting import key, size, table, text
 from tinymlaas.cli.progress import ByteProgress, ProgressFile
 
 console = Console(soft_wrap=True)
@@ -174,17 +174,18 @@ def list_datasets(
             "or create an empty one with tinymlaas datasets create NAME"
         )
         return
-    table = Table("ID", "Name", "Images", "Labels", "Size", "Updated")
+    listed = table(
+        key("ID"), text("Name", 22), key("Images"), text("Labels", 22), key("Size")
+    )  # 80 columns; when each was updated is in --json and `datasets show`
     for dataset in page["items"]:
-        table.add_row(
+        listed.add_row(
             str(dataset["id"]),
             escape(dataset["name"]),
             str(dataset["image_count"]),
             escape(_counts(dataset["labels"])) or "-",
-            human_size(dataset["size_bytes"]),
-            _when(dataset["updated_at"]),
+            size(dataset["size_bytes"]),
         )
-    console.print(table)
+    console.print(listed)
 
 
 @datasets_app.command("show")
@@ -197,7 +198,7 @@ def show_dataset(dataset_id: DatasetId) -> None:
     details.add_row("Name", f"[bold]{escape(dataset['name'])}[/bold] (id {dataset['id']})")
     if dataset["description"]:
         details.add_row("Description", escape(dataset["description"]))
-    details.add_row("Images", f"{dataset['image_count']} ({human_size(dataset['size_bytes'])})")
+    details.add_row("Images", f"{dataset['image_count']} ({size(dataset['size_bytes'])})")
     details.add_row("Labels", escape(_counts(dataset["labels"])) or "-")
     details.add_row("Splits", escape(_counts(dataset["splits"])) or "-")
     details.add_row("Created", _when(dataset["created_at"]))
@@ -206,16 +207,19 @@ def show_dataset(dataset_id: DatasetId) -> None:
     if not folders:
         console.print("No folders.")
         return
-    table = Table("Folder", "Label", "Split", "Images", "With subfolders", title="Folders")
+    listed = table(
+        text("Folder", 26), text("Label", 16), key("Split"), key("Images"), key("Total"),
+        title="Folders (Total: with subfolders)",
+    )  # fmt: skip
     for folder in folders:
-        table.add_row(
+        listed.add_row(
             escape(folder["path"]),
             escape(folder["label"] or "-"),
             folder["split"] or "-",
             str(folder["image_count"]),
             str(folder["total_image_count"]),
         )
-    console.print(table)
+    console.print(listed)
 
 
 @datasets_app.command("create")
@@ -310,9 +314,7 @@ def export_dataset(
     """Download a dataset as a zip with its folders and byte-identical images."""
     with _api() as api, ByteProgress("Downloading", error_console) as progress:
         saved = api.export_dataset(dataset_id, output, progress)
-    console.print(
-        f"Saved dataset {dataset_id} to {escape(str(saved.path))} ({human_size(saved.size)})"
-    )
+    console.print(f"Saved dataset {dataset_id} to {escape(str(saved.path))} ({size(saved.size)})")
 
 
 @datasets_app.command("delete")

@@ -11,15 +11,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from tinymlaas.cli.client import ClientError
-from tinymlaas.cli.client_commands import _when, console, error_console
+from tinymlaas.cli.client_commands import console, error_console
 from tinymlaas.cli.formatting import (
     Json,
     details,
     flash_parts,
+    key,
     memory_row,
     percent,
     ram_parts,
     size,
+    table,
+    text,
 )
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
@@ -47,17 +50,19 @@ def boards() -> None:
     """List the boards a model can be compiled for, with their memories."""
     with logged_in_client() as api:
         found = api.list_boards()
-    table = Table("ID", "Name", "MCU", "Clock", "Flash", "RAM", title="Boards")
+    listed = table(
+        key("ID"), text("Name", 16), text("MCU", 16), key("Flash"), key("RAM"), title="Boards"
+    )
     for board in found:
-        table.add_row(
+        clock = f" at {board['clock_mhz']} MHz" if board["clock_mhz"] else ""
+        listed.add_row(
             board["id"],
             escape(board["name"]),
-            escape(board["mcu"]),
-            f"{board['clock_mhz']} MHz" if board["clock_mhz"] else "-",
+            escape(board["mcu"]) + clock,
             size(board["flash_bytes"]),
             size(board["ram_bytes"]),
         )
-    console.print(table)
+    console.print(listed)
 
 
 def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Json]) -> Table:
@@ -145,27 +150,23 @@ def list_compiled(
     if not found:
         console.print("No compiled models yet: tinymlaas compile MODEL_ID --board BOARD")
         return
-    table = Table(
-        "ID", "Model", "Board", "Quant.", "Status", "TFLite", "Arena", "RAM", "Flash", "Fits",
-        "Acc. TFLM", "Created",
+    # 80 columns: the sizes, the arena and when it was compiled are in `compiled show` and --json
+    listed = table(
+        key("ID"), key("Model"), key("Board"), key("Quant."), key("Status"), key("Fits"),
+        key("TFLM acc."),
     )  # fmt: skip
     for compiled in found:
         fits = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[compiled["fits"]]
-        table.add_row(
+        listed.add_row(
             str(compiled["id"]),
             str(compiled["model_id"]),
             compiled["board"],
             compiled["quantization"],
             compiled["status"],
-            size(compiled["tflite_bytes"]),
-            size(compiled["arena_bytes"]),
-            size(compiled["ram_estimate_bytes"]),
-            size(compiled["flash_estimate_bytes"]),
             fits,
             percent((compiled["accuracy"] or {}).get("tflm")),
-            _when(compiled["created_at"]),
         )
-    console.print(table)
+    console.print(listed)
 
 
 @compiled_app.command("show")

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from tinymlaas.cli.client import ApiError, ClientError, NotLoggedIn
 from tinymlaas.cli.client_commands import console, error_console
@@ -17,10 +16,13 @@ from tinymlaas.cli.formatting import (
     Json,
     details,
     flash_parts,
+    key,
     memory_row,
     moment,
     percent,
     ram_parts,
+    table,
+    text,
 )
 from tinymlaas.cli.job_watch import (
     INTERRUPTED_EXIT_CODE,
@@ -97,17 +99,19 @@ def list_bridges(as_json: AsJson = False) -> None:
     if not found:
         console.print("No bridges yet: tinymlaas bridges create NAME")
         return
-    table = Table("ID", "Name", "Status", "Hostname", "Version", "Last seen")
+    # 80 columns: each bridge's version is in --json
+    listed = table(
+        key("ID"), text("Name", 16), key("Status"), text("Hostname", 18), key("Last seen")
+    )
     for bridge in found:
-        table.add_row(
+        listed.add_row(
             str(bridge["id"]),
             escape(bridge["name"]),
             _status(bridge["status"]),
             escape(bridge["hostname"] or "-"),
-            escape(bridge["version"] or "-"),
             moment(bridge["last_seen"]),
         )
-    console.print(table)
+    console.print(listed)
 
 
 @bridges_app.command("delete")
@@ -142,20 +146,22 @@ def list_devices(as_json: AsJson = False) -> None:
             "and start it where the boards are plugged in"
         )
         return
-    table = Table("ID", "Name", "Board", "Port", "Serial", "Status", "Installed", "Last seen")
+    # 80 columns: the serial number and when it was last seen are in `devices show` and --json
+    listed = table(
+        key("ID"), text("Name", 12), key("Board"), text("Port", 13), key("Status"),
+        key("Installed"),
+    )  # fmt: skip
     for device in found:
         installed = device["installed"]
-        table.add_row(
+        listed.add_row(
             str(device["id"]),
             escape(device["name"]),
             escape(device["board"] or "-"),
             escape(device["port"]),
-            escape(device["serial_number"] or "-"),
             _status(device["status"]),
             str(installed["compiled_id"]) if installed else "-",
-            moment(device["last_seen"]),
         )
-    console.print(table)
+    console.print(listed)
 
 
 def _print_device(device: Json) -> None:
@@ -285,19 +291,19 @@ def list_observations(
     if not found:
         console.print(f"No predictions from device {device_id} yet")
         return
-    table = Table(
-        "Time", "Label", "Score", "Latency", "Source",
+    listed = table(
+        key("Time"), text("Label", 14), key("Score"), key("Latency"), text("Source", 16),
         title=f"The latest {len(found)} of {page['total']} predictions of device {device_id}",
     )  # fmt: skip
     for observation in found:
-        table.add_row(
+        listed.add_row(
             moment(observation["ts"]),
             escape(observation["label"]),
             percent(_top_score(observation)),
             _latency(observation),
             escape(observation["source"] or "-"),
         )
-    console.print(table)
+    console.print(listed)
 
 
 def _live_observations(api: MlClient, device_id: int) -> Iterator[Json]:

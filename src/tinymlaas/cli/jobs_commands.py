@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from tinymlaas.cli.client_commands import _when, console
-from tinymlaas.cli.formatting import details, percent
+from tinymlaas.cli.formatting import details, key, percent, table, text
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import logged_in_client
 from tinymlaas.cli.options import AsJson
@@ -47,18 +46,20 @@ def list_jobs(
     if not found:
         console.print("No jobs." if status is None else f"No {status.value} jobs.")
         return
-    table = Table("ID", "Kind", "Status", "Progress", "Message", "Created", "Finished")
+    # 80 columns: when each started and finished is in `jobs show` and --json
+    listed = table(
+        key("ID"), key("Kind"), key("Status"), key("Done"), text("Message", 19), key("Created")
+    )
     for job in found:
-        table.add_row(
+        listed.add_row(
             str(job["id"]),
             job["kind"],
             job["status"],
             percent(job["progress"]),
             escape(job["message"]),
             _when(job["created_at"]),
-            _when(job["finished_at"]) if job["finished_at"] else "-",
         )
-    console.print(table)
+    console.print(listed)
 
 
 @jobs_app.command("show")

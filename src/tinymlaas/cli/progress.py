@@ -9,14 +9,33 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
+from rich.text import Text
 
 from tinymlaas.cli.client import TransferProgress
+from tinymlaas.cli.formatting import size
+
+
+class TransferredColumn(ProgressColumn):
+    """Bytes done of the total, in the sizes the rest of the CLI prints: "1.5 MiB / 5.5 MiB"."""
+
+    def render(self, task: Task) -> Text:
+        done = size(int(task.completed))
+        total = "?" if task.total is None else size(int(task.total))
+        return Text(f"{done} / {total}", style="progress.download")
+
+
+class SpeedColumn(ProgressColumn):
+    """The transfer speed, in binary units per second: "2.3 MiB/s"."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{size(speed)}/s", style="progress.data.speed")
 
 
 class ByteProgress:
@@ -29,8 +48,8 @@ class ByteProgress:
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            TransferredColumn(),
+            SpeedColumn(),
             TimeRemainingColumn(),
             console=console,
             transient=True,

@@ -10,7 +10,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from tinymlaas.cli.client_commands import _when, console
-from tinymlaas.cli.formatting import Json, details, number, percent, size
+from tinymlaas.cli.formatting import (
+    TABLE_WIDTH,
+    Json,
+    details,
+    key,
+    number,
+    percent,
+    size,
+    table,
+    text,
+)
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
 from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
@@ -29,9 +39,10 @@ def architectures() -> None:
     """List the architectures you can train, with their int8 footprints at 96×96×1."""
     with logged_in_client() as api:
         found = api.list_architectures()
-    table = Table(
-        "ID", "Name", "Alphas", "Input (px)", "int8 flash / arena at 96×96×1", title="Architectures"
-    )
+    listed = table(
+        key("ID"), text("Alphas", 12), key("Input (px)"), text("int8 flash / arena", 30),
+        title="Architectures (input: default (range); footprints at 96×96×1)",
+    )  # fmt: skip
     for arch in found:
         alphas = ", ".join(
             f"[bold]{alpha:g}[/bold]" if alpha == arch["default_alpha"] else f"{alpha:g}"
@@ -41,14 +52,13 @@ def architectures() -> None:
             f"α {alpha}: {size(fp['tflite_bytes'])} / {size(fp['arena_bytes'])}"
             for alpha, fp in arch["footprints"].items()
         )
-        table.add_row(
+        listed.add_row(
             arch["id"],
-            escape(arch["name"]),
             alphas,
-            f"{arch['min_input']}–{arch['max_input']} (default {arch['default_input']})",
+            f"{arch['default_input']} ({arch['min_input']}–{arch['max_input']})",
             footprints or "-",
         )
-    console.print(table)
+    console.print(listed)
 
 
 def _metrics_view(model: Json) -> list[Any]:
@@ -71,26 +81,34 @@ def _metrics_view(model: Json) -> list[Any]:
             f"On the {evaluated} split ({metrics.get('evaluated_images')} images): "
             f"accuracy {percent(metrics.get('held_out_accuracy'))}"
         )
-    table = Table("Class", "Precision", "Recall", "F1", "Support", title="Per class")
+    scores_table = table(
+        text("Class", 24), key("Precision"), key("Recall"), key("F1"), key("Support"),
+        title="Per class",
+    )  # fmt: skip
     for label, scores in per_class.items():
-        table.add_row(
+        scores_table.add_row(
             escape(label),
             number(scores["precision"]),
             number(scores["recall"]),
             number(scores["f1"]),
             str(scores["support"]),
         )
-    views.append(table)
-    labels = list(per_class)
-    matrix = Table(
-        "true \\ predicted",
-        *(escape(label) for label in labels),
+    views.append(scores_table)
+    views.append(_confusion_matrix(list(per_class), metrics.get("confusion_matrix") or []))
+    return views
+
+
+def _confusion_matrix(labels: list[str], counts: list[list[int]]) -> Table:
+    """Rows true labels, columns predicted ones, sharing out 80 columns between the classes."""
+    width = max(4, (TABLE_WIDTH - 1 - 3 * (len(labels) + 1) - 16) // max(1, len(labels)))
+    matrix = table(
+        text("true \\ predicted", 16),
+        *(text(escape(label), width) for label in labels),
         title="Confusion matrix",
     )
-    for label, row in zip(labels, metrics.get("confusion_matrix") or [], strict=False):
+    for label, row in zip(labels, counts, strict=False):
         matrix.add_row(escape(label), *(str(count) for count in row))
-    views.append(matrix)
-    return views
+    return matrix
 
 
 def _architecture_of(model: Json) -> str:
@@ -230,22 +248,21 @@ def list_models(
             "No models yet: train one with tinymlaas train --dataset ID --architecture cnn-small"
         )
         return
-    table = Table(
-        "ID", "Name", "Dataset", "Architecture", "Input", "Epochs", "Status", "Val. acc.", "Created"
-    )
+    # 80 columns: the epochs and when it was created are in `models show` and --json
+    listed = table(
+        key("ID"), text("Name", 14), key("Dataset"), text("Architecture", 18),
+        key("Status"), key("Val. acc."),
+    )  # fmt: skip
     for model in found:
-        table.add_row(
+        listed.add_row(
             str(model["id"]),
             escape(model["name"]),
             str(model["dataset_id"] or "-"),
-            _architecture_of(model),
-            _input_of(model),
-            str(model["config"].get("epochs", "-")),
+            f"{_architecture_of(model)}, {_input_of(model)}",
             model["status"],
             percent((model["metrics"] or {}).get("val_accuracy")),
-            _when(model["created_at"]),
         )
-    console.print(table)
+    console.print(listed)
 
 
 @models_app.command("show")
@@ -275,7 +292,10 @@ def show_model(model_id: ModelId) -> None:
         rows.append(("Error", f"[red]{escape(model['error'])}[/red]"))
     console.print(details(rows))
     if model["history"]:
-        history = Table("Epoch", "Loss", "Accuracy", "Val. loss", "Val. accuracy", title="History")
+        history = table(
+            key("Epoch"), key("Loss"), key("Accuracy"), key("Val. loss"), key("Val. accuracy"),
+            title="History",
+        )  # fmt: skip
         for entry in model["history"]:
             history.add_row(
                 str(entry["epoch"]),
