@@ -110,12 +110,13 @@ def test_a_model_that_does_not_fit_is_refused_with_the_numbers(
     assert f"Error: compiled model {compiled_id} does not fit Arduino Nano 33 BLE" in result.stderr
     assert re.search(r"needs [\d,]+ B of RAM, the board has 262,144 B", result.stderr)
     assert re.search(
-        r"^RAM +[\d.]+ KiB of 256\.0 KiB \(\d+%\) ✗  arena [\d.]+ KiB \+ input 256 B \+ runtime ",
+        r"^RAM +[\d.]+ KiB of 256\.0 KiB \(\d+%\) ✗  tensor arena \(with margin\) [\d.]+ KiB"
+        r" \+ input",
         result.stderr,
         re.M,
     )
     assert re.search(
-        r"^Flash +[\d.]+ MiB of 1\.0 MiB \(\d+%\) ✗  model 2\.9 MiB \+ runtime ",
+        r"^Flash +[\d.]+ MiB of 1\.0 MiB \(\d+%\) ✗  model 2\.9 MiB \+ runtime code",
         result.stderr,
         re.M,
     )

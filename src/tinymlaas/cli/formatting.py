@@ -94,20 +94,28 @@ def memory_row(part: Json | None, estimate: int | None, parts: str) -> str:
     )
 
 
+def _labelled_parts(estimate: Json) -> str:
+    return " + ".join(f"{part['label']} {size(part['bytes'])}" for part in estimate["parts"])
+
+
 def ram_parts(ram: Json | None) -> str:
-    """What a RAM estimate is made of: "arena … + input … + runtime …"."""
+    """What a RAM estimate is made of: "tensor arena (with margin) … + input buffer … + …"."""
     if not ram:
         return ""
-    return (
+    if "parts" in ram:
+        return _labelled_parts(ram)
+    return (  # figures stored before the estimates carried labelled parts
         f"arena {size(ram['arena_with_margin_bytes'])} + input {size(ram['input_buffer_bytes'])}"
         f" + runtime {size(ram['runtime_bytes'])}"
     )
 
 
 def flash_parts(flash: Json | None) -> str:
-    """What a flash estimate is made of: "model … + runtime …"."""
+    """What a flash estimate is made of: "model … + runtime code … [+ reserved …]"."""
     if not flash:
         return ""
+    if "parts" in flash:
+        return _labelled_parts(flash)
     return f"model {size(flash['model_bytes'])} + runtime {size(flash['runtime_bytes'])}"
 
 
