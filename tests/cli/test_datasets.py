@@ -167,6 +167,43 @@ def test_a_rejected_import_names_the_entry_and_stores_nothing(
     assert _datasets(logged_in) == []
 
 
+def test_import_and_add_name_the_documentation_files_they_skipped(
+    logged_in: Cli, tmp_path: Path
+) -> None:
+    archive = tmp_path / "flower_photos.zip"
+    archive.write_bytes(
+        zip_bytes(
+            {
+                "flower_photos/LICENSE.txt": b"CC-BY",
+                "flower_photos/daisy/1.png": image_bytes(),
+                "flower_photos/roses/2.png": image_bytes(color=(1, 2, 3)),
+            }
+        )
+    )
+    imported = logged_in("datasets", "import", str(archive), "--name", "flowers")
+    assert imported.exit_code == 0, imported.output
+    assert "2 images, labels daisy 1, roses 1" in imported.stdout
+    assert imported.stdout.splitlines()[-2:] == [
+        "Skipped 1 documentation file (not stored):",
+        "  - flower_photos/LICENSE.txt",
+    ]
+
+    (dataset,) = _datasets(logged_in)
+    readme = tmp_path / "README.md"
+    readme.write_text("# roses")
+    rose = tmp_path / "3.png"
+    rose.write_bytes(image_bytes(color=(4, 5, 6)))
+    added = logged_in(
+        "datasets", "add", str(dataset["id"]), str(rose), str(readme), "--folder", "roses"
+    )
+    assert added.exit_code == 0, added.output
+    assert "Added 1 image in folder 'roses'" in added.stdout
+    assert added.stdout.splitlines()[-2:] == [
+        "Skipped 1 documentation file (not stored):",
+        "  - README.md",
+    ]
+
+
 def test_delete_with_yes(logged_in: Cli) -> None:
     assert logged_in("datasets", "create", "doomed").exit_code == 0
     assert logged_in("datasets", "create", "kept").exit_code == 0

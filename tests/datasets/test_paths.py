@@ -126,3 +126,31 @@ def test_ancestors_lists_every_level_top_down() -> None:
 )
 def test_is_within(folder: str, parent: str, expected: bool) -> None:
     assert paths.is_within(folder, parent) is expected
+
+
+@pytest.mark.parametrize(
+    ("name", "taken", "expected"),
+    [
+        ("000.jpg", set(), "000.jpg"),
+        ("000.jpg", {"000.jpg"}, "000 (2).jpg"),
+        ("000.jpg", {"000.jpg", "000 (2).jpg"}, "000 (3).jpg"),
+        ("000 (2).jpg", {"000.jpg", "000 (2).jpg"}, "000 (3).jpg"),
+        ("000 (7).jpg", {"000 (7).jpg"}, "000 (2).jpg"),
+        (" (2).jpg", {" (2).jpg"}, " (2) (2).jpg"),
+        ("archive.tar.gz", {"archive.tar.gz"}, "archive.tar (2).gz"),
+        ("README", {"README"}, "README (2)"),
+        (".hidden", {".hidden"}, ".hidden (2)"),
+    ],
+)
+def test_numbered_name_is_the_first_free_copy_name(
+    name: str, taken: set[str], expected: str
+) -> None:
+    assert paths.numbered_name(name, taken) == expected
+
+
+def test_numbered_name_stays_within_the_name_limit() -> None:
+    name = "a" * (paths.MAX_NAME_LENGTH - 4) + ".png"
+    numbered = paths.numbered_name(name, {name})
+    assert len(numbered) == paths.MAX_NAME_LENGTH
+    assert numbered.endswith(" (2).png")
+    assert paths.validate_name(numbered) == numbered

@@ -184,7 +184,9 @@ def test_identical_bytes_are_stored_once_and_freed(client: TestClient, database)
         ({"cat/1.png": b"this is text, not an image"}, "cat/1.png"),
         ({"../evil.png": image_bytes()}, "../evil.png"),
         ({"/etc/evil.png": image_bytes()}, "/etc/evil.png"),
-        ({"cat/ok.png": image_bytes(), "notes.txt": b"hello"}, "notes.txt"),
+        ({"cat/ok.png": image_bytes(), "x.exe": b"MZ\x90\x00"}, "x.exe"),
+        ({"cat/ok.png": image_bytes(), "cat/evil.svg": b"<svg onload='x()'/>"}, "cat/evil.svg"),
+        ({"cat/ok.png": image_bytes(), "cat/1.jpg": b"not a jpeg"}, "cat/1.jpg"),
         ({"cat/cut.png": image_bytes()[:-30]}, "cat/cut.png"),
     ],
 )
@@ -202,6 +204,64 @@ def test_bad_import_is_rejected_and_nothing_stored(
     assert client.get(API).json()["total"] == 0
     for model in (Blob, BlobChunk, ImageRow, Folder):
         assert count_rows(database, model) == 0
+
+
+def test_documentation_in_the_zip_is_skipped_and_listed(client: TestClient, database) -> None:  # type: ignore[no-untyped-def]
+    entries = {
+        "flower_photos/LICENSE.txt": b"All images are licensed under CC-BY",
+        "flower_photos/daisy/1.jpg": image_bytes("JPEG", color=(250, 250, 0)),
+        "flower_photos/roses/2.png": image_bytes(color=(200, 0, 0)),
+        "flower_photos/roses/README.md": b"# roses",
+    }
+    response = import_zip(client, zip_bytes(entries), name="flowers")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["ignored"] == [
+        {"entry": "flower_photos/LICENSE.txt", "reason": "documentation file, not an image"},
+        {"entry": "flower_photos/roses/README.md", "reason": "documentation file, not an image"},
+    ]
+    assert [label["name"] for label in body["labels"]] == ["daisy", "roses"]
+    assert sorted(image["path"] for image in all_images(client, body["id"])) == [
+        "daisy/1.jpg",
+        "roses/2.png",
+    ]
+    assert count_rows(database, Blob) == 2
+    assert "ignored" not in client.get(f"{API}/{body['id']}").json()
+
+    added = client.post(
+        f"{API}/{body['id']}/images",
+        data={"folder": "tulips"},
+        files=[
+            ("files", ("3.png", image_bytes(color=(9, 9, 9)), "image/png")),
+            ("files", ("SOURCES.csv", b"3.png,flickr", "text/csv")),
+            (
+                "files",
+                (
+                    "more.zip",
+                    zip_bytes({"a/meta.json": b"{}", "a/4.png": image_bytes(color=(8, 8, 8))}),
+                    "application/zip",
+                ),
+            ),
+        ],
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["ignored"] == [
+        {"entry": "SOURCES.csv", "reason": "documentation file, not an image"},
+        {"entry": "a/meta.json", "reason": "documentation file, not an image"},
+    ]
+    assert added.json()["image_count"] == 4
+
+
+def test_a_readme_that_is_a_zip_bomb_is_still_refused(client: TestClient, database) -> None:  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README.md", bytes(4 * 2**20))
+        archive.writestr("cat/1.png", image_bytes())
+    response = import_zip(client, buffer.getvalue())
+    assert response.status_code == 400
+    assert [error["entry"] for error in response.json()["errors"]] == ["README.md"]
+    assert "zip bomb" in response.json()["detail"]
+    assert count_rows(database, Blob) == 0
 
 
 def test_import_reports_every_bad_entry(client: TestClient) -> None:

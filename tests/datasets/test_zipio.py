@@ -8,6 +8,7 @@ import zlib
 import pytest
 from PIL import Image
 
+from tinymlaas.datasets.skipping import DOCUMENTATION, IgnoredEntry
 from tinymlaas.datasets.zipio import (
     EntryProblem,
     ZipLimits,
@@ -382,3 +383,78 @@ def test_read_reports_a_crc_error_naming_the_entry() -> None:
     (problem,) = caught.value.problems
     assert problem.entry == "cat/1.png"
     assert problem.problem.startswith("is damaged: Bad CRC-32")
+
+
+def test_documentation_files_are_skipped_and_listed_without_blocking_the_unwrapping() -> None:
+    buffer = make_zip(
+        ("flower_photos/", FOLDER),
+        ("flower_photos/LICENSE.txt", b"CC-BY"),
+        ("flower_photos/daisy/1.jpg", b"a"),
+        ("flower_photos/daisy/README.md", b"# daisies"),
+        ("flower_photos/roses/2.jpg", b"b"),
+        ("flower_photos/roses/labels.CSV", b"2.jpg,roses"),
+        ("flower_photos/.DS_Store", b"junk"),
+    )
+    plan = accepted(buffer)
+    assert [file.path for file in plan.files] == ["daisy/1.jpg", "roses/2.jpg"]
+    assert plan.folders == ["daisy", "roses"]
+    assert plan.ignored == [
+        IgnoredEntry("flower_photos/LICENSE.txt", DOCUMENTATION),
+        IgnoredEntry("flower_photos/daisy/README.md", DOCUMENTATION),
+        IgnoredEntry("flower_photos/roses/labels.CSV", DOCUMENTATION),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["LICENSE", "LICENSE-MIT", "readme", "README.rst", "notes.txt", "meta.json", "a.yaml", "b.yml"],
+)
+def test_each_kind_of_documentation_file_is_skipped(name: str) -> None:
+    plan = accepted(make_zip(("cat/1.png", png_bytes()), (f"cat/{name}", b"words")))
+    assert [file.path for file in plan.files] == ["cat/1.png"]
+    assert plan.ignored == [IgnoredEntry(f"cat/{name}", DOCUMENTATION)]
+
+
+def test_images_named_like_documentation_are_still_images() -> None:
+    buffer = make_zip(
+        ("license_plate/1.jpg", b"a"), ("cat/README.png", b"b"), ("cat/licence.jpg", b"c")
+    )
+    plan = accepted(buffer)
+    assert [file.path for file in plan.files] == [
+        "license_plate/1.jpg",
+        "cat/README.png",
+        "cat/licence.jpg",
+    ]
+    assert plan.ignored == []
+
+
+@pytest.mark.parametrize("name", ["evil.svg", "x.exe", "cat/archive.tar", "cat/noextension"])
+def test_files_that_are_not_documentation_stay_candidates_to_be_judged(name: str) -> None:
+    plan = accepted(make_zip(("cat/1.png", png_bytes()), (name, b"payload")))
+    assert name in [file.entry for file in plan.files]
+    assert plan.ignored == []
+
+
+def test_a_readme_that_is_a_zip_bomb_is_still_refused() -> None:
+    buffer = make_zip(("README.md", bytes(2 * 2**20)), ("cat/1.png", png_bytes()))
+    (problem,) = rejection(buffer).problems
+    assert problem.entry == "README.md"
+    assert problem.problem.endswith("(possible zip bomb)")
+
+
+def test_documentation_names_do_not_excuse_unsafe_entries() -> None:
+    link = zipfile.ZipInfo("cat/LICENSE.txt")
+    link.create_system = 3
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    buffer = make_zip(("../README.md", b"x"), (link, b"/etc/passwd"), ("cat/1.png", png_bytes()))
+    problems = rejection(buffer).problems
+    assert [problem.entry for problem in problems] == ["../README.md", "cat/LICENSE.txt"]
+    assert "traversal" in problems[0].problem
+    assert problems[1].problem == "symbolic links are not allowed"
+
+
+def test_a_zip_of_documentation_only_has_no_images() -> None:
+    buffer = make_zip(("README.md", b"x"), ("cat/", FOLDER))
+    assert rejection(buffer).problems == [
+        EntryProblem("", "the zip contains no images, only ignored files (README.md)")
+    ]

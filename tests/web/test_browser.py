@@ -69,20 +69,42 @@ def test_the_whole_loop_in_a_browser(
     expect(count).to_have_text("12")
     shot(page, "03-dataset")
 
-    # Moving an image onto a taken name is refused on the page; elsewhere it relabels it.
+    # Moving an image onto a taken name keeps both: the moved one gets a number.
     first_image = page.locator("[data-testid=thumbnails] input[type=checkbox]").first
     first_image.check()
     expect(page.locator("#selected-count")).to_have_text("1 selected")
     page.locator("#move-target").select_option("dark")
     page.get_by_role("button", name="Move", exact=True).click()
-    expect(page.get_by_role("alert")).to_have_text("'dark/000.png' already exists in this dataset")
-    expect(page.locator("[data-folder=dark] [data-testid=folder-count]")).to_have_text("12")
+    expect(page.get_by_role("status")).to_have_text(
+        "Moved 1 image to 'dark'. Renamed 1 to keep names unique: dark/000 (2).png."
+    )
+    expect(page.locator("[data-folder=dark] [data-testid=folder-count]")).to_have_text("13")
+    expect(page.locator("[data-folder=bright] [data-testid=folder-count]")).to_have_text("11")
+    page.locator("[data-folder=dark]").click()
+    dark = page.locator("[data-testid=thumbnails] img")
+    expect(dark).to_have_count(13)
+    expect(dark.nth(0)).to_have_attribute("alt", "dark/000 (2).png")
+    expect(dark.nth(1)).to_have_attribute("alt", "dark/000.png")
+
+    # Each image opens full size, and can be renamed there.
+    page.get_by_title("Open dark/000 (2).png").click()
+    expect(page.get_by_role("heading", name="000 (2).png")).to_be_visible()
+    page.wait_for_function("document.querySelector('[data-testid=full-image]').naturalWidth === 24")
+    page.get_by_text("Rename '000 (2).png'").click()
+    page.get_by_label("New name").fill("from-bright.png")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Renamed 'dark/000 (2).png' to 'dark/from-bright.png'."
+    )
+    page.goto(dataset_url)
+
+    # Moving to the top folder takes the label away.
     first_image.check()
     page.locator("#move-target").select_option("")
     page.get_by_role("button", name="Move", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Moved 1 image to the top folder.")
-    expect(page.locator("[data-folder=bright] [data-testid=folder-count]")).to_have_text("11")
-    expect(page.locator("[data-testid=thumbnails] img").first).to_have_attribute("alt", "000.png")
+    expect(page.locator("[data-folder=bright] [data-testid=folder-count]")).to_have_text("10")
+    expect(page.locator("[data-testid=thumbnails] img").first).to_have_attribute("alt", "001.png")
 
     # The phone layout of the same page.
     page.set_viewport_size({"width": 390, "height": 844})

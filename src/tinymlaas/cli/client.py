@@ -43,6 +43,17 @@ class DatasetInfo(TypedDict):
     updated_at: str
 
 
+class IgnoredInfo(TypedDict):
+    entry: str
+    reason: str
+
+
+class UploadedDatasetInfo(DatasetInfo):
+    """The dataset after an import or an upload, with the files skipped on purpose."""
+
+    ignored: list[IgnoredInfo]
+
+
 class DatasetPage(TypedDict):
     items: list[DatasetInfo]
     total: int
@@ -264,9 +275,9 @@ class ApiClient:
 
     def import_dataset(
         self, archive: BinaryIO, filename: str, name: str, description: str
-    ) -> DatasetInfo:
+    ) -> UploadedDatasetInfo:
         """Create a dataset from a zip; the file object is streamed, not read into memory."""
-        dataset: DatasetInfo = self._request(
+        dataset: UploadedDatasetInfo = self._request(
             "POST",
             "/datasets/import",
             data={"name": name, "description": description},
@@ -274,9 +285,9 @@ class ApiClient:
         ).json()
         return dataset
 
-    def add_images(self, dataset_id: int, files: UploadFiles, folder: str) -> DatasetInfo:
+    def add_images(self, dataset_id: int, files: UploadFiles, folder: str) -> UploadedDatasetInfo:
         """Add images or zips of images to a folder; `files` are (field, (name, file)) pairs."""
-        dataset: DatasetInfo = self._request(
+        dataset: UploadedDatasetInfo = self._request(
             "POST", f"/datasets/{dataset_id}/images", data={"folder": folder}, files=files
         ).json()
         return dataset

@@ -24,6 +24,7 @@ from tinymlaas.cli.client import (
     ClientError,
     Credentials,
     DatasetInfo,
+    IgnoredInfo,
     NameCount,
     current_session,
     forget_credentials,
@@ -99,6 +100,18 @@ def _summary(dataset: DatasetInfo) -> str:
     noun = "image" if dataset["image_count"] == 1 else "images"
     labels = f"labels {_counts(dataset['labels'])}" if dataset["labels"] else "no labels"
     return f"{dataset['image_count']} {noun}, {labels}"
+
+
+def _print_skipped(ignored: list[IgnoredInfo]) -> None:
+    """List the documentation files an upload skipped (they were not stored)."""
+    if not ignored:
+        return
+    noun = "file" if len(ignored) == 1 else "files"
+    console.print(f"Skipped {len(ignored)} documentation {noun} (not stored):")
+    for item in ignored[:MAX_LISTED_PROBLEMS]:
+        console.print(f"  - {escape(item['entry'])}")
+    if len(ignored) > MAX_LISTED_PROBLEMS:
+        console.print(f"  … and {len(ignored) - MAX_LISTED_PROBLEMS} more")
 
 
 def _when(timestamp: str) -> str:
@@ -262,6 +275,7 @@ def import_dataset(
         progress.start(os.fstat(file.fileno()).st_size)
         dataset = api.import_dataset(file, archive.name, name, description)
     console.print(f"Imported '{escape(dataset['name'])}' (id {dataset['id']}): {_summary(dataset)}")
+    _print_skipped(dataset["ignored"])
 
 
 @datasets_app.command("add")
@@ -297,6 +311,7 @@ def add_images(
         f"Added {added} {'image' if added == 1 else 'images'}{where} to "
         f"'{escape(dataset['name'])}' (id {dataset['id']}): now {_summary(dataset)}"
     )
+    _print_skipped(dataset["ignored"])
 
 
 @datasets_app.command("export")

@@ -14,6 +14,7 @@ from tinymlaas.blobs import BlobStore
 from tinymlaas.config import Settings
 from tinymlaas.datasets import paths, repository
 from tinymlaas.datasets.images import ImageRejected, inspect_image
+from tinymlaas.datasets.skipping import DOCUMENTATION, IgnoredEntry, is_documentation
 from tinymlaas.datasets.zipio import EntryProblem, ZipLimits, ZipRejected, open_zip
 from tinymlaas.db.base import utcnow
 from tinymlaas.errors import BadRequest, Conflict
@@ -39,6 +40,14 @@ class Candidate:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Ingested:
+    """What an upload stored, and the documentation files it skipped."""
+
+    added: int
+    ignored: list[IgnoredEntry]
+
+
 @dataclass
 class Ingest:
     """Validates candidates and inserts them in batches; problems are collected, not raised."""
@@ -50,6 +59,7 @@ class Ingest:
     # A dataset created by this same request cannot hold any of the paths yet.
     is_new_dataset: bool = False
     problems: list[EntryProblem] = field(default_factory=list)
+    ignored: list[IgnoredEntry] = field(default_factory=list)
     added: int = 0
     _pending: list[tuple[Candidate, str, int, int]] = field(default_factory=list)
     _seen: set[tuple[str, str]] = field(default_factory=set)
@@ -114,14 +124,14 @@ class Ingest:
         self.session.execute(insert(Image), rows)
         self.added += len(rows)
 
-    def finish(self) -> int:
-        """Insert what is left, or raise with every problem found; returns images added."""
+    def finish(self) -> Ingested:
+        """Insert what is left, or raise with every problem found."""
         self.flush()
         if self.problems:
             raise rejection(self.problems)
         self.dataset.updated_at = utcnow()
         self.session.flush()
-        return self.added
+        return Ingested(self.added, self.ignored)
 
     def _problem(self, entry: str, problem: str) -> None:
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
@@ -154,8 +164,8 @@ def rejection(problems: list[EntryProblem]) -> BadRequest | Conflict:
 
 def zip_candidates(
     upload: Upload, folder: str, limits: ZipLimits
-) -> tuple[list[str], Iterator[Candidate]]:
-    """The folders of a zip (under `folder`) and a lazy stream of its files."""
+) -> tuple[list[str], list[IgnoredEntry], Iterator[Candidate]]:
+    """The folders of a zip (under `folder`), the files it skips and a lazy stream of the rest."""
     try:
         plan = open_zip(upload.file, limits)
     except ZipRejected as exc:
@@ -173,7 +183,7 @@ def zip_candidates(
                     data=data,
                 )
 
-    return [_under(folder, path) for path in plan.folders], files()
+    return [_under(folder, path) for path in plan.folders], plan.ignored, files()
 
 
 def _under(folder: str, path: str) -> str:
@@ -191,13 +201,13 @@ def import_zip(
     upload: Upload,
     limits: ZipLimits,
     max_pixels: int,
-) -> int:
+) -> Ingested:
     """Fill a new dataset from a zip; raises (and the caller rolls back) on any bad entry."""
     ingest = Ingest(session, blobs, dataset, max_pixels, is_new_dataset=True)
     folders = _add_zip(ingest, upload, "", limits)
-    added = ingest.finish()
+    ingested = ingest.finish()
     repository.add_folders(session, dataset.id, folders)
-    return added
+    return ingested
 
 
 def add_uploads(
@@ -208,7 +218,7 @@ def add_uploads(
     folder: str,
     limits: ZipLimits,
     max_pixels: int,
-) -> int:
+) -> Ingested:
     """Append images and zips to `folder` of a dataset; all or nothing."""
     if not uploads:
         raise BadRequest("no files given")
@@ -225,6 +235,9 @@ def add_uploads(
             except paths.InvalidPath as exc:
                 ingest.problems.append(EntryProblem(upload.filename or "(unnamed)", str(exc)))
                 continue
+            if is_documentation(name):
+                ingest.ignored.append(IgnoredEntry(name, DOCUMENTATION))
+                continue
             data = upload.file.read(limits.max_entry_bytes + 1)
             if len(data) > limits.max_entry_bytes:
                 ingest.problems.append(
@@ -232,14 +245,15 @@ def add_uploads(
                 )
                 continue
             ingest.add(Candidate(entry=name, folder=target, name=name, data=data))
-    added = ingest.finish()
+    ingested = ingest.finish()
     repository.add_folders(session, dataset.id, folders)
-    return added
+    return ingested
 
 
 def _add_zip(ingest: Ingest, upload: Upload, folder: str, limits: ZipLimits) -> set[str]:
     """Feed a zip's images to `ingest`; returns every folder the zip defines (with ancestors)."""
-    zip_folders, candidates = zip_candidates(upload, folder, limits)
+    zip_folders, ignored, candidates = zip_candidates(upload, folder, limits)
+    ingest.ignored.extend(ignored)
     try:
         for candidate in candidates:
             ingest.add(candidate)

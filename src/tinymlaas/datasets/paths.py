@@ -7,12 +7,14 @@ operations on paths those two have already accepted, cheap enough to call in loo
 
 import re
 import unicodedata
+from collections.abc import Container
 
 SPLIT_FOLDERS = {"train": "train", "validation": "validation", "val": "validation", "test": "test"}
 MAX_FOLDER_LENGTH = 512
 MAX_NAME_LENGTH = 200
 
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+_COPY_NUMBER = re.compile(r" \(\d+\)$")
 
 
 class InvalidPath(ValueError):
@@ -110,3 +112,24 @@ def ancestors(folder: str) -> list[str]:
 def is_within(folder: str, parent: str) -> bool:
     """Return whether `folder` is `parent` or lies below it ("" contains everything)."""
     return parent == "" or folder == parent or folder.startswith(parent + "/")
+
+
+def numbered_name(name: str, taken: Container[str]) -> str:
+    """`name`, or the first free "stem (2).ext", "stem (3).ext"… as file managers number copies.
+
+    A name that is already numbered counts on: "000 (2).jpg" becomes "000 (3).jpg", not
+    "000 (2) (2).jpg".
+    """
+    if name not in taken:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not stem:  # no extension ("README") or a dot file (".hidden")
+        stem, dot, extension = name, "", ""
+    stem = _COPY_NUMBER.sub("", stem) or stem
+    number = 2
+    while True:
+        suffix = f" ({number}){dot}{extension}"
+        candidate = stem[: MAX_NAME_LENGTH - len(suffix)] + suffix
+        if candidate not in taken:
+            return candidate
+        number += 1

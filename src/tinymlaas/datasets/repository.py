@@ -190,6 +190,12 @@ def image_exists(session: Session, dataset_id: int, folder: str, name: str) -> b
     return session.scalar(query) is not None
 
 
+def names_in_folder(session: Session, dataset_id: int, folder: str) -> set[str]:
+    """The names of the images directly in `folder`."""
+    query = select(Image.name).where(Image.dataset_id == dataset_id, Image.folder == folder)
+    return set(session.scalars(query))
+
+
 def images_within(session: Session, dataset_id: int, folder: str) -> list[Image]:
     return list(
         session.scalars(

@@ -7,15 +7,17 @@ from fastapi.responses import StreamingResponse
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
-from tinymlaas.datasets import export, ingest, repository, service
+from tinymlaas.datasets import export, ingest, moves, repository, service
 from tinymlaas.datasets.schemas import (
     DatasetCreate,
     DatasetRead,
     DatasetUpdate,
+    DatasetUploadRead,
     FolderCreate,
     FolderRead,
     FolderUpdate,
     ImageRead,
+    ImagesMove,
     ImageUpdate,
     RejectedUpload,
 )
@@ -79,7 +81,7 @@ def create_dataset(payload: DatasetCreate, session: SessionDep, user: CurrentUse
 @router.post(
     "/import",
     operation_id="import_dataset",
-    response_model=DatasetRead,
+    response_model=DatasetUploadRead,
     status_code=status.HTTP_201_CREATED,
     responses=REJECTIONS,
 )
@@ -90,8 +92,8 @@ def import_dataset(
     file: Annotated[UploadFile, File(description="a zip of images; folders are labels")],
     name: Annotated[str, Form(min_length=1, max_length=200)],
     description: Annotated[str, Form(max_length=4000)] = "",
-) -> DatasetRead:
-    """Create a dataset from a zip of images, keeping its folders."""
+) -> DatasetUploadRead:
+    """Create a dataset from a zip of images, keeping its folders; documentation is skipped."""
     return service.import_dataset(
         session,
         DatabaseBlobStore(session),
@@ -132,7 +134,7 @@ def export_dataset(dataset: DatasetDep, request: Request) -> StreamingResponse:
 @router.post(
     "/{dataset_id}/images",
     operation_id="add_images",
-    response_model=DatasetRead,
+    response_model=DatasetUploadRead,
     status_code=status.HTTP_201_CREATED,
     responses=REJECTIONS,
 )
@@ -142,7 +144,7 @@ def add_images(
     settings: SettingsDep,
     files: Annotated[list[UploadFile], File(description="images and/or zips of images")],
     folder: Annotated[str, Form(max_length=512)] = "",
-) -> DatasetRead:
+) -> DatasetUploadRead:
     """Add images (or zips of images) to a folder; nothing is stored if any is rejected."""
     uploads = [ingest.Upload(upload.filename or "", upload.file) for upload in files]
     blobs = DatabaseBlobStore(session)
@@ -213,8 +215,25 @@ def update_image(
     payload: ImageUpdate, image: ImageDep, dataset: DatasetDep, session: SessionDep
 ) -> ImageRead:
     """Move an image to another folder (relabelling it) and/or rename it."""
-    moved = service.move_image(session, dataset, image, payload.folder, payload.name)
+    moved = moves.move_image(
+        session, dataset, image, payload.folder, payload.name, payload.on_conflict
+    )
     return ImageRead.model_validate(moved)
+
+
+@router.post(
+    "/{dataset_id}/images/move",
+    operation_id="move_images",
+    response_model=Page[ImageRead],
+    responses={409: {"model": RejectedUpload, "description": "Names taken; nothing was moved"}},
+)
+def move_images(payload: ImagesMove, dataset: DatasetDep, session: SessionDep) -> Page[ImageRead]:
+    """Move several images into a folder (relabelling them), all or nothing."""
+    images = service.get_images(session, dataset, payload.image_ids)
+    moved = moves.move_images(session, dataset, images, payload.folder, payload.on_conflict)
+    return Page(
+        items=[ImageRead.model_validate(row) for row in moved.images], total=len(moved.images)
+    )
 
 
 @router.delete(

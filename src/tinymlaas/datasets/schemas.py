@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +33,20 @@ class DatasetRead(BaseModel):
     updated_at: datetime
 
 
+class IgnoredEntry(BaseModel):
+    entry: str = Field(description="the file as uploaded: a zip entry or a file name")
+    reason: str
+
+
+class DatasetUploadRead(DatasetRead):
+    """The dataset after an import or an upload, with the files that were skipped on purpose."""
+
+    ignored: list[IgnoredEntry] = Field(
+        description="documentation files (README*, LICENSE*, *.txt, *.md, *.csv, *.json, "
+        "*.yaml) that were not stored; operating-system clutter is skipped without a mention"
+    )
+
+
 class ImageRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -47,9 +62,26 @@ class ImageRead(BaseModel):
     sha256: str
 
 
+class OnConflict(StrEnum):
+    """What a move does when the target folder already holds an image of the same name."""
+
+    RENAME = "rename"  # give the moved image a free name: 000.jpg -> 000 (2).jpg
+    FAIL = "fail"  # refuse the move (409), listing every conflicting image
+
+
 class ImageUpdate(BaseModel):
     folder: str | None = Field(default=None, max_length=512)
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    on_conflict: OnConflict = OnConflict.FAIL
+
+
+MAX_MOVED_IMAGES = 1000
+
+
+class ImagesMove(BaseModel):
+    image_ids: list[int] = Field(min_length=1, max_length=MAX_MOVED_IMAGES)
+    folder: str = Field(max_length=512, description='the target folder; "" is the top folder')
+    on_conflict: OnConflict = OnConflict.FAIL
 
 
 class FolderCreate(BaseModel):

@@ -16,7 +16,9 @@ from tinymlaas.datasets.schemas import (
     DatasetCreate,
     DatasetRead,
     DatasetUpdate,
+    DatasetUploadRead,
     FolderRead,
+    IgnoredEntry,
     NameCount,
 )
 from tinymlaas.db.base import utcnow
@@ -61,10 +63,10 @@ def import_dataset(
     fields: DatasetCreate,
     upload: ingest.Upload,
     settings: Settings,
-) -> DatasetRead:
+) -> DatasetUploadRead:
     """A new dataset filled from a zip; any bad entry fails it all (the caller rolls back)."""
     dataset = create_dataset(session, owner, fields.name, fields.description)
-    ingest.import_zip(
+    ingested = ingest.import_zip(
         session,
         blobs,
         dataset,
@@ -72,7 +74,12 @@ def import_dataset(
         ingest.zip_limits(settings),
         settings.max_image_pixels,
     )
-    return describe(session, [dataset])[0]
+    return _uploaded(session, dataset, ingested)
+
+
+def _uploaded(session: Session, dataset: Dataset, ingested: ingest.Ingested) -> DatasetUploadRead:
+    ignored = [IgnoredEntry(entry=item.entry, reason=item.reason) for item in ingested.ignored]
+    return DatasetUploadRead(**describe(session, [dataset])[0].model_dump(), ignored=ignored)
 
 
 def get_dataset(
@@ -151,7 +158,7 @@ def describe(session: Session, datasets: Sequence[Dataset]) -> list[DatasetRead]
 class ImagesAdded:
     added: int
     folder: str
-    dataset: DatasetRead
+    dataset: DatasetUploadRead
 
 
 def add_images(
@@ -163,7 +170,7 @@ def add_images(
     settings: Settings,
 ) -> ImagesAdded:
     """Images and zips of images added to a folder, all or nothing."""
-    added = ingest.add_uploads(
+    ingested = ingest.add_uploads(
         session,
         blobs,
         dataset,
@@ -172,7 +179,9 @@ def add_images(
         ingest.zip_limits(settings),
         settings.max_image_pixels,
     )
-    return ImagesAdded(added, folder_or_error(folder), describe(session, [dataset])[0])
+    return ImagesAdded(
+        ingested.added, folder_or_error(folder), _uploaded(session, dataset, ingested)
+    )
 
 
 def get_image(session: Session, dataset: Dataset, image_id: int) -> Image:
@@ -205,24 +214,6 @@ def thumbnail(session: Session, blobs: BlobStore, image: Image) -> bytes:
     image.thumbnail_sha256 = blobs.put(data).sha256
     session.flush()
     return data
-
-
-def move_image(
-    session: Session, dataset: Dataset, image: Image, folder: str | None, name: str | None
-) -> Image:
-    """Move and/or rename an image; moving to another folder relabels it."""
-    new_folder = image.folder if folder is None else folder_or_error(folder)
-    new_name = image.name if name is None else name_or_error(name)
-    if (new_folder, new_name) == (image.folder, image.name):
-        return image
-    if repository.image_exists(session, dataset.id, new_folder, new_name):
-        raise Conflict(f"'{paths.join(new_folder, new_name)}' already exists in this dataset")
-    repository.add_folders(session, dataset.id, paths.ancestors(new_folder))
-    image.folder, image.name = new_folder, new_name
-    image.label, image.split = paths.classify(new_folder)
-    touch(dataset)
-    session.flush()
-    return image
 
 
 def delete_image(session: Session, blobs: BlobStore, dataset: Dataset, image: Image) -> None:

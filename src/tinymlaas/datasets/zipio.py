@@ -11,10 +11,8 @@ from types import TracebackType
 from typing import IO, BinaryIO, Self
 
 from tinymlaas.datasets import paths
+from tinymlaas.datasets.skipping import DOCUMENTATION, IgnoredEntry, is_documentation, is_junk
 
-JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
-JUNK_FOLDER = "__MACOSX"
-JUNK_PREFIX = "._"
 MAX_PROBLEMS = 100
 # Below this size an entry cannot amplify into anything harmful, whatever its ratio.
 RATIO_CHECK_MIN_BYTES = 2**20
@@ -101,6 +99,7 @@ class ZipPlan:
 
     folders: list[str]
     files: list[ZipFileEntry]
+    ignored: list[IgnoredEntry]
     _archive: zipfile.ZipFile = field(repr=False)
     _infos: dict[str, zipfile.ZipInfo] = field(repr=False)
     _limits: ZipLimits = field(repr=False)
@@ -168,13 +167,6 @@ def _format_bytes(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{size} bytes"
-
-
-def _is_junk(name: str) -> bool:
-    """Return whether an entry is operating-system clutter to ignore silently."""
-    components = name.removesuffix("/").split("/")
-    last = components[-1]
-    return JUNK_FOLDER in components or last in JUNK_NAMES or last.startswith(JUNK_PREFIX)
 
 
 def _normalize_entry(info: zipfile.ZipInfo, name: str, is_folder: bool) -> str:
@@ -246,6 +238,7 @@ class _Layout:
 
     files: list[tuple[zipfile.ZipInfo, str]] = field(default_factory=list)
     folders: set[str] = field(default_factory=set)
+    ignored: list[IgnoredEntry] = field(default_factory=list)
     total_bytes: int = 0
 
 
@@ -257,7 +250,7 @@ def _gather(archive: zipfile.ZipFile, limits: ZipLimits, problems: _Problems) ->
         entry = info.filename
         # Treat backslashes as separators so "..\\x" and "C:\\x" are judged like "../x".
         name = entry.replace("\\", "/")
-        if _is_junk(name):
+        if is_junk(name):
             continue
         is_folder = name.endswith("/")
         _check_attributes(info, entry, problems)
@@ -269,8 +262,11 @@ def _gather(archive: zipfile.ZipFile, limits: ZipLimits, problems: _Problems) ->
         except paths.InvalidPath as exc:
             problems.add(entry, str(exc))
             continue
+        # Only now, with the entry judged safe, may a documentation file be skipped.
         if is_folder:
             layout.folders.add(path)
+        elif is_documentation(paths.split_path(path)[1]):
+            layout.ignored.append(IgnoredEntry(entry, DOCUMENTATION))
         elif path in file_entries:
             problems.add(entry, f"duplicate path {path!r} (same as entry {file_entries[path]!r})")
         else:
@@ -292,7 +288,12 @@ def _check_layout(layout: _Layout, limits: ZipLimits, problems: _Problems) -> No
         if path in folders:
             problems.add(info.filename, f"{path!r} is both a file and a folder")
     if not layout.files and problems.total == 0:
-        problems.add("", "the zip contains no files")
+        if layout.ignored:
+            names = ", ".join(ignored.entry for ignored in layout.ignored[:3])
+            more = ", …" if len(layout.ignored) > 3 else ""
+            problems.add("", f"the zip contains no images, only ignored files ({names}{more})")
+        else:
+            problems.add("", "the zip contains no files")
 
 
 def _all_folders(layout: _Layout) -> set[str]:
@@ -370,4 +371,11 @@ def _build_plan(archive: zipfile.ZipFile, layout: _Layout, limits: ZipLimits) ->
         files.append(ZipFileEntry(entry=info.filename, path=path, folder=folder, name=name))
         infos[path] = info
     folders = sorted(_all_folders(layout) - {""})
-    return ZipPlan(folders=folders, files=files, _archive=archive, _infos=infos, _limits=limits)
+    return ZipPlan(
+        folders=folders,
+        files=files,
+        ignored=layout.ignored,
+        _archive=archive,
+        _infos=infos,
+        _limits=limits,
+    )

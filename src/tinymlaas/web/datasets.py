@@ -10,8 +10,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
-from tinymlaas.datasets import export, ingest, repository, service
-from tinymlaas.datasets.schemas import DatasetCreate, DatasetUpdate, FolderCreate, FolderUpdate
+from tinymlaas.datasets import export, ingest, moves, repository, service
+from tinymlaas.datasets.schemas import (
+    DatasetCreate,
+    DatasetUpdate,
+    FolderCreate,
+    FolderUpdate,
+    IgnoredEntry,
+    ImagesMove,
+    ImageUpdate,
+    OnConflict,
+)
 from tinymlaas.models import Dataset
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
@@ -87,7 +96,18 @@ def import_dataset(
         settings,
     )
     response = JSONResponse({"id": dataset.id, "redirect": f"/datasets/{dataset.id}"})
-    return _with_flash(response, f"Imported {dataset.image_count} images into '{dataset.name}'.")
+    message = f"Imported {dataset.image_count} images into '{dataset.name}'."
+    return _with_flash(response, message + _skipped(dataset.ignored))
+
+
+def _skipped(ignored: list[IgnoredEntry]) -> str:
+    """ " Skipped 1 documentation file: LICENSE.txt." (or nothing when none was skipped)."""
+    if not ignored:
+        return ""
+    names = ", ".join(item.entry for item in ignored[:5])
+    more = f" and {len(ignored) - 5} more" if len(ignored) > 5 else ""
+    noun = "file" if len(ignored) == 1 else "files"
+    return f" Skipped {len(ignored)} documentation {noun}: {names}{more}."
 
 
 def _with_flash(response: Response, message: str) -> Response:
@@ -214,7 +234,8 @@ def add_images(
         {"redirect": dataset_url(dataset, result.folder), "added": result.added}
     )
     where = f"'{folder}'" if folder else "the top folder"
-    return _with_flash(response, f"Added {result.added} images to {where}.")
+    message = f"Added {result.added} images to {where}."
+    return _with_flash(response, message + _skipped(result.dataset.ignored))
 
 
 @router.post("/datasets/{dataset_id}/images/move", dependencies=[CsrfChecked])
@@ -224,15 +245,57 @@ def move_images(
     session: SessionDep,
     folder: Annotated[str, Form(max_length=512)] = "",
     image_ids: Annotated[list[int], Form(alias="image_id")] = [],  # noqa: B006 - FastAPI default
+    on_conflict: Annotated[str, Form()] = OnConflict.RENAME,
 ) -> Response:
-    """Move the selected images to another folder (relabelling them), all or nothing."""
+    """Move the selected images to another folder (relabelling them), all or nothing.
+
+    A name the folder already holds gets a number (`000 (2).jpg`) unless the form says to stop.
+    """
     images = service.get_images(session, dataset, image_ids)
-    for image in images:
-        service.move_image(session, dataset, image, folder, None)
-    target = service.folder_or_error(folder)
+    fields = parse_form(
+        ImagesMove, {"image_ids": image_ids, "folder": folder, "on_conflict": on_conflict}
+    )
+    moved = moves.move_images(session, dataset, images, fields.folder, fields.on_conflict)
+    target = service.folder_or_error(fields.folder)
     where = f"'{target}'" if target else "the top folder"
     noun = "image" if len(images) == 1 else "images"
-    return redirect(_return_to(request, dataset), f"Moved {len(images)} {noun} to {where}.")
+    message = f"Moved {len(images)} {noun} to {where}."
+    if moved.renamed:
+        shown = ", ".join(moved.renamed[:5]) + (", …" if len(moved.renamed) > 5 else "")
+        message += f" Renamed {len(moved.renamed)} to keep names unique: {shown}."
+    return redirect(_return_to(request, dataset), message)
+
+
+@router.get("/datasets/{dataset_id}/images/{image_id}", response_class=HTMLResponse)
+def show_image(
+    request: Request, image_id: int, dataset: PageDataset, page: PageUser, session: SessionDep
+) -> Response:
+    """One image at full size, with its details and a form to rename it."""
+    image = service.get_image(session, dataset, image_id)
+    return render(
+        request,
+        "image.html",
+        {
+            "user": page.user,
+            "nav": "datasets",
+            "dataset": dataset,
+            "image": image,
+            "folder_url": dataset_url(dataset, image.folder),
+        },
+    )
+
+
+@router.post("/datasets/{dataset_id}/images/{image_id}/rename", dependencies=[CsrfChecked])
+def rename_image(
+    image_id: int, dataset: PageDataset, session: SessionDep, name: Annotated[str, Form()]
+) -> Response:
+    """Rename an image in its folder; a name that is taken is refused (the user chose it)."""
+    image = service.get_image(session, dataset, image_id)
+    old = image.path
+    fields = parse_form(ImageUpdate, {"name": name})
+    moves.move_image(session, dataset, image, None, fields.name, OnConflict.FAIL)
+    page_url = f"/datasets/{dataset.id}/images/{image.id}"
+    return redirect(page_url, f"Renamed '{old}' to '{image.path}'.")
 
 
 @router.post("/datasets/{dataset_id}/images/delete", dependencies=[CsrfChecked])
