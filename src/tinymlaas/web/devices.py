@@ -110,10 +110,19 @@ def revoke_bridge(bridge: PageBridge, session: SessionDep) -> Response:
     return redirect("/devices", f"Revoked bridge '{name}'; its devices are gone from the list.")
 
 
-def _fit_on(board: Board, compiled: CompiledModel) -> dict[str, Any]:
-    """Whether a compiled model fits a board, by the rule request_install applies."""
-    verdict = service.install_fit(board, compiled)
-    return {"fits": verdict.fits, "summary": verdict.detail["summary"], **verdict.detail}
+def _install_choice(device: Device, compiled: CompiledModel) -> dict[str, Any]:
+    """Whether a compiled model may go on the device and why not, by the rules request_install
+    applies (`forceable`: only the board differs, which an expert may override)."""
+    check = service.check_install(device, compiled)
+    fit = check.fit.detail if check.fit is not None else {}
+    return {
+        "fits": check.fit is not None and check.fit.fits,
+        "summary": fit.get("summary", ""),
+        "allowed": check.allowed,
+        "forceable": check.problem == "other_board",
+        "reason": check.reason or "",
+        **fit,
+    }
 
 
 def _install_state(session: Session, page: PageUser, device: Device) -> dict[str, Any]:
@@ -172,7 +181,8 @@ def show_device(
         "boards": BOARDS,
         "compiled_names": compiled_names,
         "choices": [
-            {"compiled": row, "fit": _fit_on(board, row) if board else None} for row in ready
+            {"compiled": row, "fit": _install_choice(device, row) if board else None}
+            for row in ready
         ],
         "observations": [
             ObservationRead.model_validate(row, from_attributes=True).model_dump(mode="json")
@@ -207,10 +217,12 @@ def install_model(
     page: PageUser,
     session: SessionDep,
     compiled_id: Annotated[int, Form()],
+    force: Annotated[bool, Form()] = False,
 ) -> Response:
-    """Queue installing a compiled model through the device's bridge (refused if it cannot fit)."""
+    """Queue installing a compiled model through the device's bridge (refused if it cannot fit,
+    or if it was compiled for another board unless forced)."""
     compiled = compiling.get_compiled(session, page.user, compiled_id)
-    installation = service.request_install(session, page.user, device, compiled)
+    installation = service.request_install(session, page.user, device, compiled, force=force)
     target = f"/devices/{device.id}"
     if wants_json(request):
         return JSONResponse({"job_id": installation.job_id, "redirect": target}, status_code=202)

@@ -148,10 +148,29 @@
     const verdict = document.getElementById("install-fit");
     const problem = document.getElementById("install-error");
     const button = document.getElementById("install-button");
+    const refused = document.getElementById("install-refused");
+    const forceChoice = document.getElementById("install-force-choice");
+    const force = document.getElementById("install-force");
+
+    // The Install button says why it is off: the model cannot fit, or it was compiled for
+    // another board (which an expert may force).
+    const allowInstall = () => {
+      const option = choice.selectedOptions[0];
+      const allowed = option && option.dataset.allowed === "yes";
+      const forceable = option && option.dataset.forceable === "yes";
+      refused.hidden = !option || allowed;
+      refused.textContent = option && !allowed ? option.dataset.reason : "";
+      forceChoice.hidden = !forceable;
+      if (!forceable) force.checked = false;
+      const blocked = !option || (!allowed && !(forceable && force.checked));
+      button.disabled = button.hasAttribute("data-busy") || blocked;
+      button.title = blocked && option ? option.dataset.reason : "";
+    };
 
     const showFit = () => {
       const option = choice.selectedOptions[0];
       verdict.replaceChildren();
+      allowInstall();
       if (!option) return;
       const fits = option.dataset.fits === "yes";
       const mark = element("span", `verdict ${fits ? "ok" : "bad"}`, fits ? "✓ Fits this device" : "✗ Does not fit this device");
@@ -177,6 +196,7 @@
     };
 
     choice.addEventListener("change", () => { problem.hidden = true; showFit(); });
+    force.addEventListener("change", allowInstall);
     showFit();
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -187,7 +207,7 @@
         window.location.assign(accepted.redirect);
       } catch (error) {
         showProblem(error.message, error.body);
-        button.disabled = false;
+        allowInstall();
       }
     });
   }
