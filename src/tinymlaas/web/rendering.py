@@ -22,9 +22,11 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from tinymlaas.enums import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from tinymlaas.errors import TinyMLaaSError
+from tinymlaas.models import User
 from tinymlaas.web.auth import FLASH_COOKIE, LoginRequired, get_browser_session
 
 WEB_DIR = Path(__file__).parent
@@ -142,7 +144,21 @@ def back_url(request: Request, default: str = "/") -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def _signed_in_user(request: Request) -> User | None:
+    """The logged-in user, for the navigation of an error page (no page dependency ran)."""
+    browser = get_browser_session(request)
+    if browser is None or browser.user_id is None:
+        return None
+    with request.app.state.session_factory() as session:
+        user = session.get(User, browser.user_id)
+        if user is not None:
+            session.expunge(user)
+        return user
+
+
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """The error page, with the navigation when the visitor is logged in. Blocking (it may
+    read the user): async callers run it in a thread."""
     titles = {
         400: "That did not work",
         403: "Not allowed",
@@ -157,7 +173,8 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
             "status_code": status_code,
             "title": titles.get(status_code, "Something went wrong"),
             "message": message,
-            "logged_in": bool((session := get_browser_session(request)) and session.user_id),
+            "user": (user := _signed_in_user(request)),
+            "logged_in": user is not None,
         },
         status_code=status_code,
     )
@@ -229,6 +246,7 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except (LoginRequired, TinyMLaaSError, IntegrityError, RequestValidationError) as exc:
-                raise PageErrorResponse(_answer(request, exc)) from exc
+                answer = await run_in_threadpool(_answer, request, exc)
+                raise PageErrorResponse(answer) from exc
 
         return handle

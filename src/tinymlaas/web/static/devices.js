@@ -259,7 +259,7 @@
         const row = element("tr");
         row.dataset.observationId = item.id;
         const score = item.scores[item.label];
-        const model = element("td", "hide-phone");
+        const model = element("td", "hide-phone model");
         if (item.compiled_id !== null) {
           const link = element("a", "", data.compiled_names[item.compiled_id] || `#${item.compiled_id}`);
           link.href = `/compiled/${item.compiled_id}`;
