@@ -90,7 +90,7 @@ def build_page_rows(server_url: str, database: Database) -> PageRows:
         compiled.fit_detail = _fit_detail()
         compiled.fits = True
         compiled.accuracy = {"float": 0.97, "int8": 0.96, "tflm": 0.96, "images": 24}
-        device_id, install_job_id = _device_with_predictions(session, admin, compiled_id)
+        device_id, install_job_id = device_with_install(session, admin, compiled_id)
         return PageRows(
             dataset_id=dataset_id,
             queued_model_id=queued_model_id,
@@ -152,7 +152,7 @@ def _fit_detail() -> dict[str, object]:
     }
 
 
-def _device_with_predictions(session: Session, admin: User, compiled_id: int) -> tuple[int, int]:
+def device_with_install(session: Session, admin: User, compiled_id: int) -> tuple[int, int]:
     now = utcnow()
     bridge = Bridge(
         owner_id=admin.id,

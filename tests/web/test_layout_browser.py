@@ -75,12 +75,12 @@ def check_every_page(context: Any, server_url: str, rows: PageRows, size: str) -
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(SCREENSHOTS / f"{size}-{name}.png"), full_page=True)
         report = page.evaluate(OVERFLOW, [HEADER, ACTIONS])
-        if report["scrollWidth"] > report["width"] or report["header"] or report["actions"]:
+        too_wide = report["scrollWidth"] > report["width"]
+        if too_wide or report["header"] or report["actions"]:
             problems.append(f"{name}: {report}")
-        # A short page keeps a compact header: the bar is not a third of the screen.
-        assert report["headerHeight"] < page.viewport_size["height"] / 4 or size == "1280", (
-            f"{name}: header {report['headerHeight']} px high"
-        )
+        # On a phone the bar above the page stays compact, even on a short page.
+        if size == "390" and report["headerHeight"] > page.viewport_size["height"] / 5:
+            problems.append(f"{name}: the header is {report['headerHeight']} px high")
     assert not problems, "\n".join(problems)
     page.close()
 
