@@ -107,8 +107,13 @@ def _finish_model(model: TrainedModel, dataset_id: int) -> None:
     model.dataset_id = dataset_id
     model.parameter_count = 123_456
     model.history = [
-        {"epoch": epoch, "loss": 1.0 / epoch, "accuracy": 0.5 + epoch / 10,
-         "val_loss": 1.1 / epoch, "val_accuracy": 0.45 + epoch / 10}
+        {
+            "epoch": epoch,
+            "loss": 1.0 / epoch,
+            "accuracy": 0.5 + epoch / 10,
+            "val_loss": 1.1 / epoch,
+            "val_accuracy": 0.45 + epoch / 10,
+        }
         for epoch in range(1, 5)
     ]
     confusion = [[8, 0, 0], [0, 7, 1], [0, 0, 8]]
@@ -197,9 +202,7 @@ def device_with_install(session: Session, admin: User, compiled_id: int) -> tupl
         )
     job = jobs.create_job(session, admin, JobKind.install)
     session.add(
-        Installation(
-            owner_id=admin.id, device_id=device.id, compiled_id=compiled_id, job_id=job.id
-        )
+        Installation(owner_id=admin.id, device_id=device.id, compiled_id=compiled_id, job_id=job.id)
     )
     session.flush()
     jobs.finish(session, job, JobStatus.succeeded, message="installed")

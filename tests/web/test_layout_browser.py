@@ -46,10 +46,12 @@ def pages(rows: PageRows) -> dict[str, str]:
 OVERFLOW = """([header, actions]) => {
   const width = window.innerWidth;
   const outside = (selector) => [...document.querySelectorAll(selector)]
-    .filter((element) => element.getClientRects().length && !element.closest("[hidden], details:not([open]) > :not(summary)"))
+    .filter((element) => element.getClientRects().length
+      && !element.closest("[hidden], details:not([open]) > :not(summary)"))
     .map((element) => [element, element.getBoundingClientRect()])
     .filter(([, box]) => box.width > 0 && (box.left < -0.5 || box.right > width + 0.5))
-    .map(([element, box]) => `${element.outerHTML.slice(0, 80)} at ${Math.round(box.left)}..${Math.round(box.right)}`);
+    .map(([element, box]) =>
+      `${element.outerHTML.slice(0, 80)} at ${Math.round(box.left)}..${Math.round(box.right)}`);
   return {
     scrollWidth: document.documentElement.scrollWidth,
     width,

@@ -17,7 +17,7 @@ from tinymlaas.models import Job
 
 from conftest import ADMIN_PASSWORD, Database
 from support.factories import image_bytes, zip_bytes
-from support.page_rows import api_client, build_page_rows, queue_training
+from support.page_rows import api_client, build_page_rows
 
 pytestmark = [
     pytest.mark.slow,
@@ -142,7 +142,8 @@ def test_times_share_one_format_and_classes_one_colour(
             return value;
           };
           const bars = Object.fromEntries([...document.querySelectorAll(".score-row")].map(
-            (row) => [row.dataset.class, getComputedStyle(row.querySelector(".bar span")).backgroundColor]));
+            (row) => [row.dataset.class,
+                      getComputedStyle(row.querySelector(".bar span")).backgroundColor]));
           const lines = Object.fromEntries(document.getElementById("observation-chart").data.map(
             (trace) => [trace.name, css(trace.line.color)]));
           return { bars, lines };

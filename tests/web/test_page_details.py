@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from tinymlaas.db.session import transaction
 from tinymlaas.models import CompiledModel, TrainedModel, User
+from web.test_pages import HTML, log_in
 
 from conftest import Database
 from support.factories import compiled_row, labelled_zip
 from support.page_rows import device_with_install
-from web.test_pages import HTML, log_in
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 

@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from tinymlaas.enums import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
@@ -149,7 +150,8 @@ def _signed_in_user(request: Request) -> User | None:
     browser = get_browser_session(request)
     if browser is None or browser.user_id is None:
         return None
-    with request.app.state.session_factory() as session:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
         user = session.get(User, browser.user_id)
         if user is not None:
             session.expunge(user)
