@@ -147,8 +147,8 @@ def test_the_whole_loop_in_a_browser(
     expect(verdict).to_have_text(
         re.compile(r"^Fits on Arduino Nano 33 BLE"), timeout=TRAINING_SECONDS * 1000
     )
-    expect(page.locator("[data-testid=ram-bar]")).to_contain_text("of 256.0 KB")
-    expect(page.locator("[data-testid=flash-bar]")).to_contain_text("of 1.0 MB")
+    expect(page.locator("[data-testid=ram-bar]")).to_contain_text("of 256.0 KiB")
+    expect(page.locator("[data-testid=flash-bar]")).to_contain_text("of 1.0 MiB")
     expect(page.locator("[data-testid=accuracies]")).to_contain_text("TFLite-Micro")
     shot(page, "07-compiled")
     with page.expect_download() as download_info:

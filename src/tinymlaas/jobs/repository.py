@@ -173,11 +173,13 @@ def queue_summary(
 
 def resources_of(
     session: Session, job_ids: Collection[int]
-) -> Sequence[Row[int, int | None, str | None, int | None, str | None, int | None, str | None]]:
+) -> Sequence[
+    Row[int, int | None, str | None, int | None, str | None, int | None, str | None, int | None]
+]:
     """For each job: the trained model, compiled model or install (device) it works for.
 
-    One row per job (id, model id, model name, compiled id, board, device id, device name), one
-    query however many jobs: a job belongs to at most one of them.
+    One row per job (id, model id, model name, compiled id, board, device id, device name, the
+    installed compiled model's id), one query however many jobs: a job belongs to at most one.
     """
     query = (
         select(
@@ -188,6 +190,7 @@ def resources_of(
             CompiledModel.board,
             Device.id,
             Device.name,
+            Installation.compiled_id,
         )
         .outerjoin(TrainedModel, TrainedModel.job_id == Job.id)
         .outerjoin(CompiledModel, CompiledModel.job_id == Job.id)

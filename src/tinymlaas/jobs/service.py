@@ -235,17 +235,18 @@ class JobResource:
     kind: Literal["model", "compiled", "installation"]
     id: int
     name: str
+    installed_id: int | None = None  # an install's compiled model
 
 
 def resources(session: Session, jobs: Sequence[Job]) -> dict[int, JobResource]:
     """The resource of each job that has one, in one query for the whole list."""
     found: dict[int, JobResource] = {}
     rows = repository.resources_of(session, [job.id for job in jobs]) if jobs else []
-    for job_id, model_id, model_name, compiled_id, board, device_id, device_name in rows:
+    for job_id, model_id, model_name, compiled_id, board, device_id, device_name, installed in rows:
         if model_id is not None and model_name is not None:
             found[job_id] = JobResource("model", model_id, model_name)
         elif compiled_id is not None and board is not None:
             found[job_id] = JobResource("compiled", compiled_id, board)
         elif device_id is not None and device_name is not None:
-            found[job_id] = JobResource("installation", device_id, device_name)
+            found[job_id] = JobResource("installation", device_id, device_name, installed)
     return found

@@ -13,7 +13,7 @@ from tinymlaas.compiling import repository, service
 from tinymlaas.enums import ACTIVE_STATUSES
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
-from tinymlaas.models import CompiledModel
+from tinymlaas.models import CompiledModel, TrainedModel
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
 from tinymlaas.web.paging import WindowDep, pager
@@ -72,8 +72,15 @@ def show_compiled(
             "model": model,
             "board": BOARDS.get(compiled.board),
             "files": repository.files(session, compiled.id),
+            "held_out_name": _held_out_name(model),
         },
     )
+
+
+def _held_out_name(model: TrainedModel | None) -> str:
+    """Which images compiling measured on: the model's test split if it has one."""
+    metrics = model.metrics if model is not None else None
+    return "test" if metrics and metrics.get("evaluated_on") == "test" else "validation"
 
 
 @router.get("/compiled/{compiled_id}/files/{name}")

@@ -1,17 +1,23 @@
-"""Job pages: the list (refreshed live by its script), the event stream and cancelling."""
+"""Job pages: the list (refreshed live by its script), a job's page, its event stream and
+cancelling."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
+from tinymlaas.compiling import repository as compiling_repository
+from tinymlaas.enums import ACTIVE_STATUSES
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.events import job_event_response
-from tinymlaas.models import Job
+from tinymlaas.models import Job, User
+from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
 from tinymlaas.web.paging import Window, pager, window_of
 from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants_json
@@ -19,7 +25,9 @@ from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 JOBS_SHOWN = 100
-RESOURCE_PAGES = {"model": "/models", "compiled": "/compiled"}
+RESOURCE_PAGES = {"model": "/models", "compiled": "/compiled", "installation": "/devices"}
+
+Link = tuple[str, str]  # (page, text)
 
 
 def get_page_job(job_id: int, page: PageUser, session: SessionDep) -> Job:
@@ -55,11 +63,7 @@ def list_jobs(
                 "total": total,
             }
         )
-    links = {
-        job_id: (f"{RESOURCE_PAGES[resource.kind]}/{resource.id}", resource.name)
-        for job_id, resource in service.resources(session, rows).items()
-        if resource.kind in RESOURCE_PAGES
-    }
+    links = resource_links(session, page.user, rows)
     return render(
         request,
         "jobs.html",
@@ -70,6 +74,42 @@ def list_jobs(
             "total": total,
             "links": links,
             "pager": pager(window, total),
+        },
+    )
+
+
+def resource_links(session: Session, user: User, rows: Sequence[Job]) -> dict[int, list[Link]]:
+    """The pages of what each job works for: its model or compiled model; for an install the
+    device and the compiled model it installs. Two queries for the whole list."""
+    resources = service.resources(session, rows)
+    installed_ids = {r.installed_id for r in resources.values() if r.installed_id is not None}
+    installed = compiling_repository.owned_by_id(session, user.id, installed_ids)
+    model_names = training_repository.names_by_id(
+        session, user.id, {compiled.model_id for compiled in installed.values()}
+    )
+    links: dict[int, list[Link]] = {}
+    for job_id, resource in resources.items():
+        links[job_id] = [(f"{RESOURCE_PAGES[resource.kind]}/{resource.id}", resource.name)]
+        compiled = installed.get(resource.installed_id or 0)
+        if compiled is not None:
+            name = model_names.get(compiled.model_id, f"model #{compiled.model_id}")
+            links[job_id].append((f"/compiled/{compiled.id}", f"{name} · {compiled.board}"))
+    return links
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def show_job(request: Request, job: PageJob, page: PageUser, session: SessionDep) -> Response:
+    """One job: kind, status, times, progress and message, live while it runs."""
+    described = service.describe(session, [job], page.user)[0]
+    return render(
+        request,
+        "job.html",
+        {
+            "user": page.user,
+            "nav": "jobs",
+            "job": described,
+            "active": described.status in ACTIVE_STATUSES,
+            "links": resource_links(session, page.user, [job]).get(job.id, []),
         },
     )
 

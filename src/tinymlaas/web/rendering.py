@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -20,10 +20,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from tinymlaas.enums import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from tinymlaas.errors import TinyMLaaSError
+from tinymlaas.models import User
 from tinymlaas.web.auth import FLASH_COOKIE, LoginRequired, get_browser_session
 
 WEB_DIR = Path(__file__).parent
@@ -34,27 +38,43 @@ templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
 
 def filesize(size: int | None) -> str:
-    """Bytes as a person reads them: 812 B, 14.2 KB, 3.1 MB (powers of 1024)."""
+    """Bytes in binary units, as the CLI writes them: 812 B, 91.6 KiB, 5.5 MiB, 1.2 GiB."""
     if size is None:
         return "—"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}"
         value /= 1024
-    return f"{value:.1f} GB"
+    raise AssertionError("unreachable")
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`1 label`, `3 labels`: the count and the word that agrees with it."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count} {word}"
 
 
 def percent(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def when(moment: datetime | None) -> str:
-    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+def when(moment: datetime | None) -> Markup | str:
+    """A moment for app.js to show in the reader's local time (UTC until the script runs)."""
+    if moment is None:
+        return "—"
+    utc = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    utc = utc.astimezone(UTC)
+    return Markup('<time datetime="{}" data-local>{}</time>').format(
+        utc.isoformat(timespec="seconds"), utc.strftime("%Y-%m-%d %H:%M UTC")
+    )
 
 
 templates.env.filters["filesize"] = filesize
 templates.env.filters["percent"] = percent
+templates.env.filters["plural"] = plural
 templates.env.filters["when"] = when
 # Templates compare statuses with JobStatus; base.html hands the pages' scripts the statuses
 # as JSON, so no script spells one out.
@@ -125,7 +145,22 @@ def back_url(request: Request, default: str = "/") -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def _signed_in_user(request: Request) -> User | None:
+    """The logged-in user, for the navigation of an error page (no page dependency ran)."""
+    browser = get_browser_session(request)
+    if browser is None or browser.user_id is None:
+        return None
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        user = session.get(User, browser.user_id)
+        if user is not None:
+            session.expunge(user)
+        return user
+
+
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """The error page, with the navigation when the visitor is logged in. Blocking (it may
+    read the user): async callers run it in a thread."""
     titles = {
         400: "That did not work",
         403: "Not allowed",
@@ -140,7 +175,8 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
             "status_code": status_code,
             "title": titles.get(status_code, "Something went wrong"),
             "message": message,
-            "logged_in": bool((session := get_browser_session(request)) and session.user_id),
+            "user": (user := _signed_in_user(request)),
+            "logged_in": user is not None,
         },
         status_code=status_code,
     )
@@ -212,6 +248,7 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except (LoginRequired, TinyMLaaSError, IntegrityError, RequestValidationError) as exc:
-                raise PageErrorResponse(_answer(request, exc)) from exc
+                answer = await run_in_threadpool(_answer, request, exc)
+                raise PageErrorResponse(answer) from exc
 
         return handle

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Form, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tinymlaas.auth import service as auth
@@ -121,6 +122,16 @@ def plotly_js() -> FileResponse:
     )
 
 
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The icon, for clients that ask for it without reading the page's link."""
+    return FileResponse(
+        STATIC_DIR / "favicon.svg",
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 for _pages in (datasets.router, models.router, compiled.router, jobs.router, devices.router):
     router.include_router(_pages)
 
@@ -137,5 +148,7 @@ def mount_web(app: FastAPI) -> None:
             "accept", ""
         )
         if exc.status_code == 404 and is_page:
-            return error_page(request, 404, "There is no page at this address.")
+            return await run_in_threadpool(
+                error_page, request, 404, "There is no page at this address."
+            )
         return await http_exception_handler(request, exc)

@@ -14,13 +14,43 @@ const TinyApp = (() => {
     return body;
   }
 
+  // Sizes in binary units, as the server's `filesize` filter and the CLI write them.
+  function filesize(size) {
+    if (size < 1024) return `${size} B`;
+    let value = size / 1024;
+    for (const unit of ["KiB", "MiB"]) {
+      if (value < 1024) return `${value.toFixed(1)} ${unit}`;
+      value /= 1024;
+    }
+    return `${value.toFixed(1)} GiB`;
+  }
+
+  // Every moment a page shows, in the reader's local time and one format: 2026-05-04 14:03:09.
+  function formatTime(moment) {
+    const two = (number) => String(number).padStart(2, "0");
+    return `${moment.getFullYear()}-${two(moment.getMonth() + 1)}-${two(moment.getDate())} `
+      + `${two(moment.getHours())}:${two(moment.getMinutes())}:${two(moment.getSeconds())}`;
+  }
+
+  // <time data-local> elements (the server's `when` filter) shown in local time.
+  function showLocalTimes(root = document) {
+    for (const element of root.querySelectorAll("time[data-local]")) {
+      const moment = new Date(element.dateTime);
+      if (!Number.isNaN(moment.getTime())) element.textContent = formatTime(moment);
+    }
+  }
+
   function showErrors(box, body) {
     box.replaceChildren();
     const title = document.createElement("p");
     title.className = "strong";
-    title.textContent = body.detail || "The upload was refused.";
+    const listed = Array.isArray(body.errors) && body.errors.length;
+    // With a list below, the headline is the detail's first clause, not the list again.
+    const detail = body.detail || "The upload was refused.";
+    const headline = listed && detail.includes(": ") ? detail.slice(0, detail.indexOf(": ")) : detail;
+    title.textContent = headline.charAt(0).toUpperCase() + headline.slice(1) + (listed ? ":" : "");
     box.append(title);
-    if (Array.isArray(body.errors) && body.errors.length) {
+    if (listed) {
       const list = document.createElement("ul");
       for (const error of body.errors) {
         const item = document.createElement("li");
@@ -107,7 +137,10 @@ const TinyApp = (() => {
       upload(form);
     }
   });
-  document.addEventListener("DOMContentLoaded", wireSelection);
+  document.addEventListener("DOMContentLoaded", () => {
+    wireSelection();
+    showLocalTimes();
+  });
 
-  return { request, csrfToken };
+  return { request, csrfToken, filesize, formatTime, showLocalTimes };
 })();

@@ -7,36 +7,18 @@
   const CHART_POINTS = 60;
   const DRAW_EVERY_MS = 150;
 
-  function filesize(size) {
-    let value = Number(size);
-    for (const unit of ["B", "KB", "MB", "GB"]) {
-      if (value < 1024 || unit === "GB") return unit === "B" ? `${value.toFixed(0)} B` : `${value.toFixed(1)} ${unit}`;
-      value /= 1024;
-    }
-    return `${value.toFixed(1)} GB`;
-  }
-
+  const { filesize, formatTime, showLocalTimes } = TinyApp;
   const percent = (value) => `${(value * 100).toFixed(1)}%`;
   const milliseconds = (value) =>
     value === null || value === undefined ? "—" : `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 
-  function ago(moment) {
-    const seconds = Math.max(0, (Date.now() - moment.getTime()) / 1000);
-    if (seconds < 5) return "just now";
-    if (seconds < 60) return `${Math.floor(seconds)} s ago`;
-    if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
-    if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
-    return moment.toLocaleString();
-  }
-
-  // <time data-relative> shows "12 s ago", its exact local time on hover.
-  function refreshTimes(root = document) {
-    for (const element of root.querySelectorAll("time[data-relative]")) {
-      const moment = new Date(element.dateTime);
-      if (Number.isNaN(moment.getTime())) continue;
-      element.textContent = ago(moment);
-      element.title = moment.toLocaleString();
-    }
+  // One colour per class, the same in the score bars and the chart: the class's place among
+  // every class seen on the page (sorted), in a fixed palette.
+  const PALETTE = ["#4f46e5", "#f59e0b", "#059669", "#dc2626", "#0891b2", "#9333ea", "#65a30d",
+    "#db2777", "#475569", "#ea580c"];
+  function classColors(names) {
+    const sorted = [...new Set(names)].sort();
+    return (name) => PALETTE[Math.max(0, sorted.indexOf(name)) % PALETTE.length];
   }
 
   function element(tag, className, text) {
@@ -92,7 +74,7 @@
           }
         } catch (error) { /* the next refresh tries again */ }
       }
-      refreshTimes(lists);
+      showLocalTimes(lists);
     }
 
     const form = document.getElementById("bridge-form");
@@ -121,7 +103,6 @@
       }
     });
 
-    refreshTimes(lists);
     window.setInterval(refresh, REFRESH_MS);
   }
 
@@ -220,17 +201,10 @@
         const device = await TinyApp.request(`/devices/${data.device_id}`);
         badge.textContent = device.status;
         badge.className = `status status-${device.status}`;
-        if (device.last_seen) {
-          const time = element("time");
-          time.dateTime = device.last_seen;
-          time.dataset.relative = "";
-          lastSeen.replaceChildren(time);
-        }
+        if (device.last_seen) lastSeen.textContent = formatTime(new Date(device.last_seen));
       } catch (error) { /* the next tick tries again */ }
-      refreshTimes();
     };
     window.setInterval(tick, REFRESH_MS);
-    refreshTimes();
   }
 
   function observations(data) {
@@ -258,14 +232,16 @@
     };
     const classesOf = (items) => [...new Set(items.flatMap((item) => Object.keys(item.scores)))].sort();
 
-    function drawLatest(latest) {
+    const colorOf = () => classColors(history.flatMap((item) => Object.keys(item.scores)));
+
+    function drawLatest(latest, color) {
       latestBox.hidden = false;
       empty.hidden = true;
       document.getElementById("latest-label").textContent = latest.label;
       const score = latest.scores[latest.label];
       document.getElementById("latest-score").textContent = score === undefined ? "" : `${percent(score)} sure`;
       document.getElementById("latest-latency").textContent = milliseconds(latest.latency_ms);
-      document.getElementById("latest-time").textContent = new Date(latest.ts).toLocaleTimeString();
+      document.getElementById("latest-time").textContent = formatTime(new Date(latest.ts));
       document.getElementById("latest-source").textContent = latest.source || "—";
 
       bars.replaceChildren();
@@ -276,6 +252,7 @@
         row.dataset.class = name;
         const bar = element("div", "bar big");
         const fill = element("span");
+        fill.style.background = color(name);
         fill.style.width = `${(Math.max(0, Math.min(1, value)) * 100).toFixed(1)}%`;
         bar.append(fill);
         row.append(element("span", "score-name", name), bar, element("span", "num", percent(value)));
@@ -283,7 +260,7 @@
       }
     }
 
-    function drawChart() {
+    function drawChart(color) {
       const points = history.slice(-CHART_POINTS);
       const x = points.map((item) => new Date(item.ts));
       const traces = classesOf(points).map((name) => ({
@@ -291,7 +268,7 @@
         y: points.map((item) => (item.scores[name] === undefined ? null : item.scores[name])),
         name,
         mode: "lines",
-        line: { width: 2 },
+        line: { width: 2, color: color(name) },
       }));
       Plotly.react("observation-chart", traces, chartLayout, chartConfig);
     }
@@ -302,7 +279,7 @@
         const row = element("tr");
         row.dataset.observationId = item.id;
         const score = item.scores[item.label];
-        const model = element("td", "hide-phone");
+        const model = element("td", "hide-phone model");
         if (item.compiled_id !== null) {
           const link = element("a", "", data.compiled_names[item.compiled_id] || `#${item.compiled_id}`);
           link.href = `/compiled/${item.compiled_id}`;
@@ -313,7 +290,7 @@
         const source = element("td", "hide-phone source muted", item.source || "—");
         source.title = item.source || "";
         row.append(
-          element("td", "muted", new Date(item.ts).toLocaleTimeString()),
+          element("td", "muted nowrap", formatTime(new Date(item.ts))),
           element("td", "strong", item.label),
           element("td", "num", score === undefined ? "—" : percent(score)),
           element("td", "num", milliseconds(item.latency_ms)),
@@ -331,8 +308,9 @@
 
     function draw() {
       drawPending = false;
-      if (history.length) drawLatest(history[history.length - 1]);
-      drawChart();
+      const color = colorOf();
+      if (history.length) drawLatest(history[history.length - 1], color);
+      drawChart(color);
       drawHistory();
     }
 

@@ -7,6 +7,7 @@ const TinyLive = (() => {
     document.getElementById("job-statuses").textContent);
 
   // Follows the job shown by _job_progress.html; `onMetric` receives each epoch's metrics.
+  // The page's badges of what the job makes ([data-job-badge]) follow the same events.
   function followJob({ onMetric = null, reloadWhenDone = true } = {}) {
     const card = document.getElementById("job-progress");
     if (!card) return null;
@@ -14,9 +15,12 @@ const TinyLive = (() => {
     const percent = document.getElementById("progress-percent");
     const message = document.getElementById("progress-message");
     const status = document.getElementById("progress-status");
+    const badges = [status, ...document.querySelectorAll("[data-job-badge]")];
     const setStatus = (value) => {
-      status.textContent = value;
-      status.className = `status status-${value}`;
+      for (const badge of badges) {
+        badge.textContent = value;
+        badge.className = `status status-${value}`;
+      }
     };
     const setProgress = (fraction) => {
       bar.style.width = (fraction * 100).toFixed(1) + "%";

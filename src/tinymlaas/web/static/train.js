@@ -22,7 +22,18 @@
       `${option.dataset.description} Inputs ${option.dataset.min}–${option.dataset.max} px.`;
   }
 
-  const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`;
+  const kb = TinyApp.filesize;
+
+  // The name proposed as the CLI does (dataset-architecture) until the user types their own.
+  const name = form.elements.namedItem("name");
+  let proposed = name.value;
+  function proposeName() {
+    if (name.value !== proposed) return; // the user's own name stays
+    const dataset = field("dataset").selectedOptions[0];
+    if (!dataset) return;
+    proposed = `${dataset.dataset.name}-${architecture.value}`;
+    name.value = proposed;
+  }
 
   function meter(label, used, limit) {
     const share = used / limit;
@@ -72,6 +83,10 @@
   }
 
   architecture.addEventListener("change", fillAlphas);
+  if (!name.readOnly && !form.elements.namedItem("base_model_id")) {
+    form.addEventListener("change", proposeName);
+    proposeName();
+  }
   form.addEventListener("change", estimate);
   form.addEventListener("input", (event) => { if (event.target.type === "number") estimate(); });
   fillAlphas();
