@@ -18,7 +18,7 @@ from tinymlaas.devices import repository, service
 from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import BridgeCreate, DeviceUpdate, ObservationRead
 from tinymlaas.enums import ACTIVE_STATUSES
-from tinymlaas.hardware.boards import BOARDS, Board
+from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Bridge, CompiledModel, Device
 from tinymlaas.training import repository as training_repository
