@@ -25,6 +25,15 @@ class ModelCreate(BaseModel):
     validation_split: float | None = Field(default=None, gt=0, lt=0.9)
     augmentation: Augmentation | None = None
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    restore_best_weights: bool = Field(
+        default=True, description="keep the epoch with the lowest validation loss"
+    )
+    early_stopping_patience: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="stop after this many epochs without a lower validation loss",
+    )
     base_model_id: IdField | None = None
 
 

@@ -47,10 +47,9 @@ def run(ctx: JobContext) -> None:
 
     keras = _import_keras()
     model = _build_or_load(keras, config, len(inputs.classes), inputs.base_keras)
-    history = _fit(keras, model, data, config, ctx)
+    history, kept_epoch = _fit(keras, model, data, config, ctx)
     ctx.progress(LOADING + TRAINING, "evaluating")
-    _recalibrate(model, data)
-    metrics = _evaluate(model, data, inputs.classes, history)
+    metrics = _evaluate(model, data, inputs.classes, history, kept_epoch)
     keras_bytes = _save(model)
     versions = {"tensorflow": _tf_version(), "keras": keras.__version__}
     info = training_info(data, versions, round(time.perf_counter() - started, 2))
@@ -145,7 +144,8 @@ def _build_or_load(keras: Any, config: TrainingConfig, num_classes: int, base: b
 
 def _fit(
     keras: Any, model: Any, data: TrainingData, config: TrainingConfig, ctx: JobContext
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Train; the history of every epoch and the epoch whose weights the model now holds."""
     import tensorflow as tf
 
     from tinymlaas.training.architectures import augmentation
@@ -165,23 +165,73 @@ def _fit(
     if augment is not None:
         train = train.map(lambda x, y: (augment(x, training=True), y))
     train = train.prefetch(2)
-    validation = None
-    if len(data.validation):
-        validation = (data.validation.x.astype(np.float32), data.validation.y)
 
     steps = math.ceil(len(data.train) / config.batch_size)
-    progress = _Progress(ctx, model, config.epochs, steps)
+    best = _BestEpoch(config.restore_best_weights, config.early_stopping_patience)
+    progress = _Progress(ctx, model, config.epochs, steps, _EpochEnd(data, best))
     model.fit(
-        train,
-        validation_data=validation,
-        epochs=config.epochs,
-        verbose=0,
-        callbacks=[progress.callback(keras)],
-        shuffle=False,
+        train, epochs=config.epochs, verbose=0, callbacks=[progress.callback(keras)], shuffle=False
     )
     if progress.cancelled:
         raise JobCancelled
-    return progress.history
+    kept = best.restore(model, len(progress.history))
+    return progress.history, kept
+
+
+class _BestEpoch:
+    """The epoch with the lowest validation loss: its weights, and when to stop waiting."""
+
+    def __init__(self, keep_weights: bool, patience: int | None) -> None:
+        self.keep_weights, self.patience = keep_weights, patience
+        self.epoch: int | None = None
+        self.loss = math.inf
+        self.weights: list[Any] | None = None
+        self.epochs_without_better = 0
+
+    def observe(self, model: Any, epoch: int, val_loss: float | None) -> bool:
+        """Note an epoch's validation loss; whether training should stop now."""
+        if val_loss is None:
+            return False
+        if val_loss < self.loss:
+            self.epoch, self.loss, self.epochs_without_better = epoch, val_loss, 0
+            if self.keep_weights:  # BatchNorm's moving statistics are weights too
+                self.weights = model.get_weights()
+            return False
+        self.epochs_without_better += 1
+        return self.patience is not None and self.epochs_without_better >= self.patience
+
+    def restore(self, model: Any, last_epoch: int) -> int | None:
+        """Put the best epoch's weights back if asked; the epoch the model now holds."""
+        if self.weights is None or self.epoch is None:
+            return last_epoch or None
+        if self.epoch != last_epoch:
+            model.set_weights(self.weights)
+        return self.epoch
+
+
+class _EpochEnd:
+    """Makes the model what a user would get if training stopped here, then validates it.
+
+    BatchNorm's moving statistics lag the weights by hundreds of steps (momentum 0.99), so a
+    model validated as Keras leaves it scores near chance after a short training. Recalibrating
+    them on the same training images at every epoch's end gives the figures of the model that
+    would be stored (bench/batchnorm_validation.py measures this against other settings).
+    """
+
+    def __init__(self, data: TrainingData, best: _BestEpoch) -> None:
+        self.validation, self.best = data.validation, best
+        self.calibration = calibration_images(data.train)
+
+    def __call__(self, model: Any, entry: dict[str, Any]) -> bool:
+        """Fill the entry's validation figures; whether training should stop early."""
+        from tinymlaas.training.architectures import recalibrate_batch_norm
+
+        recalibrate_batch_norm(model, self.calibration, batch_size=CALIBRATION_BATCH)
+        entry["val_loss"] = entry["val_accuracy"] = None
+        if len(self.validation):
+            scores = predict(model, self.validation.x)
+            entry["val_loss"], entry["val_accuracy"] = loss_and_accuracy(scores, self.validation.y)
+        return self.best.observe(model, entry["epoch"], entry["val_loss"])
 
 
 class _Progress:
@@ -191,8 +241,11 @@ class _Progress:
     Callback.
     """
 
-    def __init__(self, ctx: JobContext, model: Any, epochs: int, steps: int) -> None:
+    def __init__(
+        self, ctx: JobContext, model: Any, epochs: int, steps: int, epoch_end: _EpochEnd
+    ) -> None:
         self.ctx, self.model, self.epochs, self.steps = ctx, model, epochs, steps
+        self.epoch_end = epoch_end
         self.history: list[dict[str, Any]] = []
         self.cancelled = False
         self.epoch = 0
@@ -223,11 +276,15 @@ class _Progress:
             )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.cancelled:
+            return
         logs = logs or {}
         entry: dict[str, Any] = {"epoch": epoch + 1}
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        for key in ("loss", "accuracy"):
             value = logs.get(key)
             entry[key] = round(float(value), 6) if value is not None else None
+        if self.epoch_end(self.model, entry):
+            self.model.stop_training = True
         self.history.append(entry)
         self.ctx.event("metric", entry)
         self.ctx.progress(
@@ -238,37 +295,44 @@ class _Progress:
         )
 
 
+# BatchNorm recalibration: this many training images, in batches of this size.
 RECALIBRATION_IMAGES = 256
+CALIBRATION_BATCH = 64
 
 
-def _recalibrate(model: Any, data: TrainingData) -> None:
-    """Make BatchNorm's moving statistics those of the training images.
+def calibration_images(train: Split) -> np.ndarray:
+    """The training images BatchNorm's statistics are recalibrated on, as float32.
 
     After short trainings (a few hundred steps) the moving averages lag the weights, so the
     model predicts near chance at inference and an int8 export can get scales TFLite-Micro
     cannot handle (see architectures.recalibrate_batch_norm).
     """
-    from tinymlaas.training.architectures import recalibrate_batch_norm
-
-    count = min(len(data.train), RECALIBRATION_IMAGES)
-    order = np.random.default_rng(0).permutation(len(data.train))[:count]
-    recalibrate_batch_norm(model, data.train.x[np.sort(order)].astype(np.float32), batch_size=64)
+    count = min(len(train), RECALIBRATION_IMAGES)
+    order = np.random.default_rng(0).permutation(len(train))[:count]
+    return train.x[np.sort(order)].astype(np.float32)
 
 
 def _evaluate(
-    model: Any, data: TrainingData, classes: list[str], history: list[dict[str, Any]]
+    model: Any,
+    data: TrainingData,
+    classes: list[str],
+    history: list[dict[str, Any]],
+    kept_epoch: int | None,
 ) -> dict[str, Any]:
-    """Final metrics of the stored model; per-class and confusion on the held-out split."""
+    """Final metrics of the stored model (the kept epoch's); per-class and confusion on the
+    held-out split."""
     held_out: Split = data.test if data.test is not None and len(data.test) else data.validation
-    last = history[-1] if history else {}
+    kept = history[kept_epoch - 1] if kept_epoch else {}
     metrics: dict[str, Any] = {
-        "accuracy": last.get("accuracy"),
-        "loss": last.get("loss"),
+        "accuracy": kept.get("accuracy"),
+        "loss": kept.get("loss"),
         "val_accuracy": None,
         "val_loss": None,
         "evaluated_on": "test" if held_out is data.test else "validation",
         "evaluated_images": len(held_out),
         "batch_norm_recalibrated": True,
+        "kept_epoch": kept_epoch,
+        "epochs_run": len(history),
     }
     if len(data.validation):
         scores = predict(model, data.validation.x)
