@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tinymlaas.cli.client_commands import _when, console
+from tinymlaas.cli.client_commands import _when, console, error_console
 from tinymlaas.cli.formatting import Json, details, number, percent, size
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
@@ -62,6 +62,9 @@ def _metrics_view(model: Json) -> list[Any]:
         f"val_accuracy {percent(metrics.get('val_accuracy'))} · "
         f"loss {number(metrics.get('loss'))} · val_loss {number(metrics.get('val_loss'))}"
     )
+    kept, run = metrics.get("kept_epoch"), metrics.get("epochs_run")
+    if kept and run and kept != run:
+        summary += f"\nKept epoch {kept} of {run}: the lowest val_loss"
     views: list[Any] = [summary]
     per_class: Json = metrics.get("per_class") or {}
     if not per_class:
@@ -123,17 +126,29 @@ def _print_estimate(api: MlClient, architecture: str, board_id: str, params: Jso
 def train(
     dataset: Annotated[int, typer.Option(help="The dataset's id.", show_default=False)],
     architecture: Annotated[
-        str, typer.Option(help="cnn-small, mobilenet-v1 … (see tinymlaas architectures).")
-    ],
+        str | None,
+        typer.Option(
+            help="cnn-small, mobilenet-v1 … (see tinymlaas architectures); required unless"
+            " --base-model.",
+            show_default=False,
+        ),
+    ] = None,
     alpha: Annotated[
         float | None, typer.Option(help="The width multiplier (default: the architecture's).")
     ] = None,
     name: Annotated[
         str | None, typer.Option(help="The model's name (default: dataset-architecture).")
     ] = None,
-    width: Annotated[int, typer.Option(help="Input width in pixels.")] = 96,
-    height: Annotated[int, typer.Option(help="Input height in pixels.")] = 96,
-    color: Annotated[ColorMode, typer.Option(help="Input colours.")] = "grayscale",
+    width: Annotated[
+        int | None, typer.Option(help="Input width in pixels (default 96).", show_default=False)
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option(help="Input height in pixels (default 96).", show_default=False)
+    ] = None,
+    color: Annotated[
+        ColorMode | None,
+        typer.Option(help="Input colours (default grayscale).", show_default=False),
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training images.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
     learning_rate: Annotated[
@@ -150,8 +165,26 @@ def train(
     zoom: Annotated[float, typer.Option(help="Augment: zoom up to this fraction.")] = 0.0,
     brightness: Annotated[float, typer.Option(help="Augment: brightness ± this.")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed for a repeatable training.")] = None,
+    restore_best: Annotated[
+        bool,
+        typer.Option(
+            "--restore-best/--keep-last",
+            help="Keep the epoch with the lowest validation loss, or the last one.",
+        ),
+    ] = True,
+    early_stopping: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop after this many epochs without a lower validation loss.",
+            show_default=False,
+        ),
+    ] = None,
     base_model: Annotated[
-        int | None, typer.Option(help="Continue from this model of yours, into a new one.")
+        int | None,
+        typer.Option(
+            help="Continue from this model of yours, into a new one (its architecture, α,"
+            " size and colours)."
+        ),
     ] = None,
     board: Annotated[
         str | None, typer.Option(help="First print whether the model should fit this board.")
@@ -159,27 +192,39 @@ def train(
     watch: Watch = True,
 ) -> None:
     """Train a new model on a dataset; follow it live and print its metrics."""
+    if architecture is None and base_model is None:
+        error_console.print("[red]Error: --architecture is required (or --base-model ID)[/red]")
+        raise typer.Exit(2)
     with logged_in_client() as api:
         dataset_info = api.get_dataset(dataset)
+        # A continued model takes its architecture and input from its base (the server
+        # refuses different values); a new one names its architecture.
+        fixed: Json = {"architecture": architecture, "alpha": alpha}
+        fixed |= {"input_width": width, "input_height": height, "color_mode": color}
+        if base_model is not None:
+            base = TrainingConfig.model_validate(api.get_model(base_model)["config"])
+            shown = base.model_dump(include=set(fixed)) | _given(fixed)
+        else:
+            shown = fixed
         if board is not None:
-            params: Json = {"input_width": width, "input_height": height}
-            params |= {"color_mode": color, "classes": max(2, len(dataset_info["labels"]))}
-            if alpha is not None:
-                params["alpha"] = alpha
-            _print_estimate(api, architecture, board, params)
+            params: Json = {"input_width": shown["input_width"] or 96}
+            params["input_height"] = shown["input_height"] or 96
+            params["color_mode"] = shown["color_mode"] or "grayscale"
+            params["classes"] = max(2, len(dataset_info["labels"]))
+            if shown["alpha"] is not None:
+                params["alpha"] = shown["alpha"]
+            _print_estimate(api, shown["architecture"], board, params)
         body: Json = {
-            "name": name or f"{dataset_info['name']}-{architecture}",
+            "name": name or f"{dataset_info['name']}-{shown['architecture']}",
             "dataset_id": dataset,
-            "architecture": architecture,
-            "alpha": alpha,
-            "input_width": width,
-            "input_height": height,
-            "color_mode": color,
+            **_given(fixed),
             "epochs": epochs,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
             "validation_split": validation_split,
             "seed": seed,
+            "restore_best_weights": restore_best,
+            "early_stopping_patience": early_stopping,
             "base_model_id": base_model,
         }
         if flip or rotation or zoom or brightness:
@@ -201,6 +246,11 @@ def train(
         model = api.get_model(accepted["id"])
     for view in _metrics_view(model):
         console.print(view)
+
+
+def _given(options: Json) -> Json:
+    """The options the user gave (the server fills in the others)."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 @models_app.command("list")

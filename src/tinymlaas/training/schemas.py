@@ -14,7 +14,8 @@ __all__ = ["Augmentation", "ColorMode"]
 class ModelCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     dataset_id: IdField
-    architecture: str
+    # Required for a new model (the service says so); a continued one takes it from its base.
+    architecture: str | None = None
     alpha: float | None = None
     input_width: int = Field(default=96, ge=8, le=640)
     input_height: int = Field(default=96, ge=8, le=640)
