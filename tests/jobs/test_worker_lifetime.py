@@ -1,4 +1,4 @@
-"""A local worker ends with the process that started it, even without Linux's parent-death signal."""
+"""A local worker ends with the process that started it, even without a parent-death signal."""
 
 from __future__ import annotations
 
