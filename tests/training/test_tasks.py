@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tinymlaas.training.tasks import _BestEpoch
+from tinymlaas.training.epochs import BestEpoch
 
 from support.factories import pattern_dataset_zip
 from support.jobs import wait_for_job
@@ -90,7 +90,7 @@ class FakeModel:
 def test_early_stopping_waits_patience_epochs_without_a_lower_validation_loss(
     patience: int | None, stops_after: int | None
 ) -> None:
-    model, best = FakeModel(), _BestEpoch(keep_weights=True, patience=patience)
+    model, best = FakeModel(), BestEpoch(keep_weights=True, patience=patience)
     stopped = None
     for epoch, val_loss in enumerate([0.9, 0.5, 0.6, 0.55, 0.7, 0.8], start=1):
         model.weight = epoch
@@ -103,7 +103,7 @@ def test_early_stopping_waits_patience_epochs_without_a_lower_validation_loss(
 
 
 def test_without_restore_the_last_epoch_is_kept() -> None:
-    model, best = FakeModel(), _BestEpoch(keep_weights=False, patience=None)
+    model, best = FakeModel(), BestEpoch(keep_weights=False, patience=None)
     for epoch, val_loss in enumerate([0.5, 0.9], start=1):
         model.weight = epoch
         best.observe(model, epoch, val_loss)

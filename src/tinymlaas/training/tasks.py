@@ -15,14 +15,13 @@ from sqlalchemy.orm import Session
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.jobs.context import JobCancelled, JobContext
 from tinymlaas.models import TrainedModel
-from tinymlaas.training import repository
+from tinymlaas.training import checkpoints, repository
+from tinymlaas.training.checkpoints import Checkpoint
 from tinymlaas.training.contracts import Augmentation, ImageCounts, TrainingConfig, TrainingInfo
 from tinymlaas.training.data import Split, TrainingData, load_training_data
+from tinymlaas.training.epochs import LOADING, TRAINING, BestEpoch, EpochEnd, Progress
 from tinymlaas.training.metrics import classification_report
 from tinymlaas.training.scoring import loss_and_accuracy, predict
-
-# Fractions of the job's progress bar spent on each stage.
-LOADING, TRAINING, EVALUATING = 0.10, 0.85, 0.05
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,8 @@ class _Inputs:
     classes: list[str]
     base_keras: bytes | None
     data: TrainingData
+    checkpoint: bytes | None  # the latest epoch's, when the job was given back to the queue
+    history: list[dict[str, Any]]
 
 
 def run(ctx: JobContext) -> None:
@@ -46,8 +47,15 @@ def run(ctx: JobContext) -> None:
     ctx.raise_if_cancelled()
 
     keras = _import_keras()
-    model = _build_or_load(keras, config, len(inputs.classes), inputs.base_keras)
-    history, kept_epoch = _fit(keras, model, data, config, ctx)
+    resumed = _resumable(inputs)
+    if resumed is not None:
+        from keras.src.saving import saving_lib
+
+        model = saving_lib.load_model(io.BytesIO(resumed.keras), compile=True)
+        ctx.progress(LOADING, f"resuming after epoch {resumed.epoch}/{config.epochs}")
+    else:
+        model = _build_or_load(keras, config, len(inputs.classes), inputs.base_keras)
+    history, kept_epoch = _fit(keras, model, inputs, ctx, resumed)
     ctx.progress(LOADING + TRAINING, "evaluating")
     metrics = _evaluate(model, data, inputs.classes, history, kept_epoch)
     keras_bytes = _save(model)
@@ -57,11 +65,16 @@ def run(ctx: JobContext) -> None:
 
     def store(session: Session) -> None:
         row = session.get_one(TrainedModel, inputs.model_id)
-        row.keras_sha256 = DatabaseBlobStore(session).put(keras_bytes).sha256
+        blobs = DatabaseBlobStore(session)
+        checkpoint = row.keras_sha256
+        row.keras_sha256 = blobs.put(keras_bytes).sha256
         row.parameter_count = parameter_count
         row.history = history
         row.metrics = metrics
         row.training_info = info
+        session.flush()
+        if checkpoint and checkpoint != row.keras_sha256:
+            blobs.release([checkpoint])
 
     ctx.store(store)
 
@@ -76,6 +89,8 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
             raise LookupError("the model's dataset was deleted")
         config, classes = row.config, list(row.classes)
         base_keras = None
+        # A job given back to the queue (a worker stopped) left its latest epoch here.
+        checkpoint = DatabaseBlobStore(session).get(row.keras_sha256) if row.keras_sha256 else None
         if row.base_model_id is not None:
             base = session.get(TrainedModel, row.base_model_id)
             if base is None or base.keras_sha256 is None:
@@ -89,7 +104,22 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
             config,
             progress=lambda done: ctx.progress(LOADING * done, "loading images"),
         )
-        return _Inputs(row.id, config, classes, base_keras, data)
+        return _Inputs(row.id, config, classes, base_keras, data, checkpoint, list(row.history))
+
+
+def _resumable(inputs: _Inputs) -> Checkpoint | None:
+    """The checkpoint to continue from: one of these images, consistent with the history."""
+    if inputs.checkpoint is None:
+        return None
+    found = Checkpoint.from_bytes(inputs.checkpoint)
+    if (
+        found is None
+        or found.dataset_content_sha256 != (inputs.data.content_sha256 or "")
+        or found.epoch != len(inputs.history)
+        or not 0 < found.epoch <= inputs.config.epochs
+    ):
+        return None
+    return found
 
 
 def training_info(data: TrainingData, versions: dict[str, str], seconds: float) -> TrainingInfo:
@@ -143,13 +173,15 @@ def _build_or_load(keras: Any, config: TrainingConfig, num_classes: int, base: b
 
 
 def _fit(
-    keras: Any, model: Any, data: TrainingData, config: TrainingConfig, ctx: JobContext
+    keras: Any, model: Any, inputs: _Inputs, ctx: JobContext, resumed: Checkpoint | None
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """Train; the history of every epoch and the epoch whose weights the model now holds."""
+    """Train (after the resumed checkpoint's epochs); the history of every epoch and the epoch
+    whose weights the model now holds."""
     import tensorflow as tf
 
     from tinymlaas.training.architectures import augmentation
 
+    config, data = inputs.config, inputs.data
     keras.utils.set_random_seed(config.seed)
     augment_config = config.augmentation or Augmentation()
     augment = augmentation(
@@ -167,149 +199,36 @@ def _fit(
     train = train.prefetch(2)
 
     steps = math.ceil(len(data.train) / config.batch_size)
-    best = _BestEpoch(config.restore_best_weights, config.early_stopping_patience)
-    progress = _Progress(ctx, model, config.epochs, steps, _EpochEnd(data, best))
+    best = BestEpoch(config.restore_best_weights, config.early_stopping_patience)
+    progress = Progress(ctx, model, config.epochs, steps, EpochEnd(data, best))
+    if resumed is not None:
+        best.resume(resumed)
+        progress.history = inputs.history[: resumed.epoch]
+
+    def checkpoint(history: list[dict[str, Any]]) -> None:
+        saved = Checkpoint(
+            keras=_save(model),
+            epoch=len(history),
+            dataset_content_sha256=data.content_sha256 or "",
+            best_epoch=best.epoch,
+            best_loss=best.loss,
+            best_weights=best.weights,
+        )
+        checkpoints.save(ctx, inputs.model_id, saved, history)
+
+    progress.checkpoint = checkpoint
     model.fit(
-        train, epochs=config.epochs, verbose=0, callbacks=[progress.callback(keras)], shuffle=False
+        train,
+        epochs=config.epochs,
+        initial_epoch=resumed.epoch if resumed else 0,
+        verbose=0,
+        callbacks=[progress.callback(keras)],
+        shuffle=False,
     )
     if progress.cancelled:
         raise JobCancelled
     kept = best.restore(model, len(progress.history))
     return progress.history, kept
-
-
-class _BestEpoch:
-    """The epoch with the lowest validation loss: its weights, and when to stop waiting."""
-
-    def __init__(self, keep_weights: bool, patience: int | None) -> None:
-        self.keep_weights, self.patience = keep_weights, patience
-        self.epoch: int | None = None
-        self.loss = math.inf
-        self.weights: list[Any] | None = None
-        self.epochs_without_better = 0
-
-    def observe(self, model: Any, epoch: int, val_loss: float | None) -> bool:
-        """Note an epoch's validation loss; whether training should stop now."""
-        if val_loss is None:
-            return False
-        if val_loss < self.loss:
-            self.epoch, self.loss, self.epochs_without_better = epoch, val_loss, 0
-            if self.keep_weights:  # BatchNorm's moving statistics are weights too
-                self.weights = model.get_weights()
-            return False
-        self.epochs_without_better += 1
-        return self.patience is not None and self.epochs_without_better >= self.patience
-
-    def restore(self, model: Any, last_epoch: int) -> int | None:
-        """Put the best epoch's weights back if asked; the epoch the model now holds."""
-        if self.weights is None or self.epoch is None:
-            return last_epoch or None
-        if self.epoch != last_epoch:
-            model.set_weights(self.weights)
-        return self.epoch
-
-
-class _EpochEnd:
-    """Makes the model what a user would get if training stopped here, then validates it.
-
-    BatchNorm's moving statistics lag the weights by hundreds of steps (momentum 0.99), so a
-    model validated as Keras leaves it scores near chance after a short training. Recalibrating
-    them on the same training images at every epoch's end gives the figures of the model that
-    would be stored (bench/batchnorm_validation.py measures this against other settings).
-    """
-
-    def __init__(self, data: TrainingData, best: _BestEpoch) -> None:
-        self.validation, self.best = data.validation, best
-        self.calibration = calibration_images(data.train)
-
-    def __call__(self, model: Any, entry: dict[str, Any]) -> bool:
-        """Fill the entry's validation figures; whether training should stop early."""
-        from tinymlaas.training.architectures import recalibrate_batch_norm
-
-        recalibrate_batch_norm(model, self.calibration, batch_size=CALIBRATION_BATCH)
-        entry["val_loss"] = entry["val_accuracy"] = None
-        if len(self.validation):
-            scores = predict(model, self.validation.x)
-            entry["val_loss"], entry["val_accuracy"] = loss_and_accuracy(scores, self.validation.y)
-        return self.best.observe(model, entry["epoch"], entry["val_loss"])
-
-
-class _Progress:
-    """Reports per-epoch metrics and stops at the next batch when the job is cancelled.
-
-    Plain methods wired into a keras LambdaCallback, so no class derives from Keras' untyped
-    Callback.
-    """
-
-    def __init__(
-        self, ctx: JobContext, model: Any, epochs: int, steps: int, epoch_end: _EpochEnd
-    ) -> None:
-        self.ctx, self.model, self.epochs, self.steps = ctx, model, epochs, steps
-        self.epoch_end = epoch_end
-        self.history: list[dict[str, Any]] = []
-        self.cancelled = False
-        self.epoch = 0
-        self.last_report = time.monotonic()
-
-    def callback(self, keras: Any) -> Any:
-        return keras.callbacks.LambdaCallback(
-            on_epoch_begin=self.on_epoch_begin,
-            on_train_batch_end=self.on_train_batch_end,
-            on_epoch_end=self.on_epoch_end,
-        )
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.epoch = epoch
-        self.last_report = time.monotonic()
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.ctx.cancel_requested():
-            self.cancelled = True
-            self.model.stop_training = True
-        now = time.monotonic()
-        if now - self.last_report > 2.0 and self.steps:
-            self.last_report = now
-            fraction = (self.epoch + (batch + 1) / self.steps) / self.epochs
-            self.ctx.progress(
-                LOADING + TRAINING * fraction,
-                f"epoch {self.epoch + 1}/{self.epochs}, batch {batch + 1}",
-            )
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.cancelled:
-            return
-        logs = logs or {}
-        entry: dict[str, Any] = {"epoch": epoch + 1}
-        for key in ("loss", "accuracy"):
-            value = logs.get(key)
-            entry[key] = round(float(value), 6) if value is not None else None
-        if self.epoch_end(self.model, entry):
-            self.model.stop_training = True
-        self.history.append(entry)
-        self.ctx.event("metric", entry)
-        self.ctx.progress(
-            LOADING + TRAINING * (epoch + 1) / self.epochs,
-            f"epoch {epoch + 1}/{self.epochs}",
-            epoch=epoch + 1,
-            epochs=self.epochs,
-        )
-
-
-# BatchNorm recalibration: this many training images, in batches of this size.
-RECALIBRATION_IMAGES = 256
-CALIBRATION_BATCH = 64
-
-
-def calibration_images(train: Split) -> np.ndarray:
-    """The training images BatchNorm's statistics are recalibrated on, as float32.
-
-    After short trainings (a few hundred steps) the moving averages lag the weights, so the
-    model predicts near chance at inference and an int8 export can get scales TFLite-Micro
-    cannot handle (see architectures.recalibrate_batch_norm).
-    """
-    count = min(len(train), RECALIBRATION_IMAGES)
-    order = np.random.default_rng(0).permutation(len(train))[:count]
-    return train.x[np.sort(order)].astype(np.float32)
 
 
 def _evaluate(
