@@ -49,6 +49,17 @@ class TrainingConfig(BaseModel):
     validation_split: float = 0.2
     augmentation: Augmentation | None = None
     seed: int = 1234
+    # Configs stored before these settings existed come from trainings that kept their last
+    # epoch and never stopped early: absent keys load as that. New requests turn
+    # restore_best_weights on (ModelCreate's default).
+    restore_best_weights: bool = Field(
+        default=False, description="keep the epoch with the lowest validation loss"
+    )
+    early_stopping_patience: int | None = Field(
+        default=None,
+        ge=1,
+        description="stop after this many epochs without a lower validation loss (None: never)",
+    )
 
     @property
     def channels(self) -> int:

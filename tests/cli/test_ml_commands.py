@@ -325,3 +325,48 @@ def test_ctrl_c_stops_watching_but_not_the_job(
     assert f"tinymlaas jobs cancel {job_id}" in result.stderr
     with database.factory() as session:
         assert session.get_one(Job, job_id).status == "queued"
+
+
+@pytest.mark.slow
+def test_continuing_a_model_needs_no_architecture_or_input(
+    logged_in: Cli, local_worker: None, tmp_path: Path
+) -> None:
+    dataset_id = import_patterns(logged_in, tmp_path)
+    base_id, _ = started(
+        logged_in.ok(*train_args(dataset_id, "--epochs", "1", "--color", "rgb", "--keep-last"))
+    )
+
+    continued = logged_in.ok(
+        "train", "--dataset", str(dataset_id), "--base-model", str(base_id), "--epochs", "2",
+        "--board", "nano33ble",
+    )  # fmt: skip
+
+    model_id, job_id = started(continued)
+    assert f"Job {job_id} succeeded\n" in continued
+    assert re.search(r"Estimate for nano33ble before training .*: fits$", continued, re.M)
+    models = {m["id"]: m for m in json.loads(logged_in.ok("models", "list", "--json"))}
+    model, base = models[model_id], models[base_id]
+    config = model["config"]
+    assert model["base_model_id"] == base_id
+    assert (config["architecture"], config["alpha"], config["color_mode"]) == (
+        "cnn-small",
+        0.5,
+        "rgb",
+    )
+    assert (config["input_width"], config["input_height"], config["epochs"]) == (16, 16, 2)
+    assert config["restore_best_weights"] is True
+    assert base["config"]["restore_best_weights"] is False
+    refused = logged_in(
+        "train", "--dataset", str(dataset_id), "--base-model", str(base_id), "--alpha", "1",
+        "--no-watch",
+    )  # fmt: skip
+    assert refused.exit_code == 1
+    assert f"alpha 1.0 differs from base model {base_id}'s 0.5" in refused.stderr
+
+
+def test_a_new_model_needs_an_architecture(logged_in: Cli, tmp_path: Path) -> None:
+    dataset_id = import_patterns(logged_in, tmp_path)
+    result = logged_in("train", "--dataset", str(dataset_id), "--no-watch")
+    assert result.exit_code == 2
+    assert "--architecture is required (or --base-model ID)" in result.stderr
+    assert json.loads(logged_in.ok("models", "list", "--json")) == []

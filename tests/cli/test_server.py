@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -129,3 +130,59 @@ def test_serve_with_several_processes(tmp_path: Path) -> None:
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert output.count("Started server process") == 2
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid`, from /proc (Linux)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def is_running(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie (an ended process nobody has reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_local_worker_dies_with_a_killed_server(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [*TINYMLAAS, "serve", "--port", str(port)],
+        env=clean_env(tmp_path / "data") | {"TINYMLAAS_LOCAL_WORKERS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        workers: list[int] = []
+        for _ in range(300):
+            workers = [
+                pid
+                for pid in children(process.pid)
+                if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            ]
+            if workers:
+                break
+            time.sleep(0.1)
+        assert len(workers) == 1, "the server started no local worker"
+        time.sleep(2)  # the worker is past its start-up, taking jobs
+
+        process.kill()
+        process.wait(timeout=10)
+
+        for _ in range(100):
+            if not is_running(workers[0]):
+                break
+            time.sleep(0.1)
+        assert not is_running(workers[0]), "the local worker outlived its server"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for pid in workers:
+            if is_running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -123,3 +123,60 @@ def test_other_users_cannot_see_models_or_jobs(client: TestClient, make_user_cli
     assert mallory.get("/api/v1/jobs").json()["total"] == 0
     # nor train on someone else's dataset
     assert mallory.post(MODELS, json=request(dataset_id)).status_code == 404
+
+
+def succeed(client: TestClient, model_id: int) -> None:
+    """Mark a queued model as trained (its weights are not needed to queue a continuation)."""
+    from tinymlaas.models import TrainedModel
+
+    with client.app.state.session_factory() as session:  # type: ignore[attr-defined]
+        session.get_one(TrainedModel, model_id).status = "succeeded"
+        session.commit()
+
+
+def test_a_continued_model_takes_architecture_and_input_from_its_base(
+    client: TestClient,
+) -> None:
+    dataset_id = import_dataset(client, pattern_dataset_zip(per_class=3))
+    base = client.post(MODELS, json=request(dataset_id, alpha=0.5, color_mode="rgb")).json()
+    succeed(client, base["id"])
+    # what the continue form sends: its fixed fields are disabled, so the browser leaves them out
+    body = {"name": "more", "dataset_id": dataset_id, "base_model_id": base["id"], "epochs": 2}
+
+    response = client.post(MODELS, json=body)
+
+    assert response.status_code == 202, response.text
+    config = client.get(f"{MODELS}/{response.json()['id']}").json()["config"]
+    assert (config["architecture"], config["alpha"]) == ("cnn-small", 0.5)
+    assert (config["input_width"], config["input_height"], config["color_mode"]) == (16, 16, "rgb")
+    assert config["epochs"] == 2
+    differing = client.post(MODELS, json=body | {"alpha": 1.0})
+    assert differing.status_code == 400
+    assert f"alpha 1.0 differs from base model {base['id']}'s 0.5" in differing.json()["detail"]
+
+
+def test_a_new_model_without_an_architecture_is_refused(client: TestClient) -> None:
+    dataset_id = import_dataset(client, pattern_dataset_zip(per_class=3))
+    body = request(dataset_id)
+    del body["architecture"]
+
+    response = client.post(MODELS, json=body)
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("architecture is required to train a new model")
+    assert client.get("/api/v1/jobs").json()["total"] == 0
+
+
+def test_restore_best_weights_is_on_unless_turned_off(client: TestClient) -> None:
+    dataset_id = import_dataset(client, pattern_dataset_zip(per_class=3))
+    default_id = client.post(MODELS, json=request(dataset_id)).json()["id"]
+    body = request(dataset_id, restore_best_weights=False, early_stopping_patience=3)
+    chosen_id = client.post(MODELS, json=body).json()["id"]
+    default = client.get(f"{MODELS}/{default_id}").json()
+    chosen = client.get(f"{MODELS}/{chosen_id}").json()
+    assert default["config"]["restore_best_weights"] is True
+    assert default["config"]["early_stopping_patience"] is None
+    assert chosen["config"]["restore_best_weights"] is False
+    assert chosen["config"]["early_stopping_patience"] == 3
+    refused = client.post(MODELS, json=request(dataset_id, early_stopping_patience=0))
+    assert refused.status_code == 422

@@ -94,13 +94,16 @@ def test_a_request_fills_the_config_defaults_and_queues_a_job(
     session.expire_all()
     stored = session.get_one(TrainedModel, model.id)
 
-    assert stored.config == TrainingConfig(architecture="cnn-small", alpha=1.0)
+    # new requests keep their best epoch; configs stored before the setting existed did not
+    assert stored.config == TrainingConfig(
+        architecture="cnn-small", alpha=1.0, restore_best_weights=True
+    )
     assert (stored.config.learning_rate, stored.config.validation_split) == (0.001, 0.2)
     assert (stored.config.seed, stored.config.channels) == (1234, 1)
     assert stored.classes == ["daisy", "rose"]
     assert stored.status == "queued"
     assert stored.job_id is not None
-    # The API shows exactly the keys the rows have always held.
+    # The API shows exactly the keys the rows have always held, and the best-epoch settings.
     assert ModelRead.model_validate(stored).model_dump(mode="json")["config"] == {
         "architecture": "cnn-small",
         "alpha": 1.0,
@@ -113,6 +116,8 @@ def test_a_request_fills_the_config_defaults_and_queues_a_job(
         "validation_split": 0.2,
         "augmentation": None,
         "seed": 1234,
+        "restore_best_weights": True,
+        "early_stopping_patience": None,
     }
 
 
@@ -241,6 +246,12 @@ def test_continuing_with_other_fixed_settings_is_400(
         service.create_model(session, owner, request(dataset, base_model_id=base.id, **fields))
 
 
+def test_a_config_stored_before_best_epochs_were_kept_loads_as_keeping_the_last() -> None:
+    stored = {"architecture": "cnn-small", "alpha": 1.0, "epochs": 4}
+    config = TrainingConfig.model_validate(stored)
+    assert (config.restore_best_weights, config.early_stopping_patience) == (False, None)
+
+
 def test_continuing_on_other_classes_is_400(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
@@ -322,7 +333,9 @@ def test_rows_written_as_plain_json_load_as_the_contracts(
     stored = session.get_one(TrainedModel, model.id)
 
     assert isinstance(stored.config, TrainingConfig)
-    assert stored.config.model_dump(mode="json") == raw_config
+    # a row from before best epochs were kept loads as what that training did: the last epoch
+    kept_last = {"restore_best_weights": False, "early_stopping_patience": None}
+    assert stored.config.model_dump(mode="json") == raw_config | kept_last
     assert stored.config.channels == 3
     assert isinstance(stored.training_info, TrainingInfo)
     assert stored.training_info.model_dump(mode="json") == raw_info

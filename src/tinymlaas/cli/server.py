@@ -110,6 +110,10 @@ def worker(
             " cancelled, 2 no such job, 3 not run (another worker has it, or it is not queued)."
         ),
     ] = None,
+    parent_pid: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Stop when this process (the server) is gone."),
+    ] = None,
 ) -> None:
     """Run jobs (training, compiling): from TINYMLAAS_BROKER_URL, or locally with --local.
 
@@ -131,7 +135,12 @@ def worker(
         raise typer.Exit(code)
     if local or not settings.broker_url:
         console.print("worker: taking jobs from the database")
-        local_worker_loop(settings, stop=_stop_on_sigterm())
+        stop = _stop_on_sigterm()
+        if parent_pid is not None:
+            from tinymlaas.jobs.worker import exit_with_parent
+
+            exit_with_parent(parent_pid)
+        local_worker_loop(settings, stop=stop)
         return
     run_celery_worker(settings, concurrency, pool)
 
@@ -142,6 +151,10 @@ def _stop_on_sigterm() -> threading.Event:
     stop = threading.Event()
 
     def handle(signum: int, frame: object) -> None:
+        # Once: a second SIGTERM (the supervisor's, after the parent-death signal) must not
+        # interrupt the requeueing of the job the first one stopped.
+        if stop.is_set():
+            return
         stop.set()
         raise SystemExit(0)
 

@@ -9,7 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tinymlaas.cli.client_commands import _when, console
+from tinymlaas.cli.client import DatasetInfo
+from tinymlaas.cli.client_commands import _when, console, error_console
 from tinymlaas.cli.formatting import (
     TABLE_WIDTH,
     Json,
@@ -72,6 +73,9 @@ def _metrics_view(model: Json) -> list[Any]:
         f"val_accuracy {percent(metrics.get('val_accuracy'))} · "
         f"loss {number(metrics.get('loss'))} · val_loss {number(metrics.get('val_loss'))}"
     )
+    kept, run = metrics.get("kept_epoch"), metrics.get("epochs_run")
+    if kept and run and kept != run:
+        summary += f"\nKept epoch {kept} of {run}: the lowest val_loss"
     views: list[Any] = [summary]
     per_class: Json = metrics.get("per_class") or {}
     if not per_class:
@@ -141,7 +145,12 @@ def _print_estimate(api: MlClient, architecture: str, board_id: str, params: Jso
 # The options of `tinymlaas train`, one line each in its signature.
 DatasetOption = Annotated[int, typer.Option(help="The dataset's id.", show_default=False)]
 ArchitectureOption = Annotated[
-    str, typer.Option(help="cnn-small, mobilenet-v1 … (see tinymlaas architectures).")
+    str | None,
+    typer.Option(
+        help="cnn-small, mobilenet-v1 … (see tinymlaas architectures); required unless"
+        " --base-model.",
+        show_default=False,
+    ),
 ]
 AlphaOption = Annotated[
     float | None, typer.Option(help="The width multiplier (default: the architecture's).")
@@ -158,7 +167,33 @@ ValidationSplitOption = Annotated[
 ]
 FlipOption = Annotated[bool, typer.Option("--flip", help="Augment with random horizontal flips.")]
 BaseModelOption = Annotated[
-    int | None, typer.Option(help="Continue from this model of yours, into a new one.")
+    int | None,
+    typer.Option(
+        help="Continue from this model of yours, into a new one (its architecture, α, size"
+        " and colours)."
+    ),
+]
+WidthOption = Annotated[
+    int | None, typer.Option(help="Input width in pixels (default 96).", show_default=False)
+]
+HeightOption = Annotated[
+    int | None, typer.Option(help="Input height in pixels (default 96).", show_default=False)
+]
+ColorOption = Annotated[
+    ColorMode | None, typer.Option(help="Input colours (default grayscale).", show_default=False)
+]
+RestoreBestOption = Annotated[
+    bool,
+    typer.Option(
+        "--restore-best/--keep-last",
+        help="Keep the epoch with the lowest validation loss, or the last one.",
+    ),
+]
+EarlyStoppingOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Stop after this many epochs without a lower validation loss.", show_default=False
+    ),
 ]
 BoardOption = Annotated[
     str | None, typer.Option(help="First print whether the model should fit this board.")
@@ -167,12 +202,12 @@ BoardOption = Annotated[
 
 def train(
     dataset: DatasetOption,
-    architecture: ArchitectureOption,
+    architecture: ArchitectureOption = None,
     alpha: AlphaOption = None,
     name: NameOption = None,
-    width: Annotated[int, typer.Option(help="Input width in pixels.")] = 96,
-    height: Annotated[int, typer.Option(help="Input height in pixels.")] = 96,
-    color: Annotated[ColorMode, typer.Option(help="Input colours.")] = "grayscale",
+    width: WidthOption = None,
+    height: HeightOption = None,
+    color: ColorOption = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training images.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Images per training step.")] = 32,
     learning_rate: LearningRateOption = None,
@@ -182,29 +217,34 @@ def train(
     zoom: Annotated[float, typer.Option(help="Augment: zoom up to this fraction.")] = 0.0,
     brightness: Annotated[float, typer.Option(help="Augment: brightness ± this.")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed for a repeatable training.")] = None,
+    restore_best: RestoreBestOption = True,
+    early_stopping: EarlyStoppingOption = None,
     base_model: BaseModelOption = None,
     board: BoardOption = None,
     watch: Watch = True,
 ) -> None:
     """Train a new model on a dataset; follow it live and print its metrics."""
+    if architecture is None and base_model is None:
+        error_console.print("[red]Error: --architecture is required (or --base-model ID)[/red]")
+        raise typer.Exit(2)
     with logged_in_client() as api:
         dataset_info = api.get_dataset(dataset)
-        input_shape: Json = {"input_width": width, "input_height": height, "color_mode": color}
+        given, shown = _fixed_settings(api, base_model, architecture, alpha, (width, height, color))
         if board is not None:
-            params = input_shape | {"classes": max(2, len(dataset_info["labels"]))}
-            if alpha is not None:
-                params["alpha"] = alpha
-            _print_estimate(api, architecture, board, params)
-        body: Json = input_shape | {
-            "name": name or f"{dataset_info['name']}-{architecture}",
+            _print_estimate(
+                api, shown["architecture"], board, _estimate_params(shown, dataset_info)
+            )
+        body: Json = {
+            "name": name or f"{dataset_info['name']}-{shown['architecture']}",
             "dataset_id": dataset,
-            "architecture": architecture,
-            "alpha": alpha,
+            **given,
             "epochs": epochs,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
             "validation_split": validation_split,
             "seed": seed,
+            "restore_best_weights": restore_best,
+            "early_stopping_patience": early_stopping,
             "base_model_id": base_model,
         }
         if flip or rotation or zoom or brightness:
@@ -230,6 +270,45 @@ def _start_training(api: MlClient, body: Json, watch: bool) -> Json | None:
         return None
     end_unless_succeeded(follow_job(api, accepted["job_id"]))
     return api.get_model(accepted["id"])
+
+
+FIXED_BY_BASE = {"architecture", "alpha", "input_width", "input_height", "color_mode"}
+
+
+def _fixed_settings(
+    api: MlClient,
+    base_model: int | None,
+    architecture: str | None,
+    alpha: float | None,
+    input_shape: tuple[int | None, int | None, ColorMode | None],
+) -> tuple[Json, Json]:
+    """The settings a base model fixes: those the user gave (sent; the server refuses ones
+    that differ from the base's), and all of them as the model will have them."""
+    width, height, color = input_shape
+    given = _given({"architecture": architecture, "alpha": alpha})
+    given |= _given({"input_width": width, "input_height": height, "color_mode": color})
+    if base_model is None:
+        return given, {"alpha": None} | given
+    base = TrainingConfig.model_validate(api.get_model(base_model)["config"])
+    return given, base.model_dump(include=FIXED_BY_BASE) | given
+
+
+def _estimate_params(shown: Json, dataset_info: DatasetInfo) -> Json:
+    """The query of the fit estimate printed before training."""
+    params: Json = {
+        "input_width": shown.get("input_width", 96),
+        "input_height": shown.get("input_height", 96),
+        "color_mode": shown.get("color_mode", "grayscale"),
+        "classes": max(2, len(dataset_info["labels"])),
+    }
+    if shown.get("alpha") is not None:
+        params["alpha"] = shown["alpha"]
+    return params
+
+
+def _given(options: Json) -> Json:
+    """The options the user gave (the server fills in the others)."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 @models_app.command("list")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -120,28 +122,73 @@ def run_celery_worker(settings: Settings, concurrency: int, pool: str) -> None:
     )
 
 
+def exit_with_parent(parent_pid: int, check_seconds: float = 1.0) -> None:
+    """Send this process SIGTERM (a graceful stop) when the process `parent_pid` is gone.
+
+    A local worker must not outlive the server that started it, however the server dies
+    (`kill -9` included): an orphan keeps taking jobs beside the next server's workers. On Linux
+    the kernel signals us when the parent *thread* that started us ends (PR_SET_PDEATHSIG), so
+    the supervisor starts its workers from a thread that lives as long as it does. Everywhere,
+    a thread also checks every `check_seconds` whether we were re-parented.
+    """
+    if sys.platform.startswith("linux"):
+        _set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the parent died before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(check_seconds)
+        log.warning("the process that started this worker (%s) is gone; stopping", parent_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+
+
 class LocalWorkerSupervisor:
-    """Starts `count` local worker processes and restarts any that dies, until stopped."""
+    """Starts `count` local worker processes and restarts any that dies, until stopped.
+
+    Every worker is started from the supervisor's own thread, which lives until `stop`: Linux
+    delivers a worker's parent-death signal when the thread that started it ends.
+    """
 
     def __init__(self, count: int, env: dict[str, str] | None = None) -> None:
         self.count = count
         self.env = env
         self.processes: list[subprocess.Popen[bytes]] = []
         self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._watch, daemon=True, name="worker-supervisor")
+        self.started = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="worker-supervisor")
 
     def start(self) -> None:
-        self.processes = [self._spawn() for _ in range(self.count)]
         self.thread.start()
+        self.started.wait()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "tinymlaas", "worker", "--local"]
+        command += ["--parent-pid", str(os.getpid())]
         return subprocess.Popen(command, env=self.env)
 
-    def _watch(self) -> None:
+    def _run(self) -> None:
+        try:
+            self.processes = [self._spawn() for _ in range(self.count)]
+        finally:
+            self.started.set()
         while not self.stop_event.wait(1.0):
             for index, process in enumerate(self.processes):
-                if process.poll() is not None:
+                if process.poll() is not None and not self.stop_event.is_set():
                     log.warning("local worker exited with %s; restarting it", process.returncode)
                     time.sleep(0.5)
                     self.processes[index] = self._spawn()

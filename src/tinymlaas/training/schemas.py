@@ -15,7 +15,8 @@ __all__ = ["Augmentation", "ColorMode"]
 class ModelCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     dataset_id: IdField
-    architecture: str
+    # Required for a new model (the service says so); a continued one takes it from its base.
+    architecture: str | None = None
     alpha: float | None = None
     input_width: int = Field(default=96, ge=8, le=640)
     input_height: int = Field(default=96, ge=8, le=640)
@@ -26,6 +27,15 @@ class ModelCreate(BaseModel):
     validation_split: float | None = Field(default=None, gt=0, lt=0.9)
     augmentation: Augmentation | None = None
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    restore_best_weights: bool = Field(
+        default=True, description="keep the epoch with the lowest validation loss"
+    )
+    early_stopping_patience: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="stop after this many epochs without a lower validation loss",
+    )
     base_model_id: IdField | None = None
 
 

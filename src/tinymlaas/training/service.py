@@ -77,6 +77,11 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
         if base.status != JobStatus.succeeded:
             raise BadRequest(f"base model {base.id} has not finished training ({base.status})")
         request = _inherit(request, base)
+    if request.architecture is None:
+        raise BadRequest(
+            "architecture is required to train a new model (see GET /architectures);"
+            " a model continued from base_model_id takes its base's"
+        )
     try:
         architecture, alpha = catalog.validate(
             request.architecture, request.alpha, request.input_width, request.input_height

@@ -16,13 +16,12 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.contracts import Augmentation, ImageCounts, TrainingConfig, TrainingInfo
 from tinymlaas.jobs.context import JobCancelled, JobContext
 from tinymlaas.models import TrainedModel
-from tinymlaas.training import repository
+from tinymlaas.training import checkpoints, repository
+from tinymlaas.training.checkpoints import Checkpoint
 from tinymlaas.training.data import Split, TrainingData, load_training_data
+from tinymlaas.training.epochs import LOADING, TRAINING, BestEpoch, EpochEnd, Progress
 from tinymlaas.training.metrics import classification_report
 from tinymlaas.training.scoring import loss_and_accuracy, predict
-
-# Fractions of the job's progress bar spent on each stage.
-LOADING, TRAINING, EVALUATING = 0.10, 0.85, 0.05
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,8 @@ class _Inputs:
     classes: list[str]
     base_keras: bytes | None
     data: TrainingData
+    checkpoint: bytes | None  # the latest epoch's, when the job was given back to the queue
+    history: list[dict[str, Any]]
 
 
 def run(ctx: JobContext) -> None:
@@ -46,11 +47,17 @@ def run(ctx: JobContext) -> None:
     ctx.raise_if_cancelled()
 
     keras = _import_keras()
-    model = _build_or_load(keras, config, len(inputs.classes), inputs.base_keras)
-    history = _fit(keras, model, data, config, ctx)
+    resumed = _resumable(inputs)
+    if resumed is not None:
+        from keras.src.saving import saving_lib
+
+        model = saving_lib.load_model(io.BytesIO(resumed.keras), compile=True)
+        ctx.progress(LOADING, f"resuming after epoch {resumed.epoch}/{config.epochs}")
+    else:
+        model = _build_or_load(keras, config, len(inputs.classes), inputs.base_keras)
+    history, kept_epoch = _fit(keras, model, inputs, ctx, resumed)
     ctx.progress(LOADING + TRAINING, "evaluating")
-    _recalibrate(model, data)
-    metrics = _evaluate(model, data, inputs.classes, history)
+    metrics = _evaluate(model, data, inputs.classes, history, kept_epoch)
     keras_bytes = _save(model)
     versions = {"tensorflow": _tf_version(), "keras": keras.__version__}
     info = training_info(data, versions, round(time.perf_counter() - started, 2))
@@ -58,11 +65,16 @@ def run(ctx: JobContext) -> None:
 
     def store(session: Session) -> None:
         row = session.get_one(TrainedModel, inputs.model_id)
-        row.keras_sha256 = DatabaseBlobStore(session).put(keras_bytes).sha256
+        blobs = DatabaseBlobStore(session)
+        checkpoint = row.keras_sha256
+        row.keras_sha256 = blobs.put(keras_bytes).sha256
         row.parameter_count = parameter_count
         row.history = history
         row.metrics = metrics
         row.training_info = info
+        session.flush()
+        if checkpoint and checkpoint != row.keras_sha256:
+            blobs.release([checkpoint])
 
     ctx.store(store)
 
@@ -77,6 +89,8 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
             raise LookupError("the model's dataset was deleted")
         config, classes = row.config, list(row.classes)
         base_keras = None
+        # A job given back to the queue (a worker stopped) left its latest epoch here.
+        checkpoint = DatabaseBlobStore(session).get(row.keras_sha256) if row.keras_sha256 else None
         if row.base_model_id is not None:
             base = session.get(TrainedModel, row.base_model_id)
             if base is None or base.keras_sha256 is None:
@@ -90,7 +104,22 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
             config,
             progress=lambda done: ctx.progress(LOADING * done, "loading images"),
         )
-        return _Inputs(row.id, config, classes, base_keras, data)
+        return _Inputs(row.id, config, classes, base_keras, data, checkpoint, list(row.history))
+
+
+def _resumable(inputs: _Inputs) -> Checkpoint | None:
+    """The checkpoint to continue from: one of these images, consistent with the history."""
+    if inputs.checkpoint is None:
+        return None
+    found = Checkpoint.from_bytes(inputs.checkpoint)
+    if (
+        found is None
+        or found.dataset_content_sha256 != (inputs.data.content_sha256 or "")
+        or found.epoch != len(inputs.history)
+        or not 0 < found.epoch <= inputs.config.epochs
+    ):
+        return None
+    return found
 
 
 def training_info(data: TrainingData, versions: dict[str, str], seconds: float) -> TrainingInfo:
@@ -144,12 +173,15 @@ def _build_or_load(keras: Any, config: TrainingConfig, num_classes: int, base: b
 
 
 def _fit(
-    keras: Any, model: Any, data: TrainingData, config: TrainingConfig, ctx: JobContext
-) -> list[dict[str, Any]]:
+    keras: Any, model: Any, inputs: _Inputs, ctx: JobContext, resumed: Checkpoint | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Train (after the resumed checkpoint's epochs); the history of every epoch and the epoch
+    whose weights the model now holds."""
     import tensorflow as tf
 
     from tinymlaas.training.architectures import augmentation
 
+    config, data = inputs.config, inputs.data
     keras.utils.set_random_seed(config.seed)
     augment_config = config.augmentation or Augmentation()
     augment = augmentation(
@@ -165,110 +197,61 @@ def _fit(
     if augment is not None:
         train = train.map(lambda x, y: (augment(x, training=True), y))
     train = train.prefetch(2)
-    validation = None
-    if len(data.validation):
-        validation = (data.validation.x.astype(np.float32), data.validation.y)
 
     steps = math.ceil(len(data.train) / config.batch_size)
-    progress = _Progress(ctx, model, config.epochs, steps)
+    best = BestEpoch(config.restore_best_weights, config.early_stopping_patience)
+    progress = Progress(ctx, model, config.epochs, steps, EpochEnd(data, best))
+    if resumed is not None:
+        best.resume(resumed)
+        progress.history = inputs.history[: resumed.epoch]
+
+    def checkpoint(history: list[dict[str, Any]]) -> None:
+        saved = Checkpoint(
+            keras=_save(model),
+            epoch=len(history),
+            dataset_content_sha256=data.content_sha256 or "",
+            best_epoch=best.epoch,
+            best_loss=best.loss,
+            best_weights=best.weights,
+        )
+        checkpoints.save(ctx, inputs.model_id, saved, history)
+
+    progress.checkpoint = checkpoint
     model.fit(
         train,
-        validation_data=validation,
         epochs=config.epochs,
+        initial_epoch=resumed.epoch if resumed else 0,
         verbose=0,
         callbacks=[progress.callback(keras)],
         shuffle=False,
     )
     if progress.cancelled:
         raise JobCancelled
-    return progress.history
-
-
-class _Progress:
-    """Reports per-epoch metrics and stops at the next batch when the job is cancelled.
-
-    Plain methods wired into a keras LambdaCallback, so no class derives from Keras' untyped
-    Callback.
-    """
-
-    def __init__(self, ctx: JobContext, model: Any, epochs: int, steps: int) -> None:
-        self.ctx, self.model, self.epochs, self.steps = ctx, model, epochs, steps
-        self.history: list[dict[str, Any]] = []
-        self.cancelled = False
-        self.epoch = 0
-        self.last_report = time.monotonic()
-
-    def callback(self, keras: Any) -> Any:
-        return keras.callbacks.LambdaCallback(
-            on_epoch_begin=self.on_epoch_begin,
-            on_train_batch_end=self.on_train_batch_end,
-            on_epoch_end=self.on_epoch_end,
-        )
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.epoch = epoch
-        self.last_report = time.monotonic()
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.ctx.cancel_requested():
-            self.cancelled = True
-            self.model.stop_training = True
-        now = time.monotonic()
-        if now - self.last_report > 2.0 and self.steps:
-            self.last_report = now
-            fraction = (self.epoch + (batch + 1) / self.steps) / self.epochs
-            self.ctx.progress(
-                LOADING + TRAINING * fraction,
-                f"epoch {self.epoch + 1}/{self.epochs}, batch {batch + 1}",
-            )
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        entry: dict[str, Any] = {"epoch": epoch + 1}
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            value = logs.get(key)
-            entry[key] = round(float(value), 6) if value is not None else None
-        self.history.append(entry)
-        self.ctx.event("metric", entry)
-        self.ctx.progress(
-            LOADING + TRAINING * (epoch + 1) / self.epochs,
-            f"epoch {epoch + 1}/{self.epochs}",
-            epoch=epoch + 1,
-            epochs=self.epochs,
-        )
-
-
-RECALIBRATION_IMAGES = 256
-
-
-def _recalibrate(model: Any, data: TrainingData) -> None:
-    """Make BatchNorm's moving statistics those of the training images.
-
-    After short trainings (a few hundred steps) the moving averages lag the weights, so the
-    model predicts near chance at inference and an int8 export can get scales TFLite-Micro
-    cannot handle (see architectures.recalibrate_batch_norm).
-    """
-    from tinymlaas.training.architectures import recalibrate_batch_norm
-
-    count = min(len(data.train), RECALIBRATION_IMAGES)
-    order = np.random.default_rng(0).permutation(len(data.train))[:count]
-    recalibrate_batch_norm(model, data.train.x[np.sort(order)].astype(np.float32), batch_size=64)
+    kept = best.restore(model, len(progress.history))
+    return progress.history, kept
 
 
 def _evaluate(
-    model: Any, data: TrainingData, classes: list[str], history: list[dict[str, Any]]
+    model: Any,
+    data: TrainingData,
+    classes: list[str],
+    history: list[dict[str, Any]],
+    kept_epoch: int | None,
 ) -> dict[str, Any]:
-    """Final metrics of the stored model; per-class and confusion on the held-out split."""
+    """Final metrics of the stored model (the kept epoch's); per-class and confusion on the
+    held-out split."""
     held_out: Split = data.test if data.test is not None and len(data.test) else data.validation
-    last = history[-1] if history else {}
+    kept = history[kept_epoch - 1] if kept_epoch else {}
     metrics: dict[str, Any] = {
-        "accuracy": last.get("accuracy"),
-        "loss": last.get("loss"),
+        "accuracy": kept.get("accuracy"),
+        "loss": kept.get("loss"),
         "val_accuracy": None,
         "val_loss": None,
         "evaluated_on": "test" if held_out is data.test else "validation",
         "evaluated_images": len(held_out),
         "batch_norm_recalibrated": True,
+        "kept_epoch": kept_epoch,
+        "epochs_run": len(history),
     }
     if len(data.validation):
         scores = predict(model, data.validation.x)

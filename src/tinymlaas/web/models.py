@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -124,32 +124,36 @@ def train_model(
     session: SessionDep,
     name: Annotated[str, Form()],
     dataset_id: Annotated[int, Form()],
-    architecture: Annotated[str, Form()],
+    architecture: Annotated[str | None, Form()] = None,
     alpha: Annotated[float | None, Form()] = None,
-    input_width: Annotated[int, Form()] = 96,
-    input_height: Annotated[int, Form()] = 96,
-    color_mode: Annotated[str, Form()] = "grayscale",
+    input_width: Annotated[int | None, Form()] = None,
+    input_height: Annotated[int | None, Form()] = None,
+    color_mode: Annotated[str | None, Form()] = None,
     epochs: Annotated[int, Form()] = 10,
     batch_size: Annotated[int, Form()] = 32,
     learning_rate: Annotated[float | None, Form()] = None,
+    keep_epoch: Annotated[Literal["best", "last"], Form()] = "best",
+    early_stopping_patience: Annotated[str, Form()] = "",
     flip: Annotated[bool, Form()] = False,
     rotation: Annotated[float, Form()] = 0.0,
     zoom: Annotated[float, Form()] = 0.0,
     brightness: Annotated[float, Form()] = 0.0,
     base_model_id: Annotated[int | None, Form()] = None,
 ) -> Response:
-    """Queue a training job and open the new model's page to watch it."""
-    values: dict[str, Any] = {
+    """Queue a training job and open the new model's page to watch it. A continued model's
+    form leaves out what its base fixes (architecture, α, input): the service takes them from
+    the base."""
+    fixed = {"architecture": architecture, "alpha": alpha, "color_mode": color_mode}
+    fixed |= {"input_width": input_width, "input_height": input_height}
+    values: dict[str, Any] = {key: value for key, value in fixed.items() if value is not None}
+    values |= {
         "name": name,
         "dataset_id": dataset_id,
-        "architecture": architecture,
-        "alpha": alpha,
-        "input_width": input_width,
-        "input_height": input_height,
-        "color_mode": color_mode,
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
+        "restore_best_weights": keep_epoch == "best",
+        "early_stopping_patience": early_stopping_patience.strip() or None,
         "base_model_id": base_model_id,
     }
     if flip or rotation or zoom or brightness:
