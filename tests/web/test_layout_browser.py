@@ -3,10 +3,11 @@ screen, every header control and every page action inside it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
+
+from web.conftest import SCREENSHOTS
 
 from conftest import ADMIN_PASSWORD, Database
 from support.page_rows import PageRows, build_page_rows
@@ -15,8 +16,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True),
 ]
-
-SCREENSHOTS = Path("/tmp/tinymlaas-layout")
 
 # What a user must be able to reach on each page: the header's links and buttons, and the
 # page's own buttons (the datasets list's forms, Edit on the devices list, the train button…).
@@ -90,7 +89,7 @@ def check_every_page(context: Any, server_url: str, rows: PageRows, size: str) -
 def test_every_page_fits_a_phone_and_a_laptop(
     server_url: str, database: Database, browser_context: Any
 ) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     rows = build_page_rows(server_url, database)
     browser = browser_context.browser
     for width, height in ((390, 844), (1280, 800)):
