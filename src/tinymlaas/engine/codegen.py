@@ -57,8 +57,10 @@ def generate(model: bytes) -> GeneratedLibrary:
     memory = planner.plan(_steps(graph), sizes, graph.inputs, graph.outputs)
     pointers = {index: f"(tml_arena.bytes + {offset})" for index, offset in memory.offsets.items()}
     emitter = Emitter(graph, pointers)
-    calls = [_traced(EMITTERS[operator.name](emitter, operator), operator.index, emitter, graph)
-             for operator in graph.operators]
+    calls = [
+        _traced(EMITTERS[operator.name](emitter, operator), operator.index, emitter, graph)
+        for operator in graph.operators
+    ]
     source_tensor = graph.tensors[graph.inputs[0]]
     target_tensor = graph.tensors[graph.outputs[0]]
     files = {
@@ -71,7 +73,8 @@ def generate(model: bytes) -> GeneratedLibrary:
     constant_bytes = emitter.weight_bytes + sum(
         4 * len(array.split(",")) - 4 for array in emitter.arrays if "tml_qparam_" in array
     )
-    assert source_tensor.quantization is not None and target_tensor.quantization is not None
+    assert source_tensor.quantization is not None
+    assert target_tensor.quantization is not None
     return GeneratedLibrary(
         files=files,
         input_shape=source_tensor.shape,

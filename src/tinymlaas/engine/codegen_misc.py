@@ -196,4 +196,3 @@ EMITTERS: dict[str, EmitFunction] = {
     "QUANTIZE": emit_quantize,
     "RESHAPE": emit_reshape,
 }
-__all__ = ["EMITTERS", "_offsets_and_range"]

@@ -208,7 +208,10 @@ def emit_pool(emitter: Emitter, operator: Operator) -> str:
     """MAX_POOL_2D and AVERAGE_POOL_2D."""
     _, in_h, in_w, channels = _shape4(emitter, operator, operator.inputs[0])
     _, out_h, out_w, _ = _shape4(emitter, operator, operator.outputs[0])
-    (stride_h, stride_w), (filter_h, filter_w) = operator.options["stride"], operator.options["filter"]
+    (stride_h, stride_w), (filter_h, filter_w) = (
+        operator.options["stride"],
+        operator.options["filter"],
+    )
     padding = operator.options["padding"]
     offsets = _offsets_and_range(emitter, operator)
     fields: dict[str, object] = {

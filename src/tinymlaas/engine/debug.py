@@ -1,8 +1,8 @@
 """Find where generated C and TFLite-Micro part ways (worker side; a debugging aid).
 
 `trace(library, sample)` runs the generated C with its TML_TRACE hook on and returns every
-operator's output; `first_difference` compares them with TFLite-Micro's own intermediate tensors (its
-interpreter keeps them all with `kPreserveAllTensors`).
+operator's output; `first_difference` compares them with TFLite-Micro's own intermediate
+tensors (its interpreter keeps them all with `kPreserveAllTensors`).
 """
 
 from __future__ import annotations

@@ -47,7 +47,9 @@ class HostModel:
         """Return the int8 output bytes for one int8 input (any shape of input_size elements)."""
         source = np.ascontiguousarray(sample, dtype=np.int8).ravel()
         if source.size != self.input_size:
-            raise ValueError(f"the input has {source.size} values, the model takes {self.input_size}")
+            raise ValueError(
+                f"the input has {source.size} values, the model takes {self.input_size}"
+            )
         target = np.empty(self.output_size, dtype=np.int8)
         status = self._invoke(source.ctypes.data, target.ctypes.data)
         if status != 0:
@@ -95,7 +97,9 @@ def quantize_pixels(library: GeneratedLibrary, pixels: np.ndarray) -> np.ndarray
         )
     scale = np.float32(library.input_quantization.scale)
     scaled = np.floor(pixels.astype(np.float32) / scale + np.float32(0.5)).astype(np.int32)
-    return np.clip(scaled + library.input_quantization.zero_point, -128, 127).astype(np.int8)
+    shifted = scaled + library.input_quantization.zero_point
+    quantized: np.ndarray = np.clip(shifted, -128, 127).astype(np.int8)
+    return quantized
 
 
 def load(library: GeneratedLibrary) -> HostModel:
@@ -108,4 +112,5 @@ def predict(library: GeneratedLibrary, pixels: np.ndarray) -> np.ndarray:
     quantized = quantize_pixels(library, pixels)
     with load(library) as model:
         outputs = [model.invoke(sample) for sample in quantized]
-    return np.stack(outputs).reshape((len(quantized), *library.output_shape[1:]))
+    scores: np.ndarray = np.stack(outputs).reshape((len(quantized), *library.output_shape[1:]))
+    return scores

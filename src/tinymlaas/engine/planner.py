@@ -69,13 +69,19 @@ def plan(
 def floor_bytes(steps: Sequence[Step], sizes: Mapping[int, int]) -> int:
     """The layer-by-layer floor: the most bytes any one step needs at once (inputs + outputs)."""
     return max(
-        (sum(sizes[t] for t in {*step.inputs, *step.outputs}) for step in steps if step.kind != "alias"),
+        (
+            sum(sizes[t] for t in {*step.inputs, *step.outputs})
+            for step in steps
+            if step.kind != "alias"
+        ),
         default=0,
     )
 
 
 def _lifetimes(
-    steps: Sequence[Step], sizes: Mapping[int, int], graph_inputs: Sequence[int],
+    steps: Sequence[Step],
+    sizes: Mapping[int, int],
+    graph_inputs: Sequence[int],
     graph_outputs: Sequence[int],
 ) -> tuple[dict[int, int], dict[int, int]]:
     first: dict[int, int] = {tensor: -1 for tensor in graph_inputs}
@@ -94,7 +100,9 @@ def _lifetimes(
 
 
 def _share_buffers(
-    steps: Sequence[Step], sizes: Mapping[int, int], graph_inputs: Sequence[int],
+    steps: Sequence[Step],
+    sizes: Mapping[int, int],
+    graph_inputs: Sequence[int],
     graph_outputs: Sequence[int],
 ) -> dict[int, _Buffer]:
     first, last = _lifetimes(steps, sizes, graph_inputs, graph_outputs)

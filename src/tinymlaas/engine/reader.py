@@ -75,12 +75,12 @@ class Tensor:
     @property
     def size(self) -> int:
         """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1  # scalar: 1
 
     @property
     def nbytes(self) -> int:
         """Bytes of the tensor's data."""
-        return self.size * np.dtype(_NUMPY_TYPES[self.dtype]).itemsize
+        return self.size * int(np.dtype(_NUMPY_TYPES[self.dtype]).itemsize)
 
     @property
     def is_constant(self) -> bool:
@@ -191,7 +191,12 @@ def _read_tensor(root: Any, model: bytes, tensor: Any, index: int) -> Tensor:
 
 
 def _read_buffer(
-    root: Any, model: bytes, buffer_index: int, name: str, dtype: str, shape: tuple[int, ...],
+    root: Any,
+    model: bytes,
+    buffer_index: int,
+    name: str,
+    dtype: str,
+    shape: tuple[int, ...],
     nbytes: int,
 ) -> np.ndarray | None:
     if buffer_index >= root.BuffersLength():
