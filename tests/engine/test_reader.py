@@ -65,7 +65,7 @@ def _convert(layers: list[object], shape: tuple[int, ...], int8: bool) -> bytes:
 
     from tinymlaas.compiling.tflite import convert
 
-    model = keras.Sequential([keras.Input(shape), *layers])
+    model = keras.Sequential([keras.Input(shape, batch_size=1), *layers])
     samples = np.random.default_rng(0).integers(0, 256, (8, *shape)).astype(np.uint8)
     return convert(model, "int8" if int8 else "float32", samples)
 
@@ -80,6 +80,23 @@ def test_unsupported_operator_is_named() -> None:
     with pytest.raises(UnsupportedOperator, match="TANH") as caught:
         read_model(model)
     assert caught.value.operator == "TANH"
+
+
+@pytest.mark.slow
+def test_every_unsupported_operator_is_named() -> None:
+    import keras
+
+    from tinymlaas.compiling.tflite import convert
+
+    model = keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(4, activation="tanh")]
+    )
+    samples = np.random.default_rng(0).integers(0, 256, (8, 4, 4, 1)).astype(np.uint8)
+    with pytest.raises(UnsupportedOperator) as caught:
+        read_model(convert(model, "int8", samples))
+    # A dynamic batch makes the converter compute the flattened shape at run time.
+    assert "SHAPE" in caught.value.operator
+    assert "TANH" in caught.value.operator
 
 
 @pytest.mark.slow

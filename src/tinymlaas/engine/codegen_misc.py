@@ -8,14 +8,13 @@ from tinymlaas.engine import arithmetic
 from tinymlaas.engine.codegen_ops import (
     EmitFunction,
     Emitter,
-    _call,
-    _constant,
-    _offsets_and_range,
-    _quantization,
-    _struct,
+    c_struct,
+    call_kernel,
+    constant_input,
     emit_conv,
     emit_fully_connected,
     emit_pool,
+    quantization_of,
 )
 from tinymlaas.engine.errors import UnsupportedOperator
 from tinymlaas.engine.reader import Operator
@@ -30,13 +29,13 @@ def emit_mean(emitter: Emitter, operator: Operator) -> str:
     with 1 / count; the 2023 Arduino port divided first and rounded twice.
     """
     shape = emitter.tensor(operator.inputs[0]).shape
-    axes_tensor = _constant(emitter, operator, 1, "axis")
+    axes_tensor = constant_input(emitter, operator, 1, "axis")
     assert axes_tensor.data is not None
     axes = sorted({int(a) % len(shape) for a in axes_tensor.data.ravel().tolist()})
     if not axes or axes != list(range(axes[0], axes[-1] + 1)):
         raise UnsupportedOperator(operator.name, f"non-contiguous axes {axes}")
-    source = _quantization(emitter, operator.inputs[0], operator)
-    target = _quantization(emitter, operator.outputs[0], operator)
+    source = quantization_of(emitter, operator.inputs[0], operator)
+    target = quantization_of(emitter, operator.outputs[0], operator)
     reduced = int(np.prod(shape[axes[0] : axes[-1] + 1], dtype=np.int64))
     multiplier, shift = arithmetic.mean_multiplier(source.scale, target.scale, reduced)
     fields: dict[str, object] = {
@@ -49,8 +48,8 @@ def emit_mean(emitter: Emitter, operator: Operator) -> str:
         "shift": shift,
     }
     name = f"tml_op_{operator.index}"
-    emitter.declarations.append(_struct("tml_mean_params", name, fields))
-    return _call("tml_mean", name, emitter, operator)
+    emitter.declarations.append(c_struct("tml_mean_params", name, fields))
+    return call_kernel("tml_mean", name, emitter, operator)
 
 
 def _broadcast_strides(shape: tuple[int, ...], output: tuple[int, ...]) -> list[int]:
@@ -78,8 +77,8 @@ def emit_binary(emitter: Emitter, operator: Operator) -> str:
         stride2 = _broadcast_strides(second.shape, dims)
     except ValueError as error:
         raise UnsupportedOperator(operator.name, str(error)) from error
-    q1, q2 = (_quantization(emitter, i, operator) for i in operator.inputs[:2])
-    q_out = _quantization(emitter, operator.outputs[0], operator)
+    q1, q2 = (quantization_of(emitter, i, operator) for i in operator.inputs[:2])
+    q_out = quantization_of(emitter, operator.outputs[0], operator)
     low, high = arithmetic.activation_range(
         operator.options.get("activation", "NONE"), q_out.scale, q_out.zero_point
     )
@@ -99,7 +98,7 @@ def emit_binary(emitter: Emitter, operator: Operator) -> str:
         mo, so = arithmetic.quantize_multiplier(real / float(np.float32(q_out.scale)))
     fields.update(output_multiplier=mo, output_shift=so, act_min=low, act_max=high)
     name = f"tml_op_{operator.index}"
-    emitter.declarations.append(_struct("tml_binary_params", name, fields))
+    emitter.declarations.append(c_struct("tml_binary_params", name, fields))
     kernel = "tml_add" if operator.name == "ADD" else "tml_mul"
     pointers = ", ".join(emitter.pointer(i) for i in operator.inputs[:2])
     target = emitter.pointers[operator.outputs[0]]
@@ -109,10 +108,10 @@ def emit_binary(emitter: Emitter, operator: Operator) -> str:
 def emit_softmax(emitter: Emitter, operator: Operator) -> str:
     """SOFTMAX int8 -> int8 over the last axis."""
     source = emitter.tensor(operator.inputs[0])
-    target = _quantization(emitter, operator.outputs[0], operator)
+    target = quantization_of(emitter, operator.outputs[0], operator)
     if target.zero_point != -128 or not np.isclose(target.scale, SOFTMAX_OUTPUT_SCALE):
         raise UnsupportedOperator(operator.name, "output quantization other than 1/256, -128")
-    scale = _quantization(emitter, operator.inputs[0], operator).scale
+    scale = quantization_of(emitter, operator.inputs[0], operator).scale
     try:
         multiplier, left_shift, diff_min = arithmetic.softmax_parameters(
             operator.options["beta"], scale
@@ -128,15 +127,15 @@ def emit_softmax(emitter: Emitter, operator: Operator) -> str:
         "diff_min": diff_min,
     }
     name = f"tml_op_{operator.index}"
-    emitter.declarations.append(_struct("tml_softmax_params", name, fields))
-    return _call("tml_softmax", name, emitter, operator)
+    emitter.declarations.append(c_struct("tml_softmax_params", name, fields))
+    return call_kernel("tml_softmax", name, emitter, operator)
 
 
 def emit_pad(emitter: Emitter, operator: Operator) -> str:
     """PAD with the output zero point (zero in real terms)."""
     source = emitter.tensor(operator.inputs[0])
     target = emitter.tensor(operator.outputs[0])
-    paddings = _constant(emitter, operator, 1, "paddings")
+    paddings = constant_input(emitter, operator, 1, "paddings")
     if len(source.shape) > 4 or paddings.data is None:
         raise UnsupportedOperator(operator.name, "more than 4 dimensions")
     extra = 4 - len(source.shape)
@@ -145,11 +144,11 @@ def emit_pad(emitter: Emitter, operator: Operator) -> str:
         "in_dims": (1,) * extra + source.shape,
         "out_dims": (1,) * extra + target.shape,
         "before": before,
-        "pad_value": _quantization(emitter, operator.outputs[0], operator).zero_point,
+        "pad_value": quantization_of(emitter, operator.outputs[0], operator).zero_point,
     }
     name = f"tml_op_{operator.index}"
-    emitter.declarations.append(_struct("tml_pad_params", name, fields))
-    return _call("tml_pad", name, emitter, operator)
+    emitter.declarations.append(c_struct("tml_pad_params", name, fields))
+    return call_kernel("tml_pad", name, emitter, operator)
 
 
 def emit_quantize(emitter: Emitter, operator: Operator) -> str:
@@ -157,8 +156,8 @@ def emit_quantize(emitter: Emitter, operator: Operator) -> str:
     source = emitter.tensor(operator.inputs[0])
     if source.dtype != "INT8":
         raise UnsupportedOperator(operator.name, f"{source.dtype} input (int8 expected)")
-    q_in = _quantization(emitter, operator.inputs[0], operator)
-    q_out = _quantization(emitter, operator.outputs[0], operator)
+    q_in = quantization_of(emitter, operator.inputs[0], operator)
+    q_out = quantization_of(emitter, operator.outputs[0], operator)
     real = float(np.float32(q_in.scale)) / float(np.float32(q_out.scale))
     multiplier, shift = arithmetic.quantize_multiplier(real)
     fields: dict[str, object] = {
@@ -169,8 +168,8 @@ def emit_quantize(emitter: Emitter, operator: Operator) -> str:
         "shift": shift,
     }
     name = f"tml_op_{operator.index}"
-    emitter.declarations.append(_struct("tml_requantize_params", name, fields))
-    return _call("tml_requantize_tensor", name, emitter, operator)
+    emitter.declarations.append(c_struct("tml_requantize_params", name, fields))
+    return call_kernel("tml_requantize_tensor", name, emitter, operator)
 
 
 def emit_reshape(emitter: Emitter, operator: Operator) -> str:

@@ -68,7 +68,7 @@ def _array(ctype: str, name: str, values: np.ndarray) -> str:
     return f"static const {ctype} {name}[{max(len(flat), 1)}] = {{\n" + "\n".join(lines) + "\n};\n"
 
 
-def _struct(ctype: str, name: str, fields: dict[str, object]) -> str:
+def c_struct(ctype: str, name: str, fields: dict[str, object]) -> str:
     body = ",\n".join(f"    .{key} = {_c_value(value)}" for key, value in fields.items())
     return f"static const {ctype} {name} = {{\n{body}\n}};\n"
 
@@ -81,14 +81,14 @@ def _c_value(value: object) -> str:
     return str(value)
 
 
-def _quantization(emitter: Emitter, index: int, operator: Operator) -> Quantization:
+def quantization_of(emitter: Emitter, index: int, operator: Operator) -> Quantization:
     tensor = emitter.tensor(index)
     if tensor.quantization is None:
         raise UnsupportedOperator(operator.name, f"tensor {tensor.name!r} is not quantized")
     return tensor.quantization
 
 
-def _constant(emitter: Emitter, operator: Operator, position: int, what: str) -> Tensor:
+def constant_input(emitter: Emitter, operator: Operator, position: int, what: str) -> Tensor:
     if position >= len(operator.inputs) or operator.inputs[position] < 0:
         raise UnsupportedOperator(operator.name, f"its {what} is missing")
     tensor = emitter.tensor(operator.inputs[position])
@@ -100,7 +100,7 @@ def _constant(emitter: Emitter, operator: Operator, position: int, what: str) ->
 def _bias(emitter: Emitter, operator: Operator) -> str:
     if len(operator.inputs) < 3 or operator.inputs[2] < 0:
         return "0"
-    bias = _constant(emitter, operator, 2, "bias")
+    bias = constant_input(emitter, operator, 2, "bias")
     if bias.dtype != "INT32":
         raise UnsupportedOperator(operator.name, f"{bias.dtype} bias (int32 expected)")
     return emitter.weight(bias.index)
@@ -109,9 +109,9 @@ def _bias(emitter: Emitter, operator: Operator) -> str:
 def _requantization(
     emitter: Emitter, operator: Operator, filter_tensor: Tensor, channels: int
 ) -> tuple[str, str]:
-    input_scale = _quantization(emitter, operator.inputs[0], operator).scale
-    output_scale = _quantization(emitter, operator.outputs[0], operator).scale
-    filter_scales = _quantization(emitter, filter_tensor.index, operator).scales
+    input_scale = quantization_of(emitter, operator.inputs[0], operator).scale
+    output_scale = quantization_of(emitter, operator.outputs[0], operator).scale
+    filter_scales = quantization_of(emitter, filter_tensor.index, operator).scales
     if len(filter_scales) not in (1, channels):
         raise UnsupportedOperator(operator.name, "per-channel scales do not match the channels")
     multipliers, shifts = arithmetic.per_channel_multipliers(
@@ -125,8 +125,8 @@ def _requantization(
 
 
 def _offsets_and_range(emitter: Emitter, operator: Operator) -> dict[str, object]:
-    input_zero_point = _quantization(emitter, operator.inputs[0], operator).zero_point
-    output = _quantization(emitter, operator.outputs[0], operator)
+    input_zero_point = quantization_of(emitter, operator.inputs[0], operator).zero_point
+    output = quantization_of(emitter, operator.outputs[0], operator)
     low, high = arithmetic.activation_range(
         operator.options.get("activation", "NONE"), output.scale, output.zero_point
     )
@@ -150,7 +150,7 @@ def emit_conv(emitter: Emitter, operator: Operator) -> str:
     depthwise = operator.name == "DEPTHWISE_CONV_2D"
     _, in_h, in_w, in_c = _shape4(emitter, operator, operator.inputs[0])
     _, out_h, out_w, out_c = _shape4(emitter, operator, operator.outputs[0])
-    filter_tensor = _constant(emitter, operator, 1, "filter")
+    filter_tensor = constant_input(emitter, operator, 1, "filter")
     if filter_tensor.dtype != "INT8" or len(filter_tensor.shape) != 4:
         raise UnsupportedOperator(operator.name, f"{filter_tensor.dtype} filter")
     _, filter_h, filter_w, filter_c = filter_tensor.shape
@@ -175,14 +175,14 @@ def emit_conv(emitter: Emitter, operator: Operator) -> str:
         "shift": shift_name,
     }  # fmt: skip
     name = f"tml_op_{operator.index}"
-    emitter.declarations.append(_struct("tml_conv_params", name, fields))
+    emitter.declarations.append(c_struct("tml_conv_params", name, fields))
     kernel = "tml_depthwise_conv2d" if depthwise else "tml_conv2d"
-    return _call(kernel, name, emitter, operator)
+    return call_kernel(kernel, name, emitter, operator)
 
 
 def emit_fully_connected(emitter: Emitter, operator: Operator) -> str:
     """FULLY_CONNECTED (per-tensor or per-channel filter scales)."""
-    filter_tensor = _constant(emitter, operator, 1, "weights")
+    filter_tensor = constant_input(emitter, operator, 1, "weights")
     if filter_tensor.dtype != "INT8" or len(filter_tensor.shape) != 2:
         raise UnsupportedOperator(operator.name, f"{filter_tensor.dtype} weights")
     out_depth, in_depth = filter_tensor.shape
@@ -192,7 +192,7 @@ def emit_fully_connected(emitter: Emitter, operator: Operator) -> str:
     fields: dict[str, object] = {
         "batches": batches, "in_depth": in_depth, "out_depth": out_depth,
         "input_offset": offsets["input_offset"],
-        "filter_offset": -_quantization(emitter, filter_tensor.index, operator).zero_point,
+        "filter_offset": -quantization_of(emitter, filter_tensor.index, operator).zero_point,
         "output_offset": offsets["output_offset"],
         "act_min": offsets["act_min"], "act_max": offsets["act_max"],
         "filter": emitter.weight(filter_tensor.index),
@@ -200,8 +200,8 @@ def emit_fully_connected(emitter: Emitter, operator: Operator) -> str:
         "multiplier": multiplier_name, "shift": shift_name,
     }  # fmt: skip
     name = f"tml_op_{operator.index}"
-    emitter.declarations.append(_struct("tml_fc_params", name, fields))
-    return _call("tml_fully_connected", name, emitter, operator)
+    emitter.declarations.append(c_struct("tml_fc_params", name, fields))
+    return call_kernel("tml_fully_connected", name, emitter, operator)
 
 
 def emit_pool(emitter: Emitter, operator: Operator) -> str:
@@ -222,12 +222,12 @@ def emit_pool(emitter: Emitter, operator: Operator) -> str:
         "act_min": offsets["act_min"], "act_max": offsets["act_max"],
     }  # fmt: skip
     name = f"tml_op_{operator.index}"
-    emitter.declarations.append(_struct("tml_pool_params", name, fields))
+    emitter.declarations.append(c_struct("tml_pool_params", name, fields))
     kernel = "tml_max_pool2d" if operator.name == "MAX_POOL_2D" else "tml_average_pool2d"
-    return _call(kernel, name, emitter, operator)
+    return call_kernel(kernel, name, emitter, operator)
 
 
-def _call(kernel: str, params: str, emitter: Emitter, operator: Operator) -> str:
+def call_kernel(kernel: str, params: str, emitter: Emitter, operator: Operator) -> str:
     inputs = emitter.pointer(operator.inputs[0])
     output = emitter.pointers[operator.outputs[0]]
     return f"    {kernel}(&{params}, {inputs}, {output});  /* {operator.name} #{operator.index} */"

@@ -138,13 +138,21 @@ def _read_graph(root: Any, model: bytes) -> Graph:
         for index in range(subgraph.TensorsLength())
     )
     names = _operator_names()
-    operators = tuple(
-        _read_operator(root, subgraph.Operators(index), index, names, len(tensors))
-        for index in range(subgraph.OperatorsLength())
-    )
+    operators = []
+    unsupported: list[str] = []
+    for index in range(subgraph.OperatorsLength()):
+        try:
+            operators.append(
+                _read_operator(root, subgraph.Operators(index), index, names, len(tensors))
+            )
+        except UnsupportedOperator as error:
+            unsupported.append(error.operator)
+    if unsupported:
+        # Name every missing operator at once, not just the first.
+        raise UnsupportedOperator(", ".join(dict.fromkeys(unsupported)))
     graph = Graph(
         tensors=tensors,
-        operators=operators,
+        operators=tuple(operators),
         inputs=tuple(int(i) for i in subgraph.InputsAsNumpy()),
         outputs=tuple(int(i) for i in subgraph.OutputsAsNumpy()),
     )
