@@ -70,3 +70,13 @@ def test_residual_branch_stays_alive() -> None:
 def test_floor_ignores_aliases() -> None:
     sizes = {0: 10, 1: 10}
     assert floor_bytes([Step((0,), (1,), "alias")], sizes) == 0
+
+
+def test_large_short_lived_input_does_not_fragment() -> None:
+    # MobileNet v1's start on 96×96 RGB: placing the input first at offset 0 (largest first)
+    # would push the later tensors up to 64,512 bytes; the floor of 55,296 is reachable.
+    sizes = {0: 27_648, 1: 18_432, 2: 18_432, 3: 36_864, 4: 9_216}
+    steps = [Step((0,), (1,)), Step((1,), (2,)), Step((2,), (3,)), Step((3,), (4,))]
+    result = plan(steps, sizes, [0], [4])
+    assert result.floor_bytes == 55_296
+    assert result.peak_bytes == 55_296

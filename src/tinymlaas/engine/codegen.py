@@ -46,7 +46,8 @@ class GeneratedLibrary:
     output_quantization: TensorQuantization
     peak_bytes: int  # the planned activation buffer
     floor_bytes: int  # the largest input + output activation bytes of any single operator
-    weights_bytes: int  # constant arrays: weights, biases, requantization constants
+    weights_bytes: int  # the model's weights and biases (tml_weight_* arrays)
+    qparams_bytes: int  # per-channel requantization multipliers and shifts (tml_qparam_*)
     operators: tuple[str, ...]  # distinct operators, in order of first use
 
 
@@ -70,9 +71,6 @@ def generate(model: bytes) -> GeneratedLibrary:
     kernels = resources.files("tinymlaas.engine") / "kernels"
     for name in KERNEL_FILES:
         files[name] = (kernels / name).read_text(encoding="utf-8")
-    constant_bytes = emitter.weight_bytes + sum(
-        4 * len(array.split(",")) - 4 for array in emitter.arrays if "tml_qparam_" in array
-    )
     assert source_tensor.quantization is not None
     assert target_tensor.quantization is not None
     return GeneratedLibrary(
@@ -89,7 +87,8 @@ def generate(model: bytes) -> GeneratedLibrary:
         ),
         peak_bytes=memory.peak_bytes,
         floor_bytes=memory.floor_bytes,
-        weights_bytes=constant_bytes,
+        weights_bytes=emitter.weight_bytes,
+        qparams_bytes=emitter.qparam_bytes,
         operators=tuple(dict.fromkeys(operator.name for operator in graph.operators)),
     )
 

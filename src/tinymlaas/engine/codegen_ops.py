@@ -26,7 +26,8 @@ class Emitter:
     pointers: dict[int, str]  # activation tensor index -> C pointer expression
     arrays: list[str] = field(default_factory=list)
     declarations: list[str] = field(default_factory=list)
-    weight_bytes: int = 0
+    weight_bytes: int = 0  # tml_weight_* arrays: the model's weights and biases
+    qparam_bytes: int = 0  # tml_qparam_* arrays: per-channel requantization constants
     _array_names: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def tensor(self, index: int) -> Tensor:
@@ -51,6 +52,7 @@ class Emitter:
 
     def int32_array(self, name: str, values: list[int]) -> str:
         self.arrays.append(_array("int32_t", name, np.asarray(values, dtype=np.int64)))
+        self.qparam_bytes += 4 * len(values)
         return name
 
     def pointer(self, index: int) -> str:

@@ -3,12 +3,13 @@
 Tensors that are never alive at the same time may share bytes. A RESHAPE's output is its input
 (same bytes); an element-wise step may write its output over an input of the same size that
 dies there. Buffers are placed largest first, each at the lowest offset that overlaps no
-already-placed buffer alive at the same time (greedy by size, first fit).
+already-placed buffer alive at the same time (greedy by size, first fit); a few other
+placement orders are tried too and the smallest buffer is kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,13 +58,19 @@ def plan(
     """Return the offsets of every tensor in `sizes` (activations, graph input/output included)."""
     buffer_of = _share_buffers(steps, sizes, graph_inputs, graph_outputs)
     buffers = list({id(buffer): buffer for buffer in buffer_of.values()}.values())
-    placed: list[_Buffer] = []
-    for buffer in sorted(buffers, key=lambda b: (-b.size, b.start, b.tensors[0])):
-        buffer.offset = _first_fit(buffer, placed)
-        placed.append(buffer)
-    offsets = {tensor: buffer.offset for tensor, buffer in buffer_of.items()}
-    peak = max((b.offset + b.size for b in placed), default=0)
-    return Plan(offsets, peak, floor_bytes(steps, sizes))
+    best: dict[int, int] = {}
+    best_peak = -1
+    for order in _ORDERS:
+        placed: list[_Buffer] = []
+        for buffer in sorted(buffers, key=order):
+            buffer.offset = _first_fit(buffer, placed)
+            placed.append(buffer)
+        peak = max((b.offset + b.size for b in placed), default=0)
+        if best_peak < 0 or peak < best_peak:
+            best_peak = peak
+            best = {id(b): b.offset for b in placed}
+    offsets = {tensor: best[id(buffer)] for tensor, buffer in buffer_of.items()}
+    return Plan(offsets, max(best_peak, 0), floor_bytes(steps, sizes))
 
 
 def floor_bytes(steps: Sequence[Step], sizes: Mapping[int, int]) -> int:
@@ -136,6 +143,17 @@ def _merge(buffer_of: dict[int, _Buffer], keep: int, joining: int) -> None:
     target.end = max(target.end, source.end)
     for tensor in source.tensors:
         buffer_of[tensor] = target
+
+
+# Placement orders tried; the smallest peak wins. Largest first is the classic heuristic; in
+# execution order and latest-dying first fix the cases where it fragments (an RGB input that
+# lives only until the first convolution but was placed first at offset 0).
+_ORDERS: tuple[Callable[[_Buffer], tuple[int, ...]], ...] = (
+    lambda b: (-b.size, b.start, b.tensors[0]),
+    lambda b: (b.start, -b.size, b.tensors[0]),
+    lambda b: (-b.end, -b.size, b.tensors[0]),
+    lambda b: (-b.size * (b.end - b.start + 1), b.tensors[0]),
+)
 
 
 def _first_fit(buffer: _Buffer, placed: list[_Buffer]) -> int:
