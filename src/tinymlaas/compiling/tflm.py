@@ -3,7 +3,10 @@
 TFLite-Micro trusts the model it is given: a corrupt flatbuffer, an arena below a few hundred
 bytes or a quantization it cannot represent crashes the process instead of raising. Every entry
 point therefore checks the model with LiteRT first (`litert.check_model`), then for the known
-aborts (`check_micro_model`), and refuses arenas below MINIMUM_ARENA_BYTES.
+aborts (`check_micro_model`), and refuses arenas below MINIMUM_ARENA_BYTES. LiteRT checks a copy
+in which the one field it is stricter about than TFLite-Micro, a bias's quantized dimension
+as older converters wrote it, is fixed (`litert.litert_compatible`); TFLite-Micro runs the
+original bytes.
 """
 
 import os
