@@ -48,9 +48,7 @@ class TrainedModel(IdMixin, TimestampMixin, Base):
     source: Mapped[ModelSource] = mapped_column(
         String(16), nullable=False, default="trained", server_default="trained"
     )
-    imported: Mapped[ImportedFile | None] = mapped_column(
-        PydanticJSON(ImportedFile), nullable=True
-    )
+    imported: Mapped[ImportedFile | None] = mapped_column(PydanticJSON(ImportedFile), nullable=True)
     tflite_sha256: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("blobs.sha256"), nullable=True, index=True
     )

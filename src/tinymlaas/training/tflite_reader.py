@@ -24,17 +24,107 @@ FILE_IDENTIFIER = b"TFL3"
 MIN_INPUT_SIDE, MAX_INPUT_SIDE = 8, 640
 # Operators TFLite-Micro's op resolver registers (tflite-micro 0.dev20261023, builtins only).
 TFLM_OPERATORS = frozenset(
-    "ABS ADD ADD_N ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D BATCH_MATMUL BATCH_TO_SPACE_ND"
-    " BROADCAST_ARGS BROADCAST_TO CALL_ONCE CAST CEIL CONCATENATION CONV_2D COS CUMSUM"
-    " DEPTH_TO_SPACE DEPTHWISE_CONV_2D DEQUANTIZE DIV DYNAMIC_UPDATE_SLICE ELU EMBEDDING_LOOKUP"
-    " EQUAL EXP EXPAND_DIMS FILL FLOOR FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GATHER_ND"
-    " GREATER GREATER_EQUAL HARD_SWISH IF L2_NORMALIZATION L2_POOL_2D LEAKY_RELU LESS LESS_EQUAL"
-    " LOG LOGICAL_AND LOGICAL_NOT LOGICAL_OR LOGISTIC LOG_SOFTMAX MAXIMUM MAX_POOL_2D MEAN"
-    " MINIMUM MIRROR_PAD MUL NEG NOT_EQUAL PACK PAD PADV2 PRELU QUANTIZE READ_VARIABLE REDUCE_MAX"
-    " REDUCE_MIN RELU RELU6 RESHAPE RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR REVERSE_V2 ROUND RSQRT"
-    " SELECT_V2 SHAPE SIN SLICE SOFTMAX SPACE_TO_BATCH_ND SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE"
-    " SQUARED_DIFFERENCE SQUEEZE STRIDED_SLICE SUB SUM SVDF TANH TRANSPOSE TRANSPOSE_CONV"
-    " UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE".split()
+    {
+        "ABS",
+        "ADD",
+        "ADD_N",
+        "ARG_MAX",
+        "ARG_MIN",
+        "ASSIGN_VARIABLE",
+        "AVERAGE_POOL_2D",
+        "BATCH_MATMUL",
+        "BATCH_TO_SPACE_ND",
+        "BROADCAST_ARGS",
+        "BROADCAST_TO",
+        "CALL_ONCE",
+        "CAST",
+        "CEIL",
+        "CONCATENATION",
+        "CONV_2D",
+        "COS",
+        "CUMSUM",
+        "DEPTH_TO_SPACE",
+        "DEPTHWISE_CONV_2D",
+        "DEQUANTIZE",
+        "DIV",
+        "DYNAMIC_UPDATE_SLICE",
+        "ELU",
+        "EMBEDDING_LOOKUP",
+        "EQUAL",
+        "EXP",
+        "EXPAND_DIMS",
+        "FILL",
+        "FLOOR",
+        "FLOOR_DIV",
+        "FLOOR_MOD",
+        "FULLY_CONNECTED",
+        "GATHER",
+        "GATHER_ND",
+        "GREATER",
+        "GREATER_EQUAL",
+        "HARD_SWISH",
+        "IF",
+        "L2_NORMALIZATION",
+        "L2_POOL_2D",
+        "LEAKY_RELU",
+        "LESS",
+        "LESS_EQUAL",
+        "LOG",
+        "LOGICAL_AND",
+        "LOGICAL_NOT",
+        "LOGICAL_OR",
+        "LOGISTIC",
+        "LOG_SOFTMAX",
+        "MAXIMUM",
+        "MAX_POOL_2D",
+        "MEAN",
+        "MINIMUM",
+        "MIRROR_PAD",
+        "MUL",
+        "NEG",
+        "NOT_EQUAL",
+        "PACK",
+        "PAD",
+        "PADV2",
+        "PRELU",
+        "QUANTIZE",
+        "READ_VARIABLE",
+        "REDUCE_MAX",
+        "REDUCE_MIN",
+        "RELU",
+        "RELU6",
+        "RESHAPE",
+        "RESIZE_BILINEAR",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "REVERSE_V2",
+        "ROUND",
+        "RSQRT",
+        "SELECT_V2",
+        "SHAPE",
+        "SIN",
+        "SLICE",
+        "SOFTMAX",
+        "SPACE_TO_BATCH_ND",
+        "SPACE_TO_DEPTH",
+        "SPLIT",
+        "SPLIT_V",
+        "SQRT",
+        "SQUARE",
+        "SQUARED_DIFFERENCE",
+        "SQUEEZE",
+        "STRIDED_SLICE",
+        "SUB",
+        "SUM",
+        "SVDF",
+        "TANH",
+        "TRANSPOSE",
+        "TRANSPOSE_CONV",
+        "UNIDIRECTIONAL_SEQUENCE_LSTM",
+        "UNPACK",
+        "VAR_HANDLE",
+        "WHILE",
+        "ZEROS_LIKE",
+    }
 )
 _OPERATOR_NAMES = {
     value: name for name, value in vars(tflite.BuiltinOperator).items() if name.isupper()
@@ -209,9 +299,7 @@ def _int8_facts(data: bytes, tensor: Any, what: str) -> TensorFacts:
     zero_point = int(quantization.ZeroPoint(0))
     if not -128 <= zero_point <= 127:
         raise InvalidModelFile(f"the {what} zero point {zero_point} is outside int8")
-    return TensorFacts(
-        shape=_shape(data, tensor), dtype="int8", scale=scale, zero_point=zero_point
-    )
+    return TensorFacts(shape=_shape(data, tensor), dtype="int8", scale=scale, zero_point=zero_point)
 
 
 def _check_image_input(facts: TensorFacts) -> None:
