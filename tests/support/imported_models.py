@@ -103,7 +103,8 @@ def with_old_converter_bias_dimension(model: bytes) -> bytes:
         biases = depthwise_biases(tree)
         assert biases, "the model has no depthwise convolution"
         for bias in biases:
-            assert len(bias.shape) == 1 and len(bias.quantization.scale) > 1
+            assert len(bias.shape) == 1
+            assert len(bias.quantization.scale) > 1
             bias.quantization.quantizedDimension = 3
 
     return rewrite(model, change)

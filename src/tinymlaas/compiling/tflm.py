@@ -33,6 +33,8 @@ from tinymlaas.compiling.quantize import (
 # The runtime places its own allocator objects (~464 bytes) in the arena and segfaults when
 # they do not fit; any real model needs more than this anyway.
 MINIMUM_ARENA_BYTES = 1024
+# The runtime aligns the arena's start (and its tensors) to 16 bytes.
+ARENA_ALIGNMENT_BYTES = 16
 # Arena used to measure a model: generous, since untouched pages of it cost nothing.
 MEASUREMENT_ARENA_BYTES = 64 * 2**20
 # TFLM's int8/int16 softmax needs beta * input_scale * 2**26 >= 1, else it calls abort().
@@ -134,8 +136,10 @@ def measure_arena(model: bytes) -> ArenaMeasurement:
     if _runs_in(model, recorded):
         return ArenaMeasurement(recorded, "print_allocations")
     # The recorder can leave out what loading itself takes: a 3.9 KB model recorded 2,400
-    # bytes and needs 2,856. Then the smallest arena that runs is the measurement.
-    return ArenaMeasurement(bisect_arena(model, low=recorded), "bisection")
+    # bytes and needs 2,856. Then the measurement is the smallest arena that runs, plus the
+    # alignment the runtime may have to pad when the arena buffer starts elsewhere.
+    smallest = bisect_arena(model, low=recorded)
+    return ArenaMeasurement(smallest + ARENA_ALIGNMENT_BYTES, "bisection")
 
 
 def bisect_arena(
