@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import ADMIN_PASSWORD
 from support.imported_models import CLASSES, ImportableModel, train_importable_model
-from web.test_pages import HTML, log_in
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True),
 ]
+
+
+HTML = {"Accept": "text/html"}
+
+
+def log_in(client: TestClient) -> str:
+    """Log in as the admin through the form; returns the session's CSRF token."""
+
+    def csrf_of(page: str) -> str:
+        match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert match, "the page has no CSRF field"
+        return match.group(1)
+
+    form = client.get("/login", headers=HTML)
+    client.post(
+        "/login",
+        data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": csrf_of(form.text)},
+    )
+    return csrf_of(client.get("/models", headers=HTML).text)
 
 
 @pytest.fixture(scope="module")
