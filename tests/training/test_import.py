@@ -356,3 +356,16 @@ def test_the_reader_describes_a_real_model(importable: ImportableModel) -> None:
         "MEAN",
         "SOFTMAX",
     )
+
+
+@pytest.mark.slow
+def test_deleting_an_imported_model_frees_its_file(
+    client: TestClient, importable: ImportableModel, database: Database
+) -> None:
+    before = stored(database)
+    model = post_model(client, importable.tflite_bytes).json()
+    assert stored(database) == (before[0] + 1, before[1], before[2] + 1)
+
+    assert client.delete(f"/api/v1/models/{model['id']}").status_code == 204
+
+    assert stored(database) == before
