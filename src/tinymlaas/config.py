@@ -156,6 +156,14 @@ class Settings(BaseSettings):
         description="uncompressed / compressed size, per zip entry over 1 MiB",
     )
     max_image_pixels: int = Field(default=25_000_000, description="width × height of one image")
+    max_model_import_bytes: int = Field(
+        default=16 * 2**20,
+        description="size of a model file given to `POST /models/import` (.tflite or .keras)",
+    )
+    max_import_tensor_bytes: int = Field(
+        default=16 * 2**20,
+        description="size of any one tensor of an imported .tflite (shape × element size)",
+    )
 
     @property
     def is_embedded(self) -> bool:

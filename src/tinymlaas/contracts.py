@@ -97,3 +97,40 @@ class TrainingInfo(BaseModel):
     def held_out_image_ids(self) -> tuple[int, ...]:
         """The test images when the dataset has a test split, else the validation images."""
         return self.test_image_ids or self.validation_image_ids
+
+
+ModelSource = Literal["trained", "imported"]
+ImportFormat = Literal["tflite", "keras"]
+# Architecture recorded in an imported model's TrainingConfig (its file defines the layers).
+IMPORTED_ARCHITECTURE = "imported"
+
+
+class TensorFacts(BaseModel):
+    """Shape, element type and quantization of a model's input or output tensor."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shape: list[int]
+    dtype: str
+    scale: float = 0.0
+    zero_point: int = 0
+
+
+class ImportedFile(BaseModel):
+    """What an imported model's file is and says (stored in `trained_models.imported`).
+
+    For a .tflite, everything is read from the flatbuffer at import; for a .keras, the input,
+    output and operators are filled by the validation job that loads it in a worker.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    format: ImportFormat
+    filename: str
+    size_bytes: int
+    sha256: str
+    input: TensorFacts | None = None
+    output: TensorFacts | None = None
+    operators: tuple[str, ...] = ()
+    tensor_count: int | None = None
+    largest_tensor_bytes: int | None = None

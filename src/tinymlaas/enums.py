@@ -27,8 +27,10 @@ class JobKind(StrEnum):
     train = "train"
     compile = "compile"
     install = "install"
+    # Loading an imported .keras model in a worker to check and describe it.
+    validate = "validate"
 
 
 # The kinds worker processes run (jobs/runner.py has their tasks); the API process holding the
 # device's bridge runs an install.
-WORKER_KINDS = (JobKind.train, JobKind.compile)
+WORKER_KINDS = (JobKind.train, JobKind.compile, JobKind.validate)

@@ -9,6 +9,7 @@ from tinymlaas.cli import (
     client_commands,
     compiling_commands,
     devices_commands,
+    import_commands,
     jobs_commands,
     server,
     training_commands,
@@ -23,6 +24,7 @@ app = typer.Typer(
 server.register(app)
 client_commands.register(app)
 training_commands.register(app)
+import_commands.register()
 compiling_commands.register(app)
 jobs_commands.register(app)
 devices_commands.register(app)

@@ -68,6 +68,16 @@ class MlClient(ApiClient):
         accepted: Json = self._request("POST", "/models", json_body=body).json()
         return accepted
 
+    def import_model(self, path: Path, classes: str, name: str | None, dataset: int | None) -> Json:
+        fields = {"classes": classes, **({"name": name} if name else {})}
+        if dataset is not None:
+            fields["dataset_id"] = str(dataset)
+        with path.open("rb") as file:
+            model: Json = self._request(
+                "POST", "/models/import", data=fields, files=[("file", (path.name, file))]
+            ).json()
+        return model
+
     def list_models(self, dataset_id: int | None) -> list[Json]:
         return self._all_pages("/models", {"dataset_id": dataset_id} if dataset_id else {})
 

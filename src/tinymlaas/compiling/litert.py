@@ -17,6 +17,7 @@ __all__ = [
     "check_model",
     "dequantize_output",
     "describe",
+    "litert_compatible",
     "litert_version",
     "predict",
     "quantize_input",
@@ -60,6 +61,57 @@ def litert_version() -> str:
     return metadata.version("ai-edge-litert")
 
 
+def litert_compatible(model: bytes) -> bytes:
+    """`model`, with what LiteRT refuses but TFLite-Micro never reads made acceptable to LiteRT.
+
+    Older converters (TFLite-Micro's own person-detection model among their outputs) copied the
+    depthwise weights' per-channel quantized_dimension, 3, onto the 1-D bias tensors. LiteRT
+    checks it against the tensor's rank and refuses the whole model ("quantized_dimension must
+    be in range [0, 1). Was 3"); TFLite-Micro never reads a bias's quantized dimension (its
+    kernels take the per-channel scales from the filter). Such a 1-D tensor's field is
+    overwritten in place with 0, the only axis it has, in the copy LiteRT checks and runs: every
+    other byte is the one TFLite-Micro gets, so LiteRT's verification still covers them, and
+    every other quantization LiteRT refuses stays refused. Unchanged bytes come back when there
+    is nothing to fix.
+    """
+    if len(model) < 8 or model[4:8] != FILE_IDENTIFIER:
+        return model
+    try:
+        positions = _out_of_range_bias_dimensions(model)
+    except Exception:  # a corrupt flatbuffer: LiteRT's own verification will say so
+        return model
+    if not positions:
+        return model
+    patched = bytearray(model)
+    for position in positions:
+        patched[position : position + 4] = (0).to_bytes(4, "little")
+    return bytes(patched)
+
+
+# The vtable slot of QuantizationParameters.quantized_dimension (field 6: 4 + 2 * 6).
+_QUANTIZED_DIMENSION_SLOT = 16
+
+
+def _out_of_range_bias_dimensions(model: bytes) -> list[int]:
+    """Byte positions of the quantized_dimension of 1-D tensors where it is beyond the rank."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    root = schema.Model.GetRootAsModel(model, 0)
+    found = []
+    for subgraph_index in range(min(root.SubgraphsLength(), len(model) // 4)):
+        subgraph = root.Subgraphs(subgraph_index)
+        for tensor_index in range(min(subgraph.TensorsLength(), len(model) // 4)):
+            tensor = subgraph.Tensors(tensor_index)
+            quantization = tensor.Quantization()
+            if tensor.ShapeLength() != 1 or quantization is None:
+                continue
+            scales = quantization.ScaleLength()
+            if quantization.QuantizedDimension() >= 1 and scales in (1, tensor.Shape(0)):
+                table = quantization._tab
+                found.append(table.Pos + table.Offset(_QUANTIZED_DIMENSION_SLOT))
+    return found
+
+
 def _interpreter(model: bytes) -> Any:
     """Load `model` with the reference kernels only, tensors allocated; ValueError if invalid."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -70,7 +122,7 @@ def _interpreter(model: bytes) -> Any:
         # Without XNNPACK, int8 results equal TFLite-Micro's except rare one-step requantization
         # ties; BUILTIN_REF would be closer still but aborts the process on MobileNetV2.
         interpreter = Interpreter(
-            model_content=bytes(model),
+            model_content=litert_compatible(bytes(model)),
             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
         )
         interpreter.allocate_tensors()

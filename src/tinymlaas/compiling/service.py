@@ -27,6 +27,11 @@ def create_compiled(
     board = board_or_error(request.board)
     if model.status != JobStatus.succeeded:
         raise BadRequest(f"model {model.id} has not finished training ({model.status})")
+    if model.tflite_sha256 is not None and request.quantization != "int8":
+        raise BadRequest(
+            f"model {model.id} was imported as an int8 .tflite, which is compiled as it is:"
+            " it cannot become float32 (import its .keras to compile a float32 version)"
+        )
     job = jobs.create_job(session, owner, JobKind.compile)
     compiled = CompiledModel(
         owner_id=owner.id,

@@ -41,7 +41,9 @@ class _Inputs:
     model: ModelFacts
     dataset: DatasetFacts
     classes: list[str]
-    keras_bytes: bytes
+    # The .keras to convert; None for an imported .tflite, which is used as it is.
+    keras_bytes: bytes | None
+    tflite_bytes: bytes | None
     representative: Split
     held_out: Split
 
@@ -49,12 +51,14 @@ class _Inputs:
 def run(ctx: JobContext) -> None:
     """Build the compiled model row that belongs to this job."""
     inputs = _load_inputs(ctx)
-    if len(inputs.representative) == 0:
+    if inputs.keras_bytes is not None and len(inputs.representative) == 0:
         raise ValueError("no training images left in the dataset to calibrate the quantization")
     ctx.raise_if_cancelled()
 
-    ctx.progress(0.2, f"converting to {inputs.quantization} TensorFlow Lite")
-    keras_model = _load_keras(inputs.keras_bytes)
+    keras_model = None
+    if inputs.keras_bytes is not None:
+        ctx.progress(0.2, f"converting to {inputs.quantization} TensorFlow Lite")
+        keras_model = _load_keras(inputs.keras_bytes)
     artifacts = _convert(ctx, keras_model, inputs)
     ctx.progress(0.6, f"evaluating on {len(inputs.held_out)} held-out images")
     accuracy = _accuracies(keras_model, artifacts, inputs.held_out)
@@ -102,8 +106,9 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
         if compiled is None:
             raise LookupError(f"no compiled model belongs to job {ctx.job_id}")
         model = session.get_one(TrainedModel, compiled.model_id)
-        if model.keras_sha256 is None:
+        if model.keras_sha256 is None and model.tflite_sha256 is None:
             raise LookupError(f"model {model.id} has no trained weights")
+        blobs = DatabaseBlobStore(session)
         config, classes = model.config, list(model.classes)
         info = model.training_info or TrainingInfo()
         dataset = session.get(Dataset, model.dataset_id) if model.dataset_id else None
@@ -129,17 +134,22 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
                 content_sha256=info.dataset_content_sha256,
             ),
             classes=classes,
-            keras_bytes=DatabaseBlobStore(session).get(model.keras_sha256),
+            keras_bytes=blobs.get(model.keras_sha256) if model.keras_sha256 else None,
+            tflite_bytes=blobs.get(model.tflite_sha256) if model.tflite_sha256 else None,
             representative=load_images(session, sample, classes, *shape),
             held_out=load_images(session, list(info.held_out_image_ids), classes, *shape),
         )
 
 
 def _convert(ctx: JobContext, keras_model: Any, inputs: _Inputs) -> CompiledArtifacts:
-    """Convert to .tflite, then measure its arena in TFLite-Micro and describe its tensors."""
+    """Convert to .tflite (an imported one is taken as it is), then measure its arena in
+    TFLite-Micro and describe its tensors."""
     from tinymlaas.compiling import tflite
 
-    tflite_model = tflite.convert(keras_model, inputs.quantization, inputs.representative.x)
+    if inputs.tflite_bytes is not None:
+        tflite_model = inputs.tflite_bytes
+    else:
+        tflite_model = tflite.convert(keras_model, inputs.quantization, inputs.representative.x)
     ctx.raise_if_cancelled()
     ctx.progress(0.5, "measuring the tensor arena in TFLite-Micro")
     arena = tflm.measure_arena(tflite_model).arena_bytes
@@ -163,16 +173,19 @@ def _load_keras(data: bytes) -> Any:
 
 
 def _accuracies(keras_model: Any, artifacts: CompiledArtifacts, held_out: Split) -> dict[str, Any]:
-    """Float Keras, LiteRT and TFLite-Micro accuracy on the same held-out images."""
+    """Float Keras, LiteRT and TFLite-Micro accuracy on the same held-out images.
+
+    Without images (an imported model with no dataset) every figure is None; an imported
+    .tflite has no float model, so its "float" is None.
+    """
     if len(held_out) == 0:
         return {"float": None, "int8": None, "tflm": None, "images": 0}
 
     def accuracy(scores: np.ndarray) -> float:
         return round(float(np.mean(np.argmax(scores, axis=1) == held_out.y)), 6)
 
-    float_scores = predict(keras_model, held_out.x)
     return {
-        "float": accuracy(float_scores),
+        "float": None if keras_model is None else accuracy(predict(keras_model, held_out.x)),
         "int8": accuracy(litert.predict(artifacts.tflite, held_out.x)),
         "tflm": accuracy(
             tflm.predict(artifacts.tflite, held_out.x, arena_bytes=artifacts.arena_bytes)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 TASKS: dict[JobKind, str] = {
     JobKind.train: "tinymlaas.training.tasks:run",
     JobKind.compile: "tinymlaas.compiling.tasks:run",
+    JobKind.validate: "tinymlaas.training.import_tasks:run",
 }
 
 

@@ -5,13 +5,16 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tinymlaas.contracts import TrainingConfig, TrainingInfo
+from tinymlaas.contracts import ImportedFile, ModelSource, TrainingConfig, TrainingInfo
 from tinymlaas.db.base import Base, EnumString, ExactString, IdMixin, PydanticJSON, TimestampMixin
 from tinymlaas.enums import JobStatus
 
 
 class TrainedModel(IdMixin, TimestampMixin, Base):
-    """A Keras model trained on a dataset; its .keras file lives in the blob store."""
+    """A Keras model trained on a dataset, or a model imported from a file (`source`).
+
+    Its .keras file (trained, or an imported .keras) or imported .tflite lives in the blob store.
+    """
 
     __tablename__ = "trained_models"
 
@@ -40,6 +43,13 @@ class TrainedModel(IdMixin, TimestampMixin, Base):
         PydanticJSON(TrainingInfo), nullable=True
     )
     keras_sha256: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("blobs.sha256"), nullable=True, index=True
+    )
+    source: Mapped[ModelSource] = mapped_column(
+        String(16), nullable=False, default="trained", server_default="trained"
+    )
+    imported: Mapped[ImportedFile | None] = mapped_column(PydanticJSON(ImportedFile), nullable=True)
+    tflite_sha256: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("blobs.sha256"), nullable=True, index=True
     )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
-from tinymlaas.auth.dependencies import CurrentUser, SessionDep
+from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.jobs.schemas import JobAccepted
 from tinymlaas.params import Limit, Offset, OptionalIdFilter
 from tinymlaas.schemas import Page
-from tinymlaas.training import catalog, repository, service
+from tinymlaas.training import catalog, importing, repository, service
 from tinymlaas.training.dependencies import ModelDep
 from tinymlaas.training.schemas import (
     ArchitectureRead,
@@ -81,6 +81,37 @@ def train_model(
 ) -> JobAccepted:
     """Queue the training of a new model (or a new version continuing from base_model_id)."""
     return JobAccepted.model_validate(service.create_model(session, user, payload))
+
+
+@router.post(
+    "/models/import",
+    operation_id="import_model",
+    response_model=ModelRead,
+    status_code=status.HTTP_201_CREATED,
+)
+def import_model(
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="an int8 .tflite, or a .keras to quantize")],
+    classes: Annotated[
+        str, Form(max_length=10_000, description="class names in output order: 'a,b,c'")
+    ],
+    name: Annotated[str | None, Form(min_length=1, max_length=200)] = None,
+    dataset_id: Annotated[int | None, Form(ge=1, le=2**31 - 1)] = None,
+) -> ModelRead:
+    """Import a model trained elsewhere; it compiles like a trained one (no training job)."""
+    request = importing.ImportRequest(name, importing.parse_classes(classes), dataset_id)
+    model = importing.import_model(
+        session,
+        DatabaseBlobStore(session),
+        user,
+        request,
+        file.filename or "model",
+        file.file,
+        settings,
+    )
+    return ModelRead.model_validate(model)
 
 
 @router.get("/models", operation_id="list_models", response_model=Page[ModelRead])

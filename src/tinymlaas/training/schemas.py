@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinymlaas.contracts import Augmentation, ColorMode, TrainingConfig
+from tinymlaas.contracts import Augmentation, ColorMode, ImportedFile, ModelSource, TrainingConfig
 from tinymlaas.enums import JobStatus
 from tinymlaas.params import IdField
 
@@ -60,6 +60,12 @@ class ModelRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     error: str | None
+    source: ModelSource = Field(
+        default="trained", description="trained here, or imported from a file"
+    )
+    imported: ImportedFile | None = Field(
+        default=None, description="an imported model's file and what it says"
+    )
 
 
 class FootprintRead(BaseModel):

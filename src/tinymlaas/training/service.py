@@ -167,7 +167,7 @@ def delete_model(session: Session, blobs: BlobStore, model: TrainedModel) -> Non
         raise Conflict(
             f"model {model.id} is still training (job {model.job_id}); cancel the job first"
         )
-    refs = [model.keras_sha256 or ""]
+    refs = [model.keras_sha256 or "", model.tflite_sha256 or ""]
     refs += repository.delete_compiled_versions(session, model.id)
     session.delete(model)
     session.flush()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from tinymlaas.auth.dependencies import SessionDep
+from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository as compiling_repository
 from tinymlaas.compiling import service as compiling
@@ -18,7 +18,7 @@ from tinymlaas.enums import ACTIVE_STATUSES
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import TrainedModel
-from tinymlaas.training import catalog, repository, service
+from tinymlaas.training import catalog, importing, repository, service
 from tinymlaas.training.schemas import ColorMode, ModelCreate
 from tinymlaas.web.auth import CsrfChecked, PageUser
 from tinymlaas.web.forms import parse_form
@@ -55,8 +55,37 @@ def list_models(
             "pager": pager(window, total),
             "dataset_names": datasets_repository.names_by_id(session, page.user.id, dataset_ids),
             "dataset_total": datasets_repository.count_datasets(session, page.user.id),
+            "datasets": datasets_repository.all_datasets(session, page.user.id),
         },
     )
+
+
+@router.post("/models/import", dependencies=[CsrfChecked])
+def import_model(
+    page: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File()],
+    classes: Annotated[str, Form()],
+    name: Annotated[str, Form()] = "",
+    dataset_id: Annotated[str, Form()] = "",
+) -> Response:
+    """Import a model file (the same rules as POST /api/v1/models/import) and open its page."""
+    request = importing.ImportRequest(
+        name.strip() or None,
+        importing.parse_classes(classes),
+        int(dataset_id) if dataset_id.strip().isdigit() else None,
+    )
+    model = importing.import_model(
+        session,
+        DatabaseBlobStore(session),
+        page.user,
+        request,
+        file.filename or "model",
+        file.file,
+        settings,
+    )
+    return redirect(f"/models/{model.id}", f"Imported '{model.name}'.")
 
 
 @router.get("/models/new", response_class=HTMLResponse)
