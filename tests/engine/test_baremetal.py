@@ -31,7 +31,8 @@ int tml_invoke(const int8_t *input, int8_t *output);
 """
 
 # A dense layer repeated `passes` times: int8 products summed in a static int32 buffer, then
-# shifted and saturated to int8 (enough to move flash, RAM, stack and instructions).
+# scaled in single-precision float (so hard-float cores need their FPU enabled) and saturated
+# to int8: enough to move flash, RAM, stack and instructions.
 MODEL = """#include "tinymlaas_model.h"
 const int8_t tml_weight_dense[TML_OUTPUT_SIZE * TML_INPUT_SIZE] = {%(weights)s};
 %(extra)s
@@ -51,7 +52,7 @@ int tml_invoke(const int8_t *input, int8_t *output)
         }
     }
     for (o = 0; o < TML_OUTPUT_SIZE; o++) {
-        int32_t value = tml_accumulators[o] / (256 * %(passes)d);
+        int32_t value = (int32_t)((float)tml_accumulators[o] * (0.0037f / %(passes)d));
         output[o] = (int8_t)(value > 127 ? 127 : value < -128 ? -128 : value);
     }
     return %(status)d;
@@ -177,9 +178,25 @@ def test_an_error_from_tml_invoke_fails_the_measurement_with_the_program_output(
     with pytest.raises(FirmwareError) as raised:
         measure_nano(library(status=2))
 
-    assert "exited with status 1" in raised.value.detail
-    assert "tml_invoke returned an error" in raised.value.detail
+    assert raised.value.detail == "the program failed on mps2-an386: tml_invoke returned an error"
     assert "TML status 00000002" in raised.value.extra["program_output"]
+
+
+def test_a_deep_stack_is_measured_and_one_deeper_than_the_free_ram_fails() -> None:
+    # A local array the model fills entirely, as a kernel's scratch buffer would be.
+    frame = "0; { volatile int8_t frame[%d]; for (i = 0; i < %d; i++) frame[i] = input[i & 63]; }"
+    shallow = library(bias=frame % (200 * KiB, 200 * KiB))
+    deep = library(bias=frame % (NANO_RAM, NANO_RAM))
+
+    measured = measure_nano(shallow)
+    with pytest.raises(FirmwareError) as raised:
+        measure_nano(deep)
+
+    assert 200 * KiB < measured.stack_bytes < 200 * KiB + 256
+    assert raised.value.detail in {
+        "the program failed on mps2-an386: the stack overran all free RAM",
+        "the program failed on mps2-an386: the program faulted (a HardFault or another exception)",
+    }
 
 
 def test_a_program_that_never_finishes_times_out() -> None:

@@ -36,9 +36,9 @@ DEFAULT_TIMEOUT_S = 30.0
 # RAM the linker keeps free for the stack at least; the harness reports the real use.
 DEFAULT_MIN_STACK_BYTES = 1024
 _EXIT_REASONS = {
-    1: "tml_invoke returned an error",
-    2: "the stack overran all free RAM",
-    3: "the program faulted (HardFault or another exception)",
+    11: "tml_invoke returned an error",
+    12: "the stack overran all free RAM",
+    13: "the program faulted (a HardFault or another exception)",
 }
 
 
@@ -119,9 +119,7 @@ def measure(
     return _measurement(target, sizes, report, built - started, finished - built)
 
 
-def _run_firmware(
-    workdir: Path, elf: Path, core: EmulatedCore, timeout_s: float
-) -> dict[str, str]:
+def _run_firmware(workdir: Path, elf: Path, core: EmulatedCore, timeout_s: float) -> dict[str, str]:
     command = [
         QEMU,
         "-M",
@@ -154,11 +152,11 @@ def _run_firmware(
         ) from None
     output = result.stdout + result.stderr
     if result.returncode != 0:
-        reason = _EXIT_REASONS.get(result.returncode, "QEMU failed")
-        raise FirmwareError(
-            f"the program exited with status {result.returncode} on {core.machine}: {reason}",
-            program_output=output[-2000:],
-        )
+        if result.returncode in _EXIT_REASONS:
+            message = f"the program failed on {core.machine}: {_EXIT_REASONS[result.returncode]}"
+        else:
+            message = f"QEMU ({core.machine}) exited with status {result.returncode}"
+        raise FirmwareError(message, program_output=output[-2000:])
     return _parse_report(output)
 
 

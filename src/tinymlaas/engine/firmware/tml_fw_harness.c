@@ -1,8 +1,8 @@
 /* Measurement harness: runs tml_invoke once on an embedded input, counts the instructions it
  * takes with SysTick (under QEMU -icount shift=0 one instruction is one nanosecond of virtual
  * time), measures its stack high-water mark by painting the free RAM, and reports over
- * semihosting. Exit code: 0 done, 1 tml_invoke failed, 2 the stack overran the free RAM,
- * 3 a fault. */
+ * semihosting. Exit code: 0 done, 11 tml_invoke failed, 12 the stack overran the free RAM,
+ * 13 a fault (codes QEMU itself never exits with). */
 #include <stdint.h>
 
 #include "tinymlaas_model.h"
@@ -142,7 +142,7 @@ int main(void)
     tml_fw_print_hex("TML free_ram ", (uint32_t)((uintptr_t)&_estack - (uintptr_t)&_ebss));
     tml_fw_print_hex("TML status ", (uint32_t)status);
     if (status != 0) {
-        return 1;
+        return 11;
     }
-    return lowest == &_ebss ? 2 : 0;
+    return lowest == &_ebss ? 12 : 0;
 }

@@ -52,7 +52,7 @@ void Reset_Handler(void)
 
 void Fault_Handler(void)
 {
-    tml_fw_exit(3);
+    tml_fw_exit(13);
 }
 
 void SysTick_Handler(void)
