@@ -8,12 +8,14 @@ import random
 import re
 import subprocess
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from tinymlaas.engine.baremetal import CoreNotEmulated, Measurement, measure
 from tinymlaas.engine.baremetal_build import FirmwareDoesNotFit, FirmwareError
+from tinymlaas.engine.baremetal_cores import EMULATED_CORES
 
 KiB = 1024
 INPUT_SIZE = 64
@@ -131,6 +133,28 @@ def test_the_emulated_core_computes_what_the_host_computes(core: str, tmp_path: 
     assert re.fullmatch(r"\d+\.\d+\.\d+", measured.toolchain.gcc)
     assert "QEMU" in measured.toolchain.qemu
     assert measured.build_seconds + measured.run_seconds < 10
+    assert measured.latency_ms_estimate(64) > 0
+
+
+@pytest.mark.parametrize("core", ["cortex-m4f", "cortex-m7", "cortex-m33", "cortex-m55"])
+def test_the_harness_builds_without_warnings(core: str, tmp_path: Path) -> None:
+    (tmp_path / "tinymlaas_model.h").write_text(HEADER)
+    (tmp_path / "tml_fw_input.h").write_text("static const int8_t tml_fw_input[64] = {0};\n")
+    firmware = resources.files("tinymlaas.engine") / "firmware"
+    for name in ("tml_fw_startup.c", "tml_fw_harness.c"):
+        (tmp_path / name).write_text(firmware.joinpath(name).read_text())
+    flags = EMULATED_CORES[core].cpu_flags
+
+    result = subprocess.run(
+        ["arm-none-eabi-gcc", "-std=c99", "-O2", "-mthumb", *flags, "-Wall", "-Wextra"]
+        + ["-Werror", "-I.", "-c", "tml_fw_startup.c", "tml_fw_harness.c"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
 
 
 def test_instructions_repeat_run_to_run_and_scale_with_work() -> None:

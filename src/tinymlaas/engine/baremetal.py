@@ -29,7 +29,12 @@ from tinymlaas.engine.baremetal_build import (
     write_linker_script,
     write_sources,
 )
-from tinymlaas.engine.baremetal_cores import EMULATED_CORES, UNMEASURED_CORES, EmulatedCore
+from tinymlaas.engine.baremetal_cores import (
+    EMULATED_CORES,
+    UNMEASURED_CORES,
+    EmulatedCore,
+    latency_ms_estimate,
+)
 
 QEMU = "qemu-system-arm"
 DEFAULT_TIMEOUT_S = 30.0
@@ -59,7 +64,9 @@ class Measurement:
     """One inference of a model library on an emulated core.
 
     The model's figures exclude the measurement harness (startup code, the embedded input,
-    the output buffer); `firmware_*` are the whole program's.
+    the output buffer); `firmware_*` are the whole program's. A run longer than 2**24 SysTick
+    ticks (about 670 M instructions) takes SysTick interrupts, whose exception frame (32
+    bytes, 104 with floating-point context) may add to `stack_bytes`, as it would on a board.
     """
 
     core: str
@@ -81,6 +88,11 @@ class Measurement:
     toolchain: Toolchain
     build_seconds: float
     run_seconds: float
+
+    def latency_ms_estimate(self, clock_mhz: int) -> float:
+        """One inference's latency on a board clocked at `clock_mhz` (an estimate: see
+        baremetal_cores for the cycles-per-instruction factor and its source)."""
+        return latency_ms_estimate(self.instructions, EMULATED_CORES[self.core], clock_mhz)
 
 
 def emulated_core(core: str) -> EmulatedCore:
