@@ -117,6 +117,14 @@ def database(migrated_database: Database) -> Iterator[Database]:
 
 
 @pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    """A session on the backend's database for service-level tests; rolled back after."""
+    with database.factory() as session:
+        yield session
+        session.rollback()
+
+
+@pytest.fixture
 def settings(database: Database, tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",

@@ -24,8 +24,6 @@ from sqlalchemy import select
 from tinymlaas.cli import ml_client
 from tinymlaas.db.session import transaction
 from tinymlaas.models import (
-    Bridge,
-    Device,
     Observation,
     User,
 )
@@ -33,6 +31,7 @@ from tinymlaas.models import (
 from conftest import Database
 from support.cli import Cli, cells
 from support.factories import compiled_row as make_compiled_row
+from support.factories import device_row as make_device_row
 from support.factories import pattern_camera, pattern_dataset_zip
 from support.waiting import wait_for
 
@@ -57,24 +56,8 @@ def compiled_row(database: Database, **overrides: Any) -> int:
 
 
 def device_row(database: Database) -> int:
-    """A device an (offline) bridge reported, as the bridge's first report leaves it."""
-    owner_id = admin_id(database)
-    with transaction(database.factory) as session:
-        bridge = Bridge(owner_id=owner_id, name="bench", token_sha256="0" * 64)
-        session.add(bridge)
-        session.flush()
-        device = Device(
-            owner_id=owner_id,
-            bridge_id=bridge.id,
-            identity="SN-1",
-            name="nano",
-            port="/dev/ttyACM0",
-            serial_number="SN-1",
-            board="virtual",
-        )
-        session.add(device)
-        session.flush()
-        return device.id
+    """A virtual-board device of the admin's, reported by an (offline) bridge."""
+    return make_device_row(database, admin_id(database))
 
 
 def test_bridges_are_created_listed_and_revoked(logged_in: Cli) -> None:

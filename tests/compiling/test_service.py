@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,15 +15,6 @@ from tinymlaas.compiling.schemas import CompiledRead, CompileRequest
 from tinymlaas.contracts import TrainingConfig
 from tinymlaas.errors import BadRequest, Conflict, NotFound, TinyMLaaSError
 from tinymlaas.models import CompiledFile, CompiledModel, Job, TrainedModel, User
-
-from conftest import Database
-
-
-@pytest.fixture
-def session(database: Database) -> Iterator[Session]:
-    with database.factory() as session:
-        yield session
-        session.rollback()
 
 
 @pytest.fixture

@@ -10,33 +10,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from support.factories import pattern_dataset_zip, pattern_image
+from support.factories import pattern_image
 from support.jobs import parse_sse, wait_for_job
+from support.models import start_training
 
 pytestmark = pytest.mark.slow
-
-
-def start_training(client: TestClient, **changes: object) -> dict:  # type: ignore[type-arg]
-    imported = client.post(
-        "/api/v1/datasets/import",
-        files={"file": ("p.zip", pattern_dataset_zip(per_class=16), "application/zip")},
-        data={"name": "patterns"},
-    ).json()
-    body = {
-        "name": "tiny",
-        "dataset_id": imported["id"],
-        "architecture": "cnn-small",
-        "alpha": 0.5,
-        "input_width": 16,
-        "input_height": 16,
-        "epochs": 6,
-        "batch_size": 8,
-        "learning_rate": 0.01,
-        "seed": 7,
-    } | changes
-    response = client.post("/api/v1/models", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def test_train_then_compile_for_a_board(client: TestClient, local_worker: None) -> None:

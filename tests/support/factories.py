@@ -129,3 +129,27 @@ def pattern_camera(folder: Path, per_class: int, seed: int) -> Path:
         for index in range(per_class):
             (folder / label / f"{index}.png").write_bytes(pattern_image(kind, seed=seed + index))
     return folder
+
+
+def device_row(database: Any, owner_id: int, **overrides: Any) -> int:
+    """A device an (offline) bridge reported, as the bridge's first report leaves it."""
+    from tinymlaas.db.session import transaction
+    from tinymlaas.models import Bridge, Device
+
+    with transaction(database.factory) as session:
+        bridge = Bridge(owner_id=owner_id, name="bench", token_sha256=f"{owner_id:064d}")
+        session.add(bridge)
+        session.flush()
+        values = {
+            "owner_id": owner_id,
+            "bridge_id": bridge.id,
+            "identity": "SN-1",
+            "name": "nano",
+            "port": "/dev/ttyACM0",
+            "serial_number": "SN-1",
+            "board": "virtual",
+        } | overrides
+        device = Device(**values)
+        session.add(device)
+        session.flush()
+        return device.id

@@ -41,3 +41,31 @@ def train_and_compile(client: httpx.Client, per_class: int = 16) -> int:
     job = wait_for_job(client, compiled["job_id"], timeout=240)
     assert job["status"] == "succeeded", job
     return int(compiled["id"])
+
+
+TINY_TRAINING: dict[str, Any] = {
+    "name": "tiny",
+    "architecture": "cnn-small",
+    "alpha": 0.5,
+    "input_width": 16,
+    "input_height": 16,
+    "epochs": 6,
+    "batch_size": 8,
+    "learning_rate": 0.01,
+    "seed": 7,
+}
+
+
+def start_training(client: Any, **changes: object) -> dict[str, Any]:
+    """Import the pattern dataset and queue TINY_TRAINING (with `changes`) on it through the
+    API of a TestClient; the 202 answer."""
+    imported = client.post(
+        "/api/v1/datasets/import",
+        files={"file": ("p.zip", pattern_dataset_zip(per_class=16), "application/zip")},
+        data={"name": "patterns"},
+    ).json()
+    body = TINY_TRAINING | {"dataset_id": imported["id"]} | changes
+    response = client.post("/api/v1/models", json=body)
+    assert response.status_code == 202, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted

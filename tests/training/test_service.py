@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,15 +18,7 @@ from tinymlaas.models import Dataset, Image, TrainedModel, User
 from tinymlaas.training import service
 from tinymlaas.training.schemas import ModelCreate, ModelRead
 
-from conftest import Database
 from support.factories import image_bytes
-
-
-@pytest.fixture
-def session(database: Database) -> Iterator[Session]:
-    with database.factory() as session:
-        yield session
-        session.rollback()
 
 
 @pytest.fixture

@@ -9,36 +9,18 @@ from fastapi.testclient import TestClient
 
 from tinymlaas.training.epochs import BestEpoch
 
-from support.factories import pattern_dataset_zip
 from support.jobs import wait_for_job
+from support.models import start_training
 
 pytestmark = pytest.mark.slow
 
 
 def train(client: TestClient, **changes: object) -> dict[str, Any]:
     """Train a tiny cnn-small on generated patterns; the finished model."""
-    imported = client.post(
-        "/api/v1/datasets/import",
-        files={"file": ("p.zip", pattern_dataset_zip(per_class=16), "application/zip")},
-        data={"name": "patterns"},
-    ).json()
-    body = {
-        "name": "tiny",
-        "dataset_id": imported["id"],
-        "architecture": "cnn-small",
-        "alpha": 0.5,
-        "input_width": 16,
-        "input_height": 16,
-        "epochs": 6,
-        "batch_size": 8,
-        "learning_rate": 0.01,
-        "seed": 7,
-    } | changes
-    response = client.post("/api/v1/models", json=body)
-    assert response.status_code == 202, response.text
-    job = wait_for_job(client, response.json()["job_id"])
+    accepted = start_training(client, **changes)
+    job = wait_for_job(client, accepted["job_id"])
     assert job["status"] == "succeeded", job
-    model: dict[str, Any] = client.get(f"/api/v1/models/{response.json()['id']}").json()
+    model: dict[str, Any] = client.get(f"/api/v1/models/{accepted['id']}").json()
     return model
 
 

@@ -11,11 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tinymlaas.db.session import transaction
-from tinymlaas.models import Bridge, Device, Installation, User
+from tinymlaas.models import Installation, User
 
 from conftest import ADMIN_PASSWORD, Database
-from support.factories import compiled_row
+from support.factories import compiled_row, device_row
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 
@@ -28,22 +27,8 @@ def nano_device_with_two_models(database: Database) -> tuple[int, int, int]:
         admin_id = session.scalars(select(User.id).where(User.username == "admin")).one()
     for_nano = compiled_row(database, admin_id, board="nano33ble")
     for_esp = compiled_row(database, admin_id, board="esp32-s3-eye")
-    with transaction(database.factory) as session:
-        bridge = Bridge(owner_id=admin_id, name="bench", token_sha256="1" * 64)
-        session.add(bridge)
-        session.flush()
-        device = Device(
-            owner_id=admin_id,
-            bridge_id=bridge.id,
-            identity="SN-9",
-            name="nano",
-            port="/dev/ttyACM0",
-            serial_number="SN-9",
-            board="nano33ble",
-        )
-        session.add(device)
-        session.flush()
-        return device.id, for_nano, for_esp
+    device_id = device_row(database, admin_id, identity="SN-9", board="nano33ble")
+    return device_id, for_nano, for_esp
 
 
 def option_of(page: str, compiled_id: int) -> str:

@@ -12,7 +12,7 @@ from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware import footprint
 from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
-from tinymlaas.models import TrainedModel, User
+from tinymlaas.models import Dataset, TrainedModel, User
 from tinymlaas.training import catalog, repository
 from tinymlaas.training.schemas import EstimateRead, ModelCreate, ModelUpdate
 
@@ -89,26 +89,12 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
     except catalog.InvalidTrainingConfig as exc:
         raise BadRequest(str(exc)) from exc
 
-    counts = repository.label_counts(session, dataset.id)
-    if not counts:
-        raise BadRequest(
-            f"dataset '{dataset.name}' has no labelled images: put images in folders named"
-            " after their class"
-        )
-    classes = sorted(label for label, count in counts.items() if count > 0)
-    if len(classes) < 2:
-        raise BadRequest(
-            f"dataset '{dataset.name}' needs at least 2 classes with images to train;"
-            f" it has {len(classes)} ({', '.join(classes)})"
-        )
+    classes = _trainable_classes(session, dataset)
     if base is not None and classes != base.classes:
         raise BadRequest(
             f"dataset classes {classes} differ from base model {base.id}'s {base.classes};"
             " continue training needs the same classes"
         )
-    splits = repository.split_counts(session, dataset.id)
-    if any(split is not None for split in splits) and not splits.get("train"):
-        raise BadRequest("the dataset has split folders but no images in 'train'")
 
     # Settings the request leaves out (None) take TrainingConfig's defaults.
     given = request.model_dump(exclude={"name", "dataset_id", "base_model_id"}, exclude_none=True)
@@ -130,6 +116,26 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
     session.add(model)
     session.flush()
     return model
+
+
+def _trainable_classes(session: Session, dataset: Dataset) -> list[str]:
+    """The dataset's classes with images, once it has enough of them to train on."""
+    counts = repository.label_counts(session, dataset.id)
+    if not counts:
+        raise BadRequest(
+            f"dataset '{dataset.name}' has no labelled images: put images in folders named"
+            " after their class"
+        )
+    classes = sorted(label for label, count in counts.items() if count > 0)
+    if len(classes) < 2:
+        raise BadRequest(
+            f"dataset '{dataset.name}' needs at least 2 classes with images to train;"
+            f" it has {len(classes)} ({', '.join(classes)})"
+        )
+    splits = repository.split_counts(session, dataset.id)
+    if any(split is not None for split in splits) and not splits.get("train"):
+        raise BadRequest("the dataset has split folders but no images in 'train'")
+    return classes
 
 
 def _inherit(request: ModelCreate, base: TrainedModel) -> ModelCreate:
