@@ -123,6 +123,7 @@ def test_the_emulated_core_computes_what_the_host_computes(core: str, tmp_path: 
     assert measured.weights_bytes == WEIGHTS
     # Code: the dense loop (+ memset, which gcc may call to clear the accumulators).
     assert 40 <= measured.code_bytes <= 600
+    assert measured.qparams_bytes == 0
     assert measured.flash_bytes == measured.weights_bytes + measured.code_bytes
     assert measured.ram_bytes == 4 * OUTPUT_SIZE  # the static accumulators
     assert measured.firmware_flash_bytes > measured.flash_bytes
@@ -174,6 +175,16 @@ def test_an_added_const_array_grows_the_flash_weights_by_its_size() -> None:
     assert bigger.weights_bytes - plain.weights_bytes == 3000
     assert bigger.flash_bytes - plain.flash_bytes >= 3000
     assert bigger.ram_bytes == plain.ram_bytes
+
+
+def test_requantization_constants_are_counted_apart_from_weights_and_code() -> None:
+    sources = library()
+    sources["model.c"] += "const int32_t tml_qparam_multipliers[100] = {1};\n"
+
+    measured = measure_nano(sources)
+
+    assert (measured.weights_bytes, measured.qparams_bytes) == (WEIGHTS, 400)
+    assert measured.flash_bytes == WEIGHTS + 400 + measured.code_bytes
 
 
 def test_a_library_too_big_for_the_board_flash_is_a_link_error() -> None:

@@ -71,9 +71,11 @@ class Measurement:
 
     core: str
     machine: str
-    # The model's flash: code, constants and weights (+ any libc helpers it pulls in).
+    # The model's flash: weights (tml_weight_*), requantization constants (tml_qparam_*) and
+    # code with its other constants (+ the libc helpers it pulls in, e.g. memset).
     flash_bytes: int
     weights_bytes: int
+    qparams_bytes: int
     code_bytes: int
     # The model's RAM: .data + .bss (the activation buffer included), without the stack.
     ram_bytes: int
@@ -209,7 +211,8 @@ def _measurement(
         machine=core.machine,
         flash_bytes=flash,
         weights_bytes=sizes.weights_bytes,
-        code_bytes=flash - sizes.weights_bytes,
+        qparams_bytes=sizes.qparams_bytes,
+        code_bytes=flash - sizes.weights_bytes - sizes.qparams_bytes,
         ram_bytes=sizes.model_ram_bytes,
         stack_bytes=int(report["stack"], 16),
         instructions=round(ticks * nanoseconds_per_tick),

@@ -23,6 +23,8 @@ SIZE = "arm-none-eabi-size"
 NM = "arm-none-eabi-nm"
 HARNESS_SOURCES = ("tml_fw_startup.c", "tml_fw_harness.c")
 WEIGHT_PREFIX = "tml_weight_"
+# Per-channel requantization multipliers and shifts of the generated code.
+QPARAM_PREFIX = "tml_qparam_"
 _OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 _INPUT_SECTION = re.compile(
     r"^(?: (?P<name>\.\S+))?\s+0x[0-9a-f]+\s+0x(?P<size>[0-9a-f]+)\s+(?P<file>\S.*)$"
@@ -48,6 +50,7 @@ class FirmwareSizes:
     flash_bytes: int
     ram_bytes: int
     weights_bytes: int
+    qparams_bytes: int
     model_flash_bytes: int
     model_ram_bytes: int
 
@@ -171,11 +174,12 @@ def read_sizes(workdir: Path, elf: Path) -> FirmwareSizes:
         if len(fields) == 3 and fields[0].startswith(".") and fields[1].isdigit():
             by_name[fields[0]] = int(fields[1])
     symbols = _run([NM, "-S", "--size-sort", elf.name], workdir)
-    weights = sum(
-        int(fields[1], 16)
-        for fields in (line.split() for line in symbols.splitlines())
-        if len(fields) == 4 and fields[3].startswith(WEIGHT_PREFIX)
-    )
+    by_prefix = {WEIGHT_PREFIX: 0, QPARAM_PREFIX: 0}
+    for fields in (line.split() for line in symbols.splitlines()):
+        if len(fields) == 4:
+            for prefix in by_prefix:
+                if fields[3].startswith(prefix):
+                    by_prefix[prefix] += int(fields[1], 16)
     model = _model_section_sizes((workdir / "firmware.map").read_text())
     model_flash = sum(model.get(name, 0) for name in _FLASH_SECTIONS)
     model_ram = sum(model.get(name, 0) for name in _RAM_SECTIONS)
@@ -184,7 +188,8 @@ def read_sizes(workdir: Path, elf: Path) -> FirmwareSizes:
     return FirmwareSizes(
         flash_bytes=flash,
         ram_bytes=ram,
-        weights_bytes=weights,
+        weights_bytes=by_prefix[WEIGHT_PREFIX],
+        qparams_bytes=by_prefix[QPARAM_PREFIX],
         model_flash_bytes=model_flash,
         model_ram_bytes=model_ram,
     )
