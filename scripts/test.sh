@@ -13,6 +13,11 @@ command -v zip >/dev/null || apt_packages+=(zip)
 command -v gcc >/dev/null || apt_packages+=(gcc)
 command -v g++ >/dev/null || apt_packages+=(g++)
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+# Cross compiler, newlib and QEMU: the generated C is built and measured on emulated Cortex-M.
+command -v arm-none-eabi-gcc >/dev/null || apt_packages+=(gcc-arm-none-eabi)
+command -v arm-none-eabi-nm >/dev/null || apt_packages+=(binutils-arm-none-eabi)
+[ -e /usr/lib/arm-none-eabi/lib/libc_nano.a ] || apt_packages+=(libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null || apt_packages+=(qemu-system-arm)
 if ((${#apt_packages[@]})); then
   log "apt-get install ${apt_packages[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"

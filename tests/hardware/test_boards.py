@@ -15,6 +15,7 @@ def test_nano33ble_has_the_published_figures() -> None:
     board = get_board("nano33ble")
 
     assert (board.mcu.split()[0], board.clock_mhz) == ("nRF52840", 64)
+    assert board.core == "cortex-m4f"
     assert (board.flash_bytes, board.ram_bytes) == (1024 * KiB, 256 * KiB)
     assert board.fqbn == "arduino:mbed_nano:nano33ble"
     assert board.architecture == "mbed_nano"

@@ -9,12 +9,26 @@ measurements), except the partition sizes; each carries its assumption.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tinymlaas.errors import BadRequest
 
 KiB = 1024
 MiB = 1024 * KiB
+
+# The processor core a board's firmware runs on: what the bare-metal measurement builds for
+# (engine/baremetal_cores.py says which cores have an emulator) and what a latency estimate
+# scales by. "host" is the machine the virtual device runs on.
+CoreName = Literal[
+    "cortex-m0plus",
+    "cortex-m4f",
+    "cortex-m7",
+    "cortex-m33",
+    "cortex-m55",
+    "xtensa-lx6",
+    "xtensa-lx7",
+    "host",
+]
 
 # An OV7675 QCIF (176x144) frame as Arduino_OV767X delivers it: 1 byte/pixel gray, 2 RGB565.
 _QCIF_PIXELS = 176 * 144
@@ -27,6 +41,7 @@ class Board:
     id: str
     name: str
     mcu: str
+    core: CoreName
     clock_mhz: int
     flash_bytes: int
     ram_bytes: int
@@ -85,6 +100,7 @@ _CATALOG = (
         id="nano33ble",
         name="Arduino Nano 33 BLE (Sense)",
         mcu="nRF52840 (Cortex-M4F)",
+        core="cortex-m4f",
         clock_mhz=64,
         flash_bytes=1 * MiB,
         ram_bytes=256 * KiB,
@@ -108,6 +124,7 @@ _CATALOG = (
         id="esp32-eye",
         name="Espressif ESP-EYE (ESP32, 4 MB flash, 8 MB PSRAM)",
         mcu="ESP32 (dual Xtensa LX6)",
+        core="xtensa-lx6",
         clock_mhz=240,
         flash_bytes=4 * MiB,
         ram_bytes=520 * KiB,
@@ -128,6 +145,7 @@ _CATALOG = (
         id="esp32-s3-eye",
         name="Espressif ESP32-S3-EYE (ESP32-S3, 8 MB flash, 8 MB octal PSRAM)",
         mcu="ESP32-S3 (dual Xtensa LX7)",
+        core="xtensa-lx7",
         clock_mhz=240,
         flash_bytes=8 * MiB,
         ram_bytes=512 * KiB,
@@ -146,6 +164,7 @@ _CATALOG = (
         id="pico",
         name="Raspberry Pi Pico (RP2040)",
         mcu="RP2040 (dual Cortex-M0+)",
+        core="cortex-m0plus",
         clock_mhz=133,
         flash_bytes=2 * MiB,
         ram_bytes=264 * KiB,
@@ -165,6 +184,7 @@ _CATALOG = (
         id="stm32f746-disco",
         name="STM32F746G Discovery",
         mcu="STM32F746NG (Cortex-M7F)",
+        core="cortex-m7",
         clock_mhz=216,
         flash_bytes=1 * MiB,
         ram_bytes=320 * KiB,
@@ -184,6 +204,7 @@ _CATALOG = (
         id="virtual",
         name="TinyMLaaS virtual device (TFLite-Micro on the bridge's host)",
         mcu="host CPU (TFLite-Micro Python interpreter)",
+        core="host",
         # 0: not a fixed clock; the virtual device runs at the host's speed.
         clock_mhz=0,
         flash_bytes=16 * MiB,
