@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from tinymlaas import __version__
 from tinymlaas.compiling.quantize import describe_input_quantization
-from tinymlaas.contracts import ColorMode, Quantization, TrainingConfig
+from tinymlaas.contracts import ColorMode, Engine, Quantization, TrainingConfig
 from tinymlaas.training.preprocess import describe as describe_preprocessing
 
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ class Manifest(DeviceManifest):
     compiled_id: int
     board: str
     quantization: Quantization
+    # Which engine runs the model: "tflm" (model.tflite in TFLite-Micro) or "c" (c_library.zip).
+    engine: Engine = "tflm"
     model: ModelFacts
     dataset: DatasetFacts
     preprocessing: Preprocessing
@@ -150,6 +152,7 @@ class CompileTarget:
     board: str
     quantization: Quantization
     created_at: datetime
+    engine: Engine = "tflm"
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,7 @@ def build_manifest(
         compiled_id=target.compiled_id,
         board=target.board,
         quantization=target.quantization,
+        engine=target.engine,
         model=model,
         dataset=dataset,
         classes=classes,
