@@ -50,7 +50,9 @@ def test_a_difference_names_the_first_image_and_operator(int8_model: bytes) -> N
     first = int(np.flatnonzero(np.any(scores.reshape(6, -1) != reference, axis=1))[0])
 
     with pytest.raises(c_engine.OutputMismatch) as raised:
-        c_engine.check_identical(int8_model, broken, pixels, scores, reference, [10, 11, 12, 13, 14, 15])
+        c_engine.check_identical(
+            int8_model, broken, pixels, scores, reference, [10, 11, 12, 13, 14, 15]
+        )
 
     message = str(raised.value)
     assert f"held-out image {10 + first} " in message

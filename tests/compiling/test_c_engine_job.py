@@ -33,7 +33,8 @@ def test_a_trained_model_compiles_to_c_identical_to_tflite_micro(
     assert accuracy["images"] > 0
     # Every held-out image gave byte-identical int8 outputs, so the accuracies are equal.
     assert accuracy["c"] == accuracy["tflm"]
-    assert accuracy["float"] is not None and accuracy["int8"] is not None
+    assert accuracy["float"] is not None
+    assert accuracy["int8"] is not None
     activation = compiled["activation"]
     assert 0 < activation["floor_bytes"] <= activation["peak_bytes"]
     assert activation["peak_bytes"] < compiled["arena_bytes"]  # the TFLM arena, still measured
@@ -47,7 +48,8 @@ def test_a_trained_model_compiles_to_c_identical_to_tflite_micro(
     assert "estimated at" in compiled["fit_detail"]["basis"]
     base = f"/api/v1/compiled/{compiled['id']}/files"
     names = {f["name"] for f in client.get(base).json()["items"]}
-    assert "c_library.zip" in names and "arduino_library.zip" not in names
+    assert "c_library.zip" in names
+    assert "arduino_library.zip" not in names
     library = zipfile.ZipFile(io.BytesIO(client.get(f"{base}/c_library.zip").content))
     assert {"tinymlaas_model.h", "tinymlaas_model.c", "Makefile", "README.md",
             "examples/main.c"} <= set(library.namelist())  # fmt: skip

@@ -53,7 +53,8 @@ def test_the_zip_compiles_with_cc_and_its_example_prints_the_host_scores(
     top = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
     assert {"tinymlaas_model.h", "tinymlaas_model.c", "Makefile", "README.md"} <= set(top)
     readme = (tmp_path / "README.md").read_text()
-    assert "TML_INPUT_SIZE" in readme and "tml_invoke" in readme
+    assert "TML_INPUT_SIZE" in readme
+    assert "tml_invoke" in readme
     assert "floor(pixel /" in readme  # the manifest's quantization description
 
     sources = sorted(p.name for p in tmp_path.glob("*.c"))

@@ -168,7 +168,8 @@ def test_the_c_engines_figures_are_stored_as_typed_json(session: Session, owner:
 
     row = session.get_one(CompiledModel, compiled.id)
     assert row.activation == Activation(peak_bytes=55_296, floor_bytes=55_296)
-    assert row.measured is not None and row.measured.instructions == 14_000_000
+    assert row.measured is not None
+    assert row.measured.instructions == 14_000_000
     shown = CompiledRead.model_validate(row).model_dump(mode="json")
     assert shown["measured"]["core"] == "cortex-m4"
     assert shown["activation"] == {"peak_bytes": 55_296, "floor_bytes": 55_296}

@@ -421,7 +421,9 @@ def test_an_imported_tflite_compiles_with_the_c_engine_identical_to_tflite_micro
     assert ram_labels[0] == "activation buffer (C engine plan)"
     flash_labels = [part["label"] for part in compiled["fit_detail"]["flash"]["parts"]]
     assert "C engine code (estimate until measured)" in flash_labels
-    names = {f["name"] for f in client.get(f"/api/v1/compiled/{compiled['id']}/files").json()["items"]}
+    names = {
+        f["name"] for f in client.get(f"/api/v1/compiled/{compiled['id']}/files").json()["items"]
+    }
     assert {"c_library.zip", "model.tflite", "manifest.json"} <= names
     assert "arduino_library.zip" not in names
     manifest = client.get(f"/api/v1/compiled/{compiled['id']}/files/manifest.json").json()

@@ -79,5 +79,5 @@ def check_identical(
 
 
 def _measure_on_core(library: GeneratedLibrary, board: Board) -> Measured | None:
-    # The bare-metal QEMU measurement (engine/baremetal: flash, RAM, stack, instructions) plugs in here.
+    # The bare-metal QEMU measurement (engine/baremetal: flash, RAM, stack) plugs in here.
     return None

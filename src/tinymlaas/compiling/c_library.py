@@ -15,7 +15,7 @@ import numpy as np
 from tinymlaas.compiling.manifest import Preprocessing
 from tinymlaas.engine.codegen import HEADER_NAME, GeneratedLibrary
 
-_MAKEFILE = """# Builds libtinymlaas_model.a from the generated sources; `make example` builds the example.
+_MAKEFILE = """# Builds libtinymlaas_model.a from the generated sources; `make example` too.
 CC ?= cc
 AR ?= ar
 CFLAGS ?= -std=c99 -O2
@@ -43,11 +43,50 @@ def _c_string(text: str) -> str:
     return '"' + "".join(c if 32 <= ord(c) < 127 else "?" for c in escaped) + '"'
 
 
+_EXAMPLE_MAIN = """int main(int argc, char **argv)
+{
+    static unsigned char pixels[TML_INPUT_SIZE];
+    static int8_t input[TML_INPUT_SIZE];
+    static int8_t output[TML_OUTPUT_SIZE];
+    int i, best = 0;
+
+    for (i = 0; i < TML_INPUT_SIZE; i++) {
+        pixels[i] = 128;
+    }
+    if (argc > 1) {
+        FILE *file = fopen(argv[1], "rb");
+        if (file == NULL || fread(pixels, 1, TML_INPUT_SIZE, file) != TML_INPUT_SIZE) {
+            fprintf(stderr, "cannot read %d pixels from %s\\n", TML_INPUT_SIZE, argv[1]);
+            return 1;
+        }
+        fclose(file);
+    }
+    for (i = 0; i < TML_INPUT_SIZE; i++) {
+        input[i] = quantize(pixels[i]);
+    }
+    if (tml_invoke(input, output) != 0) {
+        fprintf(stderr, "tml_invoke failed\\n");
+        return 1;
+    }
+    printf("scores:");
+    for (i = 0; i < TML_OUTPUT_SIZE; i++) {
+        printf(" %d", output[i]);
+        if (output[i] > output[best]) {
+            best = i;
+        }
+    }
+    printf("\\ntop: %d %s\\n", best, LABEL_COUNT ? labels[best] : "");
+    (void)labels;
+    return 0;
+}
+"""
+
+
 def _example(library: GeneratedLibrary, classes: list[str]) -> str:
     scale = float(np.float32(library.input_quantization.scale)).hex()
     labels = ", ".join(_c_string(name) for name in classes) if classes else '""'
     label_count = len(classes) if len(classes) == library.output_size else 0
-    return f"""/* Runs the model on one image and prints its int8 scores.
+    header = f"""/* Runs the model on one image and prints its int8 scores.
  * Usage: example [pixels.bin] -- pixels.bin holds TML_INPUT_SIZE uint8 pixels, preprocessed as
  * README.md says (resized, channels last); without it the example uses a mid-gray image. */
 #include <math.h>
@@ -68,43 +107,8 @@ static int8_t quantize(unsigned char pixel)
     return (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
 }}
 
-int main(int argc, char **argv)
-{{
-    static unsigned char pixels[TML_INPUT_SIZE];
-    static int8_t input[TML_INPUT_SIZE];
-    static int8_t output[TML_OUTPUT_SIZE];
-    int i, best = 0;
-
-    for (i = 0; i < TML_INPUT_SIZE; i++) {{
-        pixels[i] = 128;
-    }}
-    if (argc > 1) {{
-        FILE *file = fopen(argv[1], "rb");
-        if (file == NULL || fread(pixels, 1, TML_INPUT_SIZE, file) != TML_INPUT_SIZE) {{
-            fprintf(stderr, "cannot read %d pixels from %s\\n", TML_INPUT_SIZE, argv[1]);
-            return 1;
-        }}
-        fclose(file);
-    }}
-    for (i = 0; i < TML_INPUT_SIZE; i++) {{
-        input[i] = quantize(pixels[i]);
-    }}
-    if (tml_invoke(input, output) != 0) {{
-        fprintf(stderr, "tml_invoke failed\\n");
-        return 1;
-    }}
-    printf("scores:");
-    for (i = 0; i < TML_OUTPUT_SIZE; i++) {{
-        printf(" %d", output[i]);
-        if (output[i] > output[best]) {{
-            best = i;
-        }}
-    }}
-    printf("\\ntop: %d %s\\n", best, LABEL_COUNT ? labels[best] : "");
-    (void)labels;
-    return 0;
-}}
 """
+    return header + _EXAMPLE_MAIN
 
 
 def _readme(

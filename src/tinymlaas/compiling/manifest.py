@@ -21,6 +21,7 @@ from tinymlaas.training.preprocess import describe as describe_preprocessing
 
 if TYPE_CHECKING:
     from tinymlaas.compiling.quantize import TensorInfo
+    from tinymlaas.engine.codegen import GeneratedLibrary
 
 
 MANIFEST_VERSION = 1
@@ -157,12 +158,14 @@ class CompileTarget:
 
 @dataclass(frozen=True)
 class CompiledArtifacts:
-    """What conversion and measurement produced: the .tflite, its tensors and its arena."""
+    """What conversion and measurement produced: the .tflite, its tensors and its arena (and,
+    for engine "c", the generated C library)."""
 
     tflite: bytes
     input: TensorInfo
     output: TensorInfo
     arena_bytes: int
+    c_library: GeneratedLibrary | None = None
 
 
 def build_manifest(

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-
 from typing import TYPE_CHECKING
 
 from tinymlaas.compiling.arduino import LibrarySpec, build_library
-from tinymlaas.compiling.c_library import build_c_library
 from tinymlaas.compiling.c_array import to_c_array
+from tinymlaas.compiling.c_library import build_c_library
 from tinymlaas.compiling.manifest import (
     CompiledArtifacts,
     CompileTarget,
@@ -25,7 +24,6 @@ from tinymlaas.compiling.manifest import (
 )
 from tinymlaas.contracts import TrainingConfig
 from tinymlaas.hardware.boards import Board
-from tinymlaas.engine.codegen import GeneratedLibrary
 from tinymlaas.hardware.footprint import FitVerdict, fit, fit_c
 
 if TYPE_CHECKING:
@@ -127,10 +125,10 @@ def package(
     classes: list[str],
     artifacts: CompiledArtifacts,
     versions: dict[str, str],
-    c_library: GeneratedLibrary | None = None,
 ) -> dict[str, bytes]:
     """Every file of the compiled model, by name (keys of CONTENT_TYPES): the Arduino library
-    for engine "tflm", c_library.zip (from `c_library`) for engine "c"."""
+    for engine "tflm", c_library.zip (from `artifacts.c_library`) for engine "c"."""
+    c_library = artifacts.c_library
     files = model_files(artifacts.tflite)
     manifest = build_manifest(
         target=target,

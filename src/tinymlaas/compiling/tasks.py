@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from dataclasses import dataclass
@@ -74,22 +75,7 @@ def run(ctx: JobContext) -> None:
         accuracy["c"] = None if not len(inputs.held_out) else _accuracy(c_result.scores, inputs)
     verdict = board_fit(inputs.board, inputs.model.training, artifacts, c_result)
     ctx.progress(0.85, "packaging")
-    from tinymlaas.compiling import tflite
-
-    target = CompileTarget(
-        inputs.compiled_id, inputs.board.id, inputs.quantization, utcnow(), inputs.engine
-    )
-    versions = {**tflite.tensorflow_versions(), "tflite_micro": tflm.tflm_version()}
-    files = package(
-        target,
-        inputs.board,
-        inputs.model,
-        inputs.dataset,
-        inputs.classes,
-        artifacts,
-        versions,
-        library,
-    )
+    files = _package(inputs, dataclasses.replace(artifacts, c_library=library))
 
     def store(session: Session) -> None:
         row = session.get_one(CompiledModel, inputs.compiled_id)
@@ -121,6 +107,18 @@ def run(ctx: JobContext) -> None:
             row.measured = c_result.measured
 
     ctx.store(store)
+
+
+def _package(inputs: _Inputs, artifacts: CompiledArtifacts) -> dict[str, bytes]:
+    from tinymlaas.compiling import tflite
+
+    target = CompileTarget(
+        inputs.compiled_id, inputs.board.id, inputs.quantization, utcnow(), inputs.engine
+    )
+    versions = {**tflite.tensorflow_versions(), "tflite_micro": tflm.tflm_version()}
+    return package(
+        target, inputs.board, inputs.model, inputs.dataset, inputs.classes, artifacts, versions
+    )
 
 
 def _load_inputs(ctx: JobContext) -> _Inputs:

@@ -51,9 +51,7 @@ class CompiledModel(IdMixin, TimestampMixin, Base):
     input: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # The C engine's activation plan and its bare-metal measurement (None for tflm).
-    activation: Mapped[Activation | None] = mapped_column(
-        PydanticJSON(Activation), nullable=True
-    )
+    activation: Mapped[Activation | None] = mapped_column(PydanticJSON(Activation), nullable=True)
     measured: Mapped[Measured | None] = mapped_column(PydanticJSON(Measured), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
