@@ -17,6 +17,9 @@ from support.engine_models import build_int8_model, micro_outputs, pattern_image
 
 SIZE = 24
 
+# Converting the model imports TensorFlow (a few seconds).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def int8_model() -> bytes:

@@ -20,6 +20,9 @@ from support.engine_models import build_int8_model, pattern_images
 
 CLASSES = ["top", "left", "dark"]
 
+# Converting the model imports TensorFlow (a few seconds).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def int8_model() -> bytes:
