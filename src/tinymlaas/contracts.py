@@ -17,6 +17,9 @@ ColorMode = Literal["grayscale", "rgb"]
 COLOR_MODES: tuple[ColorMode, ...] = get_args(ColorMode)
 Quantization = Literal["int8", "float32"]
 QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
+# "tflm": the TFLite-Micro interpreter runs model.tflite; "c": the model compiled to plain C99.
+Engine = Literal["tflm", "c"]
+ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
 def channels_of(color_mode: ColorMode) -> int:
@@ -134,3 +137,40 @@ class ImportedFile(BaseModel):
     operators: tuple[str, ...] = ()
     tensor_count: int | None = None
     largest_tensor_bytes: int | None = None
+
+
+class Activation(BaseModel):
+    """The C engine's activation memory plan (stored in `compiled_models.activation`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    peak_bytes: int = Field(description="the planned activation buffer")
+    floor_bytes: int = Field(
+        description="the largest input + output activation bytes of any single operator"
+    )
+
+
+class Measured(BaseModel):
+    """The generated C built for the board's core and run bare-metal under QEMU (stored in
+    `compiled_models.measured`; None until measured)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    core: str = Field(description="the CPU core measured, e.g. cortex-m4")
+    machine: str | None = Field(default=None, description="the QEMU machine it ran on")
+    flash_bytes: int = Field(description="text + rodata of the linked program")
+    weights_bytes: int = Field(description="the model's weights and constants in flash")
+    code_bytes: int = Field(description="flash that is code: engine kernels and startup")
+    ram_bytes: int = Field(description="data + bss (activation buffer included) + stack")
+    stack_bytes: int = Field(description="measured stack high-water mark")
+    instructions: int = Field(description="guest instructions per inference (QEMU -icount)")
+    latency_ms_estimate: float | None = Field(
+        default=None,
+        description="instructions x the core's cycles per instruction / the board clock",
+    )
+    cycles_per_instruction: float | None = Field(
+        default=None, description="the per-core factor the latency estimate used"
+    )
+    outputs_match_host: bool | None = Field(
+        default=None, description="the bare-metal output bytes equal the host's"
+    )

@@ -162,6 +162,36 @@ def test_train_watch_compile_and_download(
 
 
 @pytest.mark.slow
+def test_compile_with_the_c_engine_shows_its_plan_and_accuracy(
+    logged_in: Cli, local_worker: None, tmp_path: Path
+) -> None:
+    dataset_id = import_patterns(logged_in, tmp_path)
+    model_id, _ = started(logged_in.ok(*train_args(dataset_id, "--epochs", "2", "--name", "c")))
+
+    output = logged_in.ok("compile", str(model_id), "--board", "nano33ble", "--engine", "c")
+
+    (compiled,) = json.loads(logged_in.ok("compiled", "list", "--json"))
+    assert compiled["engine"] == "c"
+    assert f"for nano33ble (int8, c): compiled id {compiled['id']}" in output
+    assert detail(output, "Compiled").endswith("int8, engine c")
+    activation = compiled["activation"]
+    assert detail(output, "Activations") == (
+        f"{formatting.size(activation['peak_bytes'])} planned by the C engine"
+        f" (per-operator floor {formatting.size(activation['floor_bytes'])})"
+    )
+    accuracy = compiled["accuracy"]
+    assert accuracy["c"] == accuracy["tflm"]
+    assert f"TFLM {accuracy['tflm'] * 100:.1f}% · C {accuracy['c'] * 100:.1f}% (" in detail(
+        output, "Accuracy"
+    )
+    assert detail(output, "Measured").startswith("not yet on the board's core")
+    assert "activation buffer (C engine plan)" in detail(output, "RAM")
+    assert "c_library.zip" in detail(output, "Files")
+    shown = logged_in.ok("compiled", "show", str(compiled["id"]))
+    assert detail(shown, "Activations") == detail(output, "Activations")
+
+
+@pytest.mark.slow
 def test_cancelling_a_long_training_ends_its_watch_with_exit_1(
     logged_in: Cli, local_worker: None, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ from tinymlaas.auth.service import create_user
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import service
 from tinymlaas.compiling.schemas import CompiledRead, CompileRequest
-from tinymlaas.contracts import TrainingConfig
+from tinymlaas.contracts import Activation, Measured, TrainingConfig
 from tinymlaas.errors import BadRequest, Conflict, NotFound, TinyMLaaSError
 from tinymlaas.models import CompiledFile, CompiledModel, Job, TrainedModel, User
 
@@ -125,3 +125,51 @@ def test_a_missing_file_is_404_listing_the_files_there_are(session: Session, own
     assert service.get_file(session, compiled, "model.tflite").sha256 == blob.sha256
     with raises(NotFound, 404, r"no file 'manifest.json' \(files: model.tflite\)"):
         service.get_file(session, compiled, "manifest.json")
+
+
+def test_the_engine_is_tflm_unless_asked_and_c_is_recorded(session: Session, owner: User) -> None:
+    model = trained(session, owner)
+    default = service.create_compiled(session, owner, model, CompileRequest(board="nano33ble"))
+    c = service.create_compiled(
+        session, owner, model, CompileRequest(board="nano33ble", engine="c")
+    )
+    session.expire_all()
+
+    assert (default.engine, c.engine) == ("tflm", "c")
+    read = CompiledRead.model_validate(session.get_one(CompiledModel, c.id))
+    assert (read.engine, read.activation, read.measured) == ("c", None, None)
+
+
+def test_the_c_engine_with_float32_is_400_saying_why(session: Session, owner: User) -> None:
+    model = trained(session, owner)
+    request = CompileRequest(board="nano33ble", quantization="float32", engine="c")
+    with raises(BadRequest, 400, "the c engine compiles int8 models only"):
+        service.create_compiled(session, owner, model, request)
+    assert session.query(Job).count() == 0
+
+
+def test_an_unknown_engine_is_refused_by_the_schema() -> None:
+    with pytest.raises(ValidationError, match="'tflm' or 'c'"):
+        CompileRequest.model_validate({"board": "nano33ble", "engine": "tvm"})
+
+
+def test_the_c_engines_figures_are_stored_as_typed_json(session: Session, owner: User) -> None:
+    model = trained(session, owner)
+    compiled = service.create_compiled(
+        session, owner, model, CompileRequest(board="nano33ble", engine="c")
+    )
+    compiled.activation = Activation(peak_bytes=55_296, floor_bytes=55_296)
+    compiled.measured = Measured(
+        core="cortex-m4", flash_bytes=90_000, weights_bytes=70_000, code_bytes=20_000,
+        ram_bytes=60_000, stack_bytes=900, instructions=14_000_000, latency_ms_estimate=218.75,
+    )  # fmt: skip
+    session.flush()
+    session.expire_all()
+
+    row = session.get_one(CompiledModel, compiled.id)
+    assert row.activation == Activation(peak_bytes=55_296, floor_bytes=55_296)
+    assert row.measured is not None
+    assert row.measured.instructions == 14_000_000
+    shown = CompiledRead.model_validate(row).model_dump(mode="json")
+    assert shown["measured"]["core"] == "cortex-m4"
+    assert shown["activation"] == {"peak_bytes": 55_296, "floor_bytes": 55_296}

@@ -369,3 +369,62 @@ def test_deleting_an_imported_model_frees_its_file(
     assert client.delete(f"/api/v1/models/{model['id']}").status_code == 204
 
     assert stored(database) == before
+
+
+def _softmax_becomes_tanh(tree: Any) -> None:
+    """TANH (which TFLite-Micro runs and the C engine does not) where SOFTMAX was."""
+    for code in tree.operatorCodes:
+        if code.builtinCode == 25:  # SOFTMAX
+            code.builtinCode = code.deprecatedBuiltinCode = 28  # TANH
+
+
+@pytest.mark.slow
+def test_an_operator_the_c_engine_lacks_is_refused_at_once_naming_it(
+    client: TestClient, importable: ImportableModel, database: Database
+) -> None:
+    upload = rewrite(importable.tflite_bytes, _softmax_becomes_tanh)
+    model = post_model(client, upload, name="tanh").json()
+    assert "TANH" in model["imported"]["operators"]
+    jobs_before = stored(database)[1]
+
+    response = client.post(
+        f"/api/v1/models/{model['id']}/compile", json={"board": "nano33ble", "engine": "c"}
+    )
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "does not support the operator TANH" in detail
+    assert "compile it with the tflm engine" in detail
+    assert stored(database)[1] == jobs_before  # no job queued
+    tflm = client.post(f"/api/v1/models/{model['id']}/compile", json={"board": "nano33ble"})
+    assert tflm.status_code == 202
+
+
+@pytest.mark.slow
+def test_an_imported_tflite_compiles_with_the_c_engine_identical_to_tflite_micro(
+    client: TestClient, local_worker: None, importable: ImportableModel
+) -> None:
+    dataset_id = import_patterns(client)
+    model = post_model(client, importable.tflite_bytes, dataset_id=dataset_id).json()
+
+    compiled = compile_for(client, model["id"], engine="c")
+
+    assert compiled["engine"] == "c"
+    accuracy = compiled["accuracy"]
+    assert accuracy["images"] == 24
+    assert accuracy["c"] == accuracy["tflm"] >= 0.9  # byte-identical outputs, image by image
+    activation = compiled["activation"]
+    assert 0 < activation["floor_bytes"] <= activation["peak_bytes"] < compiled["arena_bytes"]
+    assert compiled["measured"] is None  # until the bare-metal measurement runs
+    assert compiled["fit_detail"]["engine"] == "c"
+    ram_labels = [part["label"] for part in compiled["fit_detail"]["ram"]["parts"]]
+    assert ram_labels[0] == "activation buffer (C engine plan)"
+    flash_labels = [part["label"] for part in compiled["fit_detail"]["flash"]["parts"]]
+    assert "C engine code (estimate until measured)" in flash_labels
+    names = {
+        f["name"] for f in client.get(f"/api/v1/compiled/{compiled['id']}/files").json()["items"]
+    }
+    assert {"c_library.zip", "model.tflite", "manifest.json"} <= names
+    assert "arduino_library.zip" not in names
+    manifest = client.get(f"/api/v1/compiled/{compiled['id']}/files/manifest.json").json()
+    assert manifest["engine"] == "c"

@@ -255,3 +255,62 @@ def test_the_compiled_page_pages_too(app_client: TestClient, database: Database)
     assert f'href="/compiled/{older}"' not in compiled
     assert "1–1 of 2" in compiled
     assert 'href="/compiled?offset=1&amp;limit=1" rel="next"' in compiled
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_compiled_page_shows_the_c_engines_figures(
+    app_client: TestClient, database: Database
+) -> None:
+    from tinymlaas.contracts import Activation, Measured
+    from tinymlaas.hardware.boards import get_board
+    from tinymlaas.hardware.footprint import fit_c
+
+    log_in(app_client)
+    with database.factory() as session:
+        admin_id = session.scalars(select(User.id).where(User.username == "admin")).one()
+    verdict = fit_c(get_board("virtual"), weights_bytes=9_000, activation_bytes=6_144,
+                    input_bytes=256)  # fmt: skip
+    accuracy = {"float": 0.95, "int8": 0.9, "tflm": 0.875, "c": 0.875, "images": 24}
+    estimated = compiled_row(
+        database, admin_id, engine="c", activation=Activation(peak_bytes=6_144, floor_bytes=5_120),
+        accuracy=accuracy, fits=verdict.fits, fit_detail=verdict.detail,
+    )  # fmt: skip
+    measured = compiled_row(
+        database, admin_id, engine="c", activation=Activation(peak_bytes=6_144, floor_bytes=5_120),
+        accuracy=accuracy, measured=Measured(
+            core="cortex-m4", machine="mps2-an386", flash_bytes=30_720, weights_bytes=9_216,
+            code_bytes=21_504, ram_bytes=8_192, stack_bytes=512, instructions=1_234_567,
+            latency_ms_estimate=19.29,
+        ),
+    )  # fmt: skip
+
+    page = _text(app_client.get(f"/compiled/{estimated}", headers=HTML).text)
+    assert "int8 · TinyMLaaS C" in page
+    assert "Activations: 6.0 KiB planned (one static buffer) · per-operator floor 5.0 KiB" in page
+    assert "TFLite-Micro arena 29.3 KiB measured" in page
+    assert "TinyMLaaS C 87.5%" in page
+    assert "TFLite-Micro 87.5%" in page
+    assert "Estimated: not yet measured on the board's core" in page
+    assert "activation buffer (C engine plan) 6.0 KiB + input buffer 256 B" in page
+    assert "C engine code (estimate until measured) 24.0 KiB" in page
+
+    page = _text(app_client.get(f"/compiled/{measured}", headers=HTML).text)
+    assert "Measured on cortex-m4 (QEMU mps2-an386)" in page
+    assert (
+        "Flash 30.0 KiB (weights 9.0 KiB, code 21.0 KiB) · RAM 8.0 KiB (stack 512 B) ·"
+        " 1,234,567 instructions per inference · latency ≈ 19.3 ms (estimate)"
+    ) in page
+    assert "Estimated: not yet measured" not in page
+
+    tflm = _text(app_client.get(f"/compiled/{compiled_row(database, admin_id)}", headers=HTML).text)
+    assert "int8 · TFLite-Micro" in tflm
+    assert "TinyMLaaS C" not in tflm
+
+    with database.factory() as session:
+        model_id = session.get_one(CompiledModel, estimated).model_id
+    form = app_client.get(f"/models/{model_id}", headers=HTML).text
+    assert '<select name="engine"><option value="tflm">TFLite-Micro' in form
+    assert '<option value="c">TinyMLaaS C' in form

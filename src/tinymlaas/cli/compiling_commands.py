@@ -28,7 +28,7 @@ from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
 from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
 from tinymlaas.cli.progress import ByteProgress
-from tinymlaas.contracts import Quantization
+from tinymlaas.contracts import Engine, Quantization
 from tinymlaas.enums import JobStatus
 
 compiled_app = typer.Typer(
@@ -72,7 +72,7 @@ def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Js
         (
             "Compiled",
             f"[bold]id {compiled['id']}[/bold]: model {compiled['model_id']} for {board_name}, "
-            f"{compiled['quantization']}",
+            f"{compiled['quantization']}, engine {compiled.get('engine', 'tflm')}",
         ),
         ("Status", f"{compiled['status']} (job {compiled['job_id']})"),
     ]
@@ -88,13 +88,16 @@ def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Js
     rows += [
         ("TFLite model", f"{size(compiled['tflite_bytes'])} ({compiled['tflite_bytes']:,} B)"),
         ("Tensor arena", f"{size(compiled['arena_bytes'])} measured in TFLite-Micro"),
+        *_c_engine_rows(compiled),
         ("RAM", memory_row(ram, compiled["ram_estimate_bytes"], ram_parts(ram))),
         ("Flash", memory_row(flash, compiled["flash_estimate_bytes"], flash_parts(flash))),
         ("Verdict", f"[{'green' if compiled['fits'] else 'red'}]{escape(summary)}[/]"),
         (
             "Accuracy",
             f"float {percent(accuracy.get('float'))} · int8 {percent(accuracy.get('int8'))} · "
-            f"TFLM {percent(accuracy.get('tflm'))} ({accuracy.get('images', 0)} held-out images)",
+            f"TFLM {percent(accuracy.get('tflm'))}"
+            + (f" · C {percent(accuracy.get('c'))}" if "c" in accuracy else "")
+            + f" ({accuracy.get('images', 0)} held-out images)",
         ),
         (
             "Input",
@@ -104,6 +107,36 @@ def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Js
         ("Files", ", ".join(f"{escape(f['name'])} ({size(f['size_bytes'])})" for f in files)),
     ]
     return details(rows)
+
+
+def _c_engine_rows(compiled: Json) -> list[tuple[str, str]]:
+    """The C engine's activation plan and, once measured, its figures on the board's core."""
+    rows = []
+    activation: Json | None = compiled.get("activation")
+    if activation:
+        rows.append(
+            (
+                "Activations",
+                f"{size(activation['peak_bytes'])} planned by the C engine"
+                f" (per-operator floor {size(activation['floor_bytes'])})",
+            )
+        )
+    measured: Json | None = compiled.get("measured")
+    if measured:
+        latency = measured.get("latency_ms_estimate")
+        rows.append(
+            (
+                f"Measured on {escape(str(measured['core']))}",
+                f"flash {size(measured['flash_bytes'])} (weights"
+                f" {size(measured['weights_bytes'])}, code {size(measured['code_bytes'])}) ·"
+                f" RAM {size(measured['ram_bytes'])} (stack {size(measured['stack_bytes'])}) ·"
+                f" {measured['instructions']:,} instructions per inference"
+                + (f" · ~{latency:.1f} ms (estimate)" if latency is not None else ""),
+            )
+        )
+    elif compiled.get("engine") == "c":
+        rows.append(("Measured", "not yet on the board's core: flash and RAM are estimates"))
+    return rows
 
 
 def _print_compiled(api: MlClient, compiled: Json) -> None:
@@ -120,13 +153,20 @@ def compile_model(
     quantization: Annotated[
         Quantization, typer.Option(help="Full-integer int8, or float32.")
     ] = "int8",
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="tflm: the TFLite-Micro interpreter; c: the model as dependency-free C99"
+            " (int8), checked byte for byte against TFLite-Micro."
+        ),
+    ] = "tflm",
     watch: Watch = True,
 ) -> None:
     """Quantize and compile a trained model for a board, verified in TFLite-Micro."""
     with logged_in_client() as api:
-        accepted = api.compile(model_id, board, quantization)
+        accepted = api.compile(model_id, board, quantization, engine)
         console.print(
-            f"Compiling model {model_id} for {escape(board)} ({quantization}): "
+            f"Compiling model {model_id} for {escape(board)} ({quantization}, {engine}): "
             f"compiled id {accepted['id']}, job {accepted['job_id']}"
         )
         if not watch:

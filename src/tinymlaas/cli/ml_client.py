@@ -88,8 +88,8 @@ class MlClient(ApiClient):
     def delete_model(self, model_id: int) -> None:
         self._request("DELETE", f"/models/{model_id}")
 
-    def compile(self, model_id: int, board: str, quantization: str) -> Json:
-        body = {"board": board, "quantization": quantization}
+    def compile(self, model_id: int, board: str, quantization: str, engine: str = "tflm") -> Json:
+        body = {"board": board, "quantization": quantization, "engine": engine}
         accepted: Json = self._request("POST", f"/models/{model_id}/compile", json_body=body).json()
         return accepted
 

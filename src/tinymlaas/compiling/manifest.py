@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from tinymlaas import __version__
 from tinymlaas.compiling.quantize import describe_input_quantization
-from tinymlaas.contracts import ColorMode, Quantization, TrainingConfig
+from tinymlaas.contracts import ColorMode, Engine, Quantization, TrainingConfig
 from tinymlaas.training.preprocess import describe as describe_preprocessing
 
 if TYPE_CHECKING:
     from tinymlaas.compiling.quantize import TensorInfo
+    from tinymlaas.engine.codegen import GeneratedLibrary
 
 
 MANIFEST_VERSION = 1
@@ -113,6 +114,8 @@ class Manifest(DeviceManifest):
     compiled_id: int
     board: str
     quantization: Quantization
+    # Which engine runs the model: "tflm" (model.tflite in TFLite-Micro) or "c" (c_library.zip).
+    engine: Engine = "tflm"
     model: ModelFacts
     dataset: DatasetFacts
     preprocessing: Preprocessing
@@ -150,16 +153,19 @@ class CompileTarget:
     board: str
     quantization: Quantization
     created_at: datetime
+    engine: Engine = "tflm"
 
 
 @dataclass(frozen=True)
 class CompiledArtifacts:
-    """What conversion and measurement produced: the .tflite, its tensors and its arena."""
+    """What conversion and measurement produced: the .tflite, its tensors and its arena (and,
+    for engine "c", the generated C library)."""
 
     tflite: bytes
     input: TensorInfo
     output: TensorInfo
     arena_bytes: int
+    c_library: GeneratedLibrary | None = None
 
 
 def build_manifest(
@@ -178,6 +184,7 @@ def build_manifest(
         compiled_id=target.compiled_id,
         board=target.board,
         quantization=target.quantization,
+        engine=target.engine,
         model=model,
         dataset=dataset,
         classes=classes,

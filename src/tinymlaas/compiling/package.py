@@ -1,32 +1,40 @@
 """The files of a compiled model, from what conversion produced (pure: no TensorFlow).
 
 model.tflite, its C array, manifest.json (whose sha256 is the model id a device announces)
-and the Arduino library that embeds them all.
+and the Arduino library that embeds them all (engine "tflm"), or, for engine "c", the plain C
+library of the generated model (c_library.zip).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
 from tinymlaas.compiling.arduino import LibrarySpec, build_library
 from tinymlaas.compiling.c_array import to_c_array
+from tinymlaas.compiling.c_library import build_c_library
 from tinymlaas.compiling.manifest import (
     CompiledArtifacts,
     CompileTarget,
     DatasetFacts,
     ModelFacts,
+    Preprocessing,
     build_manifest,
 )
 from tinymlaas.contracts import TrainingConfig
 from tinymlaas.hardware.boards import Board
-from tinymlaas.hardware.footprint import FitVerdict, fit
+from tinymlaas.hardware.footprint import FitVerdict, fit, fit_c
+
+if TYPE_CHECKING:
+    from tinymlaas.compiling.c_engine import CEngineResult
 
 CONTENT_TYPES = {
     "model.tflite": "application/octet-stream",
     "model_data.h": "text/x-c; charset=utf-8",
     "model_data.cc": "text/x-c; charset=utf-8",
     "arduino_library.zip": "application/zip",
+    "c_library.zip": "application/zip",
     "manifest.json": "application/json",
 }
 
@@ -45,8 +53,24 @@ def input_bytes(config: TrainingConfig, artifacts: CompiledArtifacts) -> int:
     return config.input_width * config.input_height * config.channels * bytes_per_value
 
 
-def board_fit(board: Board, config: TrainingConfig, artifacts: CompiledArtifacts) -> FitVerdict:
-    """Whether the compiled model should fit the board's flash and RAM."""
+def board_fit(
+    board: Board,
+    config: TrainingConfig,
+    artifacts: CompiledArtifacts,
+    c_result: CEngineResult | None = None,
+) -> FitVerdict:
+    """Whether the compiled model should fit the board's flash and RAM (with the C engine's
+    plan and measurement for engine "c")."""
+    if c_result is not None:
+        library = c_result.library
+        return fit_c(
+            board,
+            weights_bytes=library.weights_bytes + library.qparams_bytes,
+            activation_bytes=library.peak_bytes,
+            input_bytes=input_bytes(config, artifacts),
+            channels=config.channels,
+            measured=c_result.measured,
+        )
     return fit(
         board,
         model_bytes=len(artifacts.tflite),
@@ -102,7 +126,9 @@ def package(
     artifacts: CompiledArtifacts,
     versions: dict[str, str],
 ) -> dict[str, bytes]:
-    """Every file of the compiled model, by name (the keys of CONTENT_TYPES)."""
+    """Every file of the compiled model, by name (keys of CONTENT_TYPES): the Arduino library
+    for engine "tflm", c_library.zip (from `artifacts.c_library`) for engine "c"."""
+    c_library = artifacts.c_library
     files = model_files(artifacts.tflite)
     manifest = build_manifest(
         target=target,
@@ -115,6 +141,13 @@ def package(
     ).to_json()
     model_id = hashlib.sha256(manifest.encode()).hexdigest()
     files["manifest.json"] = manifest.encode()
+    if c_library is not None:
+        preprocessing = Preprocessing.of(model.training.color_mode, artifacts.input)
+        files["c_library.zip"] = build_c_library(
+            c_library, library_name(model.name, target.compiled_id), classes, preprocessing,
+            manifest,
+        )  # fmt: skip
+        return files
     spec = library_spec(target, board, model, classes, artifacts, model_id)
     files["arduino_library.zip"] = build_library(artifacts.tflite, spec, manifest)
     return files

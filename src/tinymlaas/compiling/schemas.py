@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinymlaas.contracts import Quantization
+from tinymlaas.contracts import Activation, Engine, Measured, Quantization
 from tinymlaas.enums import JobStatus
 
 
@@ -21,6 +21,11 @@ class BoardRead(BaseModel):
 class CompileRequest(BaseModel):
     board: str = Field(min_length=1, max_length=32)
     quantization: Quantization = "int8"
+    engine: Engine = Field(
+        default="tflm",
+        description='"tflm": the TFLite-Micro interpreter; "c": the model as dependency-free C99'
+        " (int8 only)",
+    )
 
 
 class CompiledFileRead(BaseModel):
@@ -39,6 +44,7 @@ class CompiledRead(BaseModel):
     model_id: int
     board: str
     quantization: Quantization
+    engine: Engine
     status: JobStatus
     job_id: int | None
     tflite_bytes: int | None
@@ -50,5 +56,7 @@ class CompiledRead(BaseModel):
     accuracy: dict[str, Any] | None
     input: dict[str, Any] | None
     output: dict[str, Any] | None
+    activation: Activation | None = None
+    measured: Measured | None = None
     created_at: datetime
     error: str | None

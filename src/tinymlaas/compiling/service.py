@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from tinymlaas.blobs import BlobStore
+from tinymlaas.blobs import BlobStore, DatabaseBlobStore
 from tinymlaas.compiling import repository
 from tinymlaas.compiling.schemas import CompileRequest
 from tinymlaas.enums import FINISHED_STATUSES, JobKind, JobStatus
@@ -32,6 +32,8 @@ def create_compiled(
             f"model {model.id} was imported as an int8 .tflite, which is compiled as it is:"
             " it cannot become float32 (import its .keras to compile a float32 version)"
         )
+    if request.engine == "c":
+        _check_c_engine(session, model, request)
     job = jobs.create_job(session, owner, JobKind.compile)
     compiled = CompiledModel(
         owner_id=owner.id,
@@ -39,11 +41,26 @@ def create_compiled(
         job_id=job.id,
         board=board.id,
         quantization=request.quantization,
+        engine=request.engine,
         status=JobStatus.queued,
     )
     session.add(compiled)
     session.flush()
     return compiled
+
+
+def _check_c_engine(session: Session, model: TrainedModel, request: CompileRequest) -> None:
+    """The C engine runs int8 models; an imported .tflite is read now, so an operator the
+    engine lacks is refused before any job (a trained model's job checks its own)."""
+    if request.quantization != "int8":
+        raise BadRequest(
+            "the c engine compiles int8 models only (it generates integer kernels);"
+            f" use quantization int8, or the tflm engine for {request.quantization}"
+        )
+    if model.tflite_sha256 is not None:
+        from tinymlaas.engine.reader import read_model
+
+        read_model(DatabaseBlobStore(session).get(model.tflite_sha256))
 
 
 def get_file(session: Session, compiled: CompiledModel, name: str) -> CompiledFile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import DatabaseBlobStore
-from tinymlaas.compiling import litert, repository, tflm
+from tinymlaas.compiling import c_engine, litert, repository, tflm
 from tinymlaas.compiling.manifest import (
     CompiledArtifacts,
     CompileTarget,
@@ -20,8 +21,9 @@ from tinymlaas.compiling.manifest import (
     tensor_dict,
 )
 from tinymlaas.compiling.package import CONTENT_TYPES, board_fit, package
-from tinymlaas.contracts import Quantization, TrainingInfo
+from tinymlaas.contracts import Activation, Engine, Quantization, TrainingInfo
 from tinymlaas.db.base import utcnow
+from tinymlaas.engine.codegen import GeneratedLibrary
 from tinymlaas.hardware.boards import Board, get_board
 from tinymlaas.jobs.context import JobContext
 from tinymlaas.models import CompiledFile, CompiledModel, Dataset, TrainedModel
@@ -38,6 +40,7 @@ class _Inputs:
     compiled_id: int
     board: Board
     quantization: Quantization
+    engine: Engine
     model: ModelFacts
     dataset: DatasetFacts
     classes: list[str]
@@ -60,17 +63,19 @@ def run(ctx: JobContext) -> None:
         ctx.progress(0.2, f"converting to {inputs.quantization} TensorFlow Lite")
         keras_model = _load_keras(inputs.keras_bytes)
     artifacts = _convert(ctx, keras_model, inputs)
+    # Generated before evaluating, so an operator the C engine lacks fails the job at once.
+    library = c_engine.generate(artifacts.tflite) if inputs.engine == "c" else None
     ctx.progress(0.6, f"evaluating on {len(inputs.held_out)} held-out images")
-    accuracy = _accuracies(keras_model, artifacts, inputs.held_out)
-    verdict = board_fit(inputs.board, inputs.model.training, artifacts)
+    tflm_scores = _tflm_scores(artifacts, inputs.held_out.x)
+    accuracy = _accuracies(keras_model, artifacts, inputs.held_out, tflm_scores)
+    c_result = None
+    if library is not None:
+        ctx.progress(0.7, "checking the generated C against TFLite-Micro, image by image")
+        c_result = _check_c(artifacts, library, inputs, tflm_scores)
+        accuracy["c"] = None if not len(inputs.held_out) else _accuracy(c_result.scores, inputs)
+    verdict = board_fit(inputs.board, inputs.model.training, artifacts, c_result)
     ctx.progress(0.85, "packaging")
-    from tinymlaas.compiling import tflite
-
-    target = CompileTarget(inputs.compiled_id, inputs.board.id, inputs.quantization, utcnow())
-    versions = {**tflite.tensorflow_versions(), "tflite_micro": tflm.tflm_version()}
-    files = package(
-        target, inputs.board, inputs.model, inputs.dataset, inputs.classes, artifacts, versions
-    )
+    files = _package(inputs, dataclasses.replace(artifacts, c_library=library))
 
     def store(session: Session) -> None:
         row = session.get_one(CompiledModel, inputs.compiled_id)
@@ -95,8 +100,25 @@ def run(ctx: JobContext) -> None:
         row.accuracy = accuracy
         row.input = tensor_dict(artifacts.input)
         row.output = tensor_dict(artifacts.output)
+        if c_result is not None:
+            row.activation = Activation(
+                peak_bytes=c_result.library.peak_bytes, floor_bytes=c_result.library.floor_bytes
+            )
+            row.measured = c_result.measured
 
     ctx.store(store)
+
+
+def _package(inputs: _Inputs, artifacts: CompiledArtifacts) -> dict[str, bytes]:
+    from tinymlaas.compiling import tflite
+
+    target = CompileTarget(
+        inputs.compiled_id, inputs.board.id, inputs.quantization, utcnow(), inputs.engine
+    )
+    versions = {**tflite.tensorflow_versions(), "tflite_micro": tflm.tflm_version()}
+    return package(
+        target, inputs.board, inputs.model, inputs.dataset, inputs.classes, artifacts, versions
+    )
 
 
 def _load_inputs(ctx: JobContext) -> _Inputs:
@@ -119,6 +141,7 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
             compiled_id=compiled.id,
             board=get_board(compiled.board),
             quantization=compiled.quantization,
+            engine=compiled.engine,
             model=ModelFacts(
                 id=model.id,
                 name=model.name,
@@ -172,13 +195,52 @@ def _load_keras(data: bytes) -> Any:
     return saving_lib.load_model(io.BytesIO(data), compile=False)
 
 
-def _accuracies(keras_model: Any, artifacts: CompiledArtifacts, held_out: Split) -> dict[str, Any]:
+def _tflm_scores(artifacts: CompiledArtifacts, pixels: np.ndarray) -> np.ndarray | None:
+    """TFLite-Micro's raw output values (int8 for an int8 model) for the held-out images."""
+    if len(pixels) == 0:
+        return None
+    runner = tflm.MicroRunner(artifacts.tflite, arena_bytes=artifacts.arena_bytes)
+    return runner.predict_raw(pixels)
+
+
+def _check_c(
+    artifacts: CompiledArtifacts,
+    library: GeneratedLibrary,
+    inputs: _Inputs,
+    tflm_scores: np.ndarray | None,
+) -> c_engine.CEngineResult:
+    """The generated C on the held-out images (random ones without a dataset), byte for byte
+    against TFLite-Micro."""
+    pixels, ids = inputs.held_out.x, list(inputs.held_out.ids)
+    if tflm_scores is None:
+        pixels, ids = c_engine.random_pixels(library), []
+        tflm_scores = _tflm_scores(artifacts, pixels)
+    assert tflm_scores is not None
+    result = c_engine.build(artifacts.tflite, library, pixels, tflm_scores, inputs.board, ids)
+    if not len(inputs.held_out):
+        return c_engine.CEngineResult(library, None, result.measured)
+    return result
+
+
+def _accuracy(scores: np.ndarray | None, inputs: _Inputs) -> float | None:
+    if scores is None:
+        return None
+    top = np.argmax(scores.reshape(len(scores), -1), axis=1)
+    return round(float(np.mean(top == inputs.held_out.y)), 6)
+
+
+def _accuracies(
+    keras_model: Any,
+    artifacts: CompiledArtifacts,
+    held_out: Split,
+    tflm_scores: np.ndarray | None,
+) -> dict[str, Any]:
     """Float Keras, LiteRT and TFLite-Micro accuracy on the same held-out images.
 
     Without images (an imported model with no dataset) every figure is None; an imported
     .tflite has no float model, so its "float" is None.
     """
-    if len(held_out) == 0:
+    if len(held_out) == 0 or tflm_scores is None:
         return {"float": None, "int8": None, "tflm": None, "images": 0}
 
     def accuracy(scores: np.ndarray) -> float:
@@ -187,8 +249,7 @@ def _accuracies(keras_model: Any, artifacts: CompiledArtifacts, held_out: Split)
     return {
         "float": None if keras_model is None else accuracy(predict(keras_model, held_out.x)),
         "int8": accuracy(litert.predict(artifacts.tflite, held_out.x)),
-        "tflm": accuracy(
-            tflm.predict(artifacts.tflite, held_out.x, arena_bytes=artifacts.arena_bytes)
-        ),
+        # argmax of the raw values is that of the dequantized scores (a positive scale)
+        "tflm": accuracy(tflm_scores),
         "images": len(held_out),
     }

@@ -185,11 +185,15 @@ class MicroRunner:
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Return float scores (N, classes) for uint8 pixels (N, H, W, C)."""
+        return dequantize_output(self.predict_raw(pixels), self.output)
+
+    def predict_raw(self, pixels: np.ndarray) -> np.ndarray:
+        """Return the output tensor's own values (int8 for an int8 model) for uint8 pixels."""
         quantized = quantize_input(pixels, self.input)
         raw = np.empty((len(quantized), *self.output.shape[1:]), dtype=self.output.dtype)
         for position, sample in enumerate(quantized):
             raw[position] = self._invoke(sample)[0]
-        return dequantize_output(raw, self.output)
+        return raw
 
     def invoke_timed(self, pixels_one: np.ndarray) -> tuple[np.ndarray, float]:
         """Return the scores (classes,) for one image (H, W, C) and the invoke latency in ms."""

@@ -6,7 +6,16 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from tinymlaas.contracts import Measured
 from tinymlaas.hardware.boards import Board
+
+# The C engine's code in flash (kernels, tml_invoke, the operators' tables) until it is measured
+# on the board's core: the engine's goal, at most 24 KiB on Cortex-M4 (issue 12).
+C_ENGINE_CODE_ESTIMATE_BYTES = 24 * 1024
+# TFLite-Micro's own library in flash, 15 operators with reference kernels, built for Cortex-M4
+# (measured outside the project for issue 12: 90.6 KB). The boards' runtime code estimates
+# include it; a sketch running the C engine does not link it.
+TFLM_LIBRARY_FLASH_BYTES = 90_600
 
 
 def tensor_arena_bytes(measured_arena_bytes: int) -> int:
@@ -92,5 +101,100 @@ def fit(
             " camera frame and runtime code are per-board estimates; reserved flash is the"
             " board's partition layout"
         ),
+    }
+    return FitVerdict(ram_ok and flash_ok, ram, flash, detail)
+
+
+def fit_c(
+    board: Board,
+    *,
+    weights_bytes: int,
+    activation_bytes: int,
+    input_bytes: int,
+    channels: int = 1,
+    measured: Measured | None = None,
+) -> FitVerdict:
+    """The C engine's fit. RAM = the planned activation buffer + input buffer (or the program's
+    RAM measured on the core) + runtime + camera frame; flash = weights + engine code (or the
+    program's flash measured on the core) + the board's code without TFLite-Micro + reserved."""
+    frame = board.frame_buffer_for(channels)
+    core_code = max(board.runtime_flash_bytes - TFLM_LIBRARY_FLASH_BYTES, 0)
+    if measured is None:
+        engine_ram: list[tuple[str, int, bool]] = [
+            ("activation buffer (C engine plan)", activation_bytes, True),
+            ("input buffer", input_bytes, True),
+        ]
+        engine_flash: list[tuple[str, int, bool]] = [
+            ("model weights and constants", weights_bytes, True),
+            ("C engine code (estimate until measured)", C_ENGINE_CODE_ESTIMATE_BYTES, True),
+        ]
+    else:
+        on = f"measured on {measured.core}"
+        engine_ram = [(f"model program RAM with stack ({on})", measured.ram_bytes, True)]
+        engine_flash = [
+            (f"model weights and constants ({on})", measured.weights_bytes, True),
+            (f"C engine code ({on})", measured.code_bytes, True),
+        ]
+    ram_parts = _parts(
+        *engine_ram,
+        ("runtime (core globals, stacks, buffers; estimate)", board.runtime_ram_bytes, True),
+        ("camera frame buffer", frame, False),
+    )
+    flash_parts = _parts(
+        *engine_flash,
+        ("board code without TFLite-Micro (core, camera driver, sketch; estimate)",
+         core_code, True),
+        ("reserved outside the app partition", board.reserved_flash_bytes, False),
+    )  # fmt: skip
+    return _verdict(board, ram_parts, flash_parts, _c_basis(measured))
+
+
+def _c_basis(measured: Measured | None) -> str:
+    if measured is None:
+        engine = (
+            "activation buffer planned by the C engine (exact: one static buffer); weights"
+            f" counted from the generated C; engine code estimated at"
+            f" {C_ENGINE_CODE_ESTIMATE_BYTES:,} B until measured on the board's core"
+        )
+    else:
+        engine = (
+            f"model program flash and RAM (stack high-water mark included) measured on"
+            f" {measured.core} under QEMU"
+        )
+    return (
+        f"{engine}; runtime RAM and the board's code are per-board estimates (the code less"
+        f" TFLite-Micro's library, {TFLM_LIBRARY_FLASH_BYTES:,} B); reserved flash is the"
+        " board's partition layout"
+    )
+
+
+def _verdict(
+    board: Board, ram_parts: list[dict[str, Any]], flash_parts: list[dict[str, Any]], basis: str
+) -> FitVerdict:
+    ram = sum(part["bytes"] for part in ram_parts)
+    flash = sum(part["bytes"] for part in flash_parts)
+    ram_ok, flash_ok = ram <= board.ram_bytes, flash <= board.flash_bytes
+    problems = []
+    if not ram_ok:
+        problems.append(f"needs {ram:,} B of RAM, the board has {board.ram_bytes:,} B")
+    if not flash_ok:
+        problems.append(f"needs {flash:,} B of flash, the board has {board.flash_bytes:,} B")
+    detail = {
+        "board": board.id,
+        "engine": "c",
+        "ram": {
+            "estimate_bytes": ram,
+            "limit_bytes": board.ram_bytes,
+            "fits": ram_ok,
+            "parts": ram_parts,
+        },
+        "flash": {
+            "estimate_bytes": flash,
+            "limit_bytes": board.flash_bytes,
+            "fits": flash_ok,
+            "parts": flash_parts,
+        },
+        "summary": "fits" if not problems else "does not fit: " + "; ".join(problems),
+        "basis": basis,
     }
     return FitVerdict(ram_ok and flash_ok, ram, flash, detail)

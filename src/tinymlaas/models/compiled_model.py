@@ -14,8 +14,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tinymlaas.contracts import Quantization
-from tinymlaas.db.base import Base, EnumString, IdMixin, TimestampMixin
+from tinymlaas.contracts import Activation, Engine, Measured, Quantization
+from tinymlaas.db.base import Base, EnumString, IdMixin, PydanticJSON, TimestampMixin
 from tinymlaas.enums import JobStatus
 
 
@@ -35,6 +35,9 @@ class CompiledModel(IdMixin, TimestampMixin, Base):
     )
     board: Mapped[str] = mapped_column(String(32), nullable=False)
     quantization: Mapped[Quantization] = mapped_column(String(16), nullable=False)
+    engine: Mapped[Engine] = mapped_column(
+        String(8), nullable=False, default="tflm", server_default="tflm"
+    )
     status: Mapped[JobStatus] = mapped_column(
         EnumString(JobStatus, 16), nullable=False, default=JobStatus.queued
     )
@@ -47,6 +50,9 @@ class CompiledModel(IdMixin, TimestampMixin, Base):
     accuracy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     input: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The C engine's activation plan and its bare-metal measurement (None for tflm).
+    activation: Mapped[Activation | None] = mapped_column(PydanticJSON(Activation), nullable=True)
+    measured: Mapped[Measured | None] = mapped_column(PydanticJSON(Measured), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 

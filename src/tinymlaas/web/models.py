@@ -233,9 +233,11 @@ def compile_model(
     session: SessionDep,
     board: Annotated[str, Form()],
     quantization: Annotated[str, Form()] = "int8",
+    engine: Annotated[str, Form()] = "tflm",
 ) -> Response:
     """Queue compiling the model for a board and open the result page."""
-    payload = parse_form(CompileRequest, {"board": board, "quantization": quantization})
+    fields = {"board": board, "quantization": quantization, "engine": engine}
+    payload = parse_form(CompileRequest, fields)
     compiled = compiling.create_compiled(session, page.user, model, payload)
     return redirect(f"/compiled/{compiled.id}", "Compiling is queued.")
 

@@ -1,0 +1,70 @@
+"""Migration 0006 on every backend: compiled models made before it become engine "tflm"."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from tinymlaas.db import migrate
+from tinymlaas.db.session import make_engine, make_session_factory
+from tinymlaas.models import CompiledModel
+
+from conftest import BACKENDS, _create_server_database, _drop_server_database
+
+
+@pytest.fixture(params=BACKENDS)
+def at_0005(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh database migrated up to 0005 only."""
+    backend: str = request.param
+    name = f"tinymlaas_mig_{os.getpid()}_{secrets.token_hex(3)}"
+    url = f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite" else (
+        _create_server_database(backend, name)
+    )  # fmt: skip
+    engine = make_engine(url)
+    migrate.upgrade(engine, "0005")
+    yield engine
+    engine.dispose()
+    if backend != "sqlite":
+        _drop_server_database(backend, name)
+
+
+def test_existing_compiled_models_become_tflm_with_no_c_figures(at_0005: Engine) -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC).replace(tzinfo=None)
+    with at_0005.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, username, password_hash, is_admin, created_at, updated_at)"
+                " VALUES (1, 'old', 'x', false, :now, :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO trained_models (id, owner_id, name, status, config, classes, history,"
+                " created_at, updated_at) VALUES (1, 1, 'm', 'succeeded',"
+                ' \'{"architecture": "cnn-small", "alpha": 1.0}\', \'["a", "b"]\', \'[]\','
+                " :now, :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO compiled_models (id, owner_id, model_id, board, quantization, status,"
+                " created_at, updated_at) VALUES (1, 1, 1, 'nano33ble', 'int8', 'succeeded',"
+                " :now, :now)"
+            ),
+            {"now": now},
+        )
+
+    migrate.upgrade(at_0005)
+
+    with make_session_factory(at_0005)() as session:
+        row = session.get_one(CompiledModel, 1)
+        assert (row.engine, row.activation, row.measured) == ("tflm", None, None)
+    assert migrate.current_revision(at_0005) == "0006"
