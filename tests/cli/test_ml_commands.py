@@ -184,8 +184,12 @@ def test_compile_with_the_c_engine_shows_its_plan_and_accuracy(
     assert f"TFLM {accuracy['tflm'] * 100:.1f}% · C {accuracy['c'] * 100:.1f}% (" in detail(
         output, "Accuracy"
     )
-    assert detail(output, "Measured").startswith("not yet on the board's core")
-    assert "activation buffer (C engine plan)" in detail(output, "RAM")
+    measured = compiled["measured"]  # on the Nano 33 BLE's core, emulated
+    assert detail(output, "Measured on cortex-m4f").endswith(
+        f"{measured['instructions']:,} instructions per inference"
+        f" · ~{measured['latency_ms_estimate']:.1f} ms (estimate)"
+    )
+    assert "model program RAM with stack (measured on cortex-m4f)" in detail(output, "RAM")
     assert "c_library.zip" in detail(output, "Files")
     shown = logged_in.ok("compiled", "show", str(compiled["id"]))
     assert detail(shown, "Activations") == detail(output, "Activations")

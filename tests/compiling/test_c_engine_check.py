@@ -34,7 +34,11 @@ def test_identical_outputs_pass_and_give_the_c_scores(int8_model: bytes) -> None
     result = c_engine.build(int8_model, library, pixels, reference, get_board("nano33ble"))
 
     assert np.array_equal(result.scores.reshape(10, -1), reference)  # type: ignore[union-attr]
-    assert result.measured is None  # the bare-metal measurement is not wired in yet
+    measured = result.measured  # the Nano 33 BLE's core, emulated
+    assert measured is not None
+    assert (measured.core, measured.outputs_match_host) == ("cortex-m4f", True)
+    assert measured.flash_bytes == measured.weights_bytes + measured.code_bytes
+    assert measured.ram_bytes >= library.peak_bytes + measured.stack_bytes
 
 
 def test_a_difference_names_the_first_image_and_operator(int8_model: bytes) -> None:

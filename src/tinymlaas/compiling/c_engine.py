@@ -3,14 +3,18 @@ TFLite-Micro on the held-out images, and measure it on the board's core."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from tinymlaas.contracts import Measured
-from tinymlaas.engine import codegen, debug, host
+from tinymlaas.engine import baremetal, codegen, debug, host
+from tinymlaas.engine.baremetal_build import FirmwareDoesNotFit
 from tinymlaas.engine.codegen import GeneratedLibrary
 from tinymlaas.hardware.boards import Board
+
+log = logging.getLogger(__name__)
 
 # Inputs checked when there are no held-out images (an imported model without a dataset).
 RANDOM_CHECK_IMAGES = 8
@@ -44,7 +48,8 @@ def build(
     """Run the generated C on the host for every image and require TFLite-Micro's int8 bytes."""
     scores = host.predict(library, pixels)
     check_identical(model, library, pixels, scores, tflm_scores, ids)
-    return CEngineResult(library, scores, _measure_on_core(library, board))
+    first = host.quantize_pixels(library, pixels[:1])[0]
+    return CEngineResult(library, scores, measure_on_core(library, board, first, scores[0]))
 
 
 def random_pixels(library: GeneratedLibrary, seed: int = 0) -> np.ndarray:
@@ -78,6 +83,35 @@ def check_identical(
         )
 
 
-def _measure_on_core(library: GeneratedLibrary, board: Board) -> Measured | None:
-    # The bare-metal QEMU measurement (engine/baremetal: flash, RAM, stack) plugs in here.
-    return None
+def measure_on_core(
+    library: GeneratedLibrary, board: Board, first_input: np.ndarray, host_output: np.ndarray
+) -> Measured | None:
+    """The generated C built for the board's core and run once bare-metal under QEMU on the
+    first held-out image; None where there is nothing to measure on (a core without an
+    emulator: RP2040, Xtensa, the virtual board's host) or the program cannot be built for
+    the board (it overflows its flash or RAM: the fit estimate says by how much)."""
+    try:
+        core = baremetal.emulated_core(board.core)
+        result = baremetal.measure(
+            library.files,
+            board.core,
+            board.app_flash_bytes,
+            board.ram_bytes,
+            np.ascontiguousarray(first_input, dtype=np.int8).tobytes(),
+        )
+    except (baremetal.CoreNotEmulated, FirmwareDoesNotFit) as exc:
+        log.info("not measured on %s: %s", board.core, exc)
+        return None
+    return Measured(
+        core=result.core,
+        machine=result.machine,
+        flash_bytes=result.flash_bytes,
+        weights_bytes=result.weights_bytes + result.qparams_bytes,
+        code_bytes=result.code_bytes,
+        ram_bytes=result.ram_bytes + result.stack_bytes,
+        stack_bytes=result.stack_bytes,
+        instructions=result.instructions,
+        latency_ms_estimate=round(result.latency_ms_estimate(board.clock_mhz), 3),
+        cycles_per_instruction=core.cycles_per_instruction,
+        outputs_match_host=result.output == np.asarray(host_output, np.int8).tobytes(),
+    )

@@ -130,7 +130,10 @@ def fit_c(
         ]
     else:
         on = f"measured on {measured.core}"
-        engine_ram = [(f"model program RAM with stack ({on})", measured.ram_bytes, True)]
+        engine_ram = [
+            (f"model program RAM with stack ({on})", measured.ram_bytes, True),
+            ("input buffer", input_bytes, True),
+        ]
         engine_flash = [
             (f"model weights and constants ({on})", measured.weights_bytes, True),
             (f"C engine code ({on})", measured.code_bytes, True),
