@@ -31,7 +31,8 @@ from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Bridge, Device, Installation, Job
 
 log = logging.getLogger(__name__)
-INSTALL_FILES = ("model.tflite", "manifest.json", "arduino_library.zip")
+# c_library.zip exists for engine "c" only: a virtual device runs its generated C.
+INSTALL_FILES = ("model.tflite", "manifest.json", "arduino_library.zip", "c_library.zip")
 POLL_SECONDS = 0.5
 MAX_LOG_CHARS = 200_000
 

@@ -51,7 +51,8 @@ class Install(Message):
     model_id: str = Field(description="sha256 of `manifest.json`")
     files: dict[str, str] = Field(
         description="name → base64: `model.tflite`, `manifest.json`, `arduino_library.zip`"
-        " when the compile made one"
+        " when the compile made one, and `c_library.zip` for a model compiled with"
+        " `engine: \"c\"` (a virtual device runs its generated C)"
     )
 
 

@@ -34,7 +34,8 @@ class InstallRequest:
 
     port: str
     board: Board
-    # "model.tflite", "manifest.json", "arduino_library.zip" as the compile job stored them.
+    # "model.tflite", "manifest.json", "arduino_library.zip" (and "c_library.zip" for engine
+    # "c") as the compile job stored them.
     files: dict[str, bytes] = field(hash=False, repr=False)
     # sha256 of manifest.json: what the board announces in HELLO once the install worked.
     model_id: str

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tinymlaas.devices.bridge.arduino_cli import ArduinoCliInstaller
+from tinymlaas.devices.bridge.c_runner import C_LIBRARY_FILE, manifest_engine
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.install import (
     MANIFEST_FILE,
@@ -33,7 +34,8 @@ class VirtualInstaller:
     def install(
         self, request: InstallRequest, log: Callable[[str], None], cancellation: Cancellation
     ) -> InstallResult:
-        """Load the model into the device's TFLite-Micro interpreter and restart it.
+        """Load the model into the device (TFLite-Micro, or its generated C built with the
+        host C compiler for `engine: "c"`) and restart it.
 
         Loading is one step that either replaces the running model or leaves it: a cancel
         honoured before it leaves the device as it was, one arriving later changes nothing.
@@ -58,18 +60,33 @@ class VirtualInstaller:
         if not isinstance(manifest, dict):
             return output.fail("manifest.json is not a JSON object")
         model = request.files[MODEL_FILE]
+        c_library = request.files.get(C_LIBRARY_FILE)
+        try:
+            engine = manifest_engine(manifest)
+        except ValueError as error:
+            return output.fail(f"install failed: {error}")
+        if engine == "c" and c_library is None:
+            return output.fail(f'the compiled model (engine "c") lacks {C_LIBRARY_FILE}')
         if cancellation.requested:
             return output.cancelled(
                 f"virtual device {device.serial_number} was not touched: it still runs "
                 + (f"model {device.model_id}" if device.model_id != "none" else "no model")
             )
+        loaded = f"{MODEL_FILE} ({len(model):,} B, sha256 {hashlib.sha256(model).hexdigest()})"
+        if engine == "c" and c_library is not None:
+            loaded = (
+                f"the generated C of {C_LIBRARY_FILE} ({len(c_library):,} B, sha256"
+                f" {hashlib.sha256(c_library).hexdigest()}), built with the host C compiler,"
+            )
         output(
-            f"loading {MODEL_FILE} ({len(model):,} B, sha256 {hashlib.sha256(model).hexdigest()})"
-            f" into TFLite-Micro on virtual device {device.serial_number} ({request.port});"
-            f" model id {request.model_id} (the sha256 of {MANIFEST_FILE})"
+            f"loading {loaded} into {'TFLite-Micro ' if engine == 'tflm' else ''}virtual device"
+            f" {device.serial_number} ({request.port}); model id {request.model_id}"
+            f" (the sha256 of {MANIFEST_FILE})"
         )
         try:
-            device.install(model, manifest, request.model_id)
+            device.install(
+                model, manifest, request.model_id, c_library if engine == "c" else None
+            )
         except ValueError as error:
             return output.fail(f"install failed: {error}")
         output(f"installed; {device.serial_number} restarted and announces {request.model_id}")

@@ -1,4 +1,6 @@
-"""Virtual boards: TFLite-Micro on the bridge's host, speaking the serial protocol on a pty.
+"""Virtual boards: a model on the bridge's host, speaking the serial protocol on a pty.
+
+The model runs in TFLite-Micro, or as its generated C for `engine: "c"` (`virtual_model.py`).
 
 Each device owns a pseudo-terminal pair. The host opens the slave path with pyserial exactly as
 it opens a USB board; the device thread reads PINGs from and writes protocol lines to the
@@ -16,19 +18,13 @@ import threading
 import time
 import tty
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
-from tinymlaas.compiling.manifest import DeviceManifest
-from tinymlaas.compiling.tflm import MicroRunner
-from tinymlaas.contracts import ColorMode, channels_of
 from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD, PortInfo
-from tinymlaas.hardware.boards import BOARDS
-from tinymlaas.hardware.footprint import fit
+from tinymlaas.devices.bridge.virtual_model import SEQ_MODULUS, Model, load_model
 from tinymlaas.hardware.serial_protocol import (
     NO_MODEL,
     DeviceError,
@@ -43,8 +39,6 @@ from tinymlaas.training.preprocess import UndecodableImage, to_pixels
 logger = logging.getLogger(__name__)
 
 CAMERA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
-# A board's seq is a 32-bit unsigned long.
-_SEQ_MODULUS = 2**32
 # How long a write may wait for the host to drain the pty before the rest of the line is
 # dropped: a board's serial port drops output nobody reads instead of stopping the sketch.
 _WRITE_GRACE_SECONDS = 0.05
@@ -87,117 +81,6 @@ def load_camera(path: Path) -> list[tuple[str, bytes]]:
     return sorted(images, key=lambda image: image[0])
 
 
-@dataclass(frozen=True)
-class _Model:
-    """A "flashed" model: its runner and what the sketch's generated constants would hold."""
-
-    runner: MicroRunner
-    model_id: str
-    labels: tuple[str, ...]
-    width: int
-    height: int
-    channels: int
-    color_mode: ColorMode
-
-    def hello(self) -> Hello:
-        return Hello(
-            self.model_id, VIRTUAL_BOARD, self.labels, (self.width, self.height, self.channels)
-        )
-
-
-@dataclass(frozen=True)
-class _ModelSpec:
-    """What the manifest says about how to feed the model."""
-
-    labels: tuple[str, ...]
-    shape: tuple[int, int, int, int]  # 1, height, width, channels (the input tensor's shape)
-    dtype: str
-    color_mode: ColorMode
-    arena_bytes: int
-
-
-def _parse_manifest(manifest: dict[str, Any]) -> DeviceManifest:
-    """What a device reads of manifest.json; ValueError naming the first bad field."""
-    try:
-        return DeviceManifest.model_validate(manifest)
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = first["loc"]
-        if first["type"] == "missing":
-            raise ValueError(f"manifest.json lacks the field {location[-1]!r}") from error
-        where = ".".join(str(part) for part in location)
-        raise ValueError(f"manifest.json is malformed: {where}: {first['msg']}") from error
-
-
-def _read_manifest(manifest: dict[str, Any]) -> _ModelSpec:
-    """Pick the fields a device needs out of manifest.json; ValueError naming a bad one."""
-    parsed = _parse_manifest(manifest)
-    classes, shape = parsed.classes, parsed.input.shape
-    color_mode = parsed.preprocessing.color_mode
-    arena = parsed.tensor_arena_bytes_measured
-    if not classes or not all(classes):
-        raise ValueError("manifest.json classes must be a non-empty list of labels")
-    if len(set(classes)) != len(classes):
-        raise ValueError("manifest.json classes must be unique")
-    if len(shape) != 4 or not all(size > 0 for size in shape) or shape[0] != 1:
-        raise ValueError(f"manifest.json input shape must be [1, height, width, channels]: {shape}")
-    channels = channels_of(color_mode)
-    if shape[3] != channels:
-        raise ValueError(f"manifest.json input has {shape[3]} channels but color_mode {color_mode}")
-    if arena <= 0:
-        raise ValueError(f"manifest.json tensor_arena_bytes_measured is not a size: {arena!r}")
-    return _ModelSpec(
-        tuple(classes), (1, shape[1], shape[2], shape[3]), parsed.input.dtype, color_mode, arena
-    )
-
-
-def _check_fits(model_bytes: int, spec: _ModelSpec) -> None:
-    """Refuse a model the virtual board's memory cannot hold, by the server's own formula."""
-    _, height, width, channels = spec.shape
-    verdict = fit(
-        BOARDS[VIRTUAL_BOARD],
-        model_bytes=model_bytes,
-        arena_bytes=spec.arena_bytes,
-        input_bytes=height * width * channels * (4 if spec.dtype == "float32" else 1),
-        channels=channels,
-    )
-    if not verdict.fits:
-        raise ValueError(f"the virtual board cannot hold this model: {verdict.detail['summary']}")
-
-
-def _load_model(model: bytes, spec: _ModelSpec, model_id: str) -> _Model:
-    """Load and test-run the model as a sketch's setup() would; ValueError with the reason."""
-    _check_fits(len(model), spec)
-    try:
-        runner = MicroRunner(model, spec.arena_bytes)
-    except (ValueError, RuntimeError) as error:
-        raise ValueError(f"TFLite-Micro cannot load the model: {error}") from error
-    if runner.input.shape != spec.shape or runner.input.dtype != spec.dtype:
-        raise ValueError(
-            f"the model's input is {runner.input.dtype} {list(runner.input.shape)}, "
-            f"manifest.json says {spec.dtype} {list(spec.shape)}"
-        )
-    if runner.output.shape[-1] != len(spec.labels):
-        raise ValueError(
-            f"the model outputs {runner.output.shape[-1]} scores for {len(spec.labels)} labels"
-        )
-    _, height, width, channels = spec.shape
-    try:
-        # Some kernels allocate scratch buffers at their first invoke: fail now, not mid-loop.
-        runner.invoke_timed(np.zeros((height, width, channels), dtype=np.uint8))
-    except (ValueError, RuntimeError) as error:
-        raise ValueError(f"TFLite-Micro cannot run the model: {error}") from error
-    loaded = _Model(runner, model_id, spec.labels, width, height, channels, spec.color_mode)
-    worst = Prediction(_SEQ_MODULUS - 1, spec.labels[0], dict.fromkeys(spec.labels, 1.0), 1e6)
-    try:
-        format_message(loaded.hello())
-        format_message(worst)
-    except ValueError as error:
-        # Such a label set could never be reported over serial.
-        raise ValueError(f"the labels do not fit in a protocol line: {error}") from error
-    return loaded
-
-
 def _prediction_line(prediction: Prediction) -> bytes:
     """Format a PRED line, leaving out a source too long for the protocol's line limit."""
     try:
@@ -211,7 +94,7 @@ def _prediction_line(prediction: Prediction) -> bytes:
 
 
 class VirtualDevice:
-    """A simulated board on a pseudo-terminal, running TFLite-Micro over a folder of images."""
+    """A simulated board on a pseudo-terminal, running its model over a folder of images."""
 
     board = VIRTUAL_BOARD
 
@@ -235,7 +118,7 @@ class VirtualDevice:
         self.port = os.ttyname(self._slave)
         self._wake_read, self._wake_write = os.pipe()
         self._lock = threading.Lock()
-        self._model: _Model | None = None
+        self._model: Model | None = None
         self._seq = 0
         self._frame = 0
         self._next_frame_at = 0.0
@@ -271,15 +154,23 @@ class VirtualDevice:
         )
         self._thread.start()
 
-    def install(self, model: bytes, manifest: dict[str, Any], model_id: str) -> None:
+    def install(
+        self,
+        model: bytes,
+        manifest: dict[str, Any],
+        model_id: str,
+        c_library: bytes | None = None,
+    ) -> None:
         """Flash a model, then reboot: HELLO unprompted, predictions from seq 0 and image 0.
 
-        ValueError (with TFLite-Micro's message) if the model is invalid, does not match its
-        manifest or does not fit the virtual board; the previous model then keeps running.
+        A manifest with `engine: "c"` runs the generated C of `c_library` (built with the host
+        C compiler), any other TFLite-Micro. ValueError (with the engine's message) if the model
+        is invalid, does not match its manifest or does not fit the virtual board; the previous
+        model then keeps running.
         """
         if not model_id:
             raise ValueError("the model id must not be empty")
-        loaded = _load_model(bytes(model), _read_manifest(manifest), model_id)
+        loaded = load_model(bytes(model), manifest, model_id, c_library)
         with self._lock:
             self._model = loaded
             self._seq = 0
@@ -366,7 +257,7 @@ class VirtualDevice:
                 }
                 prediction = Prediction(self._seq, top, values, latency_ms, source)
                 self._write(_prediction_line(prediction))
-                self._seq = (self._seq + 1) % _SEQ_MODULUS
+                self._seq = (self._seq + 1) % SEQ_MODULUS
             self._next_frame_at = time.monotonic() + self.interval_seconds
 
     def _write(self, line: bytes) -> None:
