@@ -52,7 +52,7 @@ class Install(Message):
     files: dict[str, str] = Field(
         description="name → base64: `model.tflite`, `manifest.json`, `arduino_library.zip`"
         " when the compile made one, and `c_library.zip` for a model compiled with"
-        " `engine: \"c\"` (a virtual device runs its generated C)"
+        ' `engine: "c"` (a virtual device runs its generated C)'
     )
 
 

@@ -79,14 +79,12 @@ class VirtualInstaller:
                 f" {hashlib.sha256(c_library).hexdigest()}), built with the host C compiler,"
             )
         output(
-            f"loading {loaded} into {'TFLite-Micro ' if engine == 'tflm' else ''}virtual device"
+            f"loading {loaded} {'into TFLite-Micro on' if engine == 'tflm' else 'onto'} virtual device"
             f" {device.serial_number} ({request.port}); model id {request.model_id}"
             f" (the sha256 of {MANIFEST_FILE})"
         )
         try:
-            device.install(
-                model, manifest, request.model_id, c_library if engine == "c" else None
-            )
+            device.install(model, manifest, request.model_id, c_library if engine == "c" else None)
         except ValueError as error:
             return output.fail(f"install failed: {error}")
         output(f"installed; {device.serial_number} restarted and announces {request.model_id}")
