@@ -141,6 +141,40 @@ def test_virtual_device_loop(
         process.wait()
 
 
+def test_a_c_engine_model_installed_through_the_hub_runs_on_the_virtual_device(
+    api: httpx.Client, server_url: str, local_worker: None, camera: Path
+) -> None:
+    compiled_id = train_and_compile(api, engine="c")
+    bridge = api.post("/bridges", json={"name": "test bench"}).json()
+    process = start_bridge(server_url, bridge["token"], camera)
+    try:
+        device = wait_for(
+            lambda: [d for d in api.get("/devices").json()["items"] if d["status"] == "online"],
+            30,
+            "the virtual device coming online",
+        )[0]
+        install = api.post(f"/devices/{device['id']}/install", json={"compiled_id": compiled_id})
+        assert install.status_code == 202, install.text
+        job = wait_for_job(api, install.json()["job_id"], 120)
+        assert job["status"] == "succeeded", job
+        # The manifest says engine "c": the device runs the generated C, or refuses the install.
+        url = f"/devices/{device['id']}/observations"
+        observations = wait_for(
+            lambda: (rows := [
+                o for o in api.get(url, params={"limit": 200}).json()["items"]
+                if o["compiled_id"] == compiled_id
+            ]) and len(rows) >= 12 and rows,
+            60,
+            "a dozen predictions of the C engine",
+        )  # fmt: skip
+        correct = sum(o["label"] == o["source"].split("/")[0] for o in observations)
+        assert correct / len(observations) >= 0.8, observations
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
 def test_a_bridge_with_a_revoked_token_stops(
     server_url: str, api: httpx.Client, camera: Path
 ) -> None:

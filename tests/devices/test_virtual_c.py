@@ -17,6 +17,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from devices.test_virtual import (  # noqa: F401 (fixtures)
+    CLASSES,
+    NO_MODEL,
+    SIZE,
+    Compiled,
+    camera_folder,
+    predictions,
+    read_until,
+    start_device,
+)
 from tinymlaas.compiling.c_library import build_c_library
 from tinymlaas.compiling.manifest import Preprocessing
 from tinymlaas.compiling.quantize import quantize_input
@@ -32,16 +42,6 @@ from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.hardware.serial_protocol import Hello, LineReader, Prediction
 from tinymlaas.training.preprocess import to_pixels
 
-from devices.test_virtual import (  # noqa: F401 (fixtures)
-    CLASSES,
-    NO_MODEL,
-    SIZE,
-    Compiled,
-    camera_folder,
-    predictions,
-    read_until,
-    start_device,
-)
 from support.factories import pattern_image
 
 pytestmark = pytest.mark.slow

@@ -22,9 +22,9 @@ PATTERN_TRAINING: dict[str, Any] = {
 }
 
 
-def train_and_compile(client: httpx.Client, per_class: int = 16) -> int:
+def train_and_compile(client: httpx.Client, per_class: int = 16, engine: str = "tflm") -> int:
     """Import the pattern dataset, train PATTERN_TRAINING on it and compile it for the virtual
-    board (a worker must be running); returns the compiled model's id."""
+    board with `engine` (a worker must be running); returns the compiled model's id."""
     dataset = client.post(
         api_url(client, "/datasets/import"),
         files={"file": ("p.zip", pattern_dataset_zip(per_class=per_class), "application/zip")},
@@ -36,7 +36,8 @@ def train_and_compile(client: httpx.Client, per_class: int = 16) -> int:
     job = wait_for_job(client, model["job_id"], timeout=240)
     assert job["status"] == "succeeded", job
     compiled = client.post(
-        api_url(client, f"/models/{model['id']}/compile"), json={"board": "virtual"}
+        api_url(client, f"/models/{model['id']}/compile"),
+        json={"board": "virtual", "engine": engine},
     ).json()
     job = wait_for_job(client, compiled["job_id"], timeout=240)
     assert job["status"] == "succeeded", job

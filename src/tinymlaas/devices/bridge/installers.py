@@ -60,35 +60,50 @@ class VirtualInstaller:
         if not isinstance(manifest, dict):
             return output.fail("manifest.json is not a JSON object")
         model = request.files[MODEL_FILE]
-        c_library = request.files.get(C_LIBRARY_FILE)
         try:
-            engine = manifest_engine(manifest)
+            c_library = _c_library(request, manifest)
         except ValueError as error:
-            return output.fail(f"install failed: {error}")
-        if engine == "c" and c_library is None:
-            return output.fail(f'the compiled model (engine "c") lacks {C_LIBRARY_FILE}')
+            return output.fail(str(error))
         if cancellation.requested:
             return output.cancelled(
                 f"virtual device {device.serial_number} was not touched: it still runs "
                 + (f"model {device.model_id}" if device.model_id != "none" else "no model")
             )
-        loaded = f"{MODEL_FILE} ({len(model):,} B, sha256 {hashlib.sha256(model).hexdigest()})"
-        if engine == "c" and c_library is not None:
-            loaded = (
-                f"the generated C of {C_LIBRARY_FILE} ({len(c_library):,} B, sha256"
-                f" {hashlib.sha256(c_library).hexdigest()}), built with the host C compiler,"
-            )
         output(
-            f"loading {loaded} {'into TFLite-Micro on' if engine == 'tflm' else 'onto'} virtual device"
-            f" {device.serial_number} ({request.port}); model id {request.model_id}"
-            f" (the sha256 of {MANIFEST_FILE})"
+            f"loading {_loading(model, c_library)} virtual device {device.serial_number}"
+            f" ({request.port}); model id {request.model_id} (the sha256 of {MANIFEST_FILE})"
         )
         try:
-            device.install(model, manifest, request.model_id, c_library if engine == "c" else None)
+            device.install(model, manifest, request.model_id, c_library)
         except ValueError as error:
             return output.fail(f"install failed: {error}")
         output(f"installed; {device.serial_number} restarted and announces {request.model_id}")
         return output.result(True)
+
+
+def _c_library(request: InstallRequest, manifest: dict[str, Any]) -> bytes | None:
+    """c_library.zip for a manifest of engine "c", None for "tflm"; ValueError if it lacks."""
+    try:
+        engine = manifest_engine(manifest)
+    except ValueError as error:
+        raise ValueError(f"install failed: {error}") from error
+    if engine == "tflm":
+        return None
+    if C_LIBRARY_FILE not in request.files:
+        raise ValueError(f'the compiled model (engine "c") lacks {C_LIBRARY_FILE}')
+    return request.files[C_LIBRARY_FILE]
+
+
+def _loading(model: bytes, c_library: bytes | None) -> str:
+    """What the install loads, with size and sha256, up to the device's name."""
+    if c_library is None:
+        digest = hashlib.sha256(model).hexdigest()
+        return f"{MODEL_FILE} ({len(model):,} B, sha256 {digest}) into TFLite-Micro on"
+    digest = hashlib.sha256(c_library).hexdigest()
+    return (
+        f"the generated C of {C_LIBRARY_FILE} ({len(c_library):,} B, sha256 {digest}),"
+        " built with the host C compiler, onto"
+    )
 
 
 def installer_for(board: Board, virtual: Mapping[str, VirtualDevice], port: str) -> Installer:
