@@ -95,7 +95,9 @@ int HardwareSerial::read() { return ping_read < sizeof kPing - 1 ? kPing[ping_re
 size_t HardwareSerial::write(const uint8_t* data, size_t size) {
   return fwrite(data, 1, size, stdout);
 }
-size_t HardwareSerial::print(const char* text) { return fputs(text, stdout) < 0 ? 0 : strlen(text); }
+size_t HardwareSerial::print(const char* text) {
+  return fputs(text, stdout) < 0 ? 0 : strlen(text);
+}
 size_t HardwareSerial::println(const char* text) { return print(text) + print("\r\n"); }
 unsigned long millis() { return now_us / 1000; }
 unsigned long micros() { return now_us += 1000; }
@@ -206,11 +208,13 @@ def test_the_library_holds_the_generated_c_and_needs_no_tflite_micro(
         assert "{{" not in text
     sketch = archive.read(f"{NAME}/examples/Nano33BLE_Camera/Nano33BLE_Camera.ino").decode()
     assert "tml_invoke(model_input, model_output)" in sketch
-    assert "tflite" not in sketch.lower() and "TensorFlowLite" not in sketch
+    assert "tflite" not in sketch.lower()
+    assert "TensorFlowLite" not in sketch
     assert "Camera.begin(QCIF" in sketch
     assert "tensor_arena" not in sketch
     readme = archive.read(f"{NAME}/README.md").decode()
-    assert "needs no other library" in readme and MODEL_ID in readme
+    assert "needs no other library" in readme
+    assert MODEL_ID in readme
     assert build(library) == build(library)
 
 
@@ -223,8 +227,10 @@ def test_other_boards_get_their_camera_and_a_stub_elsewhere(
         return archive.read(name).decode()
 
     esp, pico = sketch("esp32-eye"), sketch("pico")
-    assert "esp_camera_init" in esp and "heap_caps_aligned_alloc" not in esp
-    assert "STUB" in pico and "tml_invoke" in pico
+    assert "esp_camera_init" in esp
+    assert "heap_caps_aligned_alloc" not in esp
+    assert "STUB" in pico
+    assert "tml_invoke" in pico
 
 
 @needs_arm_gcc
@@ -242,10 +248,11 @@ def test_library_and_sketch_build_for_cortex_m4f_and_link_without_tflite_micro(
 
     symbols = run(["arm-none-eabi-nm", "-C", "sketch.elf"], tmp_path)
     assert " T tml_invoke" in symbols
-    assert " T setup()" in symbols and " T loop()" in symbols
+    assert " T setup()" in symbols
+    assert " T loop()" in symbols
     assert "tflite" not in symbols.lower()
     attributes = run(["arm-none-eabi-readelf", "-A", "sketch.elf"], tmp_path)
-    assert "Tag_CPU_name: \"7E-M\"" in attributes or "Cortex-M4" in attributes
+    assert "Tag_CPU_arch: v7E-M" in attributes
     assert "Tag_ABI_VFP_args: VFP registers" in attributes
 
 
@@ -280,7 +287,8 @@ def test_on_the_host_the_sketch_prints_the_hello_and_the_generated_c_prediction(
     scores = (raw.astype(np.float32) - np.float32(target.zero_point)) * np.float32(target.scale)
     prediction = parse_line(lines[2])
     assert isinstance(prediction, Prediction)
-    assert prediction.seq == 0 and prediction.latency_ms == 1.0
+    assert prediction.seq == 0
+    assert prediction.latency_ms == 1.0
     assert prediction.label == LABELS[int(np.argmax(scores))]
     assert list(prediction.scores.values()) == pytest.approx(scores.tolist(), abs=5e-5)
     assert len(lines) == 3

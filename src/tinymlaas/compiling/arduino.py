@@ -81,11 +81,12 @@ _MAX_SEQ = 2**32 - 1
 _MAX_LATENCY_MS = 4294967.295
 _MAX_ERROR_CHARS = 99
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
-_TFLM_CONSTANTS = """// The arena TFLite-Micro's reference kernels needed when TinyMLaaS measured this model,
-// plus 10% and 1 KiB: optimized kernels (CMSIS-NN, ESP-NN) ask for extra scratch buffers.
-constexpr size_t kMeasuredArenaBytes = {{measured_arena_bytes}};
-constexpr size_t kTensorArenaBytes = {{tensor_arena_bytes}};
-"""
+_TFLM_CONSTANTS = (
+    "// The arena TFLite-Micro's reference kernels needed when TinyMLaaS measured this model,\n"
+    "// plus 10% and 1 KiB: optimized kernels (CMSIS-NN, ESP-NN) ask for extra scratch buffers.\n"
+    "constexpr size_t kMeasuredArenaBytes = {{measured_arena_bytes}};\n"
+    "constexpr size_t kTensorArenaBytes = {{tensor_arena_bytes}};\n"
+)
 
 
 def sketch_name(board: Board) -> str:

@@ -23,8 +23,8 @@ from tinymlaas.compiling.arduino import (
 from tinymlaas.compiling.arduino_platforms import PLATFORMS, STUB_PLATFORM
 from tinymlaas.engine.codegen import HEADER_NAME, GeneratedLibrary
 
-_C_CONSTANTS = """// The generated C (tinymlaas_model.h): int8 in, int8 scores out, one static activation
-// buffer of {{activation_bytes}} bytes inside the library; no tensor arena to allocate.
+_C_CONSTANTS = """// The generated C (tinymlaas_model.h): int8 in, int8 scores out, one static
+// activation buffer of {{activation_bytes}} bytes inside the library; no tensor arena.
 constexpr size_t kActivationBytes = {{activation_bytes}};
 static_assert(TML_INPUT_SIZE == kInputWidth * kInputHeight * kInputChannels,
               "the generated model's input size differs from the input shape");
@@ -70,12 +70,13 @@ def build_c_arduino_library(
         "color": "grayscale" if spec.channels == 1 else "RGB",
     }
     engine = SketchEngine("TinyMLaaS C engine", "engine_c.inc", {}, arena=False)
+    readme_values = values | {"model_id": spec.model_id}
     root = f"{spec.library_name}/"
     runs = "runs the model compiled to C by TinyMLaaS (no TensorFlow Lite Micro)"
     return zip_files(
         {
             root + "library.properties": properties(spec, url, runs, None),
-            root + "README.md": render(template("README_c.md.in"), values | {"model_id": spec.model_id}),
+            root + "README.md": render(template("README_c.md.in"), readme_values),
             **{root + f"src/{name}": text for name, text in library.files.items()},
             **common_files(spec, platform, values, engine),
             root + "extras/manifest.json": manifest_json,
