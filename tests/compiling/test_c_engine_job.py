@@ -53,8 +53,13 @@ def test_a_trained_model_compiles_to_c_identical_to_tflite_micro(
     assert "measured on cortex-m4f under QEMU" in compiled["fit_detail"]["basis"]
     base = f"/api/v1/compiled/{compiled['id']}/files"
     names = {f["name"] for f in client.get(base).json()["items"]}
-    assert "c_library.zip" in names
-    assert "arduino_library.zip" not in names
+    assert {"c_library.zip", "arduino_library.zip"} <= names
+    arduino = zipfile.ZipFile(io.BytesIO(client.get(f"{base}/arduino_library.zip").content))
+    sources = {name.rsplit("/", 1)[-1] for name in arduino.namelist() if "/src/" in name}
+    assert {"tinymlaas_model.c", "tinymlaas_model.h", "tinymlaas_protocol.h"} <= sources
+    assert "model_data.cc" not in sources  # the generated C, not the .tflite array
+    [properties] = [name for name in arduino.namelist() if name.endswith("library.properties")]
+    assert "depends=" not in arduino.read(properties).decode()
     library = zipfile.ZipFile(io.BytesIO(client.get(f"{base}/c_library.zip").content))
     assert {"tinymlaas_model.h", "tinymlaas_model.c", "Makefile", "README.md",
             "examples/main.c"} <= set(library.namelist())  # fmt: skip

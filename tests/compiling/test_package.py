@@ -76,7 +76,7 @@ def library(files: dict[str, bytes]) -> zipfile.ZipFile:
 
 def test_every_file_is_packaged_with_a_content_type() -> None:
     files = files_of()
-    # c_library.zip replaces arduino_library.zip for engine "c" (test_c_engine_job.py)
+    # c_library.zip comes with engine "c" only (test_c_engine_job.py)
     assert sorted(files) == sorted(set(CONTENT_TYPES) - {"c_library.zip"})
     assert files["model.tflite"] == TFLITE
     assert b"model_data" in files["model_data.cc"]

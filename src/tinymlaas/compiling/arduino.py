@@ -75,12 +75,18 @@ _RESOLVER_METHODS = {
 # Arduino library names allow more, but this one also names a folder and a C++ header.
 _LIBRARY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
-_CODE_MARKER = "// ==== code ====\n"
+_SECTION = re.compile(r"^// ==== ([a-z ]+) ====\n", re.MULTILINE)
 # The longest unsigned long a 32-bit board counts to, and micros() wrap-around in ms.
 _MAX_SEQ = 2**32 - 1
 _MAX_LATENCY_MS = 4294967.295
 _MAX_ERROR_CHARS = 99
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+_TFLM_CONSTANTS = (
+    "// The arena TFLite-Micro's reference kernels needed when TinyMLaaS measured this model,\n"
+    "// plus 10% and 1 KiB: optimized kernels (CMSIS-NN, ESP-NN) ask for extra scratch buffers.\n"
+    "constexpr size_t kMeasuredArenaBytes = {{measured_arena_bytes}};\n"
+    "constexpr size_t kTensorArenaBytes = {{tensor_arena_bytes}};\n"
+)
 
 
 def sketch_name(board: Board) -> str:
@@ -88,14 +94,23 @@ def sketch_name(board: Board) -> str:
     return PLATFORMS.get(board.id, STUB_PLATFORM).sketch_name
 
 
-def _template(name: str) -> str:
+def template(name: str) -> str:
     """Return a file from sketch_templates/."""
     return (resources.files("tinymlaas.compiling") / "sketch_templates" / name).read_text("utf-8")
 
 
-def _render(template: str, values: dict[str, str]) -> str:
+def render(text: str, values: dict[str, str]) -> str:
     """Replace each {{name}} with values[name]; a missing value is a bug, so KeyError."""
-    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
+
+
+def sections(text: str) -> dict[str, str]:
+    """Split a template part at its `// ==== name ====` lines; the text before the first is
+    "includes"."""
+    parts = _SECTION.split(text)
+    found = {"includes": parts[0]}
+    found.update(zip(parts[1::2], parts[2::2], strict=True))
+    return found
 
 
 def _c_string(text: str) -> str:
@@ -137,6 +152,14 @@ def _check(model: bytes, spec: "LibrarySpec", ops: Sequence[str]) -> None:
     """Raise ValueError for arguments that would produce a broken library."""
     if not model:
         raise ValueError("the model is empty")
+    check_spec(spec)
+    unknown = sorted(set(ops) - set(_RESOLVER_METHODS))
+    if unknown:
+        raise ValueError(f"no MicroMutableOpResolver method known for {', '.join(unknown)}")
+
+
+def check_spec(spec: "LibrarySpec") -> None:
+    """Raise ValueError for library constants that would produce a broken library."""
     if not _LIBRARY_NAME.fullmatch(spec.library_name):
         raise ValueError(
             f"library name {spec.library_name!r} must start with a letter and hold at most 63 "
@@ -150,12 +173,9 @@ def _check(model: bytes, spec: "LibrarySpec", ops: Sequence[str]) -> None:
         raise ValueError("input width and height must be positive and channels 1 or 3")
     if spec.int8 and not (spec.input_scale > 0 and spec.output_scale > 0):
         raise ValueError("an int8 model needs positive input and output scales")
-    unknown = sorted(set(ops) - set(_RESOLVER_METHODS))
-    if unknown:
-        raise ValueError(f"no MicroMutableOpResolver method known for {', '.join(unknown)}")
 
 
-def _zip(files: dict[str, str]) -> bytes:
+def zip_files(files: dict[str, str]) -> bytes:
     """Return a zip of `files` whose bytes depend only on their names and contents."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -203,33 +223,58 @@ def build_library(
     ops: Sequence[str] = DEFAULT_OPS,
     url: str = DEFAULT_URL,
 ) -> bytes:
-    """Return the Arduino library `<library_name>/` as deterministic zip bytes.
+    """Return the Arduino library `<library_name>/` (TFLite-Micro) as deterministic zip bytes.
 
     `ops` are TFLite builtin operator names the sketch registers.
     """
     _check(model, spec, ops)
     platform = PLATFORMS.get(spec.board.id, STUB_PLATFORM)
-    header_values = _header_values(spec)
+    values = header_values(spec)
     model_header, model_source = to_c_array(model)
-    root, name = f"{spec.library_name}/", spec.library_name
-    return _zip(
+    op_names = sorted(set(ops))
+    engine = SketchEngine(
+        "TFLite-Micro",
+        "engine_tflm.inc",
         {
-            root + "library.properties": _properties(spec, platform, url),
-            root + "README.md": _readme(model, spec, platform, header_values, ops),
-            root + f"src/{name}.h": _render(_template("library.h.in"), header_values),
+            "tflm_header": platform.tflm[1],
+            "op_count": str(len(op_names)),
+            "op_registrations": "\n".join(
+                f"  resolver.{_RESOLVER_METHODS[name]}();" for name in op_names
+            ),
+        },
+        arena=True,
+    )
+    header = {"model_header": HEADER_NAME, "engine_constants": render(_TFLM_CONSTANTS, values)}
+    root = f"{spec.library_name}/"
+    return zip_files(
+        {
+            root + "library.properties": properties(
+                spec, url, "runs TensorFlow Lite Micro", platform.tflm[0]
+            ),
+            root + "README.md": _readme(model, spec, platform, values, ops),
             root + f"src/{HEADER_NAME}": model_header,
             root + f"src/{SOURCE_NAME}": model_source,
-            root + f"src/{PROTOCOL_HEADER}": _template(PROTOCOL_HEADER),
-            root + f"src/{PREPROCESS_HEADER}": _template(PREPROCESS_HEADER),
-            root + f"examples/{platform.sketch_name}/{platform.sketch_name}.ino": _sketch(
-                platform, header_values, ops
-            ),
+            **common_files(spec, platform, values | header, engine),
             root + "extras/manifest.json": manifest_json,
         }
     )
 
 
-def _header_values(spec: LibrarySpec) -> dict[str, str]:
+def common_files(
+    spec: LibrarySpec, platform: Platform, values: dict[str, str], engine: "SketchEngine"
+) -> dict[str, str]:
+    """The files both engines' libraries hold: the library header (`values` has its
+    `model_header` and `engine_constants`), the protocol and preprocessing headers, the sketch."""
+    root, name, sketch = f"{spec.library_name}/", spec.library_name, platform.sketch_name
+    return {
+        root + f"src/{name}.h": render(template("library.h.in"), values),
+        root + f"src/{PROTOCOL_HEADER}": template(PROTOCOL_HEADER),
+        root + f"src/{PREPROCESS_HEADER}": template(PREPROCESS_HEADER),
+        root + f"examples/{sketch}/{sketch}.ino": render_sketch(platform, values, engine),
+    }
+
+
+def header_values(spec: LibrarySpec) -> dict[str, str]:
     """The placeholders the library header, the sketch and the README share."""
     labels = spec.labels
     line_buffer = _line_buffer_bytes(spec.board, labels, spec.model_id, spec.shape)
@@ -255,23 +300,39 @@ def _header_values(spec: LibrarySpec) -> dict[str, str]:
     }
 
 
-def _sketch(platform: Platform, header_values: dict[str, str], ops: Sequence[str]) -> str:
-    """The example sketch for the board's platform."""
-    includes, _, code = _template(platform.code).partition(_CODE_MARKER)
+@dataclass(frozen=True)
+class SketchEngine:
+    """The inference part of the example sketch: `template` (sketch_templates/) has includes,
+    then `// ==== state ====` (globals before the board support) and `// ==== code ====`
+    (model_begin, model_input_int8/float, model_invoke, model_scores); `arena` keeps the
+    platform's `tflm arena` section."""
+
+    title: str
+    template: str
+    values: dict[str, str]
+    arena: bool
+
+
+def render_sketch(platform: Platform, values: dict[str, str], engine: SketchEngine) -> str:
+    """The example sketch for the board's platform, running the model with `engine`."""
+    board = sections(template(platform.code))
     pins = {f"pin_{name}": str(number) for name, number in platform.pins.items()}
-    op_names = sorted(set(ops))
-    return _render(
-        _template("sketch.ino.in"),
+    code = board["code"].strip("\n")
+    if engine.arena:
+        code += "\n\n" + board["tflm arena"].strip("\n")
+    parts = sections(render(template(engine.template), values | engine.values))
+    return render(
+        template("sketch.ino.in"),
         {
-            **header_values,
+            **values,
             "sketch_name": platform.sketch_name,
-            "tflm_header": platform.tflm[1],
-            "platform_includes": includes.rstrip("\n"),
-            "platform_code": _render(code, pins).strip("\n"),
-            "op_count": str(len(op_names)),
-            "op_registrations": "\n".join(
-                f"  resolver.{_RESOLVER_METHODS[name]}();" for name in op_names
-            ),
+            "engine_title": engine.title,
+            "engine_includes": parts["includes"].rstrip("\n"),
+            "engine_state": parts["state"].strip("\n"),
+            "engine_code": parts["code"].strip("\n"),
+            "board_support_extra": " and tensor arena" if engine.arena else "",
+            "platform_includes": board["includes"].rstrip("\n"),
+            "platform_code": render(code, pins),
         },
     )
 
@@ -284,8 +345,8 @@ def _readme(
     ops: Sequence[str],
 ) -> str:
     """README.md: what the model expects and how to build the example."""
-    return _render(
-        _template("README.md.in"),
+    return render(
+        template("README.md.in"),
         {
             **header_values,
             "model_id": spec.model_id,
@@ -309,8 +370,8 @@ def _readme(
     )
 
 
-def _properties(spec: LibrarySpec, platform: Platform, url: str) -> str:
-    """library.properties, one key=value a line."""
+def properties(spec: LibrarySpec, url: str, runs: str, depends: str | None) -> str:
+    """library.properties, one key=value a line; the example `runs` the model."""
     board, labels, name = spec.board, spec.labels, spec.library_name
     return "\n".join(
         [
@@ -322,13 +383,13 @@ def _properties(spec: LibrarySpec, platform: Platform, url: str) -> str:
             "generated by TinyMLaaS.",
             _property(
                 f"paragraph=Model {spec.model_id}, input {spec.shape}, labels: "
-                f"{', '.join(labels)}. The example reads the camera, runs TensorFlow Lite Micro "
+                f"{', '.join(labels)}. The example reads the camera, {runs} "
                 "and prints predictions in the TinyMLaaS serial protocol."
             ),
             "category=Data Processing",
             f"url={url}",
             f"architectures={board.architecture}",
-            f"depends={platform.tflm[0]}",
+            *([f"depends={depends}"] if depends else []),
             f"includes={name}.h",
             "",
         ]

@@ -2,7 +2,8 @@
 
 model.tflite, its C array, manifest.json (whose sha256 is the model id a device announces)
 and the Arduino library that embeds them all (engine "tflm"), or, for engine "c", the plain C
-library of the generated model (c_library.zip).
+library of the generated model (c_library.zip) and an Arduino library of it that needs only the
+board's core.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 from tinymlaas.compiling.arduino import LibrarySpec, build_library
+from tinymlaas.compiling.arduino_c import build_c_arduino_library
 from tinymlaas.compiling.c_array import to_c_array
 from tinymlaas.compiling.c_library import build_c_library
 from tinymlaas.compiling.manifest import (
@@ -127,7 +129,8 @@ def package(
     versions: dict[str, str],
 ) -> dict[str, bytes]:
     """Every file of the compiled model, by name (keys of CONTENT_TYPES): the Arduino library
-    for engine "tflm", c_library.zip (from `artifacts.c_library`) for engine "c"."""
+    (TFLite-Micro) for engine "tflm"; for engine "c", c_library.zip and the Arduino library of
+    the generated C (`artifacts.c_library`)."""
     c_library = artifacts.c_library
     files = model_files(artifacts.tflite)
     manifest = build_manifest(
@@ -141,13 +144,13 @@ def package(
     ).to_json()
     model_id = hashlib.sha256(manifest.encode()).hexdigest()
     files["manifest.json"] = manifest.encode()
+    spec = library_spec(target, board, model, classes, artifacts, model_id)
     if c_library is not None:
         preprocessing = Preprocessing.of(model.training.color_mode, artifacts.input)
         files["c_library.zip"] = build_c_library(
-            c_library, library_name(model.name, target.compiled_id), classes, preprocessing,
-            manifest,
-        )  # fmt: skip
+            c_library, spec.library_name, classes, preprocessing, manifest
+        )
+        files["arduino_library.zip"] = build_c_arduino_library(c_library, spec, manifest)
         return files
-    spec = library_spec(target, board, model, classes, artifacts, model_id)
     files["arduino_library.zip"] = build_library(artifacts.tflite, spec, manifest)
     return files
