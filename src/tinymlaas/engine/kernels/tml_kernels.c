@@ -123,14 +123,32 @@ static void tml_dot_2x2(const int8_t *in0, const int8_t *in1, const int8_t *f0,
     acc[3] = a3;
 }
 
-static int8_t tml_output(const tml_conv_params *p, int32_t acc, int32_t channel)
+/* The requantization of a convolution's outputs, copied out of the parameters once per call:
+ * every int8 store may alias the parameters, so fields read in a loop are re-read. */
+typedef struct {
+    const int32_t *bias, *multiplier, *shift;
+    int32_t output_offset, act_min, act_max;
+} tml_outputs;
+
+static tml_outputs tml_outputs_of(const tml_conv_params *p)
 {
-    if (p->bias != 0) {
-        acc += p->bias[channel];
+    tml_outputs o;
+    o.bias = p->bias;
+    o.multiplier = p->multiplier;
+    o.shift = p->shift;
+    o.output_offset = p->output_offset;
+    o.act_min = p->act_min;
+    o.act_max = p->act_max;
+    return o;
+}
+
+static int8_t tml_output(const tml_outputs o, int32_t acc, int32_t channel)
+{
+    if (o.bias != 0) {
+        acc += o.bias[channel];
     }
-    acc = tml_requantize_inline(acc, p->multiplier[channel], p->shift[channel]) +
-          p->output_offset;
-    return (int8_t)tml_clamp(acc, p->act_min, p->act_max);
+    acc = tml_requantize_inline(acc, o.multiplier[channel], o.shift[channel]) + o.output_offset;
+    return (int8_t)tml_clamp(acc, o.act_min, o.act_max);
 }
 
 /* The valid filter taps of one output position: [first, last) rows and columns of the
@@ -185,6 +203,7 @@ static void tml_conv_taps(const tml_conv_params *p, const int8_t *input, int32_t
 static void tml_conv_general(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     int32_t out_y, out_x, channel, k;
+    const tml_outputs o = tml_outputs_of(p);
     int32_t taps[4], acc[4];
     for (out_y = 0; out_y < p->out_h; ++out_y) {
         for (out_x = 0; out_x < p->out_w; ++out_x) {
@@ -196,7 +215,7 @@ static void tml_conv_general(const tml_conv_params *p, const int8_t *input, int8
                 const int32_t count = p->out_c - channel < 4 ? p->out_c - channel : 4;
                 tml_conv_taps(p, input, at, taps, channel, count, acc);
                 for (k = 0; k < count; ++k) {
-                    out[channel + k] = tml_output(p, acc[k], channel + k);
+                    out[channel + k] = tml_output(o, acc[k], channel + k);
                 }
             }
         }
@@ -209,30 +228,34 @@ static void tml_pointwise(const tml_conv_params *p, const int8_t *input, int8_t 
 {
     const int32_t positions = p->out_h * p->out_w;
     const int32_t depth = p->in_c;
+    const int32_t out_c = p->out_c;
+    const int32_t input_offset = p->input_offset;
+    const int8_t *filters = p->filter;
+    const tml_outputs o = tml_outputs_of(p);
     int32_t position, channel;
     int32_t acc[4];
     for (position = 0; position + 1 < positions; position += 2) {
         const int8_t *in = input + position * depth;
-        int8_t *out = output + position * p->out_c;
-        for (channel = 0; channel < p->out_c; channel += 2) {
-            const int32_t pair = p->out_c - channel > 1;
-            const int8_t *filter = p->filter + channel * depth;
+        int8_t *out = output + position * out_c;
+        for (channel = 0; channel < out_c; channel += 2) {
+            const int32_t pair = out_c - channel > 1;
+            const int8_t *filter = filters + channel * depth;
             tml_dot_2x2(in, in + depth, filter, pair ? filter + depth : filter, depth,
-                        p->input_offset, acc);
-            out[channel] = tml_output(p, acc[0], channel);
-            out[p->out_c + channel] = tml_output(p, acc[1], channel);
+                        input_offset, acc);
+            out[channel] = tml_output(o, acc[0], channel);
+            out[out_c + channel] = tml_output(o, acc[1], channel);
             if (pair) {
-                out[channel + 1] = tml_output(p, acc[2], channel + 1);
-                out[p->out_c + channel + 1] = tml_output(p, acc[3], channel + 1);
+                out[channel + 1] = tml_output(o, acc[2], channel + 1);
+                out[out_c + channel + 1] = tml_output(o, acc[3], channel + 1);
             }
         }
     }
     if (position < positions) {
         const int8_t *in = input + position * depth;
-        int8_t *out = output + position * p->out_c;
-        for (channel = 0; channel < p->out_c; ++channel) {
+        int8_t *out = output + position * out_c;
+        for (channel = 0; channel < out_c; ++channel) {
             out[channel] = tml_output(
-                p, tml_dot_offset(in, p->filter + channel * depth, depth, p->input_offset),
+                o, tml_dot_offset(in, filters + channel * depth, depth, input_offset),
                 channel);
         }
     }
@@ -251,28 +274,33 @@ void tml_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output)
 /* Depthwise: for each output position, the valid taps once, then every channel. */
 void tml_depthwise_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
-    const int32_t row = p->in_w * p->in_c;
+    const int32_t in_c = p->in_c, out_c = p->out_c, multiplier = p->depth_multiplier;
+    const int32_t step_y = p->dilation_h * p->in_w * in_c, step_x = p->dilation_w * in_c;
+    const int32_t filter_row = p->filter_w * out_c, input_offset = p->input_offset;
+    const int32_t out_h = p->out_h, out_w = p->out_w;
+    const int8_t *filters = p->filter;
+    const tml_outputs o = tml_outputs_of(p);
     int32_t out_y, out_x, in_channel, m, fy, fx;
     int32_t taps[4];
-    for (out_y = 0; out_y < p->out_h; ++out_y) {
-        for (out_x = 0; out_x < p->out_w; ++out_x) {
-            const int32_t at = (out_y * p->stride_h - p->pad_h) * row +
-                               (out_x * p->stride_w - p->pad_w) * p->in_c;
-            int8_t *out = output + (out_y * p->out_w + out_x) * p->out_c;
+    for (out_y = 0; out_y < out_h; ++out_y) {
+        for (out_x = 0; out_x < out_w; ++out_x) {
+            const int32_t at = ((out_y * p->stride_h - p->pad_h) * p->in_w +
+                                (out_x * p->stride_w - p->pad_w)) * in_c;
+            int8_t *out = output + (out_y * out_w + out_x) * out_c;
+            int32_t channel = 0;
             tml_taps(p, out_y, out_x, taps);
-            for (in_channel = 0; in_channel < p->in_c; ++in_channel) {
-                for (m = 0; m < p->depth_multiplier; ++m) {
-                    const int32_t channel = in_channel * p->depth_multiplier + m;
+            for (in_channel = 0; in_channel < in_c; ++in_channel) {
+                for (m = 0; m < multiplier; ++m, ++channel) {
                     int32_t acc = 0;
                     for (fy = taps[0]; fy < taps[1]; ++fy) {
-                        const int8_t *in = input + at + p->dilation_h * fy * row + in_channel;
-                        const int8_t *filter = p->filter + fy * p->filter_w * p->out_c + channel;
+                        const int8_t *in = input + at + fy * step_y + in_channel;
+                        const int8_t *filter = filters + fy * filter_row + channel;
                         for (fx = taps[2]; fx < taps[3]; ++fx) {
-                            acc += ((int32_t)in[p->dilation_w * fx * p->in_c] + p->input_offset) *
-                                   (int32_t)filter[fx * p->out_c];
+                            acc += ((int32_t)in[fx * step_x] + input_offset) *
+                                   (int32_t)filter[fx * out_c];
                         }
                     }
-                    out[channel] = tml_output(p, acc, channel);
+                    out[channel] = tml_output(o, acc, channel);
                 }
             }
         }
