@@ -29,6 +29,14 @@ from tinymlaas.db import migrate
 from tinymlaas.db.base import Base
 from tinymlaas.db.session import make_engine, make_session_factory
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Rich reads COLUMNS once when a console is made (at import, for the CLI's consoles): with
+    it unset they follow the environment of each test (tests/cli sets the width it needs).
+    Parallel workers (pytest-xdist) inherit a COLUMNS of their own."""
+    os.environ.pop("COLUMNS", None)
+
+
 ALL_BACKENDS = ("sqlite", "postgresql", "mariadb")
 BACKENDS = tuple(
     name.strip()
