@@ -47,9 +47,9 @@ class Compiled:
         return dict(json.loads(self.manifest_json))
 
 
-@pytest.fixture(scope="module")
-def compiled() -> Compiled:
-    """Train a tiny CNN on 24×24 grayscale pattern images and compile it as the worker does."""
+def compile_pattern_model(layers: Callable[[Any], list[Any]], epochs: int) -> Compiled:
+    """Train a tiny CNN (`layers(keras)` after rescaling) on 24×24 grayscale pattern images and
+    compile it for the virtual board as the worker does: the int8 model and its manifest."""
     import keras
 
     from tinymlaas.compiling.manifest import (
@@ -71,35 +71,39 @@ def compiled() -> Compiled:
         ]
     )
     network = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 1)),
-            keras.layers.Rescaling(1 / 255),
-            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(len(CLASSES), activation="softmax"),
-        ]
+        [keras.Input((SIZE, SIZE, 1)), keras.layers.Rescaling(1 / 255), *layers(keras)]
     )
     network.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    network.fit(pixels.astype(np.float32), labels, epochs=8, batch_size=16, verbose=0)
+    network.fit(pixels.astype(np.float32), labels, epochs=epochs, batch_size=16, verbose=0)
     model = convert(network, "int8", pixels)
     input_info, output_info = litert.describe(model)
     config = TrainingConfig(architecture="cnn", alpha=1.0, input_width=SIZE, input_height=SIZE)
-    manifest = (
-        build_manifest(
-            target=CompileTarget(1, "virtual", "int8", datetime(2026, 1, 1, tzinfo=UTC)),
-            model=ModelFacts(id=1, name="patterns", architecture="cnn", alpha=1.0, training=config),
-            dataset=DatasetFacts(id=1),
-            classes=CLASSES,
-            artifacts=CompiledArtifacts(
-                model, input_info, output_info, measure_arena(model).arena_bytes
-            ),
-            versions={},
-            files={"model.tflite": model},
-        )
-        .to_json()
-        .encode()
+    manifest = build_manifest(
+        target=CompileTarget(1, "virtual", "int8", datetime(2026, 1, 1, tzinfo=UTC)),
+        model=ModelFacts(id=1, name="patterns", architecture="cnn", alpha=1.0, training=config),
+        dataset=DatasetFacts(id=1),
+        classes=CLASSES,
+        artifacts=CompiledArtifacts(
+            model, input_info, output_info, measure_arena(model).arena_bytes
+        ),
+        versions={},
+        files={"model.tflite": model},
     )
-    return Compiled(model, manifest, hashlib.sha256(manifest).hexdigest())
+    text = manifest.to_json().encode()
+    return Compiled(model, text, hashlib.sha256(text).hexdigest())
+
+
+@pytest.fixture(scope="module")
+def compiled() -> Compiled:
+    """Train a tiny CNN on 24×24 grayscale pattern images and compile it as the worker does."""
+    return compile_pattern_model(
+        lambda keras: [
+            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(len(CLASSES), activation="softmax"),
+        ],
+        epochs=8,
+    )
 
 
 def camera_images() -> dict[str, bytes]:

@@ -10,7 +10,6 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from devices.test_virtual import (  # noqa: F401 (fixtures)
     SIZE,
     Compiled,
     camera_folder,
+    compile_pattern_model,
     predictions,
     read_until,
     start_device,
@@ -41,8 +41,6 @@ from tinymlaas.engine.codegen import generate
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.hardware.serial_protocol import Hello, LineReader, Prediction
 from tinymlaas.training.preprocess import to_pixels
-
-from support.factories import pattern_image
 
 pytestmark = pytest.mark.slow
 StartDevice = Callable[[list[tuple[str, bytes]], float], VirtualDevice]
@@ -79,57 +77,16 @@ class CCompiled:
 def compiled() -> Compiled:
     """A tiny CNN on 24×24 grayscale pattern images, compiled as the worker does (pooled, not
     flattened: Keras's Flatten converts to SHAPE/STRIDED_SLICE/PACK, which only tflm runs)."""
-    import keras
-
-    from tinymlaas.compiling import litert
-    from tinymlaas.compiling.manifest import (
-        CompiledArtifacts,
-        CompileTarget,
-        DatasetFacts,
-        ModelFacts,
-        build_manifest,
-    )
-    from tinymlaas.compiling.tflite import convert
-    from tinymlaas.compiling.tflm import measure_arena
-    from tinymlaas.contracts import TrainingConfig
-
-    keras.utils.set_random_seed(3)
-    labels = np.arange(120) % len(CLASSES)
-    pixels = np.stack(
-        [
-            to_pixels(pattern_image(int(kind), seed=index, size=SIZE), SIZE, SIZE, "grayscale")
-            for index, kind in enumerate(labels)
-        ]
-    )
-    network = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 1)),
-            keras.layers.Rescaling(1 / 255),
+    return compile_pattern_model(
+        lambda keras: [
             keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
             keras.layers.MaxPooling2D(),
             keras.layers.Conv2D(8, 3, activation="relu"),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(len(CLASSES), activation="softmax"),
-        ]
+        ],
+        epochs=10,
     )
-    network.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    network.fit(pixels.astype(np.float32), labels, epochs=10, batch_size=16, verbose=0)
-    model = convert(network, "int8", pixels)
-    input_info, output_info = litert.describe(model)
-    config = TrainingConfig(architecture="cnn", alpha=1.0, input_width=SIZE, input_height=SIZE)
-    manifest = build_manifest(
-        target=CompileTarget(1, "virtual", "int8", datetime(2026, 1, 1, tzinfo=UTC)),
-        model=ModelFacts(id=1, name="patterns", architecture="cnn", alpha=1.0, training=config),
-        dataset=DatasetFacts(id=1),
-        classes=CLASSES,
-        artifacts=CompiledArtifacts(
-            model, input_info, output_info, measure_arena(model).arena_bytes
-        ),
-        versions={},
-        files={"model.tflite": model},
-    )
-    text = manifest.to_json().encode()
-    return Compiled(model, text, hashlib.sha256(text).hexdigest())
 
 
 @pytest.fixture(scope="module")
