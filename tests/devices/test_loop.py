@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -51,17 +52,24 @@ def start_bridge(server_url: str, token: str, camera: Path) -> subprocess.Popen[
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def online_device(api: httpx.Client) -> dict[str, Any]:
+    """The first device the bridge reports online (within 30 s)."""
+    online = wait_for(
+        lambda: [d for d in api.get("/devices").json()["items"] if d["status"] == "online"],
+        30,
+        "the virtual device coming online",
+    )
+    device: dict[str, Any] = online[0]
+    return device
+
+
 def test_virtual_device_loop(
     api: httpx.Client, server_url: str, compiled_id: int, camera: Path
 ) -> None:
     bridge = api.post("/bridges", json={"name": "test bench"}).json()
     process = start_bridge(server_url, bridge["token"], camera)
     try:
-        device = wait_for(
-            lambda: [d for d in api.get("/devices").json()["items"] if d["status"] == "online"],
-            30,
-            "the virtual device coming online",
-        )[0]
+        device = online_device(api)
         assert device["board"] == "virtual"
         assert device["serial_number"] == "TMLVIRT-0"
         assert device["running_model_id"] == "none"
@@ -148,11 +156,7 @@ def test_a_c_engine_model_installed_through_the_hub_runs_on_the_virtual_device(
     bridge = api.post("/bridges", json={"name": "test bench"}).json()
     process = start_bridge(server_url, bridge["token"], camera)
     try:
-        device = wait_for(
-            lambda: [d for d in api.get("/devices").json()["items"] if d["status"] == "online"],
-            30,
-            "the virtual device coming online",
-        )[0]
+        device = online_device(api)
         install = api.post(f"/devices/{device['id']}/install", json={"compiled_id": compiled_id})
         assert install.status_code == 202, install.text
         job = wait_for_job(api, install.json()["job_id"], 120)
