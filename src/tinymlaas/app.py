@@ -25,6 +25,7 @@ from tinymlaas.jobs.queue import submit_on_commit
 from tinymlaas.jobs.router import router as jobs_router
 from tinymlaas.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
 from tinymlaas.training.router import router as training_router
+from tinymlaas.training.weights_router import router as weights_router
 from tinymlaas.web.router import mount_web
 
 API_PREFIX = "/api/v1"
@@ -36,6 +37,7 @@ API_ROUTERS = (
     datasets_router,
     jobs_router,
     training_router,
+    weights_router,
     compiling_router,
     devices_router,
 )

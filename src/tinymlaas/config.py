@@ -165,6 +165,22 @@ class Settings(BaseSettings):
         description="size of any one tensor of an imported .tflite (shape × element size)",
     )
 
+    weights_dir: Path | None = Field(
+        default=None,
+        description="the pretrained weights cache: Keras's ImageNet files, downloaded once by "
+        "a worker or put there with `tinymlaas weights import`; share it between the API and "
+        "the workers (default: `weights` in the data folder)",
+    )
+    weights_download: bool = Field(
+        default=True,
+        description="workers download missing ImageNet weights from Keras's storage; turn off "
+        "where the internet is unreachable, so requests for uncached weights are refused",
+    )
+    max_weights_upload_bytes: int = Field(
+        default=64 * 2**20,
+        description="size of a base model's HDF5 file given to `POST /weights`",
+    )
+
     @property
     def is_embedded(self) -> bool:
         """True when running on the embedded SQLite default (no external database configured)."""
@@ -176,6 +192,10 @@ class Settings(BaseSettings):
         if self.executor:
             return self.executor
         return "celery" if self.broker_url else "local"
+
+    @property
+    def resolved_weights_dir(self) -> Path:
+        return self.weights_dir or self.data_dir / "weights"
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -22,6 +22,12 @@ Engine = Literal["tflm", "c"]
 ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
+# Where a training's weights start: random ("none"), Keras's ImageNet weights, or the id of a
+# base model the user uploaded (POST /weights).
+PretrainedSource = Literal["none", "imagenet"]
+Weights = PretrainedSource | int
+
+
 def channels_of(color_mode: ColorMode) -> int:
     """Channels of an input in `color_mode`: 1 for grayscale, 3 for RGB."""
     return 1 if color_mode == "grayscale" else 3
@@ -62,6 +68,12 @@ class TrainingConfig(BaseModel):
         default=None,
         ge=1,
         description="stop after this many epochs without a lower validation loss (None: never)",
+    )
+
+    # Configs stored before transfer learning existed trained from random weights.
+    weights: Weights = Field(
+        default="none",
+        description="the starting weights: 'none' (random), 'imagenet' or an uploaded base's id",
     )
 
     @property

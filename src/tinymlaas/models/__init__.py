@@ -2,6 +2,7 @@
 events, a blob and its chunks, a compiled model and its files). Importing this package registers
 them all."""
 
+from tinymlaas.models.base_weights import BaseWeights
 from tinymlaas.models.blob import Blob, BlobChunk
 from tinymlaas.models.bridge import Bridge
 from tinymlaas.models.compiled_model import CompiledFile, CompiledModel
@@ -17,6 +18,7 @@ from tinymlaas.models.trained_model import TrainedModel
 from tinymlaas.models.user import User
 
 __all__ = [
+    "BaseWeights",
     "Blob",
     "BlobChunk",
     "Bridge",

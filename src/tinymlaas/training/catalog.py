@@ -201,7 +201,7 @@ class FootprintEstimate:
     basis: str
 
 
-def _make_divisible(value: float, divisor: int = 8) -> int:
+def make_divisible(value: float, divisor: int = 8) -> int:
     """Round channels like Keras' MobileNetV2 (nearest multiple, never 10% below `value`)."""
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * value else rounded
@@ -213,7 +213,7 @@ def _first_conv_filters(architecture: str, alpha: float) -> int:
         return max(1, round(8 * alpha))
     if architecture == MOBILENET_V1:
         return int(32 * alpha)
-    return _make_divisible(32 * alpha)
+    return make_divisible(32 * alpha)
 
 
 def _feature_channels(architecture: str, alpha: float) -> int:
@@ -222,7 +222,7 @@ def _feature_channels(architecture: str, alpha: float) -> int:
         return max(1, round(32 * alpha))
     if architecture == MOBILENET_V1:
         return int(1024 * alpha)
-    return 1280 if alpha <= 1.0 else _make_divisible(1280 * alpha)
+    return 1280 if alpha <= 1.0 else make_divisible(1280 * alpha)
 
 
 def _round_up_even(size: int) -> int:

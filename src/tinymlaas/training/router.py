@@ -78,9 +78,10 @@ def train_model(
     payload: ModelCreate,
     session: SessionDep,
     user: CurrentUser,
+    settings: SettingsDep,
 ) -> JobAccepted:
     """Queue the training of a new model (or a new version continuing from base_model_id)."""
-    return JobAccepted.model_validate(service.create_model(session, user, payload))
+    return JobAccepted.model_validate(service.create_model(session, user, payload, settings))
 
 
 @router.post(

@@ -5,7 +5,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinymlaas.contracts import Augmentation, ColorMode, ImportedFile, ModelSource, TrainingConfig
+from tinymlaas.contracts import (
+    Augmentation,
+    ColorMode,
+    ImportedFile,
+    ModelSource,
+    PretrainedSource,
+    TrainingConfig,
+)
 from tinymlaas.enums import JobStatus
 from tinymlaas.params import IdField
 
@@ -37,6 +44,11 @@ class ModelCreate(BaseModel):
         description="stop after this many epochs without a lower validation loss",
     )
     base_model_id: IdField | None = None
+    weights: PretrainedSource | IdField = Field(
+        default="none",
+        description="start from random weights ('none'), Keras's ImageNet weights ('imagenet',"
+        " MobileNets) or an uploaded base's id (POST /weights)",
+    )
 
 
 class ModelUpdate(BaseModel):
@@ -111,3 +123,31 @@ class EstimateRead(BaseModel):
     fits: bool | None = None
     ram_estimate_bytes: int | None = None
     flash_estimate_bytes: int | None = None
+
+
+class ImagenetStatus(BaseModel):
+    """The ImageNet weights file a configuration would start from, and whether it can be had."""
+
+    available: bool = Field(description="a training can start from it now")
+    cached: bool = Field(default=False, description="it is in the server's weights cache")
+    filename: str | None = Field(default=None, description="Keras's file name")
+    url: str | None = Field(default=None, description="where Keras publishes it")
+    size: int | None = Field(default=None, description="the input size it was trained at")
+    problem: str | None = Field(default=None, description="why it cannot be used")
+
+
+class BaseWeightsRead(BaseModel):
+    """An uploaded base model: what vetting found in its file."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    filename: str
+    size_bytes: int
+    architecture: str
+    alpha: float
+    channels: int = Field(description="input channels of its first convolution")
+    layer_count: int = Field(description="backbone layers with weights")
+    parameter_count: int = Field(description="weights in those layers")
+    created_at: datetime

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
+from tinymlaas.config import Settings
 from tinymlaas.contracts import ColorMode, TrainingConfig, channels_of
 from tinymlaas.datasets import service as datasets
 from tinymlaas.enums import FINISHED_STATUSES, JobKind, JobStatus
@@ -13,7 +14,7 @@ from tinymlaas.hardware import footprint
 from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Dataset, TrainedModel, User
-from tinymlaas.training import catalog, repository
+from tinymlaas.training import catalog, repository, weights_service
 from tinymlaas.training.schemas import EstimateRead, ModelCreate, ModelUpdate
 
 # Settings a continued model must share with its base, so the weights still fit.
@@ -68,11 +69,18 @@ def get_model(session: Session, owner: User, model_id: int) -> TrainedModel:
     return model
 
 
-def create_model(session: Session, owner: User, request: ModelCreate) -> TrainedModel:
+def create_model(
+    session: Session, owner: User, request: ModelCreate, settings: Settings
+) -> TrainedModel:
     """Validate a training request completely, then record the model and its queued job."""
     dataset = datasets.get_dataset(session, owner, request.dataset_id)
     base = None
     if request.base_model_id is not None:
+        if request.weights != "none":
+            raise BadRequest(
+                "a model continued from base_model_id starts from its base model's weights;"
+                " leave weights out (or 'none')"
+            )
         base = get_model(session, owner, request.base_model_id)
         if base.status != JobStatus.succeeded:
             raise BadRequest(f"base model {base.id} has not finished training ({base.status})")
@@ -101,6 +109,7 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
     config = TrainingConfig.model_validate(
         {**given, "architecture": architecture.id, "alpha": alpha}
     )
+    weights_service.check_weights(session, owner, settings, config)
     job = jobs.create_job(session, owner, JobKind.train)
     model = TrainedModel(
         owner_id=owner.id,

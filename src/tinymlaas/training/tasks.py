@@ -13,10 +13,11 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.config import Settings
 from tinymlaas.contracts import Augmentation, ImageCounts, TrainingConfig, TrainingInfo
 from tinymlaas.jobs.context import JobCancelled, JobContext
-from tinymlaas.models import TrainedModel
-from tinymlaas.training import checkpoints, repository
+from tinymlaas.models import BaseWeights, TrainedModel
+from tinymlaas.training import checkpoints, repository, transfer
 from tinymlaas.training.checkpoints import Checkpoint
 from tinymlaas.training.data import Split, TrainingData, load_training_data
 from tinymlaas.training.epochs import LOADING, TRAINING, BestEpoch, EpochEnd, Progress
@@ -35,6 +36,7 @@ class _Inputs:
     data: TrainingData
     checkpoint: bytes | None  # the latest epoch's, when the job was given back to the queue
     history: list[dict[str, Any]]
+    uploaded_weights: bytes | None  # the uploaded base's HDF5 file, when config.weights is one
 
 
 def run(ctx: JobContext) -> None:
@@ -48,6 +50,7 @@ def run(ctx: JobContext) -> None:
 
     keras = _import_keras()
     resumed = _resumable(inputs)
+    started_from = f"{config.weights} (resumed from a checkpoint)"
     if resumed is not None:
         from keras.src.saving import saving_lib
 
@@ -55,9 +58,11 @@ def run(ctx: JobContext) -> None:
         ctx.progress(LOADING, f"resuming after epoch {resumed.epoch}/{config.epochs}")
     else:
         model = _build_or_load(keras, config, len(inputs.classes), inputs.base_keras)
+        started_from = _start_weights(model, inputs)
     history, kept_epoch = _fit(keras, model, inputs, ctx, resumed)
     ctx.progress(LOADING + TRAINING, "evaluating")
     metrics = _evaluate(model, data, inputs.classes, history, kept_epoch)
+    metrics["weights"] = started_from
     keras_bytes = _save(model)
     versions = {"tensorflow": _tf_version(), "keras": keras.__version__}
     info = training_info(data, versions, round(time.perf_counter() - started, 2))
@@ -96,6 +101,12 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
             if base is None or base.keras_sha256 is None:
                 raise LookupError(f"base model {row.base_model_id} is gone")
             base_keras = DatabaseBlobStore(session).get(base.keras_sha256)
+        uploaded = None
+        if isinstance(config.weights, int):
+            weights = session.get(BaseWeights, config.weights)
+            if weights is None or weights.owner_id != row.owner_id:
+                raise LookupError(f"base weights {config.weights} are gone")
+            uploaded = DatabaseBlobStore(session).get(weights.sha256)
         ctx.progress(0.0, "loading images")
         data = load_training_data(
             session,
@@ -104,7 +115,9 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
             config,
             progress=lambda done: ctx.progress(LOADING * done, "loading images"),
         )
-        return _Inputs(row.id, config, classes, base_keras, data, checkpoint, list(row.history))
+        return _Inputs(
+            row.id, config, classes, base_keras, data, checkpoint, list(row.history), uploaded
+        )
 
 
 def _resumable(inputs: _Inputs) -> Checkpoint | None:
@@ -153,6 +166,24 @@ def _tf_version() -> str:
     return str(tf.__version__)
 
 
+def _start_weights(model: Any, inputs: _Inputs) -> str:
+    """Fill a new model's backbone from its pretrained weights; what it started from."""
+    config = inputs.config
+    if config.weights == "none":
+        return "none"
+    if inputs.uploaded_weights is not None:
+        layers = transfer.uploaded_layers(inputs.uploaded_weights, config)
+        source = f"uploaded base weights {config.weights}"
+    else:
+        settings = Settings()
+        filename, layers = transfer.imagenet_layers(
+            config, settings.resolved_weights_dir, settings.weights_download
+        )
+        source = f"imagenet ({filename})"
+    transfer.start_from(model, layers, config)
+    return source
+
+
 def _build_or_load(keras: Any, config: TrainingConfig, num_classes: int, base: bytes | None) -> Any:
     if base is not None:
         from keras.src.saving import saving_lib
@@ -164,12 +195,16 @@ def _build_or_load(keras: Any, config: TrainingConfig, num_classes: int, base: b
         model = build_model(
             config.architecture, config.alpha, config.input_shape, num_classes, seed=config.seed
         )
+    _compile(keras, model, config.learning_rate)
+    return model
+
+
+def _compile(keras: Any, model: Any, learning_rate: float) -> None:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    return model
 
 
 def _fit(
@@ -217,16 +252,26 @@ def _fit(
         checkpoints.save(ctx, inputs.model_id, saved, history)
 
     progress.checkpoint = checkpoint
-    model.fit(
-        train,
-        epochs=config.epochs,
-        initial_epoch=resumed.epoch if resumed else 0,
-        verbose=0,
-        callbacks=[progress.callback(keras)],
-        shuffle=False,
-    )
+    initial = resumed.epoch if resumed else 0
+    for phase in transfer.phases(config):
+        if phase.last <= initial:
+            continue
+        if config.weights != "none":  # each phase trains other layers at another rate
+            transfer.set_phase(model, config, phase.frozen)
+            _compile(keras, model, phase.learning_rate)
+        model.fit(
+            train,
+            epochs=phase.last,
+            initial_epoch=max(phase.first, initial),
+            verbose=0,
+            callbacks=[progress.callback(keras)],
+            shuffle=False,
+        )
+        if progress.cancelled or model.stop_training:
+            break
     if progress.cancelled:
         raise JobCancelled
+    transfer.set_phase(model, config, None)
     kept = best.restore(model, len(progress.history))
     return progress.history, kept
 

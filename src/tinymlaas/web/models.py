@@ -151,6 +151,7 @@ def estimate(
 def train_model(
     page: PageUser,
     session: SessionDep,
+    settings: SettingsDep,
     name: Annotated[str, Form()],
     dataset_id: Annotated[int, Form()],
     architecture: Annotated[str | None, Form()] = None,
@@ -193,7 +194,7 @@ def train_model(
             "brightness": brightness,
         }
     payload = parse_form(ModelCreate, values)
-    model = service.create_model(session, page.user, payload)
+    model = service.create_model(session, page.user, payload, settings)
     return redirect(f"/models/{model.id}", f"Training of '{model.name}' is queued.")
 
 
