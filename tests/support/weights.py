@@ -45,13 +45,14 @@ def write_weights(
         root = file.create_group("model_weights") if full_model else file
         if full_model:
             file.attrs["model_config"] = '{"class_name": "Functional"}'
-        root.attrs["layer_names"] = [name.encode() for name in ["input_1", *layers]]
-        root.create_group("input_1").attrs["weight_names"] = []
+        # Fixed-length byte strings, as Keras 2 wrote them (np.asarray of encoded names).
+        root.attrs["layer_names"] = np.array([name.encode() for name in ["input_1", *layers]])
+        root.create_group("input_1").attrs["weight_names"] = np.array([], dtype="S1")
         for name, arrays in layers.items():
             group = root.create_group(name)
             kinds = NORM_WEIGHTS if len(arrays) == 4 else ("kernel",)
             names = [f"{name}/{kind}:0" for kind in kinds]
-            group.attrs["weight_names"] = [weight.encode() for weight in names]
+            group.attrs["weight_names"] = np.array([weight.encode() for weight in names])
             for weight, array in zip(names, arrays, strict=True):
                 group.create_dataset(weight, data=array)
 
