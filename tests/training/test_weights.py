@@ -194,6 +194,7 @@ def test_hostile_or_unsuitable_files_are_refused_and_nothing_is_stored(
     secret = tmp_path / "secret.bin"
     secret.write_bytes(np.zeros(3 * 3 * 3 * 8, np.float32).tobytes())
     kernel = "conv1/conv1/kernel:0"
+    outside = [(str(secret), 0, 3 * 3 * 3 * 8 * 4)]
     before = stored(database)
     cases = [
         (b"GIF89a not weights", "not a Keras HDF5 weights file"),
@@ -201,8 +202,8 @@ def test_hostile_or_unsuitable_files_are_refused_and_nothing_is_stored(
         (weights_bytes("mobilenet-v1", 0.25)[:5000], "unreadable HDF5 weights file"),
         (_mutated(_link(kernel, h5py.ExternalLink(str(secret), "/x"))), "links are not accepted"),
         (_mutated(_link(kernel, h5py.SoftLink("/conv_pw_1"))), "links are not accepted"),
-        (_mutated(_replace(kernel, shape=(3, 3, 3, 8), dtype="f4",
-                           external=[(str(secret), 0, 3 * 3 * 3 * 8 * 4)])), "refers to data outside"),
+        (_mutated(_replace(kernel, shape=(3, 3, 3, 8), dtype="f4", external=outside)),
+         "refers to data outside"),
         (_mutated(_replace(kernel, data=np.ones((3, 3, 3, 8), np.int32))), "expected floating"),
         (_mutated(_replace(kernel, data=np.full((3, 3, 3, 8), np.nan, np.float32))), "NaN"),
         (_mutated(_drop_layer), "closest is mobilenet-v1 α0.25: layer 'conv_pw_13_bn' is missing"),

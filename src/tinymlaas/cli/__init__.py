@@ -13,6 +13,7 @@ from tinymlaas.cli import (
     jobs_commands,
     server,
     training_commands,
+    weights_commands,
 )
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 server.register(app)
 client_commands.register(app)
 training_commands.register(app)
+weights_commands.register(app)
 import_commands.register()
 compiling_commands.register(app)
 jobs_commands.register(app)

@@ -88,6 +88,20 @@ class MlClient(ApiClient):
     def delete_model(self, model_id: int) -> None:
         self._request("DELETE", f"/models/{model_id}")
 
+    def upload_weights(self, path: Path, name: str | None) -> Json:
+        fields = {"name": name} if name else {}
+        with path.open("rb") as file:
+            base: Json = self._request(
+                "POST", "/weights", data=fields, files=[("file", (path.name, file))]
+            ).json()
+        return base
+
+    def list_weights(self) -> list[Json]:
+        return self._all_pages("/weights", {})
+
+    def delete_weights(self, weights_id: int) -> None:
+        self._request("DELETE", f"/weights/{weights_id}")
+
     def compile(self, model_id: int, board: str, quantization: str, engine: str = "tflm") -> Json:
         body = {"board": board, "quantization": quantization, "engine": engine}
         accepted: Json = self._request("POST", f"/models/{model_id}/compile", json_body=body).json()

@@ -25,6 +25,23 @@ from tinymlaas.cli.formatting import (
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import MlClient, logged_in_client
 from tinymlaas.cli.options import AsJson, ModelId, Watch, Yes
+from tinymlaas.cli.training_options import (
+    AlphaOption,
+    ArchitectureOption,
+    BaseModelOption,
+    BoardOption,
+    ColorOption,
+    DatasetOption,
+    EarlyStoppingOption,
+    FlipOption,
+    HeightOption,
+    LearningRateOption,
+    NameOption,
+    RestoreBestOption,
+    ValidationSplitOption,
+    WeightsOption,
+    WidthOption,
+)
 from tinymlaas.contracts import ColorMode, TrainingConfig
 
 models_app = typer.Typer(help="Trained models.", no_args_is_help=True)
@@ -142,64 +159,6 @@ def _print_estimate(api: MlClient, architecture: str, board_id: str, params: Jso
     console.print(f"[dim]{escape(estimate['basis'])}[/dim]")
 
 
-# The options of `tinymlaas train`, one line each in its signature.
-DatasetOption = Annotated[int, typer.Option(help="The dataset's id.", show_default=False)]
-ArchitectureOption = Annotated[
-    str | None,
-    typer.Option(
-        help="cnn-small, mobilenet-v1 … (see tinymlaas architectures); required unless"
-        " --base-model.",
-        show_default=False,
-    ),
-]
-AlphaOption = Annotated[
-    float | None, typer.Option(help="The width multiplier (default: the architecture's).")
-]
-NameOption = Annotated[
-    str | None, typer.Option(help="The model's name (default: dataset-architecture).")
-]
-LearningRateOption = Annotated[
-    float | None, typer.Option(help="Adam's learning rate (server default 0.001).")
-]
-ValidationSplitOption = Annotated[
-    float | None,
-    typer.Option(help="Held-out fraction when the dataset has no validation folder."),
-]
-FlipOption = Annotated[bool, typer.Option("--flip", help="Augment with random horizontal flips.")]
-BaseModelOption = Annotated[
-    int | None,
-    typer.Option(
-        help="Continue from this model of yours, into a new one (its architecture, α, size"
-        " and colours)."
-    ),
-]
-WidthOption = Annotated[
-    int | None, typer.Option(help="Input width in pixels (default 96).", show_default=False)
-]
-HeightOption = Annotated[
-    int | None, typer.Option(help="Input height in pixels (default 96).", show_default=False)
-]
-ColorOption = Annotated[
-    ColorMode | None, typer.Option(help="Input colours (default grayscale).", show_default=False)
-]
-RestoreBestOption = Annotated[
-    bool,
-    typer.Option(
-        "--restore-best/--keep-last",
-        help="Keep the epoch with the lowest validation loss, or the last one.",
-    ),
-]
-EarlyStoppingOption = Annotated[
-    int | None,
-    typer.Option(
-        help="Stop after this many epochs without a lower validation loss.", show_default=False
-    ),
-]
-BoardOption = Annotated[
-    str | None, typer.Option(help="First print whether the model should fit this board.")
-]
-
-
 def train(
     dataset: DatasetOption,
     architecture: ArchitectureOption = None,
@@ -220,6 +179,7 @@ def train(
     restore_best: RestoreBestOption = True,
     early_stopping: EarlyStoppingOption = None,
     base_model: BaseModelOption = None,
+    weights: WeightsOption = "none",
     board: BoardOption = None,
     watch: Watch = True,
 ) -> None:
@@ -246,6 +206,7 @@ def train(
             "restore_best_weights": restore_best,
             "early_stopping_patience": early_stopping,
             "base_model_id": base_model,
+            "weights": int(weights) if weights.isdigit() else weights,
         }
         if flip or rotation or zoom or brightness:
             body["augmentation"] = {
@@ -363,6 +324,7 @@ def show_model(model_id: ModelId) -> None:
             f"{config.epochs} epochs, batch {config.batch_size}, "
             f"learning rate {config.learning_rate}, seed {config.seed}",
         ),
+        ("Weights", f"{config.weights} ({(model['metrics'] or {}).get('weights', 'at start')})"),
         ("Created", _when(model["created_at"])),
     ]
     if model["base_model_id"]:

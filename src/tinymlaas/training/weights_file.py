@@ -185,3 +185,20 @@ def identify(shapes: dict[str, list[Shape]]) -> Backbone:
         f"the file holds no complete backbone of a trainable architecture ({offered}) with"
         f" Keras's layer names{detail}"
     )
+
+
+def store_in_cache(source: Path, weights_dir: Path, file: pretrained.ImagenetFile) -> Path:
+    """Vet an ImageNet file an administrator brings, then put it in the cache under Keras's
+    name (written beside it first, then renamed: a reader never sees half a file)."""
+    problems = backbone_problems(shapes_of(read_layers(source)), file.architecture, file.alpha, 3)
+    if problems:
+        raise UnsuitableWeights(
+            f"not the {file.architecture} α{file.alpha:g} backbone {file.filename} holds:"
+            f" {'; '.join(problems[:3])}"
+        )
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    target = weights_dir / file.filename
+    partial = target.with_name(f".{file.filename}.partial")
+    partial.write_bytes(source.read_bytes())
+    partial.replace(target)
+    return target
