@@ -18,7 +18,7 @@ from tinymlaas.enums import ACTIVE_STATUSES
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import TrainedModel
-from tinymlaas.training import catalog, importing, repository, service
+from tinymlaas.training import catalog, importing, repository, service, weights_service
 from tinymlaas.training.schemas import ColorMode, ModelCreate
 from tinymlaas.web.auth import CsrfChecked, PageUser
 from tinymlaas.web.forms import parse_form
@@ -114,6 +114,7 @@ def new_model(
             "default_board": DEFAULT_BOARD,
             "base": base,
             "config": base.config.model_dump() if base else {},
+            "bases": weights_service.list_bases(session, page.user, 0, 1000)[0],
         },
     )
 
@@ -122,6 +123,7 @@ def new_model(
 def estimate(
     page: PageUser,
     session: SessionDep,
+    settings: SettingsDep,
     architecture: str,
     alpha: float | None = None,
     input_width: Annotated[int, Query(ge=8, le=640)] = 96,
@@ -136,9 +138,13 @@ def estimate(
         architecture, alpha, input_width, input_height, color_mode, classes, board
     )
     limits = BOARDS[board]
+    imagenet = weights_service.imagenet_status(
+        settings, result.architecture, result.alpha, input_width, input_height
+    )
     return JSONResponse(
         {
             **result.model_dump(),
+            "imagenet": imagenet.model_dump(),
             "classes": classes,
             "board_name": limits.name,
             "ram_limit_bytes": limits.ram_bytes,
@@ -169,6 +175,7 @@ def train_model(
     zoom: Annotated[float, Form()] = 0.0,
     brightness: Annotated[float, Form()] = 0.0,
     base_model_id: Annotated[int | None, Form()] = None,
+    weights: Annotated[str, Form()] = "none",
 ) -> Response:
     """Queue a training job and open the new model's page to watch it. A continued model's
     form leaves out what its base fixes (architecture, α, input): the service takes them from
@@ -185,6 +192,7 @@ def train_model(
         "restore_best_weights": keep_epoch == "best",
         "early_stopping_patience": early_stopping_patience.strip() or None,
         "base_model_id": base_model_id,
+        "weights": weights,
     }
     if flip or rotation or zoom or brightness:
         values["augmentation"] = {

@@ -47,6 +47,33 @@
     return row;
   }
 
+  // The ImageNet choice says whether its file is cached, or why it cannot be used here.
+  function showImagenet(status) {
+    const option = field("weights-imagenet");
+    if (!option || !status) return;
+    const state = status.available
+      ? (status.cached ? "cached" : "downloaded on first use")
+      : "not available";
+    option.textContent = `ImageNet (Keras, ${state})`;
+    option.disabled = !status.available;
+    if (option.disabled && option.selected) field("weights").value = "none";
+    field("weights-help").textContent = status.problem || (status.filename
+      ? `Starts from ${status.filename} (trained at ${status.size} px), frozen first, then fine-tuned at a tenth of the learning rate.`
+      : field("weights-help").textContent);
+  }
+
+  // An uploaded base serves only the architecture and α it was vetted as.
+  function fitBases() {
+    const select = field("weights");
+    if (!select) return;
+    for (const option of select.options) {
+      if (!option.dataset.architecture) continue;
+      option.disabled = option.dataset.architecture !== architecture.value
+        || Number(option.dataset.alpha) !== Number(alpha.value);
+      if (option.disabled && option.selected) select.value = "none";
+    }
+  }
+
   let pending = 0;
   async function estimate() {
     const ticket = ++pending;
@@ -73,6 +100,8 @@
       output.replaceChildren(verdict,
         meter("RAM", result.ram_estimate_bytes, result.ram_limit_bytes),
         meter("Flash", result.flash_estimate_bytes, result.flash_limit_bytes), facts);
+      showImagenet(result.imagenet);
+      fitBases();
     } catch (error) {
       if (ticket !== pending) return;
       const problem = document.createElement("p");
