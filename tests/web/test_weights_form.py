@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -65,3 +66,42 @@ def test_the_form_offers_imagenet_with_its_state_and_the_users_bases(
     assert posted.status_code == 303, posted.text
     (model,) = client.get("/api/v1/models").json()["items"]
     assert (model["name"], model["config"]["weights"]) == ("from mine", base["id"])
+
+
+@pytest.mark.slow
+def test_the_weights_choice_follows_the_architecture_in_a_browser(
+    server_url: str, browser_context: Any, client: TestClient, weights_dir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from web.test_browser import log_in as log_in_browser
+
+    from conftest import ADMIN_PASSWORD
+
+    client.post(
+        "/api/v1/datasets/import",
+        files={"file": ("p.zip", pattern_dataset_zip(per_class=4), "application/zip")},
+        data={"name": "patterns"},
+    )
+    client.post("/api/v1/weights", files={"file": ("mine.h5", weights_bytes("mobilenet-v1", 0.25))})
+    weights_dir.mkdir()
+    (weights_dir / V1_FILE).write_bytes(weights_bytes("mobilenet-v1", 0.25))
+    page = browser_context.new_page()
+    log_in_browser(page, server_url, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server_url}/models/new")
+    imagenet = page.locator("#weights-imagenet")
+    mine = page.locator("#weights option", has_text="mine: mobilenet-v1 α0.25")
+
+    page.get_by_label("Architecture").select_option("mobilenet-v1")
+    page.get_by_label("Width α").select_option("0.25")
+    expect(imagenet).to_have_text("ImageNet (Keras, cached)")
+    expect(mine).to_be_enabled()
+    page.get_by_label("Weights").select_option(label="mine: mobilenet-v1 α0.25")
+    expect(page.locator("#weights-help")).to_contain_text(f"Starts from {V1_FILE}")
+
+    page.get_by_label("Width α").select_option("0.1")
+    expect(imagenet).to_be_disabled()
+    expect(imagenet).to_have_text("ImageNet (Keras, not available)")
+    expect(page.locator("#weights-help")).to_contain_text("Keras publishes α 0.25, 0.5")
+    expect(mine).to_be_disabled()
+    expect(page.get_by_label("Weights")).to_have_value("none")
