@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.auth.service import create_user
 from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.config import Settings
 from tinymlaas.contracts import TrainingConfig, TrainingInfo
 from tinymlaas.datasets.service import create_dataset
 from tinymlaas.errors import BadRequest, Conflict, NotFound, TinyMLaaSError
@@ -19,6 +20,9 @@ from tinymlaas.training import service
 from tinymlaas.training.schemas import ModelCreate, ModelRead
 
 from support.factories import image_bytes
+
+# Only weights 'none' here: the weights cache is never looked at.
+SETTINGS = Settings()
 
 
 @pytest.fixture
@@ -81,7 +85,7 @@ def finished(session: Session, model: TrainedModel) -> TrainedModel:
 def test_a_request_fills_the_config_defaults_and_queues_a_job(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
-    model = service.create_model(session, owner, request(dataset))
+    model = service.create_model(session, owner, request(dataset), SETTINGS)
     session.expire_all()
     stored = session.get_one(TrainedModel, model.id)
 
@@ -94,7 +98,7 @@ def test_a_request_fills_the_config_defaults_and_queues_a_job(
     assert stored.classes == ["daisy", "rose"]
     assert stored.status == "queued"
     assert stored.job_id is not None
-    # The API shows exactly the keys the rows have always held, and the best-epoch settings.
+    # The API shows the keys the rows have always held, the best-epoch settings and the weights.
     assert ModelRead.model_validate(stored).model_dump(mode="json")["config"] == {
         "architecture": "cnn-small",
         "alpha": 1.0,
@@ -109,6 +113,7 @@ def test_a_request_fills_the_config_defaults_and_queues_a_job(
         "seed": 1234,
         "restore_best_weights": True,
         "early_stopping_patience": None,
+        "weights": "none",
     }
 
 
@@ -123,7 +128,7 @@ def test_given_settings_are_kept(session: Session, owner: User, dataset: Dataset
         seed=0,
         augmentation={"flip": True},
     )
-    config = service.create_model(session, owner, given).config
+    config = service.create_model(session, owner, given, SETTINGS).config
 
     assert (config.alpha, config.input_width, config.input_height) == (0.5, 32, 24)
     assert (config.color_mode, config.channels) == ("rgb", 3)
@@ -134,13 +139,15 @@ def test_given_settings_are_kept(session: Session, owner: User, dataset: Dataset
 
 def test_an_unknown_dataset_is_404(session: Session, owner: User, dataset: Dataset) -> None:
     with raises(NotFound, 404, f"dataset {dataset.id + 1000} not found"):
-        service.create_model(session, owner, request(dataset, dataset_id=dataset.id + 1000))
+        service.create_model(
+            session, owner, request(dataset, dataset_id=dataset.id + 1000), SETTINGS
+        )
 
 
 def test_another_users_dataset_is_404(session: Session, dataset: Dataset) -> None:
     stranger = create_user(session, "stranger", "a-long-password")
     with raises(NotFound, 404, f"dataset {dataset.id} not found"):
-        service.create_model(session, stranger, request(dataset))
+        service.create_model(session, stranger, request(dataset), SETTINGS)
 
 
 @pytest.mark.parametrize(
@@ -156,34 +163,34 @@ def test_a_bad_architecture_setting_is_400(
     session: Session, owner: User, dataset: Dataset, fields: dict[str, Any], message: str
 ) -> None:
     with raises(BadRequest, 400, message):
-        service.create_model(session, owner, request(dataset, **fields))
+        service.create_model(session, owner, request(dataset, **fields), SETTINGS)
 
 
 def test_a_dataset_without_labelled_images_is_400(session: Session, owner: User) -> None:
     empty = create_dataset(session, owner, "empty")
     with raises(BadRequest, 400, "dataset 'empty' has no labelled images"):
-        service.create_model(session, owner, request(empty))
+        service.create_model(session, owner, request(empty), SETTINGS)
 
 
 def test_a_dataset_with_one_class_is_400(session: Session, owner: User) -> None:
     single = create_dataset(session, owner, "single")
     add_images(session, single, {("daisy", None): 4})
     with raises(BadRequest, 400, r"needs at least 2 classes .* it has 1 \(daisy\)"):
-        service.create_model(session, owner, request(single))
+        service.create_model(session, owner, request(single), SETTINGS)
 
 
 def test_split_folders_without_train_images_are_400(session: Session, owner: User) -> None:
     split = create_dataset(session, owner, "split")
     add_images(session, split, {("daisy", "validation"): 2, ("rose", "test"): 2})
     with raises(BadRequest, 400, "split folders but no images in 'train'"):
-        service.create_model(session, owner, request(split))
+        service.create_model(session, owner, request(split), SETTINGS)
 
 
 def test_nothing_is_recorded_when_a_request_is_refused(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
     with pytest.raises(BadRequest):
-        service.create_model(session, owner, request(dataset, architecture="resnet"))
+        service.create_model(session, owner, request(dataset, architecture="resnet"), SETTINGS)
     assert session.scalar(sa.select(sa.func.count()).select_from(TrainedModel)) == 0
 
 
@@ -191,15 +198,15 @@ def test_continuing_from_an_unknown_model_is_404(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
     with raises(NotFound, 404, "model 999999 not found"):
-        service.create_model(session, owner, request(dataset, base_model_id=999999))
+        service.create_model(session, owner, request(dataset, base_model_id=999999), SETTINGS)
 
 
 def test_continuing_from_an_unfinished_model_is_400(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
-    base = service.create_model(session, owner, request(dataset))
+    base = service.create_model(session, owner, request(dataset), SETTINGS)
     with raises(BadRequest, 400, f"base model {base.id} has not finished training \\(queued\\)"):
-        service.create_model(session, owner, request(dataset, base_model_id=base.id))
+        service.create_model(session, owner, request(dataset, base_model_id=base.id), SETTINGS)
 
 
 def test_a_continued_model_inherits_its_base_architecture_and_input(
@@ -208,11 +215,11 @@ def test_a_continued_model_inherits_its_base_architecture_and_input(
     base = finished(
         session,
         service.create_model(
-            session, owner, request(dataset, alpha=2.0, input_width=48, color_mode="rgb")
+            session, owner, request(dataset, alpha=2.0, input_width=48, color_mode="rgb"), SETTINGS
         ),
     )
     continued = service.create_model(
-        session, owner, request(dataset, base_model_id=base.id, epochs=3)
+        session, owner, request(dataset, base_model_id=base.id, epochs=3), SETTINGS
     )
 
     assert continued.base_model_id == base.id
@@ -232,9 +239,11 @@ def test_a_continued_model_inherits_its_base_architecture_and_input(
 def test_continuing_with_other_fixed_settings_is_400(
     session: Session, owner: User, dataset: Dataset, fields: dict[str, Any], message: str
 ) -> None:
-    base = finished(session, service.create_model(session, owner, request(dataset)))
+    base = finished(session, service.create_model(session, owner, request(dataset), SETTINGS))
     with raises(BadRequest, 400, message + f" {base.id}'s .*keeps its base's architecture"):
-        service.create_model(session, owner, request(dataset, base_model_id=base.id, **fields))
+        service.create_model(
+            session, owner, request(dataset, base_model_id=base.id, **fields), SETTINGS
+        )
 
 
 def test_a_config_stored_before_best_epochs_were_kept_loads_as_keeping_the_last() -> None:
@@ -246,16 +255,16 @@ def test_a_config_stored_before_best_epochs_were_kept_loads_as_keeping_the_last(
 def test_continuing_on_other_classes_is_400(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
-    base = finished(session, service.create_model(session, owner, request(dataset)))
+    base = finished(session, service.create_model(session, owner, request(dataset), SETTINGS))
     add_images(session, dataset, {("tulip", None): 2})
     with raises(BadRequest, 400, r"dataset classes \['daisy', 'rose', 'tulip'\] differ from base"):
-        service.create_model(session, owner, request(dataset, base_model_id=base.id))
+        service.create_model(session, owner, request(dataset, base_model_id=base.id), SETTINGS)
 
 
 def test_a_model_still_training_cannot_be_deleted(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
-    model = service.create_model(session, owner, request(dataset))
+    model = service.create_model(session, owner, request(dataset), SETTINGS)
     blobs = DatabaseBlobStore(session)
     with raises(Conflict, 409, f"model {model.id} is still training \\(job {model.job_id}\\)"):
         service.delete_model(session, blobs, model)
@@ -291,7 +300,7 @@ RAW_MODELS = sa.table(
 def test_rows_written_as_plain_json_load_as_the_contracts(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
-    model = service.create_model(session, owner, request(dataset))
+    model = service.create_model(session, owner, request(dataset), SETTINGS)
     raw_config = {
         "architecture": "mobilenet-v1",
         "alpha": 0.25,
@@ -324,9 +333,10 @@ def test_rows_written_as_plain_json_load_as_the_contracts(
     stored = session.get_one(TrainedModel, model.id)
 
     assert isinstance(stored.config, TrainingConfig)
-    # a row from before best epochs were kept loads as what that training did: the last epoch
+    # a row from before best epochs were kept loads as what that training did: the last epoch,
+    # and from before pretrained weights existed, random ones
     kept_last = {"restore_best_weights": False, "early_stopping_patience": None}
-    assert stored.config.model_dump(mode="json") == raw_config | kept_last
+    assert stored.config.model_dump(mode="json") == raw_config | kept_last | {"weights": "none"}
     assert stored.config.channels == 3
     assert isinstance(stored.training_info, TrainingInfo)
     assert stored.training_info.model_dump(mode="json") == raw_info
@@ -336,7 +346,7 @@ def test_rows_written_as_plain_json_load_as_the_contracts(
 def test_the_contracts_are_stored_as_plain_json(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
-    model = service.create_model(session, owner, request(dataset))
+    model = service.create_model(session, owner, request(dataset), SETTINGS)
     model.training_info = TrainingInfo(train_image_ids=(5, 6), test_image_ids=(7,))
     session.flush()
     row = session.execute(sa.select(RAW_MODELS).where(RAW_MODELS.c.id == model.id)).one()
@@ -350,7 +360,7 @@ def test_the_contracts_are_stored_as_plain_json(
 def test_an_invalid_config_is_refused_before_it_is_stored(
     session: Session, owner: User, dataset: Dataset
 ) -> None:
-    model = service.create_model(session, owner, request(dataset))
+    model = service.create_model(session, owner, request(dataset), SETTINGS)
     model.config = {"architecture": "cnn-small"}  # type: ignore[assignment]
     with pytest.raises(sa.exc.StatementError) as caught:
         session.flush()

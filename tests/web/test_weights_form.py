@@ -105,3 +105,24 @@ def test_the_weights_choice_follows_the_architecture_in_a_browser(
     expect(page.locator("#weights-help")).to_contain_text("Keras publishes α 0.25, 0.5")
     expect(mine).to_be_disabled()
     expect(page.get_by_label("Weights")).to_have_value("none")
+
+
+def test_the_model_page_says_what_training_started_from(
+    app_client: TestClient, client: TestClient, weights_dir: Path
+) -> None:
+    weights_dir.mkdir()
+    (weights_dir / V1_FILE).write_bytes(weights_bytes("mobilenet-v1", 0.25))
+    dataset = client.post(
+        "/api/v1/datasets/import",
+        files={"file": ("p.zip", pattern_dataset_zip(per_class=4), "application/zip")},
+        data={"name": "patterns"},
+    ).json()
+    body = {k: float(v) if k == "alpha" else int(v) for k, v in V1.items() if k != "architecture"}
+    accepted = client.post(
+        "/api/v1/models",
+        json=body | {"architecture": "mobilenet-v1", "name": "pre", "dataset_id": dataset["id"],
+                     "weights": "imagenet"},
+    ).json()  # fmt: skip
+    log_in(app_client)
+    page = app_client.get(f"/models/{accepted['id']}", headers=HTML).text
+    assert "· from ImageNet weights" in page

@@ -324,7 +324,7 @@ def show_model(model_id: ModelId) -> None:
             f"{config.epochs} epochs, batch {config.batch_size}, "
             f"learning rate {config.learning_rate}, seed {config.seed}",
         ),
-        ("Weights", f"{config.weights} ({(model['metrics'] or {}).get('weights', 'at start')})"),
+        ("Weights", escape(str((model["metrics"] or {}).get("weights") or config.weights))),
         ("Created", _when(model["created_at"])),
     ]
     if model["base_model_id"]:
