@@ -101,3 +101,31 @@ def test_our_models_carry_the_backbone_under_keras_names(architecture: str) -> N
             found[name] == shapes
             for name, shapes in pretrained.backbone_layers(architecture, alpha, 1).items()
         )
+
+
+@pytest.mark.slow
+def test_files_keras_writes_are_read_by_layer_name(tmp_path: Any) -> None:
+    """What users upload: `model.save("base.h5")` (a full model) and the weights alone in
+    Keras's HDF5 layout (what Keras 2's save_weights wrote and the ImageNet files are)."""
+    import h5py
+    import keras
+    import numpy as np
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from tinymlaas.training import weights_file
+
+    model = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None
+    )
+    model.save(tmp_path / "base.h5")
+    with h5py.File(tmp_path / "weights.h5", "w") as file:
+        legacy_h5_format.save_weights_to_hdf5_group(file, model)
+    for name in ("base.h5", "weights.h5"):
+        layers = weights_file.read_layers(tmp_path / name)
+        found = weights_file.identify(weights_file.shapes_of(layers))
+        assert (found.architecture, found.alpha, found.channels) == ("mobilenet-v2", 0.35, 3)
+        assert found.parameter_count == model.count_params()
+        np.testing.assert_array_equal(
+            layers["block_16_project_BN"][3],
+            model.get_layer("block_16_project_BN").moving_variance.numpy(),
+        )
