@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from tinymlaas.blobs import BlobStore
 from tinymlaas.contracts import ColorMode, TrainingConfig, channels_of
 from tinymlaas.datasets import service as datasets
+from tinymlaas.datasets import versions
 from tinymlaas.enums import FINISHED_STATUSES, JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware import footprint
@@ -101,8 +102,12 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
     config = TrainingConfig.model_validate(
         {**given, "architecture": architecture.id, "alpha": alpha}
     )
+    # What the job will read: the dataset's rows now, whatever happens to it while it waits.
+    version = versions.current_version(session, dataset, f"used to train '{request.name}'")
     job = jobs.create_job(session, owner, JobKind.train)
     model = TrainedModel(
+        dataset_version_id=version.id,
+        dataset_version=version.number,
         owner_id=owner.id,
         name=request.name,
         dataset_id=dataset.id,
@@ -168,7 +173,9 @@ def delete_model(session: Session, blobs: BlobStore, model: TrainedModel) -> Non
             f"model {model.id} is still training (job {model.job_id}); cancel the job first"
         )
     refs = [model.keras_sha256 or "", model.tflite_sha256 or ""]
+    version_id = model.dataset_version_id
     refs += repository.delete_compiled_versions(session, model.id)
     session.delete(model)
     session.flush()
     blobs.release(refs)
+    versions.release_if_orphaned(session, blobs, version_id)
