@@ -111,17 +111,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("trained_models", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_trained_models_dataset_version_id"))
+        # MariaDB keeps an index its foreign key needs: the key goes first.
         batch_op.drop_constraint(
             batch_op.f("fk_trained_models_dataset_version_id_dataset_versions"),
             type_="foreignkey",
         )
+        batch_op.drop_index(batch_op.f("ix_trained_models_dataset_version_id"))
         batch_op.drop_column("dataset_version")
         batch_op.drop_column("dataset_version_id")
-
-    with op.batch_alter_table("dataset_version_images", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_dataset_version_images_sha256"))
+    # Dropping a table drops its indexes and foreign keys with it.
     op.drop_table("dataset_version_images")
-    with op.batch_alter_table("dataset_versions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_dataset_versions_owner_id"))
     op.drop_table("dataset_versions")
