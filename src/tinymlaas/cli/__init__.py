@@ -13,6 +13,7 @@ from tinymlaas.cli import (
     jobs_commands,
     server,
     training_commands,
+    versions_commands,
 )
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ server.register(app)
 client_commands.register(app)
 training_commands.register(app)
 import_commands.register()
+versions_commands.register()
 compiling_commands.register(app)
 jobs_commands.register(app)
 devices_commands.register(app)
