@@ -15,8 +15,17 @@ _INSERT_BATCH = 1000
 
 
 def lock_dataset(session: Session, dataset_id: int) -> None:
-    """Queue concurrent versions of one dataset up behind each other (numbers stay unique)."""
-    session.execute(select(Dataset.id).where(Dataset.id == dataset_id).with_for_update())
+    """Queue concurrent versions of one dataset up behind each other (numbers stay unique).
+
+    An UPDATE that changes nothing, rather than SELECT … FOR UPDATE: SQLite ignores FOR UPDATE,
+    but an UPDATE takes its write lock, so the rows read next are the latest on every engine.
+    """
+    session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id)
+        .values(updated_at=Dataset.updated_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def dataset_rows(session: Session, dataset_id: int) -> list[Row]:
