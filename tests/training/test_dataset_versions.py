@@ -108,3 +108,27 @@ def test_a_job_learns_from_its_version_even_if_the_dataset_changes_while_it_wait
     assert manifest["dataset"]["version"] == 1
     shown = client.get(f"/api/v1/compiled/{compiled['id']}").json()
     assert shown["accuracy"]["images"] == trained["metrics"]["evaluated_images"]
+
+
+def test_a_queued_training_keeps_its_images_when_the_dataset_is_deleted(
+    session: Session, owner: User
+) -> None:
+    from tinymlaas.training.data import load_training_data
+
+    dataset = datasets.create_dataset(session, owner, "flowers")
+    for index in range(4):
+        add_image(session, dataset, "daisy", f"{index}.png", index)
+        add_image(session, dataset, "rose", f"{index}.png", 100 + index)
+    request = ModelCreate(name="m", dataset_id=dataset.id, architecture="cnn-small")
+    model = service.create_model(session, owner, request)
+    datasets.delete_dataset(session, DatabaseBlobStore(session), dataset)
+    session.flush()
+    session.refresh(model)
+    assert (model.dataset_id, model.dataset_version) == (None, 1)
+
+    data = load_training_data(
+        session, None, model.classes, model.config, version_id=model.dataset_version_id
+    )
+    assert len(data.train) + len(data.validation) == 8
+    assert data.train.x.shape[1:] == (96, 96, 1)
+    assert sorted(set(data.train.y.tolist()) | set(data.validation.y.tolist())) == [0, 1]
