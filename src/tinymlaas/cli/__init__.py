@@ -8,12 +8,12 @@ from tinymlaas.cli import (
     bridge_command,
     client_commands,
     compiling_commands,
+    dataset_versions_commands,
     devices_commands,
     import_commands,
     jobs_commands,
     server,
     training_commands,
-    versions_commands,
 )
 
 app = typer.Typer(
@@ -26,11 +26,11 @@ server.register(app)
 client_commands.register(app)
 training_commands.register(app)
 import_commands.register()
-versions_commands.register()
 compiling_commands.register(app)
 jobs_commands.register(app)
 devices_commands.register(app)
 bridge_command.register(app)
+dataset_versions_commands.register()
 
 
 def main() -> None:

@@ -96,21 +96,21 @@ def create_model(session: Session, owner: User, request: ModelCreate) -> Trained
             f"dataset classes {classes} differ from base model {base.id}'s {base.classes};"
             " continue training needs the same classes"
         )
+    # What the job will read: the dataset's rows now, whatever happens to it while it waits.
+    version = versions.current_version(session, dataset, f"used to train '{request.name}'")
 
     # Settings the request leaves out (None) take TrainingConfig's defaults.
     given = request.model_dump(exclude={"name", "dataset_id", "base_model_id"}, exclude_none=True)
     config = TrainingConfig.model_validate(
         {**given, "architecture": architecture.id, "alpha": alpha}
     )
-    # What the job will read: the dataset's rows now, whatever happens to it while it waits.
-    version = versions.current_version(session, dataset, f"used to train '{request.name}'")
     job = jobs.create_job(session, owner, JobKind.train)
     model = TrainedModel(
-        dataset_version_id=version.id,
-        dataset_version=version.number,
         owner_id=owner.id,
         name=request.name,
         dataset_id=dataset.id,
+        dataset_version_id=version.id,
+        dataset_version=version.number,
         job_id=job.id,
         base_model_id=base.id if base else None,
         status=JobStatus.queued,
