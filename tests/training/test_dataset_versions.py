@@ -6,65 +6,71 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from tinymlaas.auth.service import create_user
-from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.config import Settings
-from tinymlaas.datasets import service as datasets
 from tinymlaas.datasets import versions
-from tinymlaas.models import Dataset, Image, User
-from tinymlaas.training import service
-from tinymlaas.training.schemas import ModelCreate
+from tinymlaas.models import TrainedModel
+from tinymlaas.training.data import load_training_data
 
-from support.factories import image_bytes
+from conftest import Database
+from support.factories import image_bytes, labelled_zip
 from support.jobs import wait_for_job
 from support.models import start_training
 
-
-@pytest.fixture
-def owner(session: Session) -> User:
-    return create_user(session, "trainer", "a-long-password")
+API = "/api/v1"
 
 
-def add_image(session: Session, dataset: Dataset, folder: str, name: str, shade: int) -> Image:
-    blob = DatabaseBlobStore(session).put(image_bytes(color=(shade, 10, 10)))
-    image = Image(
-        dataset_id=dataset.id, folder=folder, name=name, label=folder, split=None, width=16,
-        height=12, format="PNG", size_bytes=blob.size_bytes, sha256=blob.sha256,
-    )  # fmt: skip
-    session.add(image)
-    session.flush()
-    return image
+def import_flowers(client: TestClient, per_class: int = 3) -> int:
+    data, _ = labelled_zip({"daisy": per_class, "rose": per_class})
+    response = client.post(
+        f"{API}/datasets/import",
+        files={"file": ("f.zip", data, "application/zip")},
+        data={"name": "flowers"},
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
 
 
-def train(session: Session, owner: User, dataset: Dataset, name: str) -> tuple[int, int | None]:
-    request = ModelCreate(name=name, dataset_id=dataset.id, architecture="cnn-small")
-    model = service.create_model(session, owner, request)
-    return model.dataset_version or 0, model.dataset_version_id
+def train(client: TestClient, dataset_id: int, name: str) -> dict[str, Any]:
+    """Queue a training (no worker runs) and return the model as the API shows it."""
+    body = {"name": name, "dataset_id": dataset_id, "architecture": "cnn-small"}
+    response = client.post(f"{API}/models", json=body)
+    assert response.status_code == 202, response.text
+    model: dict[str, Any] = client.get(f"{API}/models/{response.json()['id']}").json()
+    return model
 
 
-def test_a_version_is_made_only_when_the_dataset_changed(session: Session, owner: User) -> None:
-    dataset = datasets.create_dataset(session, owner, "flowers")
-    for index in range(3):
-        add_image(session, dataset, "daisy", f"{index}.png", index)
-        add_image(session, dataset, "rose", f"{index}.png", 100 + index)
-    first, first_id = train(session, owner, dataset, "a")
-    assert (first, train(session, owner, dataset, "b")) == (1, (1, first_id))
-    version = versions.get_version(session, dataset, 1)
-    assert (version.note, version.image_count) == ("used to train 'a'", 6)
+def test_a_version_is_made_only_when_the_dataset_changed(
+    client: TestClient, database: Database
+) -> None:
+    dataset_id = import_flowers(client)
+    first, second = train(client, dataset_id, "a"), train(client, dataset_id, "b")
+    assert (first["dataset_version"], second["dataset_version"]) == (1, 1)
+    assert first["dataset_version_id"] == second["dataset_version_id"]
+    version = client.get(f"{API}/datasets/{dataset_id}/versions/1").json()
+    assert (version["note"], version["image_count"]) == ("used to train 'a'", 6)
+    assert [model["name"] for model in version["models"]] == ["a", "b"]
 
-    image = add_image(session, dataset, "daisy", "new.png", 200)
-    assert train(session, owner, dataset, "c")[0] == 2
-    image.folder, image.label = "rose", "rose"  # relabelled: a change too
-    session.flush()
-    assert train(session, owner, dataset, "d")[0] == 3
+    client.post(
+        f"{API}/datasets/{dataset_id}/images",
+        files=[("files", ("new.png", image_bytes(color=(1, 2, 3)), "image/png"))],
+        data={"folder": "daisy"},
+    )
+    assert train(client, dataset_id, "c")["dataset_version"] == 2
+    images = client.get(f"{API}/datasets/{dataset_id}/images", params={"folder": "daisy"})
+    new = next(item for item in images.json()["items"] if item["path"] == "daisy/new.png")
+    client.patch(f"{API}/datasets/{dataset_id}/images/{new['id']}", json={"folder": "rose"})
+    third = train(client, dataset_id, "d")  # relabelled: a change too
+    assert third["dataset_version"] == 3
     # the version a request made is what its job reads: labelled rows by image id
-    rows = versions.labelled_rows(session, versions.get_version(session, dataset, 3).id)
-    assert [(label, split) for _, _, label, split in rows].count(("rose", None)) == 4
+    with database.factory() as session:
+        rows = versions.labelled_rows(session, third["dataset_version_id"])
+    assert [label for _, _, label, _ in rows].count("rose") == 4
+    assert [image_id for image_id, _, _, _ in rows] == sorted(row[0] for row in rows)
 
 
 @contextmanager
@@ -111,24 +117,20 @@ def test_a_job_learns_from_its_version_even_if_the_dataset_changes_while_it_wait
 
 
 def test_a_queued_training_keeps_its_images_when_the_dataset_is_deleted(
-    session: Session, owner: User
+    client: TestClient, database: Database
 ) -> None:
-    from tinymlaas.training.data import load_training_data
+    dataset_id = import_flowers(client, per_class=4)
+    model = train(client, dataset_id, "m")
+    client.post(f"{API}/jobs/{model['job_id']}/cancel")  # only to delete the dataset under it
+    assert client.delete(f"{API}/datasets/{dataset_id}").status_code == 204
+    shown = client.get(f"{API}/models/{model['id']}").json()
+    assert (shown["dataset_id"], shown["dataset_version"]) == (None, 1)
 
-    dataset = datasets.create_dataset(session, owner, "flowers")
-    for index in range(4):
-        add_image(session, dataset, "daisy", f"{index}.png", index)
-        add_image(session, dataset, "rose", f"{index}.png", 100 + index)
-    request = ModelCreate(name="m", dataset_id=dataset.id, architecture="cnn-small")
-    model = service.create_model(session, owner, request)
-    datasets.delete_dataset(session, DatabaseBlobStore(session), dataset)
-    session.flush()
-    session.refresh(model)
-    assert (model.dataset_id, model.dataset_version) == (None, 1)
-
-    data = load_training_data(
-        session, None, model.classes, model.config, version_id=model.dataset_version_id
-    )
+    with database.factory() as session:
+        row = session.get_one(TrainedModel, model["id"])
+        data = load_training_data(
+            session, None, row.classes, row.config, version_id=row.dataset_version_id
+        )
     assert len(data.train) + len(data.validation) == 8
     assert data.train.x.shape[1:] == (96, 96, 1)
     assert sorted(set(data.train.y.tolist()) | set(data.validation.y.tolist())) == [0, 1]
