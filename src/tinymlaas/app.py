@@ -15,6 +15,7 @@ from tinymlaas.bootstrap import prepare_database, resolve_secret_key
 from tinymlaas.compiling.router import router as compiling_router
 from tinymlaas.config import Settings
 from tinymlaas.datasets.router import router as datasets_router
+from tinymlaas.datasets.versions_router import router as dataset_versions_router
 from tinymlaas.db.session import make_engine, make_session_factory
 from tinymlaas.devices.router import router as devices_router
 from tinymlaas.error_handlers import install_error_handlers
@@ -35,6 +36,7 @@ API_ROUTERS = (
     health_router,
     auth_router,
     datasets_router,
+    dataset_versions_router,
     jobs_router,
     training_router,
     weights_router,

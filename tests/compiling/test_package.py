@@ -63,7 +63,7 @@ def files_of(quantized: bool = True, name: str = "my flowers!") -> dict[str, byt
         ModelFacts(
             id=7, name=name, architecture="cnn-small", alpha=0.5, training=CONFIG, keras_sha256="k"
         ),
-        DatasetFacts(id=3, name="flowers", content_sha256="d" * 64),
+        DatasetFacts(id=3, name="flowers", content_sha256="d" * 64, version=2),
         CLASSES,
         artifacts(quantized),
         {"tensorflow": "2.x"},
@@ -109,7 +109,12 @@ def test_the_manifest_lists_the_model_files_and_how_to_feed_the_model() -> None:
     assert manifest["preprocessing"]["color_mode"] == "grayscale"
     assert manifest["tensor_arena_bytes_measured"] == 12_345
     assert manifest["model"]["training"] == CONFIG.model_dump(mode="json")
-    assert manifest["dataset"] == {"id": 3, "name": "flowers", "content_sha256": "d" * 64}
+    assert manifest["dataset"] == {
+        "id": 3,
+        "name": "flowers",
+        "content_sha256": "d" * 64,
+        "version": 2,
+    }
     assert manifest["versions"]["tensorflow"] == "2.x"
     assert "tinymlaas" in manifest["versions"]
     # What the stage wrote reads back as the contract, and a device reads its part of it.

@@ -8,6 +8,7 @@ from tinymlaas.cli import (
     bridge_command,
     client_commands,
     compiling_commands,
+    dataset_versions_commands,
     devices_commands,
     import_commands,
     jobs_commands,
@@ -31,6 +32,7 @@ compiling_commands.register(app)
 jobs_commands.register(app)
 devices_commands.register(app)
 bridge_command.register(app)
+dataset_versions_commands.register()
 
 
 def main() -> None:

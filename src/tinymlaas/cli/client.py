@@ -298,22 +298,27 @@ class ApiClient:
     def export_dataset(
         self, dataset_id: int, output: Path | None, progress: TransferProgress
     ) -> SavedFile:
-        """Download the dataset's zip through `<output>.part`, renamed only once complete.
+        """Download the dataset's zip (see `download`)."""
+        return self.download(
+            f"/datasets/{dataset_id}/export", output, progress, f"dataset-{dataset_id}.zip"
+        )
 
-        Without `output` (or with a directory) the file takes the name the server suggests,
-        and an existing file of that name is left alone.
+    def download(
+        self, path: str, output: Path | None, progress: TransferProgress, fallback: str
+    ) -> SavedFile:
+        """Download `path` through `<output>.part`, renamed only once complete.
+
+        Without `output` (or with a directory) the file takes the name the server suggests
+        (else `fallback`), and an existing file of that name is left alone.
         """
-        with (
-            self._transport_errors(),
-            self._http.stream("GET", f"/datasets/{dataset_id}/export") as response,
-        ):
+        with self._transport_errors(), self._http.stream("GET", path) as response:
             if not response.is_success:
                 response.read()
                 _raise_for_status(response, login=False)
             if output is not None and not output.is_dir():
                 destination = output
             else:
-                suggested = _attachment_filename(response) or f"dataset-{dataset_id}.zip"
+                suggested = _attachment_filename(response) or fallback
                 destination = (output or Path()) / suggested
                 if destination.exists():  # only a name the user gave may be overwritten
                     raise ClientError(f"{destination} already exists: choose the file with -o")

@@ -64,6 +64,9 @@ class DatasetFacts(_Frozen):
     id: int | None = None
     name: str | None = None
     content_sha256: str | None = None
+    # The dataset version it learnt from (GET /datasets/{id}/versions/{version}); None for
+    # models trained before versions existed, and imported ones.
+    version: int | None = None
 
 
 class DevicePreprocessing(_Frozen):

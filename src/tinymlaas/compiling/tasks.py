@@ -137,6 +137,7 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
         ctx.progress(0.05, "loading images")
         shape = (config.input_width, config.input_height, config.color_mode)
         sample = _sample(list(info.train_image_ids), config.seed)
+        version = model.dataset_version_id  # the images exactly as training read them
         return _Inputs(
             compiled_id=compiled.id,
             board=get_board(compiled.board),
@@ -155,12 +156,13 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
                 id=model.dataset_id,
                 name=dataset.name if dataset else None,
                 content_sha256=info.dataset_content_sha256,
+                version=model.dataset_version,
             ),
             classes=classes,
             keras_bytes=blobs.get(model.keras_sha256) if model.keras_sha256 else None,
             tflite_bytes=blobs.get(model.tflite_sha256) if model.tflite_sha256 else None,
-            representative=load_images(session, sample, classes, *shape),
-            held_out=load_images(session, list(info.held_out_image_ids), classes, *shape),
+            representative=load_images(session, sample, classes, *shape, version),
+            held_out=load_images(session, list(info.held_out_image_ids), classes, *shape, version),
         )
 
 

@@ -12,7 +12,7 @@ from zipstream import ZIP_STORED, ZipStream
 
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.datasets import repository
-from tinymlaas.models import Image
+from tinymlaas.models import DatasetVersion, DatasetVersionImage, Image
 
 PREFETCH_IMAGES = 200
 SEND_BYTES = 64 * 1024
@@ -49,15 +49,41 @@ def zip_stream(factory: sessionmaker[Session], dataset_id: int) -> tuple[int, It
             .where(Image.dataset_id == dataset_id)
             .order_by(Image.folder, Image.name)
         ).all()
+    return _entries_stream(factory, folders, [(i[0], i[1], i[2], i[3]) for i in images])
+
+
+def version_zip_stream(
+    factory: sessionmaker[Session], version_id: int
+) -> tuple[int, Iterator[bytes]]:
+    """A dataset version's zip: the same layout as the dataset's export when it was made."""
+    with factory() as session:
+        folders = list(session.get_one(DatasetVersion, version_id).folders)
+        images = session.execute(
+            select(
+                DatasetVersionImage.folder,
+                DatasetVersionImage.name,
+                DatasetVersionImage.sha256,
+                DatasetVersionImage.size_bytes,
+            )
+            .where(DatasetVersionImage.version_id == version_id)
+            .order_by(DatasetVersionImage.folder, DatasetVersionImage.name)
+        ).all()
+    return _entries_stream(factory, folders, [(i[0], i[1], i[2], i[3]) for i in images])
+
+
+def _entries_stream(
+    factory: sessionmaker[Session], folders: list[str], images: list[tuple[str, str, str, int]]
+) -> tuple[int, Iterator[bytes]]:
+    """The zip of these folders and (folder, name, sha256, size) images, streamed."""
     stream = ZipStream(compress_type=ZIP_STORED, sized=True)
     for folder in folders:
         stream.add(None, folder + "/")
-    shas = [image.sha256 for image in images]
+    shas = [sha for _, _, sha, _ in images]
     session = factory()
     prefetcher = _Prefetcher(session, shas)
-    for index, image in enumerate(images):
-        path = f"{image.folder}/{image.name}" if image.folder else image.name
-        stream.add(_Lazy(prefetcher, index), path, size=image.size_bytes)
+    for index, (folder, name, _, size_bytes) in enumerate(images):
+        path = f"{folder}/{name}" if folder else name
+        stream.add(_Lazy(prefetcher, index), path, size=size_bytes)
     size = len(stream)
 
     def generate() -> Iterator[bytes]:
@@ -95,8 +121,12 @@ def download_response(
     factory: sessionmaker[Session], dataset_id: int, name: str
 ) -> StreamingResponse:
     """The dataset's zip as a streamed download with its exact size and a safe file name."""
-    size, chunks = zip_stream(factory, dataset_id)
-    filename = quote(f"{name}.zip", safe="")
+    return zip_response(*zip_stream(factory, dataset_id), f"{name}.zip")
+
+
+def zip_response(size: int, chunks: Iterator[bytes], filename: str) -> StreamingResponse:
+    """A streamed zip download with its exact size and a safe file name."""
+    filename = quote(filename, safe="")
     return StreamingResponse(
         chunks,
         media_type="application/zip",

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
 from tinymlaas.config import Settings
-from tinymlaas.datasets import ingest, paths, repository
+from tinymlaas.datasets import ingest, paths, repository, versions
 from tinymlaas.datasets.images import ACCEPTED_FORMATS, make_thumbnail
 from tinymlaas.datasets.schemas import (
     DatasetCreate,
@@ -109,7 +109,9 @@ def update_dataset(session: Session, dataset: Dataset, changes: DatasetUpdate) -
 
 
 def delete_dataset(session: Session, blobs: BlobStore, dataset: Dataset) -> None:
+    """Delete a dataset; the versions models learnt from stay (without it), the others go."""
     refs = repository.blob_refs_of_dataset(session, dataset.id)
+    refs += versions.forget_dataset(session, dataset.id)
     repository.delete_dataset_rows(session, dataset.id)
     blobs.release(refs)
 

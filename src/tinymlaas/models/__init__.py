@@ -7,6 +7,7 @@ from tinymlaas.models.blob import Blob, BlobChunk
 from tinymlaas.models.bridge import Bridge
 from tinymlaas.models.compiled_model import CompiledFile, CompiledModel
 from tinymlaas.models.dataset import Dataset
+from tinymlaas.models.dataset_version import DatasetVersion, DatasetVersionImage
 from tinymlaas.models.device import Device
 from tinymlaas.models.folder import Folder
 from tinymlaas.models.image import Image
@@ -25,6 +26,8 @@ __all__ = [
     "CompiledFile",
     "CompiledModel",
     "Dataset",
+    "DatasetVersion",
+    "DatasetVersionImage",
     "Device",
     "Folder",
     "Image",

@@ -25,6 +25,12 @@ class TrainedModel(IdMixin, TimestampMixin, Base):
     dataset_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True, index=True
     )
+    # The dataset version it learnt from (a trained model; imported ones have none).
+    dataset_version_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("dataset_versions.id"), nullable=True, index=True
+    )
+    # That version's number (versions are immutable, so it never goes stale).
+    dataset_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     job_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True
     )

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.contracts import ColorMode, TrainingConfig, channels_of
+from tinymlaas.datasets import versions
 from tinymlaas.models import Image
 from tinymlaas.training import repository
 from tinymlaas.training.preprocess import batch_to_pixels
@@ -51,17 +52,25 @@ def content_hash(rows: Sequence[tuple[int, str, str, str | None]]) -> str:
 
 def load_training_data(
     session: Session,
-    dataset_id: int,
+    dataset_id: int | None,
     classes: list[str],
     config: TrainingConfig,
     progress: Callable[[float], None] | None = None,
+    version_id: int | None = None,
 ) -> TrainingData:
     """Train/validation(/test) arrays: split folders when present, else a seeded split.
 
     The images are decoded at the config's input size and colour mode; without a validation
-    folder, its validation_split of each class is held out, drawn with its seed.
+    folder, its validation_split of each class is held out, drawn with its seed. With a
+    `version_id`, the images are that dataset version's rows, not the dataset's current ones.
     """
-    rows = [row for row in repository.labelled_images(session, dataset_id) if row[2] in classes]
+    if version_id is not None:
+        labelled = versions.labelled_rows(session, version_id)
+    elif dataset_id is not None:
+        labelled = repository.labelled_images(session, dataset_id)
+    else:
+        raise LookupError("neither a dataset nor a dataset version to train on")
+    rows = [row for row in labelled if row[2] in classes]
     index = {label: i for i, label in enumerate(classes)}
     by_split: dict[str, list[tuple[int, str, int]]] = {"train": [], "validation": [], "test": []}
     for image_id, sha, label, split in rows:
@@ -120,10 +129,21 @@ def load_images(
     width: int,
     height: int,
     color_mode: ColorMode,
+    version_id: int | None = None,
 ) -> Split:
-    """The given images (those still present and labelled with a known class) as a Split."""
+    """The given images (those still present and labelled with a known class) as a Split;
+    with a `version_id`, the images of that dataset version (still there, as they were)."""
     index = {label: i for i, label in enumerate(classes)}
     items: list[tuple[int, str, int]] = []
+    if version_id is not None:
+        wanted = set(image_ids)
+        labelled = versions.labelled_rows(session, version_id)
+        items = [
+            (i, sha, index[label])
+            for i, sha, label, _ in labelled
+            if i in wanted and label in index
+        ]
+        return load_split(session, items, width, height, color_mode)
     for start in range(0, len(image_ids), 500):
         rows = session.execute(
             select(Image.id, Image.sha256, Image.label).where(

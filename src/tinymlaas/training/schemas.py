@@ -61,6 +61,12 @@ class ModelRead(BaseModel):
     id: int
     name: str
     dataset_id: int | None
+    dataset_version_id: int | None = Field(
+        default=None, description="the dataset version it learnt from (GET /dataset-versions/ID)"
+    )
+    dataset_version: int | None = Field(
+        default=None, description="that version's number in its dataset"
+    )
     base_model_id: int | None
     status: JobStatus
     job_id: int | None

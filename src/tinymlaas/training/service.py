@@ -8,6 +8,7 @@ from tinymlaas.blobs import BlobStore
 from tinymlaas.config import Settings
 from tinymlaas.contracts import ColorMode, TrainingConfig, channels_of
 from tinymlaas.datasets import service as datasets
+from tinymlaas.datasets import versions
 from tinymlaas.enums import FINISHED_STATUSES, JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware import footprint
@@ -103,6 +104,8 @@ def create_model(
             f"dataset classes {classes} differ from base model {base.id}'s {base.classes};"
             " continue training needs the same classes"
         )
+    # What the job will read: the dataset's rows now, whatever happens to it while it waits.
+    version = versions.current_version(session, dataset, f"used to train '{request.name}'")
 
     # Settings the request leaves out (None) take TrainingConfig's defaults.
     given = request.model_dump(exclude={"name", "dataset_id", "base_model_id"}, exclude_none=True)
@@ -115,6 +118,8 @@ def create_model(
         owner_id=owner.id,
         name=request.name,
         dataset_id=dataset.id,
+        dataset_version_id=version.id,
+        dataset_version=version.number,
         job_id=job.id,
         base_model_id=base.id if base else None,
         status=JobStatus.queued,
@@ -177,7 +182,9 @@ def delete_model(session: Session, blobs: BlobStore, model: TrainedModel) -> Non
             f"model {model.id} is still training (job {model.job_id}); cancel the job first"
         )
     refs = [model.keras_sha256 or "", model.tflite_sha256 or ""]
+    version_id = model.dataset_version_id
     refs += repository.delete_compiled_versions(session, model.id)
     session.delete(model)
     session.flush()
     blobs.release(refs)
+    versions.release_if_orphaned(session, blobs, version_id)

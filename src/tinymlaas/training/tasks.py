@@ -90,7 +90,7 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
         row = repository.get_by_job(session, ctx.job_id)
         if row is None:
             raise LookupError(f"no model belongs to job {ctx.job_id}")
-        if row.dataset_id is None:
+        if row.dataset_id is None and row.dataset_version_id is None:
             raise LookupError("the model's dataset was deleted")
         config, classes = row.config, list(row.classes)
         base_keras = None
@@ -114,6 +114,7 @@ def _load_inputs(ctx: JobContext) -> _Inputs:
             classes,
             config,
             progress=lambda done: ctx.progress(LOADING * done, "loading images"),
+            version_id=row.dataset_version_id,
         )
         return _Inputs(
             row.id, config, classes, base_keras, data, checkpoint, list(row.history), uploaded

@@ -10,7 +10,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
-from tinymlaas.datasets import export, ingest, moves, repository, service
+from tinymlaas.datasets import (
+    export,
+    ingest,
+    moves,
+    repository,
+    service,
+    versions,
+    versions_repository,
+)
 from tinymlaas.datasets.schemas import (
     DatasetCreate,
     DatasetUpdate,
@@ -145,6 +153,7 @@ def show_dataset(
     described = service.describe(session, [dataset])[0]
     in_folders = sum(entry.total_image_count for entry in folders if "/" not in entry.path)
     models, _ = training_repository.list_owned(session, page.user.id, dataset.id, 0, 5)
+    version_rows, version_total = versions_repository.list_versions(session, dataset.id, 0, 20)
     return render(
         request,
         "dataset.html",
@@ -160,6 +169,8 @@ def show_dataset(
             "page_number": page_number,
             "pages": pages,
             "models": models,
+            "versions": versions.describe(session, version_rows),
+            "version_total": version_total,
             "page_url": lambda number: (
                 dataset_url(dataset, folder)
                 + ("&" if folder is not None else "?")
