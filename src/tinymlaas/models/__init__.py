@@ -4,6 +4,7 @@ them all."""
 
 from tinymlaas.models.blob import Blob, BlobChunk
 from tinymlaas.models.bridge import Bridge
+from tinymlaas.models.capture_rule import CaptureRule
 from tinymlaas.models.compiled_model import CompiledFile, CompiledModel
 from tinymlaas.models.dataset import Dataset
 from tinymlaas.models.device import Device
@@ -13,6 +14,7 @@ from tinymlaas.models.installation import Installation
 from tinymlaas.models.job import Job, JobEvent
 from tinymlaas.models.login_failure import LoginFailure
 from tinymlaas.models.observation import Observation
+from tinymlaas.models.review_item import ReviewItem
 from tinymlaas.models.trained_model import TrainedModel
 from tinymlaas.models.user import User
 
@@ -20,6 +22,7 @@ __all__ = [
     "Blob",
     "BlobChunk",
     "Bridge",
+    "CaptureRule",
     "CompiledFile",
     "CompiledModel",
     "Dataset",
@@ -31,6 +34,7 @@ __all__ = [
     "JobEvent",
     "LoginFailure",
     "Observation",
+    "ReviewItem",
     "TrainedModel",
     "User",
 ]
