@@ -105,7 +105,8 @@ def test_accept_files_each_frame_under_its_predicted_label(
     assert (result["action"], result["count"], result["queued"]) == ("accepted", 2, 1)
     assert labels_of(client, dataset_id) == {"cat": 3, "dog": 3}
     dog, cat = (client.get(f"{API}/{dataset_id}/images/{i}").json() for i in result["image_ids"])
-    assert dog["folder"] == "dog" and dog["label"] == "dog"
+    assert dog["folder"] == "dog"
+    assert dog["label"] == "dog"
     assert cat["folder"] == "cat"
     assert dog["path"].startswith("dog/review-")
     got = client.get(f"{API}/{dataset_id}/images/{result['image_ids'][0]}/content").content

@@ -31,7 +31,8 @@ def test_put_get_replace_and_delete_a_rule(client: TestClient, database: Databas
     assert put.status_code == 200, put.text
     rule = put.json()
     assert rule["below_score"] == 0.6
-    assert rule["margin"] is None and rule["sample_per_hour"] is None
+    assert rule["margin"] is None
+    assert rule["sample_per_hour"] is None
     assert (rule["max_per_hour"], rule["enabled"], rule["dataset_name"]) == (20, True, "review me")
     assert (rule["kept_last_hour"], rule["queued"], rule["queue_max"]) == (0, 0, 1000)
     assert client.get(url).json() == rule
