@@ -8,59 +8,30 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tinymlaas.blobs import DatabaseBlobStore
-from tinymlaas.datasets import review
-from tinymlaas.models import Blob, ReviewItem, User
+from tinymlaas.models import Blob, ReviewItem
 
 from conftest import Database
-from support.factories import device_row, image_bytes, labelled_zip
+from support.factories import device_row, image_bytes
+from support.review_rows import admin_id, pets_zip, queue_frames
 
 API = "/api/v1/datasets"
 
 
-def admin_id(database: Database) -> int:
-    with database.factory() as session:
-        return session.scalars(select(User.id).where(User.username == "admin")).one()
-
-
 def new_dataset(client: TestClient, splits: bool = False) -> int:
-    data, _ = labelled_zip({"cat": 2, "dog": 2}, prefix="train/" if splits else "")
     response = client.post(
         f"{API}/import",
-        files={"file": ("pets.zip", data, "application/zip")},
+        files={"file": ("pets.zip", pets_zip(splits), "application/zip")},
         data={"name": "pets"},
     )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
 
-def queue(database: Database, dataset_id: int, device_id: int | None, *frames: tuple) -> list[int]:  # type: ignore[type-arg]
-    """Queue (label, top score, colour) frames as the hub does; their ids."""
-    ids = []
-    with database.factory() as session:
-        for label, top, colour in frames:
-            other = "dog" if label == "cat" else "cat"
-            frame = review.KeptFrame(
-                dataset_id=dataset_id,
-                device_id=device_id,
-                compiled_id=None,
-                seq=len(ids),
-                label=label,
-                scores={label: top, other: 1 - top},
-                uncertainty=1 - (top - (1 - top)),
-                reason="below_score",
-                data=image_bytes(color=colour),
-            )
-            ids.append(review.add_item(session, DatabaseBlobStore(session), frame, 10**6).id)
-        session.commit()
-    return ids
-
-
 @pytest.fixture
 def dataset_and_items(client: TestClient, database: Database) -> tuple[int, list[int]]:
     dataset_id = new_dataset(client)
     device_id = device_row(database, admin_id(database))
-    items = queue(
+    items = queue_frames(
         database,
         dataset_id,
         device_id,
@@ -138,7 +109,7 @@ def test_a_split_dataset_gets_reviewed_frames_in_train(
     client: TestClient, database: Database
 ) -> None:
     dataset_id = new_dataset(client, splits=True)
-    (item,) = queue(database, dataset_id, None, ("dog", 0.5, (1, 1, 1)))
+    (item,) = queue_frames(database, dataset_id, None, ("dog", 0.5, (1, 1, 1)))
     done = client.post(f"{API}/{dataset_id}/review/accept", json={"ids": [item]}).json()
     image = client.get(f"{API}/{dataset_id}/images/{done['image_ids'][0]}").json()
     assert (image["folder"], image["label"], image["split"]) == ("train/dog", "dog", "train")

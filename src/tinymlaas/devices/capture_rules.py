@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tinymlaas.datasets import review_repository
@@ -13,7 +13,7 @@ from tinymlaas.db.base import utcnow
 from tinymlaas.devices.capture_schemas import CaptureRuleRead, CaptureRuleWrite
 from tinymlaas.devices.review_rules import Rule
 from tinymlaas.errors import BadRequest, NotFound
-from tinymlaas.models import CaptureRule, Dataset, Device, User
+from tinymlaas.models import CaptureRule, CompiledModel, Dataset, Device, ReviewItem, User
 
 
 def rule_of(session: Session, device_id: int) -> CaptureRule | None:
@@ -88,3 +88,23 @@ def describe(session: Session, rule: CaptureRule, queue_max: int) -> CaptureRule
         queue_max=queue_max,
         updated_at=rule.updated_at,
     )
+
+
+def deployed_models(
+    session: Session, owner_id: int, dataset_id: int
+) -> list[tuple[Device, CompiledModel]]:
+    """The models installed on devices that feed the dataset's review queue (by a capture rule
+    or with frames waiting in it), the latest install first."""
+    feeding = select(CaptureRule.device_id).where(CaptureRule.dataset_id == dataset_id)
+    queued = select(ReviewItem.device_id).where(ReviewItem.dataset_id == dataset_id)
+    query = (
+        select(Device, CompiledModel)
+        .join(CompiledModel, CompiledModel.id == Device.installed_compiled_id)
+        .where(
+            Device.owner_id == owner_id,
+            CompiledModel.owner_id == owner_id,
+            or_(Device.id.in_(feeding), Device.id.in_(queued)),
+        )
+        .order_by(Device.installed_at.desc(), Device.id)
+    )
+    return [(device, compiled) for device, compiled in session.execute(query)]
