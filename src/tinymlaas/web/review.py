@@ -16,6 +16,7 @@ from tinymlaas.datasets import review, review_repository
 from tinymlaas.datasets import service as datasets
 from tinymlaas.datasets.review_schemas import ReviewItemRead, ReviewRelabel, ReviewSelection
 from tinymlaas.devices import capture_rules
+from tinymlaas.devices import repository as devices_repository
 from tinymlaas.devices import service as devices
 from tinymlaas.devices.capture_schemas import CaptureRuleWrite
 from tinymlaas.enums import JobStatus
@@ -70,6 +71,10 @@ def review_page(
             "labels": labels,
             "shortcut_labels": SHORTCUT_LABELS,
             "continue_from": _continue_training(session, page.user, dataset.id),
+            "device_names": {
+                device.id: device.name
+                for device in devices_repository.list_devices(session, page.user.id)
+            },
         },
     )
 
@@ -93,13 +98,15 @@ def review_action(
     session: SessionDep,
     item_id: Annotated[list[int] | None, Form()] = None,
     label: Annotated[str, Form()] = "",
+    new_label: Annotated[str, Form()] = "",
 ) -> Response:
     """Accept, relabel or discard the chosen items, all or none (JSON for the page's script)."""
     ids = item_id or []
     if not ids:
         raise BadRequest("select at least one frame first")
     if action == "relabel":
-        relabel = parse_form(ReviewRelabel, {"ids": ids, "label": label.strip()})
+        chosen = (label or new_label).strip()
+        relabel = parse_form(ReviewRelabel, {"ids": ids, "label": chosen})
         done = review.relabel(session, dataset, relabel.ids, relabel.label)
     else:
         selection = parse_form(ReviewSelection, {"ids": ids})

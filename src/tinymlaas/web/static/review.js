@@ -13,6 +13,7 @@
   const tiles = () => [...grid.querySelectorAll(".review-item")];
   const selected = () => tiles().filter((tile) => tile.querySelector("input").checked);
   let busy = false;
+  let lastFocused = null;  // the frame buttons act on when none is selected
 
   function updateSelection() {
     const chosen = selected();
@@ -20,9 +21,6 @@
     document.getElementById("review-selected").textContent = `${chosen.length} selected`;
     const all = document.getElementById("review-select-all");
     all.checked = chosen.length > 0 && chosen.length === tiles().length;
-    for (const id of ["review-accept", "review-relabel", "review-discard"]) {
-      document.getElementById(id).disabled = chosen.length === 0;
-    }
   }
 
   function focusAt(index) {
@@ -43,8 +41,7 @@
   function targets() {
     const chosen = selected();
     if (chosen.length) return chosen;
-    const focused = document.activeElement && document.activeElement.closest(".review-item");
-    return focused ? [focused] : [];
+    return lastFocused && lastFocused.isConnected ? [lastFocused] : [];
   }
 
   async function act(action, label) {
@@ -99,6 +96,12 @@
     event.preventDefault();
   });
 
+  grid.addEventListener("focusin", (event) => {
+    const tile = event.target.closest(".review-item");
+    if (!tile) return;
+    lastFocused = tile;
+    for (const other of tiles()) other.classList.toggle("focused", other === tile);
+  });
   grid.addEventListener("click", (event) => {
     const tile = event.target.closest(".review-item");
     if (tile && !event.target.closest("input, label")) tile.focus();
@@ -111,9 +114,12 @@
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const button = event.submitter ? event.submitter.id : "review-accept";
-    if (button === "review-relabel") act("relabel", document.getElementById("review-label").value);
-    else act(button === "review-discard" ? "discard" : "accept");
+    const button = event.submitter || document.getElementById("review-accept");
+    if (button.dataset.label) act("relabel", button.dataset.label);
+    else if (button.id === "review-relabel") {
+      const label = document.getElementById("review-new-label").value.trim();
+      if (label) act("relabel", label);
+    } else act(button.id === "review-discard" ? "discard" : "accept");
   });
   updateSelection();
   focusAt(0);
