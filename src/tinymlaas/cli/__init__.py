@@ -11,6 +11,7 @@ from tinymlaas.cli import (
     devices_commands,
     import_commands,
     jobs_commands,
+    review_commands,
     server,
     training_commands,
 )
@@ -29,6 +30,7 @@ compiling_commands.register(app)
 jobs_commands.register(app)
 devices_commands.register(app)
 bridge_command.register(app)
+review_commands.register()
 
 
 def main() -> None:
