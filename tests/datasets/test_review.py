@@ -169,3 +169,13 @@ def test_another_users_queue_is_not_found_and_empty_selections_are_refused(
     assert client.post(f"{API}/{dataset_id}/review/accept", json={"ids": []}).status_code == 422
     with database.factory() as session:
         assert session.scalar(select(func.count()).select_from(ReviewItem)) == 3
+
+
+def test_deleting_the_dataset_deletes_its_queue_and_frees_its_frames(
+    client: TestClient, database: Database, dataset_and_items: tuple[int, list[int]]
+) -> None:
+    dataset_id, _ = dataset_and_items
+    assert client.delete(f"{API}/{dataset_id}").status_code == 204
+    with database.factory() as session:
+        assert session.scalar(select(func.count()).select_from(ReviewItem)) == 0
+        assert session.scalar(select(func.count()).select_from(Blob)) == 0

@@ -62,3 +62,9 @@ def queued_by_device(session: Session, dataset_id: int) -> dict[int, int]:
 def has_splits(session: Session, dataset_id: int) -> bool:
     query = select(Image.id).where(Image.dataset_id == dataset_id, Image.split.is_not(None))
     return session.scalar(query.limit(1)) is not None
+
+
+def frame_refs(session: Session, dataset_id: int) -> list[str]:
+    """The blobs of the frames waiting in the dataset's queue."""
+    query = select(ReviewItem.sha256).where(ReviewItem.dataset_id == dataset_id)
+    return list(session.scalars(query))
