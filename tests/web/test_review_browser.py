@@ -139,3 +139,40 @@ def test_the_review_page_at_phone_width(
     expect(page.get_by_test_id("review-item")).to_have_count(4)
     labels = api.get(f"/datasets/{dataset['id']}").json()["labels"]
     assert {item["name"]: item["count"] for item in labels} == {"cat": 2, "dog": 3, "fox": 1}
+
+
+def test_the_capture_rule_form_on_the_device_page(
+    server_url: str, browser_context: Any, database: Database
+) -> None:
+    from playwright.sync_api import expect
+
+    api = api_client(server_url)
+    dataset = api.post("/datasets", json={"name": "pets"}).json()
+    device_id = device_row(database, admin_id(database))
+    page = browser_context.new_page()
+    page.goto(f"{server_url}/login")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{server_url}/devices/{device_id}")
+
+    card = page.get_by_test_id("capture-rule")
+    card.get_by_label("Review queue of").select_option(label="pets")
+    card.get_by_label("Top two within").fill("0.15")
+    card.get_by_label("At most per hour").fill("12")
+    card.get_by_role("button", name="Save rule").click()
+    expect(page.get_by_role("status")).to_have_text("Capture rule on.")
+    expect(card.get_by_test_id("capture-rule-facts")).to_contain_text(
+        "0 waiting in the review of pets"
+    )
+    rule = api.get(f"/devices/{device_id}/capture-rule").json()
+    assert (rule["dataset_id"], rule["margin"], rule["max_per_hour"]) == (dataset["id"], 0.15, 12)
+    assert rule["below_score"] is None
+    card.scroll_into_view_if_needed()
+    card.screenshot(path=f"{SHOTS}-capture-rule-desktop.png")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the device page is {width}px wide on a 390px screen"
+    page.get_by_test_id("capture-rule").screenshot(path=f"{SHOTS}-capture-rule-phone.png")

@@ -109,7 +109,7 @@ def test_the_device_page_sets_and_removes_a_capture_rule(
     rule = client.get(f"/api/v1/devices/{device_id}/capture-rule").json()
     assert (rule["below_score"], rule["margin"], rule["sample_per_hour"]) == (0.6, None, 2)
     assert rule["max_per_hour"] == 30
-    assert "3 waiting in pets" in html.unescape(saved.text)
+    assert "3 waiting in the review of pets" in html.unescape(saved.text)
 
     bad = client.post(
         f"/devices/{device_id}/capture-rule",
