@@ -59,6 +59,7 @@ def test_the_frame_of_the_asked_prediction_comes_back_as_png() -> None:
         ),
         (BoardWithLastFrame(LastFrame(5, b"garbage")), "the frame is not a readable image"),
         (PortReader("/dev/ttyACM0", print), "not supported by this device"),
+        (BoardWithLastFrame(b"raw bytes"), "the board could not send its frame: AttributeError"),  # type: ignore[arg-type]
     ],
 )
 def test_a_frame_the_board_cannot_give_is_answered_with_the_reason(

@@ -131,6 +131,8 @@ class BridgeConnection:
 
     async def _review(self, message: messages.BridgeMessage) -> None:
         """Ask the bridge for the frame of a prediction kept for review; store frames it sends."""
+        if not self.review.concerns(message, self.features):
+            return
         request = await self._db(self.review.handle, message, self.features)
         if request is not None:
             await self._send(request)

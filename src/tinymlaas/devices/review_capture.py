@@ -70,6 +70,13 @@ class ReviewCapture:
         self.slots: dict[int, SampleSlot | None] = {}
         self.pending: dict[tuple[str, int], Pending] = {}
 
+    @staticmethod
+    def concerns(message: messages.BridgeMessage, features: Collection[str] | None) -> bool:
+        """Whether `handle` has anything to do with the message (no database round trip)."""
+        if isinstance(message, messages.Prediction):
+            return features is not None and messages.FETCH_FRAME in features
+        return isinstance(message, messages.ReviewFrame | messages.FrameUnavailable)
+
     def handle(
         self, message: messages.BridgeMessage, features: Collection[str] | None
     ) -> messages.FetchFrame | None:

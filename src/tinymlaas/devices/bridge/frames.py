@@ -64,18 +64,19 @@ def answer_fetch(
         return unavailable(f"no board on {message.port}")
     try:
         frame = _frame(device, message.seq)
-    except Exception as error:  # the device's own failure, reported to the server
-        return unavailable(f"the board could not send its frame: {error}")
-    if isinstance(frame, str):
-        return unavailable(frame)
-    if frame is None:
-        return unavailable("the board holds no frame (no prediction yet)")
-    if frame.seq != message.seq:
-        return unavailable(f"the frame of seq {message.seq} is gone (the board is at {frame.seq})")
-    try:
+        if isinstance(frame, str):
+            return unavailable(frame)
+        if frame is None:
+            return unavailable("the board holds no frame (no prediction yet)")
+        if frame.seq != message.seq:
+            return unavailable(
+                f"the frame of seq {message.seq} is gone (the board is at {frame.seq})"
+            )
         png = as_png(frame.image)
     except ValueError as error:
         return unavailable(str(error))
+    except Exception as error:  # the device's own failure, reported to the server
+        return unavailable(f"the board could not send its frame: {error!r}")
     return messages.ReviewFrame(
         port=message.port, seq=message.seq, png=base64.b64encode(png).decode()
     )
