@@ -76,11 +76,12 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.target.closest("select, input:not([type=checkbox]), textarea")) return;
     const list = tiles();
-    const current = list.indexOf(document.activeElement && document.activeElement.closest(".review-item"));
+    const active = document.activeElement && document.activeElement.closest(".review-item");
+    const current = list.indexOf(active || lastFocused);
     const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns() };
     if (event.key in moves) {
       focusAt(current === -1 ? 0 : current + moves[event.key]);
-    } else if (event.key === " " && current !== -1) {
+    } else if (event.key === " " && active) {
       const box = list[current].querySelector("input");
       box.checked = !box.checked;
       updateSelection();
