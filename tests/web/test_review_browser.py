@@ -8,16 +8,18 @@ from typing import Any
 
 import pytest
 
+from web.conftest import SCREENSHOTS
+
 from conftest import ADMIN_PASSWORD, Database
 from support.factories import compiled_row, device_row
 from support.page_rows import api_client
 from support.review_rows import admin_id, pets_zip, queue_frames
 
+SHOTS = SCREENSHOTS / "review"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True),
 ]
-SHOTS = "/tmp/review-shots"
 
 
 def test_review_with_the_keyboard_then_continue_training(

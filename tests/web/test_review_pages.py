@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from web.test_pages import HTML, log_in
 
 from conftest import Database
-from support.factories import compiled_row, device_row
+from support.factories import compiled_row, device_row, image_bytes
 from support.review_rows import admin_id, pets_zip, queue_frames
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
@@ -121,3 +121,25 @@ def test_the_device_page_sets_and_removes_a_capture_rule(
     removed = client.post(f"/devices/{device_id}/capture-rule/delete", data={"csrf_token": csrf})
     assert "Capture rule removed." in removed.text
     assert client.get(f"/api/v1/devices/{device_id}/capture-rule").status_code == 404
+
+
+def test_the_first_nine_labels_get_keys_and_the_others_are_suggested(
+    client: TestClient, database: Database
+) -> None:
+    dataset_id = pets(client)
+    names = [f"class{index:02d}" for index in range(11)]
+    for name in names:
+        client.post(
+            f"/api/v1/datasets/{dataset_id}/images",
+            files={"files": (f"{name}.png", image_bytes(color=(len(name), 0, 0)), "image/png")},
+            data={"folder": name},
+        )
+    queue_frames(database, dataset_id, None, ("cat", 0.5, (5, 5, 5)))
+    log_in(client)
+    page = html.unescape(client.get(f"/datasets/{dataset_id}/review", headers=HTML).text)
+    buttons = re.findall(r'data-label="([^"]+)"><kbd>(\d)</kbd>', page)
+    labels = sorted(["cat", "dog", *names])
+    assert buttons == [(label, str(index + 1)) for index, label in enumerate(labels[:9])]
+    suggested = re.search(r'<datalist id="review-label-names">(.*?)</datalist>', page, re.S)
+    assert suggested
+    assert re.findall(r'<option value="([^"]+)">', suggested.group(1)) == labels
