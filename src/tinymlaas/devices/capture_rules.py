@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from tinymlaas.compiling import repository as compiled_files
 from tinymlaas.datasets import review_repository
 from tinymlaas.datasets import service as datasets
 from tinymlaas.db.base import utcnow
@@ -66,6 +67,16 @@ def as_rule(rule: CaptureRule) -> Rule:
         max_per_hour=rule.max_per_hour,
         enabled=rule.enabled,
     )
+
+
+def running_compiled_id(session: Session, device: Device) -> int | None:
+    """The installed compiled model if the device runs it (its HELLO named its manifest)."""
+    if device.installed_compiled_id is None:
+        return None
+    manifest = compiled_files.file(session, device.installed_compiled_id, "manifest.json")
+    if manifest is None or manifest.sha256 != device.running_model_id:
+        return None
+    return device.installed_compiled_id
 
 
 def kept_last_hour(session: Session, device_id: int) -> int:

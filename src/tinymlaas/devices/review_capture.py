@@ -140,7 +140,7 @@ class ReviewCapture:
             self.pending[(message.port, message.seq)] = Pending(
                 device_id=device.id,
                 dataset_id=rule.dataset_id,
-                compiled_id=device.installed_compiled_id,
+                compiled_id=capture_rules.running_compiled_id(session, device),
                 label=message.label,
                 scores=dict(message.scores),
                 decision=decision,
