@@ -14,9 +14,11 @@ from tinymlaas.auth.router import router as auth_router
 from tinymlaas.bootstrap import prepare_database, resolve_secret_key
 from tinymlaas.compiling.router import router as compiling_router
 from tinymlaas.config import Settings
+from tinymlaas.datasets.review_router import router as review_router
 from tinymlaas.datasets.router import router as datasets_router
 from tinymlaas.datasets.versions_router import router as dataset_versions_router
 from tinymlaas.db.session import make_engine, make_session_factory
+from tinymlaas.devices.capture_router import router as capture_router
 from tinymlaas.devices.router import router as devices_router
 from tinymlaas.error_handlers import install_error_handlers
 from tinymlaas.health import router as health_router
@@ -42,6 +44,8 @@ API_ROUTERS = (
     weights_router,
     compiling_router,
     devices_router,
+    review_router,
+    capture_router,
 )
 
 

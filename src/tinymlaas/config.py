@@ -164,6 +164,14 @@ class Settings(BaseSettings):
         default=16 * 2**20,
         description="size of any one tensor of an imported .tflite (shape × element size)",
     )
+    review_queue_max: int = Field(
+        default=1000,
+        ge=1,
+        description="frames waiting in one dataset's review queue; devices keep no more",
+    )
+    max_review_frame_bytes: int = Field(
+        default=2 * 2**20, ge=1024, description="size of one frame a bridge sends for review"
+    )
 
     weights_dir: Path | None = Field(
         default=None,

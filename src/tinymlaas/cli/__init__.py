@@ -12,6 +12,7 @@ from tinymlaas.cli import (
     devices_commands,
     import_commands,
     jobs_commands,
+    review_commands,
     server,
     training_commands,
     weights_commands,
@@ -33,6 +34,7 @@ jobs_commands.register(app)
 devices_commands.register(app)
 bridge_command.register(app)
 dataset_versions_commands.register()
+review_commands.register()
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
 from tinymlaas.config import Settings
-from tinymlaas.datasets import ingest, paths, repository, versions
+from tinymlaas.datasets import ingest, paths, repository, review_repository, versions
 from tinymlaas.datasets.images import ACCEPTED_FORMATS, make_thumbnail
 from tinymlaas.datasets.schemas import (
     DatasetCreate,
@@ -112,6 +112,7 @@ def delete_dataset(session: Session, blobs: BlobStore, dataset: Dataset) -> None
     """Delete a dataset; the versions models learnt from stay (without it), the others go."""
     refs = repository.blob_refs_of_dataset(session, dataset.id)
     refs += versions.forget_dataset(session, dataset.id)
+    refs += review_repository.frame_refs(session, dataset.id)  # its review queue goes with it
     repository.delete_dataset_rows(session, dataset.id)
     blobs.release(refs)
 

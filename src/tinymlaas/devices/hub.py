@@ -24,6 +24,7 @@ from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
 from tinymlaas.devices import messages, repository, service
 from tinymlaas.devices.messages import CANCEL_INSTALL
+from tinymlaas.devices.review_capture import ReviewCapture
 from tinymlaas.enums import JobStatus
 from tinymlaas.hardware.serial_protocol import Hello, Prediction
 from tinymlaas.jobs import repository as jobs_repository
@@ -56,6 +57,8 @@ class BridgeConnection:
         self.cancels: dict[int, bool] = {}
         # Both the receiving loop (errors) and the dispatcher (installs) send.
         self.sending = asyncio.Lock()
+        # Doubtful predictions' frames, asked of the bridge for review (review_capture.py).
+        self.review = ReviewCapture(factory, bridge_id, websocket.app.state.settings)
 
     async def run(self) -> None:
         await self._db(self._connected)
@@ -72,6 +75,7 @@ class BridgeConnection:
                     await self._send(messages.Error(detail=str(error)))
                     continue
                 await self._db(self._handle, message)
+                await self._review(message)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -124,6 +128,14 @@ class BridgeConnection:
                     self._install_result(session, message)
                 case messages.DeviceError():
                     log.info("bridge %s device %s: %s", self.bridge_id, message.port, message)
+
+    async def _review(self, message: messages.BridgeMessage) -> None:
+        """Ask the bridge for the frame of a prediction kept for review; store frames it sends."""
+        if not self.review.concerns(message, self.features):
+            return
+        request = await self._db(self.review.handle, message, self.features)
+        if request is not None:
+            await self._send(request)
 
     def _install_log(self, session: Session, job_id: int, line: str) -> None:
         installation = repository.installation_by_job(session, job_id)

@@ -20,8 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 # A bridge that lists this feature in its hello stops an install when sent `cancel_install`.
 CANCEL_INSTALL = "cancel_install"
+# A bridge that lists this feature answers `fetch_frame` (a frame kept for review).
+FETCH_FRAME = "fetch_frame"
 # What a bridge may list in its hello's `features`, and what each means.
-FEATURE_MEANINGS = {CANCEL_INSTALL: "the bridge stops a running install when sent `cancel_install`"}
+FEATURE_MEANINGS = {
+    CANCEL_INSTALL: "the bridge stops a running install when sent `cancel_install`",
+    FETCH_FRAME: "the bridge answers `fetch_frame` with `review_frame` or `frame_unavailable`",
+}
 
 
 class Message(BaseModel):
@@ -65,6 +70,16 @@ class CancelInstall(Message):
 
     type: Literal["cancel_install"] = "cancel_install"
     job_id: int
+
+
+class FetchFrame(Message):
+    """Needs `fetch_frame`. Send the frame the board at `port` inferred prediction `seq` on: the
+    server's capture rule kept that prediction for review. Answered by one `review_frame`, or
+    `frame_unavailable` when the board cannot give that frame (any more)."""
+
+    type: Literal["fetch_frame"] = "fetch_frame"
+    port: str
+    seq: int
 
 
 class Revoked(Message):
@@ -176,11 +191,40 @@ class InstallResult(Message):
     device_state: str | None = Field(default=None, description="only when `cancelled` is true")
 
 
+class ReviewFrame(Message):
+    """The frame a `fetch_frame` asked for. The server decodes and bounds it
+    (`TINYMLAAS_MAX_REVIEW_FRAME_BYTES`, the pixel limit) and re-checks the capture rule's caps
+    before queueing it; a frame nobody asked for is dropped."""
+
+    type: Literal["review_frame"] = "review_frame"
+    port: str
+    seq: int
+    png: str = Field(description="the frame as a PNG file, base64")
+
+
+class FrameUnavailable(Message):
+    """The answer to a `fetch_frame` the board could not serve."""
+
+    type: Literal["frame_unavailable"] = "frame_unavailable"
+    port: str
+    seq: int
+    detail: str = Field(description="why, e.g. that this board cannot send frames")
+
+
 ServerMessage = Annotated[
-    Welcome | Install | CancelInstall | Revoked | Error, Field(discriminator="type")
+    Welcome | Install | CancelInstall | Revoked | Error | FetchFrame, Field(discriminator="type")
 ]
 BridgeMessage = Annotated[
-    Hello | Ping | Ports | DeviceHello | Prediction | DeviceError | InstallLog | InstallResult,
+    Hello
+    | Ping
+    | Ports
+    | DeviceHello
+    | Prediction
+    | DeviceError
+    | InstallLog
+    | InstallResult
+    | ReviewFrame
+    | FrameUnavailable,
     Field(discriminator="type"),
 ]
 server_messages: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -5,6 +5,7 @@ them all."""
 from tinymlaas.models.base_weights import BaseWeights
 from tinymlaas.models.blob import Blob, BlobChunk
 from tinymlaas.models.bridge import Bridge
+from tinymlaas.models.capture_rule import CaptureRule
 from tinymlaas.models.compiled_model import CompiledFile, CompiledModel
 from tinymlaas.models.dataset import Dataset
 from tinymlaas.models.dataset_version import DatasetVersion, DatasetVersionImage
@@ -15,6 +16,7 @@ from tinymlaas.models.installation import Installation
 from tinymlaas.models.job import Job, JobEvent
 from tinymlaas.models.login_failure import LoginFailure
 from tinymlaas.models.observation import Observation
+from tinymlaas.models.review_item import ReviewItem
 from tinymlaas.models.trained_model import TrainedModel
 from tinymlaas.models.user import User
 
@@ -23,6 +25,7 @@ __all__ = [
     "Blob",
     "BlobChunk",
     "Bridge",
+    "CaptureRule",
     "CompiledFile",
     "CompiledModel",
     "Dataset",
@@ -36,6 +39,7 @@ __all__ = [
     "JobEvent",
     "LoginFailure",
     "Observation",
+    "ReviewItem",
     "TrainedModel",
     "User",
 ]

@@ -22,6 +22,7 @@ from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Bridge, CompiledModel, Device
 from tinymlaas.training import repository as training_repository
+from tinymlaas.web import review
 from tinymlaas.web.auth import CsrfChecked, PageUser
 from tinymlaas.web.forms import parse_form
 from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants_json
@@ -192,6 +193,8 @@ def show_device(
         "history_shown": HISTORY_SHOWN,
     }
     context.update(install)
+    queue_max = request.app.state.settings.review_queue_max
+    context.update(review.capture_context(session, page.user, device, queue_max))
     return render(request, "device.html", context)
 
 

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tinymlaas.auth import service as auth
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.errors import TinyMLaaSError
-from tinymlaas.web import compiled, dataset_versions, datasets, devices, jobs, models
+from tinymlaas.web import compiled, dataset_versions, datasets, devices, jobs, models, review
 from tinymlaas.web.auth import (
     CsrfChecked,
     clear_session,
@@ -141,6 +141,7 @@ for _pages in (
     devices.router,
 ):
     router.include_router(_pages)
+router.include_router(review.router)
 
 
 def mount_web(app: FastAPI) -> None:

@@ -23,6 +23,7 @@ from tinymlaas import __version__
 from tinymlaas.devices import messages
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
+from tinymlaas.devices.bridge.frames import answer_fetch
 from tinymlaas.devices.bridge.install import InstallRequest, InstallResult
 from tinymlaas.devices.bridge.installers import installer_for
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
@@ -36,7 +37,7 @@ SCAN_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
 OUTBOX_SIZE = 10_000
 # What this bridge understands beyond the first version of the protocol (sent in its hello).
-FEATURES = (messages.CANCEL_INSTALL,)
+FEATURES = (messages.CANCEL_INSTALL, messages.FETCH_FRAME)
 
 
 def websocket_url(server: str) -> str:
@@ -135,6 +136,8 @@ class Bridge:
         self.installs: dict[int, Cancellation] = {}
         # The tasks running them (the loop itself keeps only weak references to tasks).
         self.install_tasks: set[asyncio.Task[None]] = set()
+        # The tasks answering `fetch_frame` requests.
+        self.frame_tasks: set[asyncio.Task[None]] = set()
 
     def emit(self, message: messages.Message) -> None:
         """Queue a message for the server (thread-safe)."""
@@ -211,6 +214,8 @@ class Bridge:
                         self._start_install(install)
                     case messages.CancelInstall(job_id=job_id):
                         self._cancel_install(job_id)
+                    case messages.FetchFrame() as fetch:
+                        self._start_fetch_frame(fetch)
                     case messages.Revoked():
                         log.error("the server revoked this bridge's token")
                         return False
@@ -269,6 +274,17 @@ class Bridge:
         task = asyncio.create_task(self._install(message, cancellation))
         self.install_tasks.add(task)
         task.add_done_callback(self.install_tasks.discard)
+
+    def _start_fetch_frame(self, message: messages.FetchFrame) -> None:
+        """Answer a `fetch_frame` from a thread (a board may take a while to send its frame)."""
+        device = self.virtual.get(message.port) or self.readers.get(message.port)
+
+        async def fetch() -> None:
+            self.emit(await asyncio.to_thread(answer_fetch, device, message))
+
+        task = asyncio.create_task(fetch())
+        self.frame_tasks.add(task)
+        task.add_done_callback(self.frame_tasks.discard)
 
     def _cancel_install(self, job_id: int) -> None:
         """Stop an install; its result (cancelled, or real if it had finished) follows."""

@@ -10,6 +10,7 @@ the board sketch does, and prints one PRED line per image with the real invoke l
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD, PortInfo
+from tinymlaas.devices.bridge.frames import LastFrame
 from tinymlaas.devices.bridge.virtual_model import SEQ_MODULUS, Model, load_model
 from tinymlaas.hardware.serial_protocol import (
     NO_MODEL,
@@ -43,6 +45,8 @@ CAMERA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 # dropped: a board's serial port drops output nobody reads instead of stopping the sketch.
 _WRITE_GRACE_SECONDS = 0.05
 _READ_CHUNK = 1024
+# Frames kept for `fetch_frame`: the server asks within milliseconds of the prediction.
+RECENT_FRAMES = 32
 
 
 def _is_camera_image(relative: str) -> bool:
@@ -125,6 +129,8 @@ class VirtualDevice:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # The camera images of the latest predictions, newest last (see frame_of).
+        self._recent: collections.deque[LastFrame] = collections.deque(maxlen=RECENT_FRAMES)
 
     @property
     def model_id(self) -> str:
@@ -176,8 +182,19 @@ class VirtualDevice:
             self._seq = 0
             self._frame = 0
             self._next_frame_at = time.monotonic()
+            self._recent.clear()
             self._write(format_message(loaded.hello()))
         self._wake()
+
+    def fetch_last_frame(self) -> LastFrame | None:
+        """The camera image of the latest prediction, or None before the first one."""
+        with self._lock:
+            return self._recent[-1] if self._recent else None
+
+    def frame_of(self, seq: int) -> LastFrame | None:
+        """The camera image prediction `seq` was made on, while it is among the latest."""
+        with self._lock:
+            return next((frame for frame in self._recent if frame.seq == seq), None)
 
     def stop(self) -> None:
         """Power off: stop the thread and close the pseudo-terminal (the port disappears)."""
@@ -257,6 +274,7 @@ class VirtualDevice:
                 }
                 prediction = Prediction(self._seq, top, values, latency_ms, source)
                 self._write(_prediction_line(prediction))
+                self._recent.append(LastFrame(self._seq, data))
                 self._seq = (self._seq + 1) % SEQ_MODULUS
             self._next_frame_at = time.monotonic() + self.interval_seconds
 
