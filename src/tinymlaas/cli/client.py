@@ -8,11 +8,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, TypedDict
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote
 
 import httpx
 import platformdirs
+
+from tinymlaas.cli.client_types import (
+    DatasetInfo,
+    DatasetPage,
+    FolderInfo,
+    UploadedDatasetInfo,
+    UserInfo,
+)
 
 API_PREFIX = "/api/v1"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -24,54 +32,6 @@ PAGE_SIZE = 1000
 TIMEOUT = httpx.Timeout(30.0, read=900.0, write=900.0)
 
 UploadFiles = Sequence[tuple[str, tuple[str, BinaryIO]]]
-
-
-class NameCount(TypedDict):
-    name: str
-    count: int
-
-
-class DatasetInfo(TypedDict):
-    id: int
-    name: str
-    description: str
-    image_count: int
-    size_bytes: int
-    labels: list[NameCount]
-    splits: list[NameCount]
-    created_at: str
-    updated_at: str
-
-
-class IgnoredInfo(TypedDict):
-    entry: str
-    reason: str
-
-
-class UploadedDatasetInfo(DatasetInfo):
-    """The dataset after an import or an upload, with the files skipped on purpose."""
-
-    ignored: list[IgnoredInfo]
-
-
-class DatasetPage(TypedDict):
-    items: list[DatasetInfo]
-    total: int
-
-
-class FolderInfo(TypedDict):
-    path: str
-    label: str | None
-    split: str | None
-    image_count: int
-    total_image_count: int
-
-
-class UserInfo(TypedDict):
-    id: int
-    username: str
-    is_admin: bool
-    created_at: str
 
 
 class TransferProgress(Protocol):

@@ -23,15 +23,13 @@ from tinymlaas.cli.client import (
     ApiError,
     ClientError,
     Credentials,
-    DatasetInfo,
-    IgnoredInfo,
-    NameCount,
     current_session,
     forget_credentials,
     load_credentials,
     normalize_server,
     save_credentials,
 )
+from tinymlaas.cli.client_types import DatasetInfo, IgnoredInfo, NameCount
 from tinymlaas.cli.formatting import key, size, table, text
 from tinymlaas.cli.progress import ByteProgress, ProgressFile
 

@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tinymlaas.cli.client import DatasetInfo
 from tinymlaas.cli.client_commands import _when, console, error_console
+from tinymlaas.cli.client_types import DatasetInfo
 from tinymlaas.cli.formatting import (
     TABLE_WIDTH,
     Json,

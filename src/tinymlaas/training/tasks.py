@@ -208,17 +208,12 @@ def _compile(keras: Any, model: Any, learning_rate: float) -> None:
     )
 
 
-def _fit(
-    keras: Any, model: Any, inputs: _Inputs, ctx: JobContext, resumed: Checkpoint | None
-) -> tuple[list[dict[str, Any]], int | None]:
-    """Train (after the resumed checkpoint's epochs); the history of every epoch and the epoch
-    whose weights the model now holds."""
+def _train_dataset(config: TrainingConfig, data: TrainingData) -> Any:
+    """The shuffled, batched (and augmented) training images as a tf.data pipeline."""
     import tensorflow as tf
 
     from tinymlaas.training.architectures import augmentation
 
-    config, data = inputs.config, inputs.data
-    keras.utils.set_random_seed(config.seed)
     augment_config = config.augmentation or Augmentation()
     augment = augmentation(
         flip=augment_config.flip,
@@ -233,6 +228,17 @@ def _fit(
     if augment is not None:
         train = train.map(lambda x, y: (augment(x, training=True), y))
     train = train.prefetch(2)
+    return train
+
+
+def _fit(
+    keras: Any, model: Any, inputs: _Inputs, ctx: JobContext, resumed: Checkpoint | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Train (after the resumed checkpoint's epochs); the history of every epoch and the epoch
+    whose weights the model now holds."""
+    config, data = inputs.config, inputs.data
+    keras.utils.set_random_seed(config.seed)
+    train = _train_dataset(config, data)
 
     steps = math.ceil(len(data.train) / config.batch_size)
     best = BestEpoch(config.restore_best_weights, config.early_stopping_patience)
