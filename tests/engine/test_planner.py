@@ -1,6 +1,9 @@
 """The memory planner on hand-made graphs."""
 
-from tinymlaas.engine.planner import Step, floor_bytes, plan
+import pytest
+
+from tinymlaas.engine.in_place import RowWindow, row_schedule
+from tinymlaas.engine.planner import ALIGNMENT, InPlace, Plan, Step, floor_bytes, plan
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -80,3 +83,154 @@ def test_large_short_lived_input_does_not_fragment() -> None:
     result = plan(steps, sizes, [0], [4])
     assert result.floor_bytes == 55_296
     assert result.peak_bytes == 55_296
+
+
+# In-place steps: the output written over the dying input, `input_shift` bytes below it.
+
+
+def _lifetimes(
+    steps: list[Step], sizes: dict[int, int], inputs: list[int], outputs: list[int]
+) -> dict[int, tuple[int, int]]:
+    alive = {t: [-1, -1] for t in inputs}
+    for position, step in enumerate(steps):
+        for tensor in (*step.inputs, *step.outputs):
+            span = alive.setdefault(tensor, [position, position])
+            span[1] = position
+    for tensor in outputs:
+        alive[tensor][1] = len(steps)
+    return {t: (alive[t][0], alive[t][1]) for t in sizes}
+
+
+def _legal_pairs(steps: list[Step], sizes: dict[int, int], result: Plan) -> set[frozenset[int]]:
+    """Tensor pairs allowed to share bytes while both alive: a reshape's input and output,
+    an element-wise or in-place step's input and the output it writes over it."""
+    pairs = set()
+    for position, step in enumerate(steps):
+        if step.kind == "alias" or step.kind == "elementwise" or position in result.in_place:
+            pairs.update(frozenset((t, step.outputs[0])) for t in step.inputs if t in sizes)
+    return pairs
+
+
+def assert_valid(
+    steps: list[Step], sizes: dict[int, int], result: Plan, inputs: list[int], outputs: list[int]
+) -> None:
+    """No two tensors alive together overlap unless a step legally aliases them; no scratch
+    overlaps a tensor alive during its step; in-place steps keep their input's shift."""
+    life = _lifetimes(steps, sizes, inputs, outputs)
+    legal = _legal_pairs(steps, sizes, result)
+    placed = {t: (result.offsets[t], sizes[t]) for t in sizes}
+    for a in sizes:
+        assert result.offsets[a] % ALIGNMENT == 0
+        assert result.offsets[a] + sizes[a] <= result.peak_bytes
+        for b in sizes:
+            together = life[a][0] <= life[b][1] and life[b][0] <= life[a][1]
+            if a < b and together and _overlap(placed[a], placed[b]):
+                assert frozenset((a, b)) in legal, f"tensors {a} and {b} overlap"
+    for position, scratch_offset in result.in_place.items():
+        step = steps[position]
+        assert step.in_place is not None
+        source, target = step.inputs[0], step.outputs[0]
+        assert result.offsets[source] == result.offsets[target] + step.in_place.input_shift
+        assert life[source][1] == position  # the input dies where it is written over
+        scratch = (scratch_offset, step.in_place.scratch_bytes)
+        assert scratch_offset + scratch[1] <= result.peak_bytes
+        for tensor in sizes:
+            if life[tensor][0] <= position <= life[tensor][1]:
+                assert not _overlap(scratch, placed[tensor]), f"scratch on tensor {tensor}"
+
+
+def test_expanding_step_in_place_writes_over_its_input() -> None:
+    # 0 (64 B) -> expanding step -> 1 (128 B) -> 2 (32 B). Ordinary: 192 B at the first step;
+    # in place: the input in the top half of the output's bytes, 16 B of scratch beside.
+    sizes = {0: 64, 1: 128, 2: 32}
+    steps = [Step((0,), (1,), in_place=InPlace(64, 16)), Step((1,), (2,))]
+    result = plan(steps, sizes, [0], [2])
+    assert set(result.in_place) == {0}
+    assert result.offsets[0] == result.offsets[1] + 64
+    assert result.floor_bytes == 192
+    assert result.ordinary_peak_bytes == 192
+    assert result.peak_bytes == 160  # now the second step: 128 + 32
+    assert result.in_place_saved_bytes == 32
+    assert_valid(steps, sizes, result, [0], [2])
+
+
+def test_in_place_only_where_it_lowers_the_peak() -> None:
+    # The peak is the last step (208 + 208); the first two could run in place but that
+    # saves nothing, so they keep their ordinary kernels.
+    sizes = {0: 48, 1: 48, 2: 208, 3: 208}
+    steps = [
+        Step((0,), (1,), in_place=InPlace(0, 16)),
+        Step((1,), (2,), in_place=InPlace(160, 16)),
+        Step((2,), (3,)),
+    ]
+    result = plan(steps, sizes, [0], [3])
+    assert result.in_place == {}
+    assert result.peak_bytes == result.ordinary_peak_bytes == 416
+    everything = plan(steps, sizes, [0], [3], in_place="all")
+    assert set(everything.in_place) == {0, 1}
+    assert_valid(steps, sizes, everything, [0], [3])
+
+
+def test_an_input_still_needed_is_never_written_over() -> None:
+    # A residual: tensor 1 is read again by the add, so step 1 cannot write over it.
+    sizes = {0: 32, 1: 64, 2: 64, 3: 64}
+    steps = [
+        Step((0,), (1,), in_place=InPlace(0, 16)),
+        Step((1,), (2,), in_place=InPlace(0, 16)),
+        Step((2, 1), (3,), "elementwise"),
+    ]
+    for mode in ("auto", "all"):
+        result = plan(steps, sizes, [0], [3], in_place=mode)
+        assert 1 not in result.in_place
+        assert_valid(steps, sizes, result, [0], [3])
+
+
+def test_none_keeps_every_step_ordinary() -> None:
+    sizes = {0: 64, 1: 128, 2: 32}
+    steps = [Step((0,), (1,), in_place=InPlace(64, 16)), Step((1,), (2,))]
+    result = plan(steps, sizes, [0], [2], in_place="none")
+    assert result.in_place == {}
+    assert result.peak_bytes == result.ordinary_peak_bytes == 192
+
+
+def _window(
+    in_shape: tuple[int, int, int], out_shape: tuple[int, int, int], stride: int, pad: int, k: int
+) -> RowWindow:
+    return RowWindow(
+        in_rows=in_shape[0], in_row_bytes=in_shape[1] * in_shape[2],
+        out_rows=out_shape[0], out_row_bytes=out_shape[1] * out_shape[2],
+        stride=stride, pad=pad, window=k,
+    )  # fmt: skip
+
+
+def test_mobilenet_v1_start_goes_below_the_layer_by_layer_floor() -> None:
+    # MobileNet v1 α0.25 96×96 gray, first stages (the issue's anchor), with the row
+    # schedules the code generator would give each convolution.
+    shapes = [(96, 96, 1), (48, 48, 8), (48, 48, 8), (48, 48, 16), (24, 24, 16), (24, 24, 32)]
+    geometry = [(2, 0, 3), (1, 1, 3), (1, 0, 1), (2, 0, 3), (1, 0, 1)]  # stride, pad, rows
+    sizes = {index: h * w * c for index, (h, w, c) in enumerate(shapes)}
+    steps = []
+    for index, (stride, pad, rows) in enumerate(geometry):
+        window = _window(shapes[index], shapes[index + 1], stride, pad, rows)
+        schedule = row_schedule(window, ALIGNMENT)
+        in_place = InPlace(schedule.input_shift, schedule.scratch_bytes)
+        steps.append(Step((index,), (index + 1,), in_place=in_place))
+    result = plan(steps, sizes, [0], [5])
+    assert result.floor_bytes == 55_296  # 48×48×8 in, 48×48×16 out
+    assert result.ordinary_peak_bytes == 55_296
+    assert result.peak_bytes <= 38_000  # 36,864 + one output row of scratch
+    assert 2 in result.in_place  # the expanding pointwise convolution
+    assert result.in_place_saved_bytes == 55_296 - result.peak_bytes
+    assert_valid(steps, sizes, result, [0], [5])
+    assert_valid(steps, sizes, plan(steps, sizes, [0], [5], in_place="all"), [0], [5])
+
+
+def test_the_overlap_check_catches_a_live_tensor_written_over() -> None:
+    sizes = {0: 64, 1: 128, 2: 32}
+    steps = [Step((0,), (1,), in_place=InPlace(64, 16)), Step((1,), (2,))]
+    wrong = Plan({0: 0, 1: 32, 2: 160}, 192, 192, {})  # 0 and 1 overlap, no in-place step
+    with pytest.raises(AssertionError, match="tensors 0 and 1 overlap"):
+        assert_valid(steps, sizes, wrong, [0], [2])
+    scratch_on_output = Plan({0: 64, 1: 0, 2: 128}, 192, 192, {0: 16})
+    with pytest.raises(AssertionError, match="scratch on tensor"):
+        assert_valid(steps, sizes, scratch_on_output, [0], [2])

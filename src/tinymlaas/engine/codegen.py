@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from tinymlaas.engine import arithmetic, in_place, planner
+from tinymlaas.engine import arithmetic, planner
 from tinymlaas.engine.codegen_misc import EMITTERS
 from tinymlaas.engine.codegen_ops import Emitter
-from tinymlaas.engine.in_place import RowSchedule, RowWindow
+from tinymlaas.engine.in_place import RowSchedule, RowWindow, row_schedule
 from tinymlaas.engine.reader import Graph, Operator, read_model
 
 HEADER_NAME = "tinymlaas_model.h"
@@ -62,12 +62,16 @@ class GeneratedLibrary:
     in_place_operators: tuple[int, ...] = ()
 
 
-def generate(model: bytes) -> GeneratedLibrary:
-    """Generate the C library of `model`; raise UnsupportedModel/UnsupportedOperator if needed."""
+def generate(model: bytes, in_place: planner.InPlaceMode = "auto") -> GeneratedLibrary:
+    """Generate the C library of `model`; raise UnsupportedModel/UnsupportedOperator if needed.
+
+    `in_place` ("auto", "none", "all"): which operators may write over their input (planner).
+    """
     graph = read_model(model)
     sizes = _activation_sizes(graph)
     schedules = _row_schedules(graph)
-    memory = planner.plan(_steps(graph, schedules), sizes, graph.inputs, graph.outputs)
+    steps = _steps(graph, schedules)
+    memory = planner.plan(steps, sizes, graph.inputs, graph.outputs, in_place)
     pointers = {index: _arena(offset) for index, offset in memory.offsets.items()}
     emitter = Emitter(graph, pointers)
     calls = []
@@ -157,7 +161,7 @@ def _row_schedules(graph: Graph) -> dict[int, RowSchedule]:
     for operator in graph.operators:
         window = _row_window(graph, operator)
         if window is not None:
-            schedules[operator.index] = in_place.schedule(window, planner.ALIGNMENT)
+            schedules[operator.index] = row_schedule(window, planner.ALIGNMENT)
     return schedules
 
 

@@ -6,7 +6,7 @@ byte of the shared region and the input `input_shift` bytes after it; each outpu
 computed into a small scratch ring of `lag` rows (the kernel never writes over what it reads)
 and copied to its place once no later output row needs the input bytes it covers. The shared
 region is max(output, input_shift + input) bytes instead of input + output, plus the scratch.
-`schedule()` picks the shift that makes region + scratch smallest; the C side is
+`row_schedule()` picks the shift that makes region + scratch smallest; the C side is
 `kernels/tml_inplace.c`.
 """
 
@@ -69,7 +69,7 @@ def lag(window: RowWindow, input_shift: int) -> int:
     return min(needed, window.out_rows)
 
 
-def schedule(window: RowWindow, alignment: int) -> RowSchedule:
+def row_schedule(window: RowWindow, alignment: int) -> RowSchedule:
     """The input shift (a multiple of `alignment`) with the smallest region + scratch."""
     growth = max(0, window.out_bytes - window.in_bytes)
     rows = range(-window.window - 1, window.window + 2)

@@ -23,6 +23,7 @@ from typing import Literal
 ALIGNMENT = 16
 
 StepKind = Literal["alias", "elementwise", "other"]
+InPlaceMode = Literal["auto", "all", "none"]
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,22 @@ def plan(
     sizes: Mapping[int, int],
     graph_inputs: Sequence[int],
     graph_outputs: Sequence[int],
+    in_place: InPlaceMode = "auto",
 ) -> Plan:
-    """Return the offsets of every tensor in `sizes` (activations, graph input/output included)."""
+    """Return the offsets of every tensor in `sizes` (activations, graph input/output included).
+
+    `in_place`: "auto" runs steps in place where that lowers the peak; "none" never (every
+    step writes a buffer of its own); "all" wherever legal (to test the in-place kernels).
+    """
     lifetimes = _lifetimes(steps, sizes, graph_inputs, graph_outputs)
     ordinary = _Layout.of(steps, sizes, lifetimes, frozenset())
-    best = _choose_in_place(steps, sizes, lifetimes, ordinary)
+    if in_place == "all":
+        legal = frozenset(p for p, step in enumerate(steps) if step.in_place is not None)
+        best = _Layout.of(steps, sizes, lifetimes, legal)
+    elif in_place == "none":
+        best = ordinary
+    else:
+        best = _choose_in_place(steps, sizes, lifetimes, ordinary)
     offsets = {tensor: best.offsets[tensor] for tensor in sizes}
     scratch = {position: best.offsets[_scratch_key(position)] for position in best.in_place}
     return Plan(offsets, best.peak, floor_bytes(steps, sizes), scratch, ordinary.peak)
