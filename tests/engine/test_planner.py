@@ -234,3 +234,19 @@ def test_the_overlap_check_catches_a_live_tensor_written_over() -> None:
     scratch_on_output = Plan({0: 64, 1: 0, 2: 128}, 192, 192, {0: 16})
     with pytest.raises(AssertionError, match="scratch on tensor"):
         assert_valid(steps, sizes, scratch_on_output, [0], [2])
+
+
+def test_two_steps_at_the_peak_both_go_in_place() -> None:
+    # cnn-small's start: a convolution 256 -> 1024 B, then a pool 1024 -> 256 B; both need
+    # 1,280 B. Either alone in place leaves the other at 1,280: only both lower the peak.
+    sizes = {0: 256, 1: 1024, 2: 256, 3: 16}
+    steps = [
+        Step((0,), (1,), in_place=InPlace(768, 64)),
+        Step((1,), (2,), in_place=InPlace(0, 32)),
+        Step((2,), (3,)),
+    ]
+    result = plan(steps, sizes, [0], [3])
+    assert result.ordinary_peak_bytes == 1_280
+    assert set(result.in_place) == {0, 1}
+    assert result.peak_bytes == 1_088  # 1,024 shared + 64 of the convolution's scratch
+    assert_valid(steps, sizes, result, [0], [3])

@@ -97,10 +97,14 @@ def _choose_in_place(
 ) -> _Layout:
     """Run steps in place one at a time, busiest first, while that lowers the peak.
 
-    A step is worth trying where many bytes are alive: where fewer than half the current
-    peak are, running it in place cannot bring the peak down (the search stops there).
+    A step counts as progress when it lowers the peak or, at the same peak, the bytes alive
+    at the busiest steps (two steps at the peak each need theirs lowered before the peak
+    moves). Where fewer than half the peak are alive, running a step in place cannot bring
+    the peak down (the search stops there); `_prune` then drops the steps the peak does not
+    need.
     """
     best = ordinary
+    best_key = _progress(steps, sizes, lifetimes, best)
     for _ in range(_PASSES):
         improved = False
         busy = _live_bytes(steps, sizes, lifetimes, best.in_place)
@@ -110,11 +114,20 @@ def _choose_in_place(
             if position in best.in_place or steps[position].in_place is None:
                 continue
             trial = _Layout.of(steps, sizes, lifetimes, best.in_place | {position})
-            if trial.peak < best.peak and position in trial.in_place:
-                best, improved = trial, True
+            trial_key = _progress(steps, sizes, lifetimes, trial)
+            if trial_key < best_key and position in trial.in_place:
+                best, best_key, improved = trial, trial_key, True
         if not improved:
             break
     return _prune(steps, sizes, lifetimes, best)
+
+
+def _progress(
+    steps: Sequence[Step], sizes: Mapping[int, int], lifetimes: Lifetimes, layout: _Layout
+) -> tuple[int, tuple[int, ...]]:
+    """What the search lowers: the peak, then the live bytes of the steps, busiest first."""
+    live = _live_bytes(steps, sizes, lifetimes, layout.in_place)
+    return layout.peak, tuple(sorted(live.values(), reverse=True))
 
 
 def _prune(
