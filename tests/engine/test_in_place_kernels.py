@@ -59,6 +59,8 @@ def test_every_windowed_operator_in_place_is_bit_exact(odd_chain: tuple[bytes, n
     assert len(windowed) == 10
     assert library.in_place_operators == tuple(windowed)
     assert ordinary.in_place_operators == ()
+    assert "tml_inplace.c" in library.files
+    assert "tml_inplace.c" not in ordinary.files  # no code linked for nothing
     assert library.files["tinymlaas_model.c"].count(", in place */") == 10
 
     inputs = host.quantize_pixels(library, pixels)

@@ -6,7 +6,8 @@ In the generated `tinymlaas_model.c`, arrays named `tml_weight_<tensor>` are the
 and biases, `tml_qparam_<op>_*` the per-channel requantization constants, `tml_op_<op>` the
 operators' parameters (all `static const`, i.e. flash on a microcontroller); `tml_arena` is
 the one activation buffer, with every tensor's offset planned here. The kernel sources
-(`tml_kernels.h`, `tml_*.c`) sit beside it, so `cc -std=c99 -O2 -c *.c` builds the library.
+(`tml_kernels.h`, `tml_*.c`; `tml_inplace.*` when an operator runs in place) sit beside it,
+so `cc -std=c99 -O2 -c *.c` builds the library.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from tinymlaas.engine.reader import Graph, Operator, read_model
 
 HEADER_NAME = "tinymlaas_model.h"
 SOURCE_NAME = "tinymlaas_model.c"
-KERNEL_FILES = ("tml_kernels.h", "tml_kernels.c", "tml_softmax.c", "tml_inplace.h", "tml_inplace.c")
+KERNEL_FILES = ("tml_kernels.h", "tml_kernels.c", "tml_softmax.c")
+# Added only when an operator runs in place (their code would otherwise be linked for nothing).
+IN_PLACE_KERNEL_FILES = ("tml_inplace.h", "tml_inplace.c")
 _ELEMENTWISE = {"ADD", "MUL", "QUANTIZE"}
 _IN_PLACE_KERNELS = {
     "CONV_2D": "tml_conv2d_in_place",
@@ -88,7 +91,7 @@ def generate(model: bytes, in_place: planner.InPlaceMode = "auto") -> GeneratedL
         SOURCE_NAME: _source(emitter, calls, memory, graph),
     }
     kernels = resources.files("tinymlaas.engine") / "kernels"
-    for name in KERNEL_FILES:
+    for name in (*KERNEL_FILES, *(IN_PLACE_KERNEL_FILES if memory.in_place else ())):
         files[name] = (kernels / name).read_text(encoding="utf-8")
     assert source_tensor.quantization is not None
     assert target_tensor.quantization is not None
@@ -168,6 +171,8 @@ def _row_schedules(graph: Graph) -> dict[int, RowSchedule]:
 def _row_window(graph: Graph, operator: Operator) -> RowWindow | None:
     """The operator's rows, if it is a convolution or pool on an NHWC activation (batch 1)."""
     if operator.name not in _IN_PLACE_KERNELS or not operator.inputs or not operator.outputs:
+        return None
+    if operator.inputs[0] < 0:
         return None
     source = graph.tensors[operator.inputs[0]]
     target = graph.tensors[operator.outputs[0]]
@@ -253,7 +258,7 @@ def _source(emitter: Emitter, calls: list[str], memory: planner.Plan, graph: Gra
             f" {memory.in_place_saved_bytes} bytes. */",
             f'#include "{HEADER_NAME}"',
             '#include "tml_kernels.h"',
-            '#include "tml_inplace.h"',
+            *(['#include "tml_inplace.h"'] if memory.in_place else []),
             "",
             "/* Debug builds define TML_TRACE(op, data, size) to see every operator's output. */",
             "#ifndef TML_TRACE",
