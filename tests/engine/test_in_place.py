@@ -10,22 +10,49 @@ from tinymlaas.engine.in_place import RowSchedule, RowWindow, lag, row_schedule
 
 
 def replay(window: RowWindow, input_shift: int, rows_held: int) -> None:
-    """Run the C kernel's loop on paper: compute each output row into the scratch ring, copy
-    row j back once `rows_held` rows are computed; every input row a computed row reads must
-    still be intact (not under a copied row) when it is read."""
-    copied_end = 0  # output bytes [0, copied_end) of the region already written
-
-    def intact(row: int) -> bool:
-        return input_shift + row * window.in_row_bytes >= copied_end
-
-    done = 0
-    for row in range(window.out_rows):
-        origin = row * window.stride - window.pad
-        for source in range(max(origin, 0), min(origin + window.window, window.in_rows)):
-            assert intact(source), f"output row {row} reads input row {source} written over"
-        if row - done + 1 >= rows_held:
-            copied_end = (done + 1) * window.out_row_bytes
+    """Run the C kernel's loop (kernels/tml_inplace.c) on paper: runs of rows whose place lies
+    below all the input still to be read go straight there, other rows into the scratch ring,
+    copied back `rows_held` rows later. Every input row a computed row reads must still be
+    intact (under no written output row) when it is read."""
+    written: list[tuple[int, int]] = []  # output byte ranges of the region already written
+    row = done = 0
+    while row < window.out_rows:
+        count = 0
+        needed = _needed(window, input_shift, row)
+        while row + count < window.out_rows and _place(window, row + count)[1] <= needed:
+            count += 1
+        for computed in range(row, row + count):  # one kernel call, row after row
+            _check_reads(window, input_shift, computed, written)
+            written.append(_place(window, computed))
+        if count == 0:  # into the scratch
+            _check_reads(window, input_shift, row, written)
+        row += max(count, 1)
+        while done < window.out_rows and (row - done >= rows_held or row == window.out_rows):
+            if _place(window, done)[1] > _needed(window, input_shift, done):
+                written.append(_place(window, done))  # copied from the scratch
             done += 1
+
+
+def _needed(window: RowWindow, input_shift: int, row: int) -> int:
+    """The first input byte output row `row` and the later rows read."""
+    return input_shift + max(row * window.stride - window.pad, 0) * window.in_row_bytes
+
+
+def _place(window: RowWindow, row: int) -> tuple[int, int]:
+    return row * window.out_row_bytes, (row + 1) * window.out_row_bytes
+
+
+def _check_reads(
+    window: RowWindow, input_shift: int, row: int, written: list[tuple[int, int]]
+) -> None:
+    origin = row * window.stride - window.pad
+    for source in range(max(origin, 0), min(origin + window.window, window.in_rows)):
+        low = input_shift + source * window.in_row_bytes
+        high = low + window.in_row_bytes
+        for start, end in written:
+            assert end <= low or high <= start, (
+                f"output row {row} reads input row {source} written over"
+            )
 
 
 def window(

@@ -1,9 +1,10 @@
 /* TinyMLaaS C engine: windowed operators run in place, row by row.
  * The output starts at `output` and the input at `input`, inside one shared region (the
- * input may begin after the output's first byte). Each output row is computed by the
- * ordinary kernel into `scratch`, a ring of `lag` rows, and copied to its place once no later
- * row reads the input bytes it covers; the code generator computes `lag` from the geometry.
- * The results are the ordinary kernels' bytes. */
+ * input may begin after the output's first byte). The ordinary kernel computes the output
+ * rows in order: straight to their place where that lies below all the input still to be
+ * read, otherwise into `scratch`, a ring of `lag` rows, each copied to its place once no
+ * later row reads the input bytes it covers; the code generator computes `lag` from the
+ * geometry. The results are the ordinary kernels' bytes. */
 #ifndef TML_INPLACE_H
 #define TML_INPLACE_H
 
