@@ -38,7 +38,8 @@ def test_a_trained_model_compiles_to_c_identical_to_tflite_micro(
     activation = compiled["activation"]
     assert 0 < activation["peak_bytes"] < compiled["arena_bytes"]  # the TFLM arena, measured
     # Its first convolution and pool run in place: below the per-operator floor, by what the
-    # plan without in-place operators needs more (which cannot be below the floor).
+    # plan without in-place operators needs more (no element-wise step here, so that plan
+    # cannot be below the floor).
     assert activation["peak_bytes"] < activation["floor_bytes"]
     ordinary = activation["peak_bytes"] + activation["in_place_saved_bytes"]
     assert ordinary >= activation["floor_bytes"]
