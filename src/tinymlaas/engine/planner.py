@@ -95,39 +95,44 @@ def plan(
 def _choose_in_place(
     steps: Sequence[Step], sizes: Mapping[int, int], lifetimes: Lifetimes, ordinary: _Layout
 ) -> _Layout:
-    """Run steps in place one at a time, busiest first, while that lowers the peak.
+    """Run the busiest steps in place, one at a time, while that makes progress.
 
-    A step counts as progress when it lowers the peak or, at the same peak, the bytes alive
-    at the busiest steps (two steps at the peak each need theirs lowered before the peak
-    moves). Where fewer than half the peak are alive, running a step in place cannot bring
-    the peak down (the search stops there); `_prune` then drops the steps the peak does not
-    need.
+    The busiest steps (most bytes alive) bound the buffer from below: each round tries those
+    that can run in place, and keeps one when it lowers the peak or, at the same peak, the
+    busiest steps' bytes or their number (two steps at the peak each need theirs lowered
+    before the peak moves). The search ends when a busiest step cannot run in place;
+    `_prune` then drops the steps the peak does not need.
     """
     best = ordinary
     best_key = _progress(steps, sizes, lifetimes, best)
-    for _ in range(_PASSES):
-        improved = False
+    while True:
         busy = _live_bytes(steps, sizes, lifetimes, best.in_place)
-        for position in sorted(busy, key=lambda p: (-busy[p], p)):
-            if busy[position] * 2 < best.peak:
-                break
-            if position in best.in_place or steps[position].in_place is None:
-                continue
+        busiest = max(busy.values(), default=0)
+        tried = [
+            position
+            for position, live in busy.items()
+            if live == busiest
+            and position not in best.in_place
+            and steps[position].in_place is not None
+        ]
+        improved = False
+        for position in tried:
             trial = _Layout.of(steps, sizes, lifetimes, best.in_place | {position})
             trial_key = _progress(steps, sizes, lifetimes, trial)
             if trial_key < best_key and position in trial.in_place:
                 best, best_key, improved = trial, trial_key, True
+                break
         if not improved:
-            break
-    return _prune(steps, sizes, lifetimes, best)
+            return _prune(steps, sizes, lifetimes, best)
 
 
 def _progress(
     steps: Sequence[Step], sizes: Mapping[int, int], lifetimes: Lifetimes, layout: _Layout
-) -> tuple[int, tuple[int, ...]]:
-    """What the search lowers: the peak, then the live bytes of the steps, busiest first."""
-    live = _live_bytes(steps, sizes, lifetimes, layout.in_place)
-    return layout.peak, tuple(sorted(live.values(), reverse=True))
+) -> tuple[int, int, int]:
+    """What the search lowers: the peak, the busiest step's bytes, how many steps have them."""
+    live = _live_bytes(steps, sizes, lifetimes, layout.in_place).values()
+    busiest = max(live, default=0)
+    return layout.peak, busiest, sum(1 for value in live if value == busiest)
 
 
 def _prune(
@@ -139,10 +144,6 @@ def _prune(
         if trial.peak <= best.peak:
             best = trial
     return best
-
-
-# Rounds of the in-place search: a step run in place can make a neighbour worth it.
-_PASSES = 3
 
 
 def _live_bytes(
