@@ -160,6 +160,11 @@ class Activation(BaseModel):
     floor_bytes: int = Field(
         description="the largest input + output activation bytes of any single operator"
     )
+    in_place_saved_bytes: int = Field(
+        default=0,
+        description="how far below the ordinary plan (every operator writing a buffer of its"
+        " own) running operators in place brought the planned buffer",
+    )
 
 
 class Measured(BaseModel):

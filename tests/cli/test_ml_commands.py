@@ -175,9 +175,12 @@ def test_compile_with_the_c_engine_shows_its_plan_and_accuracy(
     assert f"for nano33ble (int8, c): compiled id {compiled['id']}" in output
     assert detail(output, "Compiled").endswith("int8, engine c")
     activation = compiled["activation"]
+    saved = activation["in_place_saved_bytes"]  # cnn-small: the first convolution in place
+    assert saved > 0
     assert detail(output, "Activations") == (
         f"{formatting.size(activation['peak_bytes'])} planned by the C engine"
-        f" (per-operator floor {formatting.size(activation['floor_bytes'])})"
+        f" (per-operator floor {formatting.size(activation['floor_bytes'])};"
+        f" {formatting.size(saved)} saved by in-place operators)"
     )
     accuracy = compiled["accuracy"]
     assert accuracy["c"] == accuracy["tflm"]

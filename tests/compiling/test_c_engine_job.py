@@ -36,8 +36,13 @@ def test_a_trained_model_compiles_to_c_identical_to_tflite_micro(
     assert accuracy["float"] is not None
     assert accuracy["int8"] is not None
     activation = compiled["activation"]
-    assert 0 < activation["floor_bytes"] <= activation["peak_bytes"]
-    assert activation["peak_bytes"] < compiled["arena_bytes"]  # the TFLM arena, still measured
+    assert 0 < activation["peak_bytes"] < compiled["arena_bytes"]  # the TFLM arena, measured
+    # Its first convolution and pool run in place: below the per-operator floor, by what the
+    # plan without in-place operators needs more (no element-wise step here, so that plan
+    # cannot be below the floor).
+    assert activation["peak_bytes"] < activation["floor_bytes"]
+    ordinary = activation["peak_bytes"] + activation["in_place_saved_bytes"]
+    assert ordinary >= activation["floor_bytes"]
     # Measured on the Nano 33 BLE's core: the flash and RAM the fit counts are the program's.
     measured = compiled["measured"]
     assert (measured["core"], measured["outputs_match_host"]) == ("cortex-m4f", True)

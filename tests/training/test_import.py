@@ -414,7 +414,10 @@ def test_an_imported_tflite_compiles_with_the_c_engine_identical_to_tflite_micro
     assert accuracy["images"] == 24
     assert accuracy["c"] == accuracy["tflm"] >= 0.9  # byte-identical outputs, image by image
     activation = compiled["activation"]
-    assert 0 < activation["floor_bytes"] <= activation["peak_bytes"] < compiled["arena_bytes"]
+    assert 0 < activation["peak_bytes"] < compiled["arena_bytes"]
+    # Without in-place operators this model's plan is at least its per-operator floor.
+    ordinary = activation["peak_bytes"] + activation["in_place_saved_bytes"]
+    assert ordinary >= activation["floor_bytes"] > 0
     measured = compiled["measured"]  # on the Nano 33 BLE's core, under QEMU
     assert (measured["core"], measured["outputs_match_host"]) == ("cortex-m4f", True)
     assert measured["instructions"] > 0

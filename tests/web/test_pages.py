@@ -278,8 +278,9 @@ def test_the_compiled_page_shows_the_c_engines_figures(
         database, admin_id, engine="c", activation=Activation(peak_bytes=6_144, floor_bytes=5_120),
         accuracy=accuracy, fits=verdict.fits, fit_detail=verdict.detail,
     )  # fmt: skip
+    in_place = Activation(peak_bytes=4_096, floor_bytes=5_120, in_place_saved_bytes=2_048)
     measured = compiled_row(
-        database, admin_id, engine="c", activation=Activation(peak_bytes=6_144, floor_bytes=5_120),
+        database, admin_id, engine="c", activation=in_place,
         accuracy=accuracy, measured=Measured(
             core="cortex-m4", machine="mps2-an386", flash_bytes=30_720, weights_bytes=9_216,
             code_bytes=21_504, ram_bytes=8_192, stack_bytes=512, instructions=1_234_567,
@@ -297,8 +298,13 @@ def test_the_compiled_page_shows_the_c_engines_figures(
     assert "activation buffer (C engine plan) 6.0 KiB + input buffer 256 B" in page
     assert "C engine code (estimate until measured) 24.0 KiB" in page
 
+    assert "saved by in-place operators" not in page
     page = _text(app_client.get(f"/compiled/{measured}", headers=HTML).text)
     assert "Measured on cortex-m4 (QEMU mps2-an386)" in page
+    assert (
+        "Activations: 4.0 KiB planned (one static buffer) · per-operator floor 5.0 KiB"
+        " · 2.0 KiB saved by in-place operators"
+    ) in page
     assert (
         "Flash 30.0 KiB (weights 9.0 KiB, code 21.0 KiB) · RAM 8.0 KiB (stack 512 B) ·"
         " 1,234,567 instructions per inference · latency ≈ 19.3 ms (estimate)"

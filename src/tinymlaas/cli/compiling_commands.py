@@ -109,6 +109,11 @@ def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Js
     return details(rows)
 
 
+def _in_place_note(activation: Json) -> str:
+    saved = activation.get("in_place_saved_bytes") or 0
+    return f"; {size(saved)} saved by in-place operators" if saved else ""
+
+
 def _c_engine_rows(compiled: Json) -> list[tuple[str, str]]:
     """The C engine's activation plan and, once measured, its figures on the board's core."""
     rows = []
@@ -118,7 +123,9 @@ def _c_engine_rows(compiled: Json) -> list[tuple[str, str]]:
             (
                 "Activations",
                 f"{size(activation['peak_bytes'])} planned by the C engine"
-                f" (per-operator floor {size(activation['floor_bytes'])})",
+                f" (per-operator floor {size(activation['floor_bytes'])}"
+                + _in_place_note(activation)
+                + ")",
             )
         )
     measured: Json | None = compiled.get("measured")

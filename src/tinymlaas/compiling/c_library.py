@@ -111,6 +111,11 @@ static int8_t quantize(unsigned char pixel)
     return header + _EXAMPLE_MAIN
 
 
+def _in_place_note(library: GeneratedLibrary) -> str:
+    saved = library.in_place_saved_bytes
+    return f"; operators run in place over their input save {saved:,}" if saved else ""
+
+
 def _readme(
     library: GeneratedLibrary, name: str, classes: list[str], preprocessing: Preprocessing
 ) -> str:
@@ -130,7 +135,7 @@ def _readme(
             "No interpreter, no malloc, no dependency beyond a C99 compiler: the weights are",
             "`const` arrays (flash) and the activations one static buffer planned at compile",
             f"time ({library.peak_bytes:,} bytes; the largest single operator needs"
-            f" {library.floor_bytes:,}). Weights and constants: "
+            f" {library.floor_bytes:,}{_in_place_note(library)}). Weights and constants: "
             f"{library.weights_bytes + library.qparams_bytes:,} bytes.",
             "",
             "## Build",

@@ -102,7 +102,9 @@ def run(ctx: JobContext) -> None:
         row.output = tensor_dict(artifacts.output)
         if c_result is not None:
             row.activation = Activation(
-                peak_bytes=c_result.library.peak_bytes, floor_bytes=c_result.library.floor_bytes
+                peak_bytes=c_result.library.peak_bytes,
+                floor_bytes=c_result.library.floor_bytes,
+                in_place_saved_bytes=c_result.library.in_place_saved_bytes,
             )
             row.measured = c_result.measured
 

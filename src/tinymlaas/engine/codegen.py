@@ -6,7 +6,8 @@ In the generated `tinymlaas_model.c`, arrays named `tml_weight_<tensor>` are the
 and biases, `tml_qparam_<op>_*` the per-channel requantization constants, `tml_op_<op>` the
 operators' parameters (all `static const`, i.e. flash on a microcontroller); `tml_arena` is
 the one activation buffer, with every tensor's offset planned here. The kernel sources
-(`tml_kernels.h`, `tml_*.c`) sit beside it, so `cc -std=c99 -O2 -c *.c` builds the library.
+(`tml_kernels.h`, `tml_*.c`; `tml_inplace.*` when an operator runs in place) sit beside it,
+so `cc -std=c99 -O2 -c *.c` builds the library.
 """
 
 from __future__ import annotations
@@ -14,15 +15,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from tinymlaas.engine import planner
+from tinymlaas.engine import arithmetic, planner
 from tinymlaas.engine.codegen_misc import EMITTERS
 from tinymlaas.engine.codegen_ops import Emitter
-from tinymlaas.engine.reader import Graph, read_model
+from tinymlaas.engine.in_place import RowSchedule, RowWindow, row_schedule
+from tinymlaas.engine.reader import Graph, Operator, read_model
 
 HEADER_NAME = "tinymlaas_model.h"
 SOURCE_NAME = "tinymlaas_model.c"
 KERNEL_FILES = ("tml_kernels.h", "tml_kernels.c", "tml_softmax.c")
+# Added only when an operator runs in place (their code would otherwise be linked for nothing).
+IN_PLACE_KERNEL_FILES = ("tml_inplace.h", "tml_inplace.c")
 _ELEMENTWISE = {"ADD", "MUL", "QUANTIZE"}
+_IN_PLACE_KERNELS = {
+    "CONV_2D": "tml_conv2d_in_place",
+    "DEPTHWISE_CONV_2D": "tml_depthwise_conv2d_in_place",
+    "MAX_POOL_2D": "tml_max_pool2d_in_place",
+    "AVERAGE_POOL_2D": "tml_average_pool2d_in_place",
+}
 
 
 @dataclass(frozen=True)
@@ -49,19 +59,31 @@ class GeneratedLibrary:
     weights_bytes: int  # the model's weights and biases (tml_weight_* arrays)
     qparams_bytes: int  # per-channel requantization multipliers and shifts (tml_qparam_*)
     operators: tuple[str, ...]  # distinct operators, in order of first use
+    # How many bytes below the ordinary plan (every operator's own output buffer) running
+    # some operators in place brought the peak, and which operators (indices) run so.
+    in_place_saved_bytes: int = 0
+    in_place_operators: tuple[int, ...] = ()
 
 
-def generate(model: bytes) -> GeneratedLibrary:
-    """Generate the C library of `model`; raise UnsupportedModel/UnsupportedOperator if needed."""
+def generate(model: bytes, in_place: planner.InPlaceMode = "auto") -> GeneratedLibrary:
+    """Generate the C library of `model`; raise UnsupportedModel/UnsupportedOperator if needed.
+
+    `in_place` ("auto", "none", "all"): which operators may write over their input (planner).
+    """
     graph = read_model(model)
     sizes = _activation_sizes(graph)
-    memory = planner.plan(_steps(graph), sizes, graph.inputs, graph.outputs)
-    pointers = {index: f"(tml_arena.bytes + {offset})" for index, offset in memory.offsets.items()}
+    schedules = _row_schedules(graph)
+    steps = _steps(graph, schedules)
+    memory = planner.plan(steps, sizes, graph.inputs, graph.outputs, in_place)
+    pointers = {index: _arena(offset) for index, offset in memory.offsets.items()}
     emitter = Emitter(graph, pointers)
-    calls = [
-        _traced(EMITTERS[operator.name](emitter, operator), operator.index, emitter, graph)
-        for operator in graph.operators
-    ]
+    calls = []
+    for operator in graph.operators:
+        call = EMITTERS[operator.name](emitter, operator)
+        if operator.index in memory.in_place:
+            scratch = _arena(memory.in_place[operator.index])
+            call = _in_place_call(emitter, operator, scratch, schedules[operator.index].lag)
+        calls.append(_traced(call, operator.index, emitter, graph))
     source_tensor = graph.tensors[graph.inputs[0]]
     target_tensor = graph.tensors[graph.outputs[0]]
     files = {
@@ -69,7 +91,7 @@ def generate(model: bytes) -> GeneratedLibrary:
         SOURCE_NAME: _source(emitter, calls, memory, graph),
     }
     kernels = resources.files("tinymlaas.engine") / "kernels"
-    for name in KERNEL_FILES:
+    for name in (*KERNEL_FILES, *(IN_PLACE_KERNEL_FILES if memory.in_place else ())):
         files[name] = (kernels / name).read_text(encoding="utf-8")
     assert source_tensor.quantization is not None
     assert target_tensor.quantization is not None
@@ -90,7 +112,13 @@ def generate(model: bytes) -> GeneratedLibrary:
         weights_bytes=emitter.weight_bytes,
         qparams_bytes=emitter.qparam_bytes,
         operators=tuple(dict.fromkeys(operator.name for operator in graph.operators)),
+        in_place_saved_bytes=memory.in_place_saved_bytes,
+        in_place_operators=tuple(sorted(memory.in_place)),
     )
+
+
+def _arena(offset: int) -> str:
+    return f"(tml_arena.bytes + {offset})"
 
 
 def _traced(call: str, index: int, emitter: Emitter, graph: Graph) -> str:
@@ -111,7 +139,7 @@ def _activation_sizes(graph: Graph) -> dict[int, int]:
     }
 
 
-def _steps(graph: Graph) -> list[planner.Step]:
+def _steps(graph: Graph, schedules: dict[int, RowSchedule]) -> list[planner.Step]:
     steps = []
     for operator in graph.operators:
         activations = tuple(
@@ -122,8 +150,70 @@ def _steps(graph: Graph) -> list[planner.Step]:
             kind = "alias"
         elif operator.name in _ELEMENTWISE:
             kind = "elementwise"
-        steps.append(planner.Step(activations, operator.outputs, kind))
+        schedule = schedules.get(operator.index)
+        spec = None
+        if schedule is not None:
+            spec = planner.InPlace(schedule.input_shift, schedule.scratch_bytes)
+        steps.append(planner.Step(activations, operator.outputs, kind, spec))
     return steps
+
+
+def _row_schedules(graph: Graph) -> dict[int, RowSchedule]:
+    """How each windowed operator would run in place (the planner decides whether it does)."""
+    schedules = {}
+    for operator in graph.operators:
+        window = _row_window(graph, operator)
+        if window is not None:
+            schedules[operator.index] = row_schedule(window, planner.ALIGNMENT)
+    return schedules
+
+
+def _row_window(graph: Graph, operator: Operator) -> RowWindow | None:
+    """The operator's rows, if it is a convolution or pool on an NHWC activation (batch 1)."""
+    if operator.name not in _IN_PLACE_KERNELS or not operator.inputs or not operator.outputs:
+        return None
+    if operator.inputs[0] < 0:
+        return None
+    source = graph.tensors[operator.inputs[0]]
+    target = graph.tensors[operator.outputs[0]]
+    if source.is_constant or len(source.shape) != 4 or len(target.shape) != 4:
+        return None
+    if source.shape[0] != 1 or target.shape[0] != 1:
+        return None
+    options = operator.options
+    dilation = 1
+    if operator.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        if len(operator.inputs) < 2 or operator.inputs[1] < 0:
+            return None
+        weights = graph.tensors[operator.inputs[1]]
+        if len(weights.shape) != 4:
+            return None
+        filter_h, dilation = weights.shape[1], options["dilation"][0]
+    else:
+        filter_h = options["filter"][0]
+    stride = options["stride"][0]
+    return RowWindow(
+        in_rows=source.shape[1],
+        in_row_bytes=source.shape[2] * source.shape[3],
+        out_rows=target.shape[1],
+        out_row_bytes=target.shape[2] * target.shape[3],
+        stride=stride,
+        pad=arithmetic.same_padding(
+            source.shape[1], stride, filter_h, dilation, options["padding"]
+        ),
+        window=(filter_h - 1) * dilation + 1,
+    )
+
+
+def _in_place_call(emitter: Emitter, operator: Operator, scratch: str, lag: int) -> str:
+    """The in-place kernel on the parameters the operator's emitter declared (tml_op_<n>)."""
+    kernel = _IN_PLACE_KERNELS[operator.name]
+    source = emitter.pointer(operator.inputs[0])
+    target = emitter.pointers[operator.outputs[0]]
+    return (
+        f"    {kernel}(&tml_op_{operator.index}, {source}, {target}, {scratch}, {lag});"
+        f"  /* {operator.name} #{operator.index}, in place */"
+    )
 
 
 def _header(input_size: int, output_size: int) -> str:
@@ -164,9 +254,11 @@ def _source(emitter: Emitter, calls: list[str], memory: planner.Plan, graph: Gra
             "/* Generated by TinyMLaaS. Weights: tml_weight_*; requantization constants:",
             " * tml_qparam_*; operator parameters: tml_op_* (all const); activations: tml_arena.",
             f" * Planned activation buffer: {memory.peak_bytes} bytes; per-operator floor:",
-            f" * {memory.floor_bytes} bytes. */",
+            f" * {memory.floor_bytes} bytes; in-place operators saved"
+            f" {memory.in_place_saved_bytes} bytes. */",
             f'#include "{HEADER_NAME}"',
             '#include "tml_kernels.h"',
+            *(['#include "tml_inplace.h"'] if memory.in_place else []),
             "",
             "/* Debug builds define TML_TRACE(op, data, size) to see every operator's output. */",
             "#ifndef TML_TRACE",
