@@ -21,7 +21,6 @@ from tinymlaas.engine.reader import Graph, read_model
 
 HEADER_NAME = "tinymlaas_model.h"
 SOURCE_NAME = "tinymlaas_model.c"
-KERNEL_FILES = ("tml_kernels.h", "tml_kernels.c", "tml_softmax.c")
 _ELEMENTWISE = {"ADD", "MUL", "QUANTIZE"}
 
 
@@ -69,8 +68,9 @@ def generate(model: bytes) -> GeneratedLibrary:
         SOURCE_NAME: _source(emitter, calls, memory, graph),
     }
     kernels = resources.files("tinymlaas.engine") / "kernels"
-    for name in KERNEL_FILES:
-        files[name] = (kernels / name).read_text(encoding="utf-8")
+    for entry in sorted(kernels.iterdir(), key=lambda entry: entry.name):
+        if entry.name.endswith((".c", ".h")):
+            files[entry.name] = entry.read_text(encoding="utf-8")
     assert source_tensor.quantization is not None
     assert target_tensor.quantization is not None
     return GeneratedLibrary(

@@ -1,0 +1,199 @@
+/* TinyMLaaS C engine: CONV_2D. Integer arithmetic mirrors TFLite-Micro's reference kernel
+ * (same sums, same requantization), so outputs are byte-identical; the fast paths only order
+ * the work differently.
+ *
+ * On cores with the DSP extension (Cortex-M4, M7, M33, M55...) the pointwise inner products
+ * use the ACLE SIMD intrinsics: two int8 pairs sign-extended to int16 (SXTB16) and two
+ * multiply-accumulates in one instruction (SMLAD). The sums are the same integers as the
+ * portable loops', so the outputs are the same bytes. */
+#include "tml_requantize.h"
+
+/* The valid filter taps of one output position: [first, last) rows and columns of the
+ * filter whose input lies inside the image. */
+static void tml_taps(const tml_conv_params *p, int32_t out_y, int32_t out_x, int32_t taps[4])
+{
+    const int32_t origin_y = out_y * p->stride_h - p->pad_h;
+    const int32_t origin_x = out_x * p->stride_w - p->pad_w;
+    int32_t f;
+    taps[0] = p->filter_h;
+    taps[1] = 0;
+    taps[2] = p->filter_w;
+    taps[3] = 0;
+    for (f = 0; f < p->filter_h; ++f) {
+        const int32_t in_y = origin_y + p->dilation_h * f;
+        if (in_y >= 0 && in_y < p->in_h) {
+            taps[0] = taps[0] < f ? taps[0] : f;
+            taps[1] = f + 1;
+        }
+    }
+    for (f = 0; f < p->filter_w; ++f) {
+        const int32_t in_x = origin_x + p->dilation_w * f;
+        if (in_x >= 0 && in_x < p->in_w) {
+            taps[2] = taps[2] < f ? taps[2] : f;
+            taps[3] = f + 1;
+        }
+    }
+}
+
+/* The generic convolution: any filter, stride, dilation and padding. */
+static void tml_conv_general(const tml_conv_params *p, const int8_t *input, int8_t *output)
+{
+    const tml_outputs o = tml_outputs_of(p);
+    const int32_t tap_size = p->filter_h * p->filter_w * p->in_c;
+    int32_t out_y, out_x, channel, fy, fx, i;
+    int32_t taps[4];
+    for (out_y = 0; out_y < p->out_h; ++out_y) {
+        for (out_x = 0; out_x < p->out_w; ++out_x) {
+            const int32_t at = ((out_y * p->stride_h - p->pad_h) * p->in_w +
+                                (out_x * p->stride_w - p->pad_w)) * p->in_c;
+            int8_t *out = output + (out_y * p->out_w + out_x) * p->out_c;
+            tml_taps(p, out_y, out_x, taps);
+            for (channel = 0; channel < p->out_c; ++channel) {
+                int32_t acc = 0;
+                for (fy = taps[0]; fy < taps[1]; ++fy) {
+                    for (fx = taps[2]; fx < taps[3]; ++fx) {
+                        const int8_t *in = input + at +
+                                           (p->dilation_h * fy * p->in_w + p->dilation_w * fx) *
+                                               p->in_c;
+                        const int8_t *filter =
+                            p->filter + channel * tap_size + (fy * p->filter_w + fx) * p->in_c;
+                        for (i = 0; i < p->in_c; ++i) {
+                            acc += ((int32_t)in[i] + p->input_offset) * (int32_t)filter[i];
+                        }
+                    }
+                }
+                out[channel] = tml_output(&o, acc, channel);
+            }
+        }
+    }
+}
+
+/* Convolutions with a small patch (the first layer: 3x3 on 1 or 3 channels): each position's
+ * patch is gathered once, offset added and zeros where the padding is, then reused by every
+ * output channel. */
+#define TML_PATCH_MAX 32
+
+static void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t *output)
+{
+    const tml_outputs o = tml_outputs_of(p);
+    const int32_t in_c = p->in_c, filter_w = p->filter_w, out_c = p->out_c;
+    const int32_t size = p->filter_h * filter_w * in_c;
+    const int32_t offset = p->input_offset;
+    int32_t patch[TML_PATCH_MAX];
+    int32_t out_y, out_x, fy, fx, i, channel;
+    for (out_y = 0; out_y < p->out_h; ++out_y) {
+        const int32_t origin_y = out_y * p->stride_h - p->pad_h;
+        for (out_x = 0; out_x < p->out_w; ++out_x) {
+            const int32_t origin_x = out_x * p->stride_w - p->pad_w;
+            int8_t *out = output + (out_y * p->out_w + out_x) * out_c;
+            int32_t *next = patch;
+            const int8_t *filter = p->filter;
+            for (fy = 0; fy < p->filter_h; ++fy) {
+                const int32_t y = origin_y + fy * p->dilation_h;
+                for (fx = 0; fx < filter_w; ++fx) {
+                    const int32_t x = origin_x + fx * p->dilation_w;
+                    const int inside = y >= 0 && y < p->in_h && x >= 0 && x < p->in_w;
+                    const int8_t *in = input + (y * p->in_w + x) * in_c;
+                    for (i = 0; i < in_c; ++i) {
+                        *next++ = inside ? (int32_t)in[i] + offset : 0;
+                    }
+                }
+            }
+            for (channel = 0; channel < out_c; ++channel, filter += size) {
+                int32_t acc = 0;
+                for (i = 0; i < size; ++i) {
+                    acc += patch[i] * (int32_t)filter[i];
+                }
+                if (o.fast) {
+                    const tml_channel c = tml_channel_of(&o, channel);
+                    out[channel] = tml_output_small(&o, acc + c.bias, c);
+                } else {
+                    out[channel] = tml_output(&o, acc, channel);
+                }
+            }
+        }
+    }
+}
+
+/* Two positions (in0, in1) times two filter rows (f0, f1) of `depth` int8 values:
+ * acc = {in0.f0, in1.f0, in0.f1, in1.f1}, raw products (the input offset is in the bias). */
+static void tml_dot_2x2(const int8_t *in0, const int8_t *in1, const int8_t *f0,
+                        const int8_t *f1, int32_t depth, int32_t acc[4])
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32_t i = 0;
+#if TML_DSP
+    for (; i + 4 <= depth; i += 4) {
+        const int32_t x0 = tml_load4(in0 + i);
+        const int32_t x1 = tml_load4(in1 + i);
+        const int32_t w0 = tml_load4(f0 + i);
+        const int32_t w1 = tml_load4(f1 + i);
+        /* Even bytes (0, 2) and odd bytes (1, 3) as int16 pairs. */
+        const int32_t x0e = __sxtb16(x0), x0o = __sxtb16(tml_odd(x0));
+        const int32_t x1e = __sxtb16(x1), x1o = __sxtb16(tml_odd(x1));
+        const int32_t w0e = __sxtb16(w0), w0o = __sxtb16(tml_odd(w0));
+        const int32_t w1e = __sxtb16(w1), w1o = __sxtb16(tml_odd(w1));
+        a0 = __smlad(x0e, w0e, __smlad(x0o, w0o, a0));
+        a1 = __smlad(x1e, w0e, __smlad(x1o, w0o, a1));
+        a2 = __smlad(x0e, w1e, __smlad(x0o, w1o, a2));
+        a3 = __smlad(x1e, w1e, __smlad(x1o, w1o, a3));
+    }
+#endif
+    for (; i < depth; ++i) {
+        const int32_t x0 = in0[i], x1 = in1[i];
+        a0 += x0 * (int32_t)f0[i];
+        a1 += x1 * (int32_t)f0[i];
+        a2 += x0 * (int32_t)f1[i];
+        a3 += x1 * (int32_t)f1[i];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* A 1x1 convolution with stride 1 and no padding is a matrix product: every position's
+ * input vector times every output channel's filter row, two positions by two channels at a
+ * time. The generator folded input_offset x sum(filter row) into the bias (`fast`). */
+static void tml_pointwise(const tml_conv_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t positions = p->out_h * p->out_w;
+    const int32_t depth = p->in_c, out_c = p->out_c;
+    const int8_t *filters = p->filter;
+    const tml_outputs o = tml_outputs_of(p);
+    int32_t position, channel;
+    int32_t acc[4];
+    for (position = 0; position < positions; position += 2) {
+        const int32_t pair = positions - position > 1;
+        const int8_t *in0 = input + position * depth;
+        int8_t *out0 = output + position * out_c;
+        int8_t *out1 = out0 + (pair ? out_c : 0);
+        for (channel = 0; channel < out_c; channel += 2) {
+            const int32_t second = out_c - channel > 1 ? 1 : 0;
+            const int8_t *f0 = filters + channel * depth;
+            const tml_channel c0 = tml_channel_of(&o, channel);
+            const tml_channel c1 = tml_channel_of(&o, channel + second);
+            tml_dot_2x2(in0, pair ? in0 + depth : in0, f0, f0 + second * depth, depth, acc);
+            /* Stores in reverse, so a missing second position or channel is overwritten by
+             * the first's correct value. */
+            out1[channel + second] = tml_output_small(&o, acc[3] + c1.bias, c1);
+            out0[channel + second] = tml_output_small(&o, acc[2] + c1.bias, c1);
+            out1[channel] = tml_output_small(&o, acc[1] + c0.bias, c0);
+            out0[channel] = tml_output_small(&o, acc[0] + c0.bias, c0);
+        }
+    }
+}
+
+void tml_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output)
+{
+    const int pointwise = p->filter_h == 1 && p->filter_w == 1 && p->stride_h == 1 &&
+                          p->stride_w == 1 && p->pad_h == 0 && p->pad_w == 0 &&
+                          p->in_h == p->out_h && p->in_w == p->out_w;
+    if (pointwise && p->fast) {
+        tml_pointwise(p, input, output);
+    } else if (p->filter_h * p->filter_w * p->in_c <= TML_PATCH_MAX) {
+        tml_conv_patch(p, input, output);
+    } else {
+        tml_conv_general(p, input, output);
+    }
+}
