@@ -117,34 +117,37 @@ static void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t
 
 /* Two positions (in0, in1) times two filter rows (f0, f1) of `depth` int8 values:
  * acc = {in0.f0, in1.f0, in0.f1, in1.f1}, raw products (the input offset is in the bias). */
-static void tml_dot_2x2(const int8_t *in0, const int8_t *in1, const int8_t *f0,
+static TML_NOINLINE void tml_dot_2x2(const int8_t *in0, const int8_t *in1, const int8_t *f0,
                         const int8_t *f1, int32_t depth, int32_t acc[4])
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    int32_t i = 0;
+    const int8_t *end = in0 + depth;
 #if TML_DSP
-    for (; i + 4 <= depth; i += 4) {
-        const int32_t x0 = tml_load4(in0 + i);
-        const int32_t x1 = tml_load4(in1 + i);
-        const int32_t w0 = tml_load4(f0 + i);
-        const int32_t w1 = tml_load4(f1 + i);
+    const int32_t second = (int32_t)(in1 - in0), other = (int32_t)(f1 - f0);
+    for (; in0 + 4 <= end; in0 += 4, f0 += 4) {
+        const int32_t x0 = tml_load4(in0);
+        const int32_t x1 = tml_load4(in0 + second);
+        const int32_t w0 = tml_load4(f0);
+        const int32_t w1 = tml_load4(f0 + other);
         /* Even bytes (0, 2) and odd bytes (1, 3) as int16 pairs. */
-        const int32_t x0e = __sxtb16(x0), x0o = __sxtb16(tml_odd(x0));
-        const int32_t x1e = __sxtb16(x1), x1o = __sxtb16(tml_odd(x1));
-        const int32_t w0e = __sxtb16(w0), w0o = __sxtb16(tml_odd(w0));
-        const int32_t w1e = __sxtb16(w1), w1o = __sxtb16(tml_odd(w1));
+        const int32_t x0e = __sxtb16(x0), x0o = tml_sxtb16_odd(x0);
+        const int32_t x1e = __sxtb16(x1), x1o = tml_sxtb16_odd(x1);
+        const int32_t w0e = __sxtb16(w0), w0o = tml_sxtb16_odd(w0);
+        const int32_t w1e = __sxtb16(w1), w1o = tml_sxtb16_odd(w1);
         a0 = __smlad(x0e, w0e, __smlad(x0o, w0o, a0));
         a1 = __smlad(x1e, w0e, __smlad(x1o, w0o, a1));
         a2 = __smlad(x0e, w1e, __smlad(x0o, w1o, a2));
         a3 = __smlad(x1e, w1e, __smlad(x1o, w1o, a3));
     }
+    in1 = in0 + second;
+    f1 = f0 + other;
 #endif
-    for (; i < depth; ++i) {
-        const int32_t x0 = in0[i], x1 = in1[i];
-        a0 += x0 * (int32_t)f0[i];
-        a1 += x1 * (int32_t)f0[i];
-        a2 += x0 * (int32_t)f1[i];
-        a3 += x1 * (int32_t)f1[i];
+    for (; in0 < end; ++in0, ++in1, ++f0, ++f1) {
+        const int32_t x0 = *in0, x1 = *in1, w0 = *f0, w1 = *f1;
+        a0 += x0 * w0;
+        a1 += x1 * w0;
+        a2 += x0 * w1;
+        a3 += x1 * w1;
     }
     acc[0] = a0;
     acc[1] = a1;

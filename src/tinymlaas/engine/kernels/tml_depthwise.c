@@ -71,70 +71,98 @@ static void tml_interior(int32_t out_size, int32_t stride, int32_t pad, int32_t 
     range[1] = last;
 }
 
-/* One row of interior outputs of one channel: nine taps with the weights in registers and
- * the input offset folded into the bias (c.bias = bias + input_offset x sum of the weights). */
-static void tml_depthwise_3x3_row(const tml_outputs *o, const int8_t *in, int32_t row,
-                                  int32_t in_c, int32_t step, int32_t count, const int32_t w[9],
-                                  tml_channel c, int8_t *out, int32_t out_step)
+/* The output's range and the input rows one output row reads. */
+typedef struct {
+    const int8_t *rows[3];
+    int32_t in_c, step, count, out_step, offset, low, high;
+} tml_dw_row;
+
+/* `count` outputs of one channel along an output row whose three columns of taps are all
+ * inside the input: nine taps with the weights in registers (zero for rows outside the input,
+ * whose pointers then repeat a valid row) and the input offset folded into the bias. */
+static TML_NOINLINE void tml_depthwise_3x3_row(const tml_dw_row *r, int32_t column,
+                                               const int32_t w[9], tml_channel c, int8_t *out)
 {
-    const int8_t *r0 = in, *r1 = in + row, *r2 = in + 2 * row;
+    const int8_t *r0 = r->rows[0] + column, *r1 = r->rows[1] + column;
+    const int8_t *r2 = r->rows[2] + column;
     const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4];
     const int32_t w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
-    const int32_t two = 2 * in_c;
-    const int32_t offset = o->output_offset, low = o->act_min, high = o->act_max;
-    int32_t n;
-    for (n = 0; n < count; ++n) {
+    const int32_t in_c = r->in_c, two = 2 * r->in_c, step = r->step, out_step = r->out_step;
+    int8_t *const end = out + r->count * out_step;
+    for (; out != end; out += out_step, r0 += step, r1 += step, r2 += step) {
         int32_t acc = c.bias + r0[0] * w0 + r0[in_c] * w1 + r0[two] * w2;
         acc += r1[0] * w3 + r1[in_c] * w4 + r1[two] * w5;
         acc += r2[0] * w6 + r2[in_c] * w7 + r2[two] * w8;
-        *out = (int8_t)tml_clamp(tml_requantize_small(acc, c) + offset, low, high);
-        out += out_step;
-        r0 += step;
-        r1 += step;
-        r2 += step;
+        *out = (int8_t)tml_clamp(tml_requantize_small(acc, c) + r->offset, r->low, r->high);
     }
 }
 
+/* One output at a left or right edge: the valid columns of the valid rows (w has zeros in the
+ * others), input offset added to each input. */
+static int8_t tml_depthwise_3x3_edge(const tml_conv_params *p, const tml_dw_row *r,
+                                     int32_t out_x, const int32_t w[9], tml_channel c)
+{
+    const int32_t origin = out_x * p->stride_w - p->pad_w;
+    int32_t fy, fx, acc = c.bias;
+    for (fx = 0; fx < 3; ++fx) {
+        const int32_t x = origin + fx;
+        if (x >= 0 && x < p->in_w) {
+            for (fy = 0; fy < 3; ++fy) {
+                acc += (r->rows[fy][x * r->in_c] + p->input_offset) * w[fy * 3 + fx];
+            }
+        }
+    }
+    return (int8_t)tml_clamp(tml_requantize_small(acc, c) + r->offset, r->low, r->high);
+}
+
 /* 3x3, depth multiplier 1, no dilation (`fast`): channel by channel, so that the channel's
- * weights and requantization constants stay in registers; the borders take the valid taps. */
+ * weights and requantization constants stay in registers; top and bottom rows zero the
+ * weights of the rows outside the input, left and right edges take their valid taps. */
 static void tml_depthwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const tml_outputs o = tml_outputs_of(p);
-    const int32_t in_c = p->in_c, out_c = p->out_c, out_w = p->out_w;
-    const int32_t row = p->in_w * in_c, step = p->stride_w * in_c;
-    int32_t ys[2], xs[2], w[9];
+    const int32_t in_c = p->in_c, out_w = p->out_w;
+    int32_t xs[2], weights[9], w[9];
     int32_t channel, out_y, out_x, k;
-    tml_interior(p->out_h, p->stride_h, p->pad_h, p->in_h, ys);
+    tml_dw_row r;
     tml_interior(out_w, p->stride_w, p->pad_w, p->in_w, xs);
-    for (channel = 0; channel < out_c; ++channel) {
+    r.in_c = in_c;
+    r.step = p->stride_w * in_c;
+    r.count = xs[1] - xs[0];
+    r.out_step = p->out_c;
+    r.offset = o.output_offset;
+    r.low = o.act_min;
+    r.high = o.act_max;
+    for (channel = 0; channel < p->out_c; ++channel) {
         const tml_channel c = tml_channel_of(&o, channel);
-        tml_channel folded = c;
-        int32_t sum = 0;
         for (k = 0; k < 9; ++k) {
-            w[k] = p->filter[k * out_c + channel];
-            sum += w[k];
+            weights[k] = p->filter[k * p->out_c + channel];
         }
-        folded.bias += p->input_offset * sum;
         for (out_y = 0; out_y < p->out_h; ++out_y) {
-            int8_t *out = output + out_y * out_w * out_c + channel;
-            out_x = 0;
-            if (out_y >= ys[0] && out_y < ys[1]) {
-                const int32_t y = out_y * p->stride_h - p->pad_h;
-                const int32_t x = xs[0] * p->stride_w - p->pad_w;
-                for (; out_x < xs[0]; ++out_x) {
-                    const int32_t acc = tml_depthwise_at(p, input, out_y, out_x, channel, channel);
-                    out[out_x * out_c] = tml_output_small(&o, acc + c.bias, c);
-                }
-                if (xs[1] > xs[0]) {
-                    tml_depthwise_3x3_row(&o, input + (y * p->in_w + x) * in_c + channel, row,
-                                          in_c, step, xs[1] - xs[0], w, folded,
-                                          out + xs[0] * out_c, out_c);
-                    out_x = xs[1];
-                }
+            const int32_t origin = out_y * p->stride_h - p->pad_h;
+            const int32_t first = origin < 0 ? -origin : 0;
+            int8_t *out = output + out_y * out_w * p->out_c + channel;
+            tml_channel folded = c;
+            int32_t sum = 0;
+            for (k = 0; k < 3; ++k) {
+                const int inside = origin + k >= 0 && origin + k < p->in_h;
+                r.rows[k] = input + ((inside ? origin + k : origin + first) * p->in_w) * in_c +
+                            channel;
+                w[3 * k] = inside ? weights[3 * k] : 0;
+                w[3 * k + 1] = inside ? weights[3 * k + 1] : 0;
+                w[3 * k + 2] = inside ? weights[3 * k + 2] : 0;
+                sum += w[3 * k] + w[3 * k + 1] + w[3 * k + 2];
             }
-            for (; out_x < out_w; ++out_x) {
-                const int32_t acc = tml_depthwise_at(p, input, out_y, out_x, channel, channel);
-                out[out_x * out_c] = tml_output_small(&o, acc + c.bias, c);
+            folded.bias += p->input_offset * sum;
+            for (out_x = 0; out_x < xs[0]; ++out_x) {
+                out[out_x * p->out_c] = tml_depthwise_3x3_edge(p, &r, out_x, w, c);
+            }
+            if (r.count > 0) {
+                tml_depthwise_3x3_row(&r, (xs[0] * p->stride_w - p->pad_w) * in_c, w, folded,
+                                      out + xs[0] * p->out_c);
+            }
+            for (out_x = xs[1]; out_x < out_w; ++out_x) {
+                out[out_x * p->out_c] = tml_depthwise_3x3_edge(p, &r, out_x, w, c);
             }
         }
     }
