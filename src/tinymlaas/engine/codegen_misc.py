@@ -97,12 +97,55 @@ def emit_binary(emitter: Emitter, operator: Operator) -> str:
         real = float(np.float32(q1.scale)) * float(np.float32(q2.scale))
         mo, so = arithmetic.quantize_multiplier(real / float(np.float32(q_out.scale)))
     fields.update(output_multiplier=mo, output_shift=so, act_min=low, act_max=high)
+    lookup = _lookup_table(emitter, operator, fields)
+    if lookup is not None:
+        return lookup
     name = f"tml_op_{operator.index}"
     emitter.declarations.append(c_struct("tml_binary_params", name, fields))
     kernel = "tml_add" if operator.name == "ADD" else "tml_mul"
     pointers = ", ".join(emitter.pointer(i) for i in operator.inputs[:2])
     target = emitter.pointers[operator.outputs[0]]
     return f"    {kernel}(&{name}, {pointers}, {target});  /* {operator.name} #{operator.index} */"
+
+
+def _binary_one(name: str, fields: dict[str, object], a: int, b: int) -> int:
+    """One output of ADD or MUL, with the kernels' integer arithmetic (tml_add / tml_mul)."""
+    f: dict[str, int] = {key: int(str(value)) for key, value in fields.items() if "_" in key}
+    requantize = arithmetic.multiply_by_quantized_multiplier
+    if name == "ADD":
+        shifted1 = (a + f["input1_offset"]) * (1 << f["left_shift"])
+        shifted2 = (b + f["input2_offset"]) * (1 << f["left_shift"])
+        total = requantize(shifted1, f["input1_multiplier"], f["input1_shift"]) + requantize(
+            shifted2, f["input2_multiplier"], f["input2_shift"]
+        )
+    else:
+        total = (a + f["input1_offset"]) * (b + f["input2_offset"])
+    value = requantize(total, f["output_multiplier"], f["output_shift"]) + f["output_offset"]
+    return min(max(value, f["act_min"]), f["act_max"])
+
+
+def _lookup_table(emitter: Emitter, operator: Operator, fields: dict[str, object]) -> str | None:
+    """ADD or MUL of an activation and one constant: a 256-entry table of its outputs."""
+    first, second = (emitter.tensor(i) for i in operator.inputs[:2])
+    output = emitter.tensor(operator.outputs[0])
+    for variable, constant, position in ((first, second, 1), (second, first, 0)):
+        if constant.data is None or constant.size != 1 or variable.data is not None:
+            continue
+        if variable.size != output.size:
+            continue
+        fixed = int(np.asarray(constant.data).ravel()[0])
+        table = [
+            _binary_one(operator.name, fields, *((a, fixed) if position else (fixed, a)))
+            for a in range(-128, 128)
+        ]
+        name = emitter.int8_array(f"tml_qparam_{operator.index}_table", table)
+        source = emitter.pointer(variable.index)
+        target = emitter.pointers[operator.outputs[0]]
+        return (
+            f"    tml_lookup({name}, {source}, {target}, {output.size});"
+            f"  /* {operator.name} #{operator.index} */"
+        )
+    return None
 
 
 def emit_softmax(emitter: Emitter, operator: Operator) -> str:

@@ -56,6 +56,11 @@ class Emitter:
         self.weight_bytes += 4 * len(values)
         return name
 
+    def int8_array(self, name: str, values: list[int]) -> str:
+        self.arrays.append(_array("int8_t", name, np.asarray(values, dtype=np.int64)))
+        self.qparam_bytes += len(values)
+        return name
+
     def int32_array(self, name: str, values: list[int]) -> str:
         self.arrays.append(_array("int32_t", name, np.asarray(values, dtype=np.int64)))
         self.qparam_bytes += 4 * len(values)

@@ -194,6 +194,9 @@ void tml_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output)
                           p->in_h == p->out_h && p->in_w == p->out_w;
     if (pointwise && p->fast) {
         tml_pointwise(p, input, output);
+    } else if (p->fast && p->in_c == 1 && p->filter_h == 3 && p->filter_w == 3 &&
+               p->dilation_h == 1 && p->dilation_w == 1) {
+        tml_channelwise_3x3(p, input, output, 1, 9, 0);
     } else if (p->filter_h * p->filter_w * p->in_c <= TML_PATCH_MAX) {
         tml_conv_patch(p, input, output);
     } else {

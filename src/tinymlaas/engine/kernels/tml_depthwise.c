@@ -115,10 +115,13 @@ static int8_t tml_depthwise_3x3_edge(const tml_conv_params *p, const tml_dw_row 
     return (int8_t)tml_clamp(tml_requantize_small(acc, c) + r->offset, r->low, r->high);
 }
 
-/* 3x3, depth multiplier 1, no dilation (`fast`): channel by channel, so that the channel's
- * weights and requantization constants stay in registers; top and bottom rows zero the
- * weights of the rows outside the input, left and right edges take their valid taps. */
-static void tml_depthwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *output)
+/* 3x3, no dilation (`fast`), one input channel per output channel: channel by channel, so
+ * that the channel's weights and requantization constants stay in registers; top and bottom
+ * rows zero the weights of the rows outside the input, left and right edges take their valid
+ * taps. Tap k of output channel c is filter[k * tap_step + c * channel_step] and its input
+ * channel c * input_step: a depthwise conv (out_c, 1, 1) or a conv on one channel (1, 9, 0). */
+void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *output,
+                         int32_t tap_step, int32_t channel_step, int32_t input_step)
 {
     const tml_outputs o = tml_outputs_of(p);
     const int32_t in_c = p->in_c, out_w = p->out_w;
@@ -136,7 +139,7 @@ static void tml_depthwise_3x3(const tml_conv_params *p, const int8_t *input, int
     for (channel = 0; channel < p->out_c; ++channel) {
         const tml_channel c = tml_channel_of(&o, channel);
         for (k = 0; k < 9; ++k) {
-            weights[k] = p->filter[k * p->out_c + channel];
+            weights[k] = p->filter[k * tap_step + channel * channel_step];
         }
         for (out_y = 0; out_y < p->out_h; ++out_y) {
             const int32_t origin = out_y * p->stride_h - p->pad_h;
@@ -147,7 +150,7 @@ static void tml_depthwise_3x3(const tml_conv_params *p, const int8_t *input, int
             for (k = 0; k < 3; ++k) {
                 const int inside = origin + k >= 0 && origin + k < p->in_h;
                 r.rows[k] = input + ((inside ? origin + k : origin + first) * p->in_w) * in_c +
-                            channel;
+                            channel * input_step;
                 w[3 * k] = inside ? weights[3 * k] : 0;
                 w[3 * k + 1] = inside ? weights[3 * k + 1] : 0;
                 w[3 * k + 2] = inside ? weights[3 * k + 2] : 0;
@@ -172,7 +175,7 @@ void tml_depthwise_conv2d(const tml_conv_params *p, const int8_t *input, int8_t 
 {
     if (p->fast && p->filter_h == 3 && p->filter_w == 3 && p->dilation_h == 1 &&
         p->dilation_w == 1 && p->depth_multiplier == 1) {
-        tml_depthwise_3x3(p, input, output);
+        tml_channelwise_3x3(p, input, output, p->out_c, 1, 1);
     } else {
         tml_depthwise_general(p, input, output);
     }

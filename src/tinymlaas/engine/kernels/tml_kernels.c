@@ -153,6 +153,14 @@ void tml_mul(const tml_binary_params *p, const int8_t *input1, const int8_t *inp
     tml_binary(p, input1, input2, output, tml_mul_one);
 }
 
+void tml_lookup(const int8_t *table, const int8_t *input, int8_t *output, int32_t size)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        output[i] = table[input[i] + 128];
+    }
+}
+
 void tml_pad(const tml_pad_params *p, const int8_t *input, int8_t *output)
 {
     int32_t o0, o1, o2, o3;

@@ -75,6 +75,10 @@ void tml_add(const tml_binary_params *p, const int8_t *input1, const int8_t *inp
 void tml_mul(const tml_binary_params *p, const int8_t *input1, const int8_t *input2,
              int8_t *output);
 
+/* An element-wise op of one activation and one constant, as its 256 outputs:
+ * output[i] = table[input[i] + 128]. */
+void tml_lookup(const int8_t *table, const int8_t *input, int8_t *output, int32_t size);
+
 typedef struct {
     int32_t outer, depth;
     int32_t input_multiplier, input_left_shift, diff_min;

@@ -150,4 +150,8 @@ static inline int32_t tml_sxtb16_odd(int32_t word)
 }
 #endif
 
+/* 3x3 convolutions with one input channel per output channel (tml_depthwise.c). */
+void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *output,
+                         int32_t tap_step, int32_t channel_step, int32_t input_step);
+
 #endif /* TML_REQUANTIZE_H */
