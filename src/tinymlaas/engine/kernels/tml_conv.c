@@ -115,35 +115,32 @@ static void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t
     }
 }
 
-/* Two positions (in0, in1) times two filter rows (f0, f1) of `depth` int8 values:
- * acc = {in0.f0, in1.f0, in0.f1, in1.f1}, raw products (the input offset is in the bias). */
-static TML_NOINLINE void tml_dot_2x2(const int8_t *in0, const int8_t *in1, const int8_t *f0,
-                        const int8_t *f1, int32_t depth, int32_t acc[4])
+/* Two positions (in, in + depth) times two filter rows (filter, filter + depth) of `depth`
+ * int8 values: acc = {in0.f0, in1.f0, in0.f1, in1.f1}, raw products (the input offset is in
+ * the bias). One stride for both pairs keeps the loop within the registers. */
+static TML_NOINLINE void tml_dot_2x2(const int8_t *in, const int8_t *filter, int32_t depth,
+                                     int32_t acc[4])
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    const int8_t *end = in0 + depth;
+    const int8_t *const end = in + depth;
 #if TML_DSP
-    const int32_t second = (int32_t)(in1 - in0), other = (int32_t)(f1 - f0);
-    for (; in0 + 4 <= end; in0 += 4, f0 += 4) {
-        const int32_t x0 = tml_load4(in0);
-        const int32_t x1 = tml_load4(in0 + second);
-        const int32_t w0 = tml_load4(f0);
-        const int32_t w1 = tml_load4(f0 + other);
-        /* Even bytes (0, 2) and odd bytes (1, 3) as int16 pairs. */
+    for (; in + 4 <= end; in += 4, filter += 4) {
+        const int32_t x0 = tml_load4(in), x1 = tml_load4(in + depth);
         const int32_t x0e = __sxtb16(x0), x0o = tml_sxtb16_odd(x0);
         const int32_t x1e = __sxtb16(x1), x1o = tml_sxtb16_odd(x1);
-        const int32_t w0e = __sxtb16(w0), w0o = tml_sxtb16_odd(w0);
-        const int32_t w1e = __sxtb16(w1), w1o = tml_sxtb16_odd(w1);
-        a0 = __smlad(x0e, w0e, __smlad(x0o, w0o, a0));
-        a1 = __smlad(x1e, w0e, __smlad(x1o, w0o, a1));
-        a2 = __smlad(x0e, w1e, __smlad(x0o, w1o, a2));
-        a3 = __smlad(x1e, w1e, __smlad(x1o, w1o, a3));
+        int32_t w = tml_load4(filter);
+        int32_t we = __sxtb16(w), wo = tml_sxtb16_odd(w);
+        a0 = __smlad(x0e, we, __smlad(x0o, wo, a0));
+        a1 = __smlad(x1e, we, __smlad(x1o, wo, a1));
+        w = tml_load4(filter + depth);
+        we = __sxtb16(w);
+        wo = tml_sxtb16_odd(w);
+        a2 = __smlad(x0e, we, __smlad(x0o, wo, a2));
+        a3 = __smlad(x1e, we, __smlad(x1o, wo, a3));
     }
-    in1 = in0 + second;
-    f1 = f0 + other;
 #endif
-    for (; in0 < end; ++in0, ++in1, ++f0, ++f1) {
-        const int32_t x0 = *in0, x1 = *in1, w0 = *f0, w1 = *f1;
+    for (; in < end; ++in, ++filter) {
+        const int32_t x0 = in[0], x1 = in[depth], w0 = filter[0], w1 = filter[depth];
         a0 += x0 * w0;
         a1 += x1 * w0;
         a2 += x0 * w1;
@@ -157,32 +154,28 @@ static TML_NOINLINE void tml_dot_2x2(const int8_t *in0, const int8_t *in1, const
 
 /* A 1x1 convolution with stride 1 and no padding is a matrix product: every position's
  * input vector times every output channel's filter row, two positions by two channels at a
- * time. The generator folded input_offset x sum(filter row) into the bias (`fast`). */
+ * time (an odd last one is paired with the one before, computed twice). The generator folded
+ * input_offset x sum(filter row) into the bias (`fast`). */
 static void tml_pointwise(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t positions = p->out_h * p->out_w;
     const int32_t depth = p->in_c, out_c = p->out_c;
-    const int8_t *filters = p->filter;
     const tml_outputs o = tml_outputs_of(p);
     int32_t position, channel;
     int32_t acc[4];
-    for (position = 0; position < positions; position += 2) {
-        const int32_t pair = positions - position > 1;
-        const int8_t *in0 = input + position * depth;
-        int8_t *out0 = output + position * out_c;
-        int8_t *out1 = out0 + (pair ? out_c : 0);
-        for (channel = 0; channel < out_c; channel += 2) {
-            const int32_t second = out_c - channel > 1 ? 1 : 0;
-            const int8_t *f0 = filters + channel * depth;
-            const tml_channel c0 = tml_channel_of(&o, channel);
-            const tml_channel c1 = tml_channel_of(&o, channel + second);
-            tml_dot_2x2(in0, pair ? in0 + depth : in0, f0, f0 + second * depth, depth, acc);
-            /* Stores in reverse, so a missing second position or channel is overwritten by
-             * the first's correct value. */
-            out1[channel + second] = tml_output_small(&o, acc[3] + c1.bias, c1);
-            out0[channel + second] = tml_output_small(&o, acc[2] + c1.bias, c1);
-            out1[channel] = tml_output_small(&o, acc[1] + c0.bias, c0);
-            out0[channel] = tml_output_small(&o, acc[0] + c0.bias, c0);
+    for (channel = 0; channel < out_c; channel += 2) {
+        const int32_t first = channel + 1 < out_c ? channel : out_c - 2;
+        const tml_channel c0 = tml_channel_of(&o, first);
+        const tml_channel c1 = tml_channel_of(&o, first + 1);
+        const int8_t *filter = p->filter + first * depth;
+        for (position = 0; position < positions; position += 2) {
+            const int32_t at = position + 1 < positions ? position : positions - 2;
+            int8_t *out = output + at * out_c + first;
+            tml_dot_2x2(input + at * depth, filter, depth, acc);
+            out[0] = tml_output_small(&o, acc[0] + c0.bias, c0);
+            out[out_c] = tml_output_small(&o, acc[1] + c0.bias, c0);
+            out[1] = tml_output_small(&o, acc[2] + c1.bias, c1);
+            out[out_c + 1] = tml_output_small(&o, acc[3] + c1.bias, c1);
         }
     }
 }
@@ -191,7 +184,8 @@ void tml_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int pointwise = p->filter_h == 1 && p->filter_w == 1 && p->stride_h == 1 &&
                           p->stride_w == 1 && p->pad_h == 0 && p->pad_w == 0 &&
-                          p->in_h == p->out_h && p->in_w == p->out_w;
+                          p->in_h == p->out_h && p->in_w == p->out_w && p->out_c > 1 &&
+                          p->out_h * p->out_w > 1;
     if (pointwise && p->fast) {
         tml_pointwise(p, input, output);
     } else if (p->fast && p->in_c == 1 && p->filter_h == 3 && p->filter_w == 3 &&
