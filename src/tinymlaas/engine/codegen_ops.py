@@ -16,6 +16,8 @@ from tinymlaas.engine.errors import UnsupportedOperator
 from tinymlaas.engine.reader import Graph, Operator, Quantization, Tensor
 
 VALUES_PER_LINE = 24
+# The fast requantization carries the output offset x 2^shift in 32 bits (tml_requantize.h).
+FAST_RIGHT_SHIFT_MAX = 22
 
 
 @dataclass
@@ -151,11 +153,12 @@ def _bias_values(emitter: Emitter, operator: Operator, channels: int) -> np.ndar
 def fast_conv(
     filter_rows: np.ndarray, bias: np.ndarray, input_offset: int, shifts: list[int]
 ) -> bool:
-    """Whether the kernels' fast paths hold for a conv: every shift a right shift and every
-    accumulator + bias, also with the input offset folded into the bias, below 2^30.
+    """Whether the kernels' fast paths hold for a conv: every shift a right shift of 1 to 22
+    bits and every accumulator + bias, also with the input offset folded into the bias, below
+    2^30.
 
     `filter_rows` holds one output channel's weights per row."""
-    if any(shift >= 0 for shift in shifts):
+    if any(not -FAST_RIGHT_SHIFT_MAX <= shift <= -1 for shift in shifts):
         return False
     magnitudes = np.abs(filter_rows.astype(np.int64)).sum(axis=1)
     folded = bias + input_offset * filter_rows.astype(np.int64).sum(axis=1)

@@ -115,68 +115,77 @@ static void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t
     }
 }
 
-/* Two positions (in, in + depth) times two filter rows (filter, filter + depth) of `depth`
- * int8 values: acc = {in0.f0, in1.f0, in0.f1, in1.f1}, raw products (the input offset is in
- * the bias). One stride for both pairs keeps the loop within the registers. */
-static TML_NOINLINE void tml_dot_2x2(const int8_t *in, const int8_t *filter, int32_t depth,
-                                     int32_t acc[4])
+/* One pair of output channels of a pointwise conv over every position, two positions at a
+ * time (an odd last one is paired with the one before, computed twice): the filter rows
+ * (filter, filter + depth) times the inputs (in, in + depth), raw products (the input offset
+ * is in the bias). One stride for both pairs keeps the loop within the registers; the output
+ * stage runs after it, when the registers are free again. */
+static TML_NOINLINE void tml_pointwise_pair(const int8_t *input, const int8_t *filter,
+                                            int32_t depth, int32_t positions,
+                                            const tml_channel c[2], const tml_outputs *o,
+                                            int8_t *output, int32_t out_c)
 {
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    const int8_t *const end = in + depth;
+    /* Copied out: every int8 store may alias what the pointers point to. */
+    const tml_channel c0 = c[0], c1 = c[1];
+    const int32_t low = o->act_min, high = o->act_max, narrow = o->narrow;
+    int32_t position;
+    for (position = 0; position < positions; position += 2) {
+        const int32_t at = position + 1 < positions ? position : positions - 2;
+        const int8_t *in = input + at * depth, *f = filter;
+        const int8_t *const end = in + depth;
+        int8_t *out = output + at * out_c;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
 #if TML_DSP
-    for (; in + 4 <= end; in += 4, filter += 4) {
-        const int32_t x0 = tml_load4(in), x1 = tml_load4(in + depth);
-        const int32_t x0e = __sxtb16(x0), x0o = tml_sxtb16_odd(x0);
-        const int32_t x1e = __sxtb16(x1), x1o = tml_sxtb16_odd(x1);
-        int32_t w = tml_load4(filter);
-        int32_t we = __sxtb16(w), wo = tml_sxtb16_odd(w);
-        a0 = __smlad(x0e, we, __smlad(x0o, wo, a0));
-        a1 = __smlad(x1e, we, __smlad(x1o, wo, a1));
-        w = tml_load4(filter + depth);
-        we = __sxtb16(w);
-        wo = tml_sxtb16_odd(w);
-        a2 = __smlad(x0e, we, __smlad(x0o, wo, a2));
-        a3 = __smlad(x1e, we, __smlad(x1o, wo, a3));
-    }
+        for (; in + 4 <= end; in += 4, f += 4) {
+            const int32_t x0 = tml_load4(in), x1 = tml_load4(in + depth);
+            const int32_t x0e = __sxtb16(x0), x0o = tml_sxtb16_odd(x0);
+            const int32_t x1e = __sxtb16(x1), x1o = tml_sxtb16_odd(x1);
+            int32_t w = tml_load4(f);
+            int32_t we = __sxtb16(w), wo = tml_sxtb16_odd(w);
+            a0 = __smlad(x0e, we, __smlad(x0o, wo, a0));
+            a1 = __smlad(x1e, we, __smlad(x1o, wo, a1));
+            w = tml_load4(f + depth);
+            we = __sxtb16(w);
+            wo = tml_sxtb16_odd(w);
+            a2 = __smlad(x0e, we, __smlad(x0o, wo, a2));
+            a3 = __smlad(x1e, we, __smlad(x1o, wo, a3));
+        }
 #endif
-    for (; in < end; ++in, ++filter) {
-        const int32_t x0 = in[0], x1 = in[depth], w0 = filter[0], w1 = filter[depth];
-        a0 += x0 * w0;
-        a1 += x1 * w0;
-        a2 += x0 * w1;
-        a3 += x1 * w1;
+        for (; in < end; ++in, ++f) {
+            const int32_t x0 = in[0], x1 = in[depth], w0 = f[0], w1 = f[depth];
+            a0 += x0 * w0;
+            a1 += x1 * w0;
+            a2 += x0 * w1;
+            a3 += x1 * w1;
+        }
+        a0 = tml_saturate(tml_requantize_small(a0 + c0.bias, c0), low, high, narrow);
+        a1 = tml_saturate(tml_requantize_small(a1 + c0.bias, c0), low, high, narrow);
+        a2 = tml_saturate(tml_requantize_small(a2 + c1.bias, c1), low, high, narrow);
+        a3 = tml_saturate(tml_requantize_small(a3 + c1.bias, c1), low, high, narrow);
+        out[0] = (int8_t)a0;
+        out[out_c] = (int8_t)a1;
+        out[1] = (int8_t)a2;
+        out[out_c + 1] = (int8_t)a3;
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
 }
 
 /* A 1x1 convolution with stride 1 and no padding is a matrix product: every position's
- * input vector times every output channel's filter row, two positions by two channels at a
- * time (an odd last one is paired with the one before, computed twice). The generator folded
- * input_offset x sum(filter row) into the bias (`fast`). */
+ * input vector times every output channel's filter row, by pairs of channels (an odd last
+ * one paired with the one before). The generator folded input_offset x sum(filter row) into
+ * the bias (`fast`). */
 static void tml_pointwise(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t positions = p->out_h * p->out_w;
     const int32_t depth = p->in_c, out_c = p->out_c;
     const tml_outputs o = tml_outputs_of(p);
-    int32_t position, channel;
-    int32_t acc[4];
+    int32_t channel;
+    tml_channel c[2];
     for (channel = 0; channel < out_c; channel += 2) {
         const int32_t first = channel + 1 < out_c ? channel : out_c - 2;
-        const tml_channel c0 = tml_channel_of(&o, first);
-        const tml_channel c1 = tml_channel_of(&o, first + 1);
-        const int8_t *filter = p->filter + first * depth;
-        for (position = 0; position < positions; position += 2) {
-            const int32_t at = position + 1 < positions ? position : positions - 2;
-            int8_t *out = output + at * out_c + first;
-            tml_dot_2x2(input + at * depth, filter, depth, acc);
-            out[0] = tml_output_small(&o, acc[0] + c0.bias, c0);
-            out[out_c] = tml_output_small(&o, acc[1] + c0.bias, c0);
-            out[1] = tml_output_small(&o, acc[2] + c1.bias, c1);
-            out[out_c + 1] = tml_output_small(&o, acc[3] + c1.bias, c1);
-        }
+        c[0] = tml_channel_of(&o, first);
+        c[1] = tml_channel_of(&o, first + 1);
+        tml_pointwise_pair(input, p->filter + first * depth, depth, positions, c, &o,
+                           output + first, out_c);
     }
 }
 

@@ -74,7 +74,7 @@ static void tml_interior(int32_t out_size, int32_t stride, int32_t pad, int32_t 
 /* The output's range and the input rows one output row reads. */
 typedef struct {
     const int8_t *rows[3];
-    int32_t in_c, step, count, out_step, offset, low, high;
+    int32_t in_c, step, count, out_step, low, high, narrow;
 } tml_dw_row;
 
 /* `count` outputs of one channel along an output row whose three columns of taps are all
@@ -93,7 +93,7 @@ static TML_NOINLINE void tml_depthwise_3x3_row(const tml_dw_row *r, int32_t colu
         int32_t acc = c.bias + r0[0] * w0 + r0[in_c] * w1 + r0[two] * w2;
         acc += r1[0] * w3 + r1[in_c] * w4 + r1[two] * w5;
         acc += r2[0] * w6 + r2[in_c] * w7 + r2[two] * w8;
-        *out = (int8_t)tml_clamp(tml_requantize_small(acc, c) + r->offset, r->low, r->high);
+        *out = tml_saturate(tml_requantize_small(acc, c), r->low, r->high, r->narrow);
     }
 }
 
@@ -112,7 +112,7 @@ static int8_t tml_depthwise_3x3_edge(const tml_conv_params *p, const tml_dw_row 
             }
         }
     }
-    return (int8_t)tml_clamp(tml_requantize_small(acc, c) + r->offset, r->low, r->high);
+    return tml_saturate(tml_requantize_small(acc, c), r->low, r->high, r->narrow);
 }
 
 /* 3x3, no dilation (`fast`), one input channel per output channel: channel by channel, so
@@ -133,7 +133,7 @@ void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *
     r.step = p->stride_w * in_c;
     r.count = xs[1] - xs[0];
     r.out_step = p->out_c;
-    r.offset = o.output_offset;
+    r.narrow = o.narrow;
     r.low = o.act_min;
     r.high = o.act_max;
     for (channel = 0; channel < p->out_c; ++channel) {

@@ -6,7 +6,9 @@
  *   SaturatingRoundingDoublingHighMul(x, M) = (x*M + 2^30) >> 31 = (2x*M + 2^31) >> 32, and
  *   RoundingDivideByPOT(v, r) = (v + 2^(r-1) - (v < 0)) >> r  for r >= 1,
  * where v < 0 can be read off x (M > 0; when x < 0 and v = 0 both sides give 0). On cores with
- * the DSP extension the two additions and the multiply are one SMMLAR. */
+ * the DSP extension the two additions and the multiply are one SMMLAR. The output offset rides
+ * in the rounding term as offset x 2^r (exact: a multiple of 2^r passes through the shift; no
+ * overflow, the generator also checked r <= 22). */
 #ifndef TML_REQUANTIZE_H
 #define TML_REQUANTIZE_H
 
@@ -66,7 +68,8 @@ typedef struct {
     int32_t bias, multiplier, right, round;
 } tml_channel;
 
-/* The fast form: |value| < 2^30, right >= 1, round = 2^(right - 1). */
+/* The fast form, output offset included: |value| < 2^30, 1 <= right <= 22,
+ * round = 2^(right - 1) + output_offset x 2^right. */
 static inline int32_t tml_requantize_small(int32_t value, tml_channel channel)
 {
     const int32_t addend = channel.round + (value >> 31);
@@ -85,7 +88,7 @@ static inline int32_t tml_requantize_small(int32_t value, tml_channel channel)
  * every int8 store may alias the parameters, so fields read in a loop are re-read. */
 typedef struct {
     const int32_t *bias, *multiplier, *shift;
-    int32_t output_offset, act_min, act_max, fast;
+    int32_t output_offset, act_min, act_max, fast, narrow;
 } tml_outputs;
 
 static inline tml_outputs tml_outputs_of(const tml_conv_params *p)
@@ -98,6 +101,7 @@ static inline tml_outputs tml_outputs_of(const tml_conv_params *p)
     o.act_min = p->act_min;
     o.act_max = p->act_max;
     o.fast = p->fast;
+    o.narrow = p->act_min > -128 || p->act_max < 127;
     return o;
 }
 
@@ -107,15 +111,27 @@ static inline tml_channel tml_channel_of(const tml_outputs *o, int32_t channel)
     c.bias = o->bias != 0 ? o->bias[channel] : 0;
     c.multiplier = o->multiplier[channel];
     c.right = -o->shift[channel];
-    c.round = (int32_t)(1u << (c.right - 1));
+    c.round = (int32_t)((1u << (c.right - 1)) + (uint32_t)o->output_offset * (1u << c.right));
     return c;
+}
+
+/* A requantized value (output offset included) clamped to the activation range [low, high]:
+ * with the DSP extension one SSAT for the whole int8 range, which is every ReLU6 layer's. */
+static inline int8_t tml_saturate(int32_t value, int32_t low, int32_t high, int32_t narrow)
+{
+#if TML_DSP
+    value = __ssat(value, 8);
+    return (int8_t)(narrow ? tml_clamp(value, low, high) : value);
+#else
+    (void)narrow;
+    return (int8_t)tml_clamp(value, low, high);
+#endif
 }
 
 /* An accumulator (bias included) to the int8 output, fast form. */
 static inline int8_t tml_output_small(const tml_outputs *o, int32_t acc, tml_channel channel)
 {
-    const int32_t value = tml_requantize_small(acc, channel) + o->output_offset;
-    return (int8_t)tml_clamp(value, o->act_min, o->act_max);
+    return tml_saturate(tml_requantize_small(acc, channel), o->act_min, o->act_max, o->narrow);
 }
 
 /* An accumulator (without bias) to the int8 output, the generic way. */
