@@ -105,14 +105,22 @@ static inline tml_outputs tml_outputs_of(const tml_conv_params *p)
     return o;
 }
 
-static inline tml_channel tml_channel_of(const tml_outputs *o, int32_t channel)
+/* round = 2^(right - 1) + output_offset x 2^right = (2 x output_offset + 1) x 2^(right - 1). */
+static inline tml_channel tml_channel_at(const int32_t *bias, const int32_t *multiplier,
+                                         const int32_t *shift, int32_t output_offset,
+                                         int32_t channel)
 {
     tml_channel c;
-    c.bias = o->bias != 0 ? o->bias[channel] : 0;
-    c.multiplier = o->multiplier[channel];
-    c.right = -o->shift[channel];
-    c.round = (int32_t)((1u << (c.right - 1)) + (uint32_t)o->output_offset * (1u << c.right));
+    c.bias = bias != 0 ? bias[channel] : 0;
+    c.multiplier = multiplier[channel];
+    c.right = -shift[channel];
+    c.round = (int32_t)((uint32_t)(2 * output_offset + 1) << (c.right - 1));
     return c;
+}
+
+static inline tml_channel tml_channel_of(const tml_outputs *o, int32_t channel)
+{
+    return tml_channel_at(o->bias, o->multiplier, o->shift, o->output_offset, channel);
 }
 
 /* A requantized value (output offset included) clamped to the activation range [low, high]:
