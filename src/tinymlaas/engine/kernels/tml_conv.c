@@ -106,7 +106,7 @@ static void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t
                 }
                 if (o.fast) {
                     const tml_channel c = tml_channel_of(&o, channel);
-                    out[channel] = tml_output_small(&o, acc + c.bias, c);
+                    out[channel] = tml_output_small(acc + c.bias, c);
                 } else {
                     out[channel] = tml_output(&o, acc, channel);
                 }
@@ -122,19 +122,18 @@ static void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t
  * stage runs after it, when the registers are free again. */
 static TML_NOINLINE void tml_pointwise_pair(const int8_t *input, const int8_t *filter,
                                             int32_t depth, int32_t positions,
-                                            const tml_channel c[2], const tml_outputs *o,
+                                            const tml_channel c[2],
                                             int8_t *output, int32_t out_c)
 {
     /* Copied out: every int8 store may alias what the pointers point to. */
     const tml_channel c0 = c[0], c1 = c[1];
-    const int32_t low = o->act_min, high = o->act_max, narrow = o->narrow;
     int32_t position;
     for (position = 0; position < positions; position += 2) {
         const int32_t at = position + 1 < positions ? position : positions - 2;
         const int8_t *in = input + at * depth, *f = filter;
         const int8_t *const end = in + depth;
         int8_t *out = output + at * out_c;
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int32_t a0 = c0.bias, a1 = c0.bias, a2 = c1.bias, a3 = c1.bias;
 #if TML_DSP
         for (; in + 4 <= end; in += 4, f += 4) {
             const int32_t x0 = tml_load4(in), x1 = tml_load4(in + depth);
@@ -158,10 +157,10 @@ static TML_NOINLINE void tml_pointwise_pair(const int8_t *input, const int8_t *f
             a2 += x0 * w1;
             a3 += x1 * w1;
         }
-        a0 = tml_saturate(tml_requantize_small(a0 + c0.bias, c0), low, high, narrow);
-        a1 = tml_saturate(tml_requantize_small(a1 + c0.bias, c0), low, high, narrow);
-        a2 = tml_saturate(tml_requantize_small(a2 + c1.bias, c1), low, high, narrow);
-        a3 = tml_saturate(tml_requantize_small(a3 + c1.bias, c1), low, high, narrow);
+        a0 = tml_output_small(a0, c0);
+        a1 = tml_output_small(a1, c0);
+        a2 = tml_output_small(a2, c1);
+        a3 = tml_output_small(a3, c1);
         out[0] = (int8_t)a0;
         out[out_c] = (int8_t)a1;
         out[1] = (int8_t)a2;
@@ -184,7 +183,7 @@ static void tml_pointwise(const tml_conv_params *p, const int8_t *input, int8_t 
         const int32_t first = channel + 1 < out_c ? channel : out_c - 2;
         c[0] = tml_channel_of(&o, first);
         c[1] = tml_channel_of(&o, first + 1);
-        tml_pointwise_pair(input, p->filter + first * depth, depth, positions, c, &o,
+        tml_pointwise_pair(input, p->filter + first * depth, depth, positions, c,
                            output + first, out_c);
     }
 }
@@ -204,5 +203,18 @@ void tml_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output)
         tml_conv_patch(p, input, output);
     } else {
         tml_conv_general(p, input, output);
+        return;
+    }
+    tml_clamp_activations(p, output);
+}
+
+void tml_clamp_activations(const tml_conv_params *p, int8_t *output)
+{
+    const int32_t low = p->act_min, high = p->act_max;
+    int32_t i;
+    if (low > -128 || high < 127) {
+        for (i = p->out_h * p->out_w * p->out_c - 1; i >= 0; --i) {
+            output[i] = (int8_t)tml_clamp(output[i], low, high);
+        }
     }
 }

@@ -78,7 +78,7 @@ static void tml_interior_of(int32_t out_size, int32_t stride, int32_t pad, int32
 /* The output's range and the input rows one output row reads. */
 typedef struct {
     const int8_t *rows[3];
-    int32_t in_c, step, count, out_step, low, high, narrow;
+    int32_t in_c, step, count, out_step;
 } tml_dw_row;
 
 /* `count` outputs of one channel along an output row whose three columns of taps are all
@@ -97,7 +97,7 @@ static TML_NOINLINE void tml_depthwise_3x3_row(const tml_dw_row *r, int32_t colu
         int32_t acc = c.bias + r0[0] * w0 + r0[in_c] * w1 + r0[two] * w2;
         acc += r1[0] * w3 + r1[in_c] * w4 + r1[two] * w5;
         acc += r2[0] * w6 + r2[in_c] * w7 + r2[two] * w8;
-        *out = tml_saturate(tml_requantize_small(acc, c), r->low, r->high, r->narrow);
+        *out = tml_output_small(acc, c);
     }
 }
 
@@ -116,7 +116,7 @@ static int8_t tml_depthwise_3x3_edge(const tml_conv_params *p, const tml_dw_row 
             }
         }
     }
-    return tml_saturate(tml_requantize_small(acc, c), r->low, r->high, r->narrow);
+    return tml_output_small(acc, c);
 }
 
 /* 3x3, no dilation (`fast`), one input channel per output channel: channel by channel, so
@@ -137,9 +137,6 @@ void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *
     r.step = p->stride_w * in_c;
     r.count = xs[1] - xs[0];
     r.out_step = p->out_c;
-    r.narrow = o.narrow;
-    r.low = o.act_min;
-    r.high = o.act_max;
     for (channel = 0; channel < p->out_c; ++channel) {
         const tml_channel c = tml_channel_of(&o, channel);
         for (k = 0; k < 9; ++k) {
@@ -205,8 +202,7 @@ static TML_NOINLINE void tml_depthwise_point(const tml_conv_params *p, const int
     const int8_t *filter = p->filter;
     const int32_t *bias = p->bias, *multiplier = p->multiplier, *shift = p->shift;
     const int32_t channels = p->out_c, input_offset = p->input_offset;
-    const int32_t output_offset = p->output_offset, low = p->act_min, high = p->act_max;
-    const int32_t narrow = low > -128 || high < 127;
+    const int32_t output_offset = p->output_offset;
     int32_t channel = 0, t;
 #if TML_DSP
     const int32_t offsets = (int32_t)(((uint32_t)input_offset & 0xffffu) * 0x00010001u);
@@ -227,13 +223,13 @@ static TML_NOINLINE void tml_depthwise_point(const tml_conv_params *p, const int
             a3 = __smlatt(xo, wo, a3);
         }
         c = tml_channel_at(bias, multiplier, shift, output_offset, channel);
-        a0 = tml_saturate(tml_requantize_small(a0 + c.bias, c), low, high, narrow);
+        a0 = tml_output_small(a0 + c.bias, c);
         c = tml_channel_at(bias, multiplier, shift, output_offset, channel + 1);
-        a1 = tml_saturate(tml_requantize_small(a1 + c.bias, c), low, high, narrow);
+        a1 = tml_output_small(a1 + c.bias, c);
         c = tml_channel_at(bias, multiplier, shift, output_offset, channel + 2);
-        a2 = tml_saturate(tml_requantize_small(a2 + c.bias, c), low, high, narrow);
+        a2 = tml_output_small(a2 + c.bias, c);
         c = tml_channel_at(bias, multiplier, shift, output_offset, channel + 3);
-        a3 = tml_saturate(tml_requantize_small(a3 + c.bias, c), low, high, narrow);
+        a3 = tml_output_small(a3 + c.bias, c);
         out[channel] = (int8_t)a0;
         out[channel + 1] = (int8_t)a1;
         out[channel + 2] = (int8_t)a2;
@@ -247,7 +243,7 @@ static TML_NOINLINE void tml_depthwise_point(const tml_conv_params *p, const int
             acc += ((int32_t)input[taps_in[t] + channel] + input_offset) *
                    (int32_t)filter[taps_w[t] + channel];
         }
-        out[channel] = tml_saturate(tml_requantize_small(acc, c), low, high, narrow);
+        out[channel] = tml_output_small(acc, c);
     }
 }
 
@@ -297,5 +293,7 @@ void tml_depthwise_conv2d(const tml_conv_params *p, const int8_t *input, int8_t 
         tml_depthwise_by_position(p, input, output);
     } else {
         tml_depthwise_general(p, input, output);
+        return;
     }
+    tml_clamp_activations(p, output);
 }

@@ -88,7 +88,7 @@ static inline int32_t tml_requantize_small(int32_t value, tml_channel channel)
  * every int8 store may alias the parameters, so fields read in a loop are re-read. */
 typedef struct {
     const int32_t *bias, *multiplier, *shift;
-    int32_t output_offset, act_min, act_max, fast, narrow;
+    int32_t output_offset, act_min, act_max, fast;
 } tml_outputs;
 
 static inline tml_outputs tml_outputs_of(const tml_conv_params *p)
@@ -101,7 +101,6 @@ static inline tml_outputs tml_outputs_of(const tml_conv_params *p)
     o.act_min = p->act_min;
     o.act_max = p->act_max;
     o.fast = p->fast;
-    o.narrow = p->act_min > -128 || p->act_max < 127;
     return o;
 }
 
@@ -123,23 +122,23 @@ static inline tml_channel tml_channel_of(const tml_outputs *o, int32_t channel)
     return tml_channel_at(o->bias, o->multiplier, o->shift, o->output_offset, channel);
 }
 
-/* A requantized value (output offset included) clamped to the activation range [low, high]:
- * with the DSP extension one SSAT for the whole int8 range, which is every ReLU6 layer's. */
-static inline int8_t tml_saturate(int32_t value, int32_t low, int32_t high, int32_t narrow)
+/* A requantized value (output offset included) saturated to int8: one SSAT with the DSP
+ * extension. The fast paths narrow to the activation range afterwards, in one pass over the
+ * output and only when it is narrower than int8 (tml_clamp_activations): clamping after
+ * saturating gives the same bytes, and every ReLU6 layer's range is the whole int8 one. */
+static inline int8_t tml_int8(int32_t value)
 {
 #if TML_DSP
-    value = __ssat(value, 8);
-    return (int8_t)(narrow ? tml_clamp(value, low, high) : value);
+    return (int8_t)__ssat(value, 8);
 #else
-    (void)narrow;
-    return (int8_t)tml_clamp(value, low, high);
+    return (int8_t)tml_clamp(value, -128, 127);
 #endif
 }
 
 /* An accumulator (bias included) to the int8 output, fast form. */
-static inline int8_t tml_output_small(const tml_outputs *o, int32_t acc, tml_channel channel)
+static inline int8_t tml_output_small(int32_t acc, tml_channel channel)
 {
-    return tml_saturate(tml_requantize_small(acc, channel), o->act_min, o->act_max, o->narrow);
+    return tml_int8(tml_requantize_small(acc, channel));
 }
 
 /* An accumulator (without bias) to the int8 output, the generic way. */
@@ -173,6 +172,9 @@ static inline int32_t tml_sxtb16_odd(int32_t word)
 #endif
 }
 #endif
+
+/* The fast paths' outputs narrowed to the activation range, if narrower than int8. */
+void tml_clamp_activations(const tml_conv_params *p, int8_t *output);
 
 /* 3x3 convolutions with one input channel per output channel (tml_depthwise.c). */
 void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *output,
