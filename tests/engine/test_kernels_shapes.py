@@ -24,7 +24,7 @@ MEGABYTES_4 = 4 << 20
 
 def _odd_model(size: tuple[int, int], channels: int) -> bytes:
     """Rescaling, a 3x3/2 conv, depthwise stride 1 and 2 (SAME and VALID), pointwise convs with
-    odd depths and channel counts, and a dense head."""
+    odd depths and channel counts, on one position and to one channel, and a dense head."""
     import keras
 
     from tinymlaas.compiling.tflite import convert
@@ -39,7 +39,10 @@ def _odd_model(size: tuple[int, int], channels: int) -> bytes:
     x = keras.layers.Conv2D(9, 1)(x)
     x = keras.layers.DepthwiseConv2D(3, padding="valid", activation="relu")(x)
     x = keras.layers.Conv2D(5, 1, activation="relu6")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = keras.layers.Conv2D(4, 1, activation="relu6")(x)  # one position
+    x = keras.layers.Conv2D(1, 1)(x)  # one channel
+    x = keras.layers.Flatten()(x)
     scores = keras.layers.Dense(3, activation="softmax")(x)
     model = keras.Model(inputs, scores)
     pixels = pattern_images(24, max(size), channels, seed=3)[:, : size[0], : size[1]]
@@ -150,7 +153,9 @@ def test_fast_requantization_equals_the_generic_one(core: str, tmp_path: Path) -
         for name, text in {**library, "main.c": _HOST_MAIN}.items():
             (tmp_path / name).write_text(text)
         sources = sorted(str(path) for path in tmp_path.glob("*.c"))
-        subprocess.run(["cc", "-std=c99", "-O2", *sources, "-o", str(tmp_path / "check")], check=True)
+        subprocess.run(
+            ["cc", "-std=c99", "-O2", *sources, "-o", str(tmp_path / "check")], check=True
+        )
         printed = subprocess.run([str(tmp_path / "check")], capture_output=True, text=True).stdout
         output = bytes(int(field) for field in printed.split())
     else:

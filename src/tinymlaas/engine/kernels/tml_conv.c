@@ -171,14 +171,30 @@ static TML_NOINLINE void tml_pointwise_pair(const int8_t *input, const int8_t *f
 /* A 1x1 convolution with stride 1 and no padding is a matrix product: every position's
  * input vector times every output channel's filter row, by pairs of channels (an odd last
  * one paired with the one before). The generator folded input_offset x sum(filter row) into
- * the bias (`fast`). */
+ * the bias (`fast`). One position or one channel: output by output. */
 static void tml_pointwise(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t positions = p->out_h * p->out_w;
     const int32_t depth = p->in_c, out_c = p->out_c;
     const tml_outputs o = tml_outputs_of(p);
-    int32_t channel;
+    int32_t channel, position, i;
     tml_channel c[2];
+    if (positions < 2 || out_c < 2) {
+        for (position = 0; position < positions; ++position) {
+            const int8_t *in = input + position * depth;
+            for (channel = 0; channel < out_c; ++channel) {
+                const int8_t *filter = p->filter + channel * depth;
+                int32_t acc;
+                c[0] = tml_channel_of(&o, channel);
+                acc = c[0].bias;
+                for (i = 0; i < depth; ++i) {
+                    acc += (int32_t)in[i] * (int32_t)filter[i];
+                }
+                output[position * out_c + channel] = tml_output_small(acc, c[0]);
+            }
+        }
+        return;
+    }
     for (channel = 0; channel < out_c; channel += 2) {
         const int32_t first = channel + 1 < out_c ? channel : out_c - 2;
         c[0] = tml_channel_of(&o, first);
@@ -192,8 +208,7 @@ void tml_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int pointwise = p->filter_h == 1 && p->filter_w == 1 && p->stride_h == 1 &&
                           p->stride_w == 1 && p->pad_h == 0 && p->pad_w == 0 &&
-                          p->in_h == p->out_h && p->in_w == p->out_w && p->out_c > 1 &&
-                          p->out_h * p->out_w > 1;
+                          p->in_h == p->out_h && p->in_w == p->out_w;
     if (pointwise && p->fast) {
         tml_pointwise(p, input, output);
     } else if (p->fast && p->in_c == 1 && p->filter_h == 3 && p->filter_w == 3 &&
