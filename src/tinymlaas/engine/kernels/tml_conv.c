@@ -122,21 +122,26 @@ static void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t
  * stage runs after it, when the registers are free again. */
 static TML_NOINLINE void tml_pointwise_pair(const int8_t *input, const int8_t *filter,
                                             int32_t depth, int32_t positions,
-                                            const tml_channel c[2],
-                                            int8_t *output, int32_t out_c)
+                                            const tml_channel c[2], int8_t *output,
+                                            int32_t out_c)
 {
     /* Copied out: every int8 store may alias what the pointers point to. */
     const tml_channel c0 = c[0], c1 = c[1];
-    int32_t position;
-    for (position = 0; position < positions; position += 2) {
-        const int32_t at = position + 1 < positions ? position : positions - 2;
-        const int8_t *in = input + at * depth, *f = filter;
-        const int8_t *const end = in + depth;
-        int8_t *out = output + at * out_c;
-        int32_t a0 = c0.bias, a1 = c0.bias, a2 = c1.bias, a3 = c1.bias;
+    const int8_t *const last = input + (positions - 2) * depth;
 #if TML_DSP
-        for (; in + 4 <= end; in += 4, f += 4) {
-            const int32_t x0 = tml_load4(in), x1 = tml_load4(in + depth);
+    const int8_t *const filter_end = filter + (depth & ~3);
+    const int32_t tail = depth & 3;
+#else
+    const int32_t tail = depth;
+#endif
+    const int8_t *in = input;
+    int8_t *out = output;
+    for (;;) {
+        const int8_t *x = in, *f = filter;
+        int32_t a0 = c0.bias, a1 = c0.bias, a2 = c1.bias, a3 = c1.bias, i;
+#if TML_DSP
+        for (; f != filter_end; x += 4, f += 4) {
+            const int32_t x0 = tml_load4(x), x1 = tml_load4(x + depth);
             const int32_t x0e = __sxtb16(x0), x0o = tml_sxtb16_odd(x0);
             const int32_t x1e = __sxtb16(x1), x1o = tml_sxtb16_odd(x1);
             int32_t w = tml_load4(f);
@@ -150,21 +155,26 @@ static TML_NOINLINE void tml_pointwise_pair(const int8_t *input, const int8_t *f
             a3 = __smlad(x1e, we, __smlad(x1o, wo, a3));
         }
 #endif
-        for (; in < end; ++in, ++f) {
-            const int32_t x0 = in[0], x1 = in[depth], w0 = f[0], w1 = f[depth];
+        for (i = 0; i < tail; ++i) {
+            const int32_t x0 = x[i], x1 = x[depth + i], w0 = f[i], w1 = f[depth + i];
             a0 += x0 * w0;
             a1 += x1 * w0;
             a2 += x0 * w1;
             a3 += x1 * w1;
         }
-        a0 = tml_output_small(a0, c0);
-        a1 = tml_output_small(a1, c0);
-        a2 = tml_output_small(a2, c1);
-        a3 = tml_output_small(a3, c1);
-        out[0] = (int8_t)a0;
-        out[out_c] = (int8_t)a1;
-        out[1] = (int8_t)a2;
-        out[out_c + 1] = (int8_t)a3;
+        out[0] = tml_output_small(a0, c0);
+        out[out_c] = tml_output_small(a1, c0);
+        out[1] = tml_output_small(a2, c1);
+        out[out_c + 1] = tml_output_small(a3, c1);
+        if (in == last) {
+            break;
+        }
+        in += 2 * depth;
+        out += 2 * out_c;
+        if (in > last) {
+            in = last;
+            out = output + (positions - 2) * out_c;
+        }
     }
 }
 
