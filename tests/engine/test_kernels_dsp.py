@@ -21,6 +21,12 @@ KERNELS = resources.files("tinymlaas.engine") / "kernels"
 WARNINGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c"]
 TARGETS = {
     "cortex-m4": (["arm-none-eabi-gcc", "-mthumb", "-mcpu=cortex-m4"], True),
+    # The inline assembly must find its registers in a debug build with a frame pointer.
+    "cortex-m4-debug": (
+        ["arm-none-eabi-gcc", "-mthumb", "-mcpu=cortex-m4", "-fno-omit-frame-pointer", "-O0"],
+        True,
+    ),
+    "cortex-m33": (["arm-none-eabi-gcc", "-mthumb", "-mcpu=cortex-m33"], True),
     "cortex-m0plus": (["arm-none-eabi-gcc", "-mthumb", "-mcpu=cortex-m0plus"], False),
     "host": (["cc"], False),
 }
@@ -44,7 +50,9 @@ def test_kernels_build_warning_free_with_and_without_the_dsp_extension(
     probe = tmp_path / "probe.c"
     probe.write_text('#include "tml_requantize.h"\nint tml_probe_dsp = TML_DSP;\n')
     for source in sources:
-        subprocess.run([*command, *WARNINGS, source, "-o", source + ".o"], check=True)
+        subprocess.run(
+            [command[0], *WARNINGS, *command[1:], source, "-o", source + ".o"], check=True
+        )
     defines = subprocess.run(
         [*command, "-std=c99", "-E", "-dM", str(probe)], check=True, capture_output=True, text=True
     ).stdout
