@@ -36,7 +36,7 @@ static void tml_taps(const tml_conv_params *p, int32_t out_y, int32_t out_x, int
 }
 
 /* The generic convolution: any filter, stride, dilation and padding. */
-static void tml_conv_general(const tml_conv_params *p, const int8_t *input, int8_t *output)
+static TML_NOINLINE void tml_conv_general(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const tml_outputs o = tml_outputs_of(p);
     const int32_t tap_size = p->filter_h * p->filter_w * p->in_c;
@@ -71,22 +71,22 @@ static void tml_conv_general(const tml_conv_params *p, const int8_t *input, int8
 /* Convolutions with a small patch (the first layer: 3x3 on 1 or 3 channels): each position's
  * patch is gathered once, offset added and zeros where the padding is, then reused by every
  * output channel. */
-#define TML_PATCH_MAX 32
+#define TML_PATCH_MAX 27
 
-static void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t *output)
+static TML_NOINLINE void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const tml_outputs o = tml_outputs_of(p);
     const int32_t in_c = p->in_c, filter_w = p->filter_w, out_c = p->out_c;
     const int32_t size = p->filter_h * filter_w * in_c;
     const int32_t offset = p->input_offset;
-    int32_t patch[TML_PATCH_MAX];
+    int16_t patch[TML_PATCH_MAX]; /* input + offset: |value| <= 255 */
     int32_t out_y, out_x, fy, fx, i, channel;
     for (out_y = 0; out_y < p->out_h; ++out_y) {
         const int32_t origin_y = out_y * p->stride_h - p->pad_h;
         for (out_x = 0; out_x < p->out_w; ++out_x) {
             const int32_t origin_x = out_x * p->stride_w - p->pad_w;
             int8_t *out = output + (out_y * p->out_w + out_x) * out_c;
-            int32_t *next = patch;
+            int16_t *next = patch;
             const int8_t *filter = p->filter;
             for (fy = 0; fy < p->filter_h; ++fy) {
                 const int32_t y = origin_y + fy * p->dilation_h;
@@ -95,14 +95,14 @@ static void tml_conv_patch(const tml_conv_params *p, const int8_t *input, int8_t
                     const int inside = y >= 0 && y < p->in_h && x >= 0 && x < p->in_w;
                     const int8_t *in = input + (y * p->in_w + x) * in_c;
                     for (i = 0; i < in_c; ++i) {
-                        *next++ = inside ? (int32_t)in[i] + offset : 0;
+                        *next++ = (int16_t)(inside ? (int32_t)in[i] + offset : 0);
                     }
                 }
             }
             for (channel = 0; channel < out_c; ++channel, filter += size) {
                 int32_t acc = 0;
                 for (i = 0; i < size; ++i) {
-                    acc += patch[i] * (int32_t)filter[i];
+                    acc += (int32_t)patch[i] * (int32_t)filter[i];
                 }
                 if (o.fast) {
                     const tml_channel c = tml_channel_of(&o, channel);
@@ -241,7 +241,7 @@ static TML_NOINLINE void tml_pointwise_pair(const int8_t *input, const int8_t *f
  * input vector times every output channel's filter row, by pairs of channels (an odd last
  * one paired with the one before). The generator folded input_offset x sum(filter row) into
  * the bias (`fast`). One position or one channel: output by output. */
-static void tml_pointwise(const tml_conv_params *p, const int8_t *input, int8_t *output)
+static TML_NOINLINE void tml_pointwise(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t positions = p->out_h * p->out_w;
     const int32_t depth = p->in_c, out_c = p->out_c;

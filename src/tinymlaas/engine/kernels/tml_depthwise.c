@@ -40,7 +40,7 @@ static int32_t tml_depthwise_at(const tml_conv_params *p, const int8_t *input, i
 }
 
 /* Any filter, stride, dilation, padding and depth multiplier. */
-static void tml_depthwise_general(const tml_conv_params *p, const int8_t *input,
+static TML_NOINLINE void tml_depthwise_general(const tml_conv_params *p, const int8_t *input,
                                   int8_t *output)
 {
     const tml_outputs o = tml_outputs_of(p);
@@ -103,7 +103,7 @@ static TML_NOINLINE void tml_depthwise_3x3_row(const tml_dw_row *r, int32_t colu
 
 /* One output at a left or right edge: the valid columns of the valid rows (w has zeros in the
  * others), input offset added to each input. */
-static int8_t tml_depthwise_3x3_edge(const tml_conv_params *p, const tml_dw_row *r,
+static TML_NOINLINE int8_t tml_depthwise_3x3_edge(const tml_conv_params *p, const tml_dw_row *r,
                                      int32_t out_x, const int32_t w[9], tml_channel c)
 {
     const int32_t origin = out_x * p->stride_w - p->pad_w;
@@ -129,7 +129,7 @@ void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *
 {
     const tml_outputs o = tml_outputs_of(p);
     const int32_t in_c = p->in_c, out_w = p->out_w;
-    int32_t xs[2], weights[9], w[9];
+    int32_t xs[2], w[9];
     int32_t channel, out_y, out_x, k;
     tml_dw_row r;
     tml_interior_of(out_w, p->stride_w, p->pad_w, p->in_w, 3, 1, xs);
@@ -139,9 +139,7 @@ void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *
     r.out_step = p->out_c;
     for (channel = 0; channel < p->out_c; ++channel) {
         const tml_channel c = tml_channel_of(&o, channel);
-        for (k = 0; k < 9; ++k) {
-            weights[k] = p->filter[k * tap_step + channel * channel_step];
-        }
+        const int8_t *weights = p->filter + channel * channel_step;
         for (out_y = 0; out_y < p->out_h; ++out_y) {
             const int32_t origin = out_y * p->stride_h - p->pad_h;
             const int32_t first = origin < 0 ? -origin : 0;
@@ -152,9 +150,9 @@ void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *
                 const int inside = origin + k >= 0 && origin + k < p->in_h;
                 r.rows[k] = input + ((inside ? origin + k : origin + first) * p->in_w) * in_c +
                             channel * input_step;
-                w[3 * k] = inside ? weights[3 * k] : 0;
-                w[3 * k + 1] = inside ? weights[3 * k + 1] : 0;
-                w[3 * k + 2] = inside ? weights[3 * k + 2] : 0;
+                w[3 * k] = inside ? weights[3 * k * tap_step] : 0;
+                w[3 * k + 1] = inside ? weights[(3 * k + 1) * tap_step] : 0;
+                w[3 * k + 2] = inside ? weights[(3 * k + 2) * tap_step] : 0;
                 sum += w[3 * k] + w[3 * k + 1] + w[3 * k + 2];
             }
             folded.bias += p->input_offset * sum;
@@ -250,7 +248,7 @@ static TML_NOINLINE void tml_depthwise_point(const tml_conv_params *p, const int
 /* Depth multiplier 1, at most 3x3 taps (`fast`): position by position, the valid taps found
  * once and shared by every channel; inside the input every position has the same taps
  * relative to its corner. */
-static void tml_depthwise_by_position(const tml_conv_params *p, const int8_t *input,
+static TML_NOINLINE void tml_depthwise_by_position(const tml_conv_params *p, const int8_t *input,
                                       int8_t *output)
 {
     int32_t inner_in[TML_DW_TAPS], inner_w[TML_DW_TAPS], taps_in[TML_DW_TAPS];

@@ -1,5 +1,6 @@
-/* TinyMLaaS C engine: int8 kernels (the convolutions are in tml_conv.c and tml_depthwise.c). Integer arithmetic mirrors TFLite-Micro's reference kernels
- * (same requantization, same rounding), so outputs are byte-identical. */
+/* TinyMLaaS C engine: int8 kernels. Integer arithmetic mirrors TFLite-Micro's reference
+ * kernels (same requantization, same rounding), so outputs are byte-identical. The
+ * convolutions are in tml_conv.c and tml_depthwise.c, the requantization in tml_requantize.h. */
 #include "tml_requantize.h"
 
 int32_t tml_requantize(int32_t value, int32_t multiplier, int32_t shift)

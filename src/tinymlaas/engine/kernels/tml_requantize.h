@@ -14,7 +14,8 @@
 
 #include "tml_kernels.h"
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* Building with -DTML_PORTABLE takes the portable C on any core (same bytes, to compare). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TML_PORTABLE)
 #define TML_DSP 1
 #include <arm_acle.h>
 #include <string.h>
