@@ -16,35 +16,48 @@ import pytest
 from tinymlaas.engine import codegen_ops, host
 from tinymlaas.engine.baremetal import measure
 from tinymlaas.engine.codegen import generate
+from tinymlaas.engine.debug import first_difference
 
 from support.engine_models import assert_bit_exact, pattern_images
 
 MEGABYTES_4 = 4 << 20
 
 
-def _odd_model(size: tuple[int, int], channels: int) -> bytes:
-    """Rescaling, a 3x3/2 conv, depthwise stride 1 and 2 (SAME and VALID), pointwise convs with
-    odd depths and channel counts, on one position and to one channel, and a dense head."""
+def _conv_stack(inputs: object, keras: object) -> object:
+    """Rescaling, a 3x3/2 conv, depthwise stride 1 and 2 (SAME, and VALID below) on few and on
+    many channels, pointwise convs with odd depths and channel counts."""
+    layers = keras.layers  # type: ignore[attr-defined]
+    x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = layers.Conv2D(7, 3, strides=2, padding="same", activation="relu6")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = layers.Conv2D(6, 1, activation="relu6")(x)
+    # 67 channels: the position-by-position depthwise (64 and more), 3 channels past the SIMD.
+    x = layers.Conv2D(67, 1, activation="relu6")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    return layers.Conv2D(9, 1)(x)
+
+
+def _odd_model(size: tuple[int, int], channels: int, head: bool) -> bytes:
+    """The conv stack, then (`head`) a VALID depthwise, pointwise convs on one position and to
+    one channel and a dense softmax; without the head the stack's output is the model's, so
+    that every kernel's bytes reach it."""
     import keras
 
     from tinymlaas.compiling.tflite import convert
 
     keras.utils.set_random_seed(5)
     inputs = keras.Input((*size, channels), batch_size=1)
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    x = keras.layers.Conv2D(7, 3, strides=2, padding="same", activation="relu6")(x)
-    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
-    x = keras.layers.Conv2D(6, 1, activation="relu6")(x)
-    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
-    x = keras.layers.Conv2D(9, 1)(x)
-    x = keras.layers.DepthwiseConv2D(3, padding="valid", activation="relu")(x)
-    x = keras.layers.Conv2D(5, 1, activation="relu6")(x)
-    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
-    x = keras.layers.Conv2D(4, 1, activation="relu6")(x)  # one position
-    x = keras.layers.Conv2D(1, 1)(x)  # one channel
-    x = keras.layers.Flatten()(x)
-    scores = keras.layers.Dense(3, activation="softmax")(x)
-    model = keras.Model(inputs, scores)
+    x = _conv_stack(inputs, keras)
+    if head:
+        x = keras.layers.DepthwiseConv2D(3, padding="valid", activation="relu")(x)
+        x = keras.layers.Conv2D(5, 1, activation="relu6")(x)
+        x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+        x = keras.layers.Conv2D(4, 1, activation="relu6")(x)  # one position
+        x = keras.layers.Conv2D(1, 1)(x)  # one channel
+        x = keras.layers.Flatten()(x)
+        x = keras.layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inputs, x)
     pixels = pattern_images(24, max(size), channels, seed=3)[:, : size[0], : size[1]]
     return convert(model, "int8", pixels)
 
@@ -53,39 +66,52 @@ SHAPES = {"gray-13x11": ((13, 11), 1), "rgb-10x15": ((10, 15), 3)}
 
 
 @pytest.fixture(scope="module", params=sorted(SHAPES))
-def odd_model(request: pytest.FixtureRequest) -> tuple[bytes, np.ndarray]:
+def odd_shape(request: pytest.FixtureRequest) -> tuple[tuple[int, int], int, np.ndarray]:
     size, channels = SHAPES[request.param]
-    pixels = pattern_images(12, max(size), channels, seed=9)[:, : size[0], : size[1]]
-    return _odd_model(size, channels), np.ascontiguousarray(pixels)
+    pixels = pattern_images(6, max(size), channels, seed=9)[:, : size[0], : size[1]]
+    return size, channels, np.ascontiguousarray(pixels)
+
+
+def _assert_every_operator_matches(model: bytes, pixels: np.ndarray) -> None:
+    """Each operator's int8 output equals TFLite-Micro's, image by image (portable C)."""
+    library = generate(model)
+    for sample in host.quantize_pixels(library, pixels):
+        assert first_difference(model, library, sample) is None
+    assert_bit_exact(model, pixels)
 
 
 @pytest.mark.slow  # TensorFlow builds the models
-def test_fast_paths_match_tflite_micro_on_odd_shapes(odd_model: tuple[bytes, np.ndarray]) -> None:
-    model, pixels = odd_model
-    library = generate(model)
-    source = library.files["tinymlaas_model.c"]
-    assert ".fast = 1" in source
+def test_fast_paths_match_tflite_micro_on_odd_shapes(
+    odd_shape: tuple[tuple[int, int], int, np.ndarray],
+) -> None:
+    size, channels, pixels = odd_shape
+    model = _odd_model(size, channels, head=True)
+    source = generate(model).files["tinymlaas_model.c"]
+    assert ".fast = 0" not in source
     assert "tml_lookup(" in source  # the Rescaling's MUL and ADD as tables
-    assert_bit_exact(model, pixels)
+    _assert_every_operator_matches(model, pixels)
 
 
 @pytest.mark.slow
 def test_generic_paths_match_tflite_micro(
-    odd_model: tuple[bytes, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    odd_shape: tuple[tuple[int, int], int, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The generator's decision forced the other way: every conv on the generic kernels."""
-    model, pixels = odd_model
+    size, channels, pixels = odd_shape
+    model = _odd_model(size, channels, head=True)
     monkeypatch.setattr(codegen_ops, "fast_conv", lambda *arguments: False)
     assert ".fast = 1" not in generate(model).files["tinymlaas_model.c"]
-    assert_bit_exact(model, pixels)
+    _assert_every_operator_matches(model, pixels)
 
 
 @pytest.mark.slow
 def test_dsp_path_gives_the_host_bytes_on_odd_shapes(
-    odd_model: tuple[bytes, np.ndarray],
+    odd_shape: tuple[tuple[int, int], int, np.ndarray],
 ) -> None:
-    model, pixels = odd_model
+    size, channels, pixels = odd_shape
+    model = _odd_model(size, channels, head=False)
     library = generate(model)
+    assert library.output_size > 100  # the conv stack's own output, every kernel in it
     inputs = host.quantize_pixels(library, pixels[:3])
     expected = host.predict(library, pixels[:3]).reshape(3, -1)
     outputs = [
@@ -93,6 +119,7 @@ def test_dsp_path_gives_the_host_bytes_on_odd_shapes(
         for sample in inputs.astype(np.int8)
     ]
     assert outputs == [row.tobytes() for row in expected]
+    assert_bit_exact(model, pixels)
 
 
 _REQUANTIZE_CHECK = r"""#include "tinymlaas_model.h"
