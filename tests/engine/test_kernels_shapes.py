@@ -122,6 +122,24 @@ def test_dsp_path_gives_the_host_bytes_on_odd_shapes(
     assert_bit_exact(model, pixels)
 
 
+@pytest.mark.parametrize(
+    ("shifts", "bias", "fast"),
+    [
+        ([-7, -9], 1000, True),
+        ([-7, 0], 1000, False),  # shift 0: no rounding bit for the output offset's trick
+        ([-7, 2], 1000, False),  # a left shift
+        ([-1, -22], 1000, True),
+        ([-7, -23], 1000, False),  # offset x 2^23 would not fit beside the value
+        ([-7, -9], 2**29, False),  # accumulators too large for 2 x value in 32 bits
+    ],
+)
+def test_fast_paths_are_chosen_only_where_they_are_exact(
+    shifts: list[int], bias: int, fast: bool
+) -> None:
+    rows = np.full((2, 9), 127, dtype=np.int8)
+    assert codegen_ops.fast_conv(rows, np.array([bias, -bias]), 128, shifts) is fast
+
+
 _REQUANTIZE_CHECK = r"""#include "tinymlaas_model.h"
 #include "tml_requantize.h"
 

@@ -110,18 +110,21 @@ def emit_binary(emitter: Emitter, operator: Operator) -> str:
 
 def _binary_one(name: str, fields: dict[str, object], a: int, b: int) -> int:
     """One output of ADD or MUL, with the kernels' integer arithmetic (tml_add / tml_mul)."""
-    f: dict[str, int] = {key: int(str(value)) for key, value in fields.items() if "_" in key}
+
+    def field(key: str) -> int:
+        return int(str(fields[key]))
+
     requantize = arithmetic.multiply_by_quantized_multiplier
     if name == "ADD":
-        shifted1 = (a + f["input1_offset"]) * (1 << f["left_shift"])
-        shifted2 = (b + f["input2_offset"]) * (1 << f["left_shift"])
-        total = requantize(shifted1, f["input1_multiplier"], f["input1_shift"]) + requantize(
-            shifted2, f["input2_multiplier"], f["input2_shift"]
-        )
+        shifted1 = (a + field("input1_offset")) * (1 << field("left_shift"))
+        shifted2 = (b + field("input2_offset")) * (1 << field("left_shift"))
+        total = requantize(
+            shifted1, field("input1_multiplier"), field("input1_shift")
+        ) + requantize(shifted2, field("input2_multiplier"), field("input2_shift"))
     else:
-        total = (a + f["input1_offset"]) * (b + f["input2_offset"])
-    value = requantize(total, f["output_multiplier"], f["output_shift"]) + f["output_offset"]
-    return min(max(value, f["act_min"]), f["act_max"])
+        total = (a + field("input1_offset")) * (b + field("input2_offset"))
+    value = requantize(total, field("output_multiplier"), field("output_shift"))
+    return min(max(value + field("output_offset"), field("act_min")), field("act_max"))
 
 
 def _lookup_table(emitter: Emitter, operator: Operator, fields: dict[str, object]) -> str | None:
