@@ -6,7 +6,8 @@ the TFLite-Micro interpreter on every image; the activation memory the engine pl
 TFLite-Micro's arena (both measured by the product: `engine.codegen`, `compiling.tflm`); host
 time per inference of both; and, on the emulated Cortex-M4F of the Nano 33 BLE, the engine's
 measured flash (weights, requantization constants, code), RAM, stack and instructions per
-inference (`engine.baremetal.measure`). TFLite-Micro's own C++ cannot be built here (no
+inference (`engine.baremetal.measure`), with the kernels' DSP path and, built with
+-DTML_PORTABLE, their portable C. TFLite-Micro's own C++ cannot be built here (no
 registry ships its sources): its Cortex-M4 figures are the ones measured outside the project
 and quoted in issue 12, printed as a reference, not as part of this run.
 
@@ -33,6 +34,7 @@ DEFAULT_MODELS = (
     "cnn-small:1.0:32:1,mobilenet-v1:0.25:96:1,mobilenet-v1:0.25:96:3,mobilenet-v2:0.35:96:1"
 )
 # TFLite-Micro C++ on the emulated Cortex-M4F, MobileNet v1 α0.25 96×96 gray (issue 12).
+REFERENCE_MODEL = "mobilenet-v1:0.25:96:1"
 TFLM_M4_REFERENCE = {"reference kernels": 533_000_000, "CMSIS-NN kernels": 26_400_000}
 TFLM_LIBRARY_FLASH = {"reference kernels": 90_600, "CMSIS-NN kernels": 139_000}
 
@@ -90,6 +92,7 @@ class Row:
     tflm_ms: float
     m4: Measurement
     m4_same_output: bool
+    m4_portable: Measurement  # the same C built with -DTML_PORTABLE (no DSP instructions)
 
 
 def compare(spec: Spec, count: int) -> Row:
@@ -115,10 +118,16 @@ def compare(spec: Spec, count: int) -> Row:
     board = get_board("nano33ble")
     first = inputs[0].tobytes()
     on_m4 = measure(library.files, board.core, board.app_flash_bytes, board.ram_bytes, first)
+    portable_files = {**library.files}
+    portable_files["tml_requantize.h"] = (
+        "#define TML_PORTABLE 1\n" + portable_files["tml_requantize.h"]
+    )
+    portable = measure(portable_files, board.core, board.app_flash_bytes, board.ram_bytes, first)
     same = np.all(ours.reshape(count, -1) == reference.astype(np.int8), axis=1)
+    same_on_m4 = on_m4.output == ours[0].tobytes() == portable.output
     return Row(
         str(spec), int(np.sum(same)), count, library.peak_bytes, library.floor_bytes,
-        runner.arena_bytes, c_ms, tflm_ms, on_m4, on_m4.output == ours[0].tobytes(),
+        runner.arena_bytes, c_ms, tflm_ms, on_m4, same_on_m4, portable,
     )  # fmt: skip
 
 
@@ -130,7 +139,8 @@ def _timed_ms(run: Callable[[np.ndarray], object], sample: np.ndarray) -> float:
 
 HEADER = (
     f"{'model':<30} {'identical':>9} {'peak':>8} {'floor':>8} {'TFLM arena':>10} {'ratio':>5}"
-    f" {'C ms':>6} {'TFLM ms':>7} {'M4 instructions':>15} {'flash weights/qparams/code':>26}"
+    f" {'C ms':>6} {'TFLM ms':>7} {'M4 instructions':>15} {'M4 portable':>12}"
+    f" {'flash weights/qparams/code':>26}"
     f" {'RAM':>7} {'stack':>5}"
 )
 
@@ -138,11 +148,12 @@ HEADER = (
 def line(row: Row) -> str:
     m4 = row.m4
     flash = f"{m4.weights_bytes:,}/{m4.qparams_bytes:,}/{m4.code_bytes:,}"
-    check = "" if row.m4_same_output else "  (the M4's output differs from the host's!)"
+    check = "" if row.m4_same_output else "  (an M4 output differs from the host's!)"
     return (
         f"{row.model:<30} {f'{row.identical}/{row.images}':>9} {row.peak:>8,} {row.floor:>8,}"
         f" {row.arena:>10,} {row.peak / row.arena:>5.2f} {row.c_ms:>6.2f} {row.tflm_ms:>7.2f}"
-        f" {m4.instructions:>15,} {flash:>26} {m4.ram_bytes:>7,} {m4.stack_bytes:>5}{check}"
+        f" {m4.instructions:>15,} {row.m4_portable.instructions:>12,} {flash:>26}"
+        f" {m4.ram_bytes:>7,} {m4.stack_bytes:>5}{check}"
     )
 
 
@@ -153,8 +164,10 @@ def main() -> None:
     arguments = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(HEADER)
+    rows = []
     for text in arguments.models.split(","):
-        print(line(compare(Spec.parse(text), arguments.images)), flush=True)
+        rows.append(compare(Spec.parse(text), arguments.images))
+        print(line(rows[-1]), flush=True)
     print(
         "\nratio = the engine's planned activation peak / TFLite-Micro's arena (both measured"
         " here).\nTFLite-Micro C++ on the same emulated Cortex-M4F, MobileNet v1 α0.25 96×96 gray"
@@ -163,6 +176,15 @@ def main() -> None:
     for kernels, instructions in TFLM_M4_REFERENCE.items():
         flash = TFLM_LIBRARY_FLASH[kernels]
         print(f"  {kernels:<18} {instructions:>12,} instructions/inference, library {flash:,} B")
+    for row in rows:
+        if row.model == str(Spec.parse(REFERENCE_MODEL)):
+            print(f"{row.model}, TFLite-Micro's instructions / the engine's on the M4:")
+            for kernels, instructions in TFLM_M4_REFERENCE.items():
+                dsp, portable = row.m4.instructions, row.m4_portable.instructions
+                print(
+                    f"  {kernels:<18} {instructions / dsp:6.2f}× (DSP path)"
+                    f" {instructions / portable:6.2f}× (portable C)"
+                )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ KERNELS = resources.files("tinymlaas.engine") / "kernels"
 WARNINGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c"]
 TARGETS = {
     "cortex-m4": (["arm-none-eabi-gcc", "-mthumb", "-mcpu=cortex-m4"], True),
+    # The inline assembly must find its registers in a debug build with a frame pointer.
+    "cortex-m4-debug": (
+        ["arm-none-eabi-gcc", "-mthumb", "-mcpu=cortex-m4", "-fno-omit-frame-pointer", "-O0"],
+        True,
+    ),
+    "cortex-m33": (["arm-none-eabi-gcc", "-mthumb", "-mcpu=cortex-m33"], True),
     "cortex-m0plus": (["arm-none-eabi-gcc", "-mthumb", "-mcpu=cortex-m0plus"], False),
     "host": (["cc"], False),
 }
@@ -33,13 +39,20 @@ def test_kernels_build_warning_free_with_and_without_the_dsp_extension(
     command, dsp = TARGETS[target]
     if shutil.which(command[0]) is None:
         pytest.fail(f"{command[0]} is not installed")
-    source = tmp_path / "tml_kernels.c"
-    for name in ("tml_kernels.h", "tml_kernels.c"):
-        (tmp_path / name).write_text((KERNELS / name).read_text(encoding="utf-8"))
-    # Which path the preprocessor took, besides the object itself.
+    kernel_files = [entry for entry in KERNELS.iterdir() if entry.name.endswith((".c", ".h"))]
+    for entry in kernel_files:
+        (tmp_path / entry.name).write_text(entry.read_text(encoding="utf-8"))
+    sources = sorted(
+        str(tmp_path / entry.name) for entry in kernel_files if entry.name.endswith(".c")
+    )
+    assert len(sources) >= 4  # the kernels are split over several files
+    # Which path the preprocessor took, besides the objects themselves.
     probe = tmp_path / "probe.c"
-    probe.write_text('#include "tml_kernels.c"\nint tml_probe_dsp = TML_DSP;\n')
-    subprocess.run([*command, *WARNINGS, str(source), "-o", str(tmp_path / "k.o")], check=True)
+    probe.write_text('#include "tml_requantize.h"\nint tml_probe_dsp = TML_DSP;\n')
+    for source in sources:
+        subprocess.run(
+            [command[0], *WARNINGS, *command[1:], source, "-o", source + ".o"], check=True
+        )
     defines = subprocess.run(
         [*command, "-std=c99", "-E", "-dM", str(probe)], check=True, capture_output=True, text=True
     ).stdout

@@ -23,7 +23,6 @@ from tinymlaas.engine.reader import Graph, Operator, read_model
 
 HEADER_NAME = "tinymlaas_model.h"
 SOURCE_NAME = "tinymlaas_model.c"
-KERNEL_FILES = ("tml_kernels.h", "tml_kernels.c", "tml_softmax.c")
 # Added only when an operator runs in place (their code would otherwise be linked for nothing).
 IN_PLACE_KERNEL_FILES = ("tml_inplace.h", "tml_inplace.c")
 _ELEMENTWISE = {"ADD", "MUL", "QUANTIZE"}
@@ -91,8 +90,12 @@ def generate(model: bytes, in_place: planner.InPlaceMode = "auto") -> GeneratedL
         SOURCE_NAME: _source(emitter, calls, memory, graph),
     }
     kernels = resources.files("tinymlaas.engine") / "kernels"
-    for name in (*KERNEL_FILES, *(IN_PLACE_KERNEL_FILES if memory.in_place else ())):
-        files[name] = (kernels / name).read_text(encoding="utf-8")
+    for entry in sorted(kernels.iterdir(), key=lambda entry: entry.name):
+        if not entry.name.endswith((".c", ".h")):
+            continue
+        if entry.name in IN_PLACE_KERNEL_FILES and not memory.in_place:
+            continue
+        files[entry.name] = entry.read_text(encoding="utf-8")
     assert source_tensor.quantization is not None
     assert target_tensor.quantization is not None
     return GeneratedLibrary(

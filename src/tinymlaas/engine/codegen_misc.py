@@ -97,12 +97,58 @@ def emit_binary(emitter: Emitter, operator: Operator) -> str:
         real = float(np.float32(q1.scale)) * float(np.float32(q2.scale))
         mo, so = arithmetic.quantize_multiplier(real / float(np.float32(q_out.scale)))
     fields.update(output_multiplier=mo, output_shift=so, act_min=low, act_max=high)
+    lookup = _lookup_table(emitter, operator, fields)
+    if lookup is not None:
+        return lookup
     name = f"tml_op_{operator.index}"
     emitter.declarations.append(c_struct("tml_binary_params", name, fields))
     kernel = "tml_add" if operator.name == "ADD" else "tml_mul"
     pointers = ", ".join(emitter.pointer(i) for i in operator.inputs[:2])
     target = emitter.pointers[operator.outputs[0]]
     return f"    {kernel}(&{name}, {pointers}, {target});  /* {operator.name} #{operator.index} */"
+
+
+def _binary_one(name: str, fields: dict[str, object], a: int, b: int) -> int:
+    """One output of ADD or MUL, with the kernels' integer arithmetic (tml_add / tml_mul)."""
+
+    def field(key: str) -> int:
+        return int(str(fields[key]))
+
+    requantize = arithmetic.multiply_by_quantized_multiplier
+    if name == "ADD":
+        shifted1 = (a + field("input1_offset")) * (1 << field("left_shift"))
+        shifted2 = (b + field("input2_offset")) * (1 << field("left_shift"))
+        total = requantize(
+            shifted1, field("input1_multiplier"), field("input1_shift")
+        ) + requantize(shifted2, field("input2_multiplier"), field("input2_shift"))
+    else:
+        total = (a + field("input1_offset")) * (b + field("input2_offset"))
+    value = requantize(total, field("output_multiplier"), field("output_shift"))
+    return min(max(value + field("output_offset"), field("act_min")), field("act_max"))
+
+
+def _lookup_table(emitter: Emitter, operator: Operator, fields: dict[str, object]) -> str | None:
+    """ADD or MUL of an activation and one constant: a 256-entry table of its outputs."""
+    first, second = (emitter.tensor(i) for i in operator.inputs[:2])
+    output = emitter.tensor(operator.outputs[0])
+    for variable, constant, position in ((first, second, 1), (second, first, 0)):
+        if constant.data is None or constant.size != 1 or variable.data is not None:
+            continue
+        if variable.size != output.size:
+            continue
+        fixed = int(np.asarray(constant.data).ravel()[0])
+        table = [
+            _binary_one(operator.name, fields, *((a, fixed) if position else (fixed, a)))
+            for a in range(-128, 128)
+        ]
+        name = emitter.int8_array(f"tml_qparam_{operator.index}_table", table)
+        source = emitter.pointer(variable.index)
+        target = emitter.pointers[operator.outputs[0]]
+        return (
+            f"    tml_lookup({name}, {source}, {target}, {output.size});"
+            f"  /* {operator.name} #{operator.index} */"
+        )
+    return None
 
 
 def emit_softmax(emitter: Emitter, operator: Operator) -> str:

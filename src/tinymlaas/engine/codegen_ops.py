@@ -16,6 +16,8 @@ from tinymlaas.engine.errors import UnsupportedOperator
 from tinymlaas.engine.reader import Graph, Operator, Quantization, Tensor
 
 VALUES_PER_LINE = 24
+# The fast requantization carries the output offset x 2^shift in 32 bits (tml_requantize.h).
+FAST_RIGHT_SHIFT_MAX = 22
 
 
 @dataclass
@@ -49,6 +51,17 @@ class Emitter:
             self.weight_bytes += tensor.nbytes
             self._array_names[key] = name
         return self._array_names[key]
+
+    def folded_bias(self, name: str, values: list[int]) -> str:
+        """A bias array the generator derived from the model's (counted with the weights)."""
+        self.arrays.append(_array("int32_t", name, np.asarray(values, dtype=np.int64)))
+        self.weight_bytes += 4 * len(values)
+        return name
+
+    def int8_array(self, name: str, values: list[int]) -> str:
+        self.arrays.append(_array("int8_t", name, np.asarray(values, dtype=np.int64)))
+        self.qparam_bytes += len(values)
+        return name
 
     def int32_array(self, name: str, values: list[int]) -> str:
         self.arrays.append(_array("int32_t", name, np.asarray(values, dtype=np.int64)))
@@ -110,20 +123,50 @@ def _bias(emitter: Emitter, operator: Operator) -> str:
 
 def _requantization(
     emitter: Emitter, operator: Operator, filter_tensor: Tensor, channels: int
-) -> tuple[str, str]:
+) -> tuple[list[int], list[int]]:
     input_scale = quantization_of(emitter, operator.inputs[0], operator).scale
     output_scale = quantization_of(emitter, operator.outputs[0], operator).scale
     filter_scales = quantization_of(emitter, filter_tensor.index, operator).scales
     if len(filter_scales) not in (1, channels):
         raise UnsupportedOperator(operator.name, "per-channel scales do not match the channels")
-    multipliers, shifts = arithmetic.per_channel_multipliers(
-        input_scale, filter_scales, output_scale, channels
-    )
+    return arithmetic.per_channel_multipliers(input_scale, filter_scales, output_scale, channels)
+
+
+def _requantization_arrays(
+    emitter: Emitter, operator: Operator, multipliers: list[int], shifts: list[int]
+) -> tuple[str, str]:
     prefix = f"tml_qparam_{operator.index}"
     return (
         emitter.int32_array(f"{prefix}_multiplier", multipliers),
         emitter.int32_array(f"{prefix}_shift", shifts),
     )
+
+
+def _bias_values(emitter: Emitter, operator: Operator, channels: int) -> np.ndarray:
+    if len(operator.inputs) < 3 or operator.inputs[2] < 0:
+        return np.zeros(channels, dtype=np.int64)
+    data = emitter.tensor(operator.inputs[2]).data
+    assert data is not None
+    return np.asarray(data, dtype=np.int64).ravel()
+
+
+def fast_conv(
+    filter_rows: np.ndarray, bias: np.ndarray, input_offset: int, shifts: list[int]
+) -> bool:
+    """Whether the kernels' fast paths hold for a conv: every shift a right shift of 1 to 22
+    bits and every accumulator + bias below 2^30, the partial sums too, whichever way the input
+    offset is counted (added to each input, or folded into the bias): the bound checked is
+    2^29, which covers both with room.
+
+    `filter_rows` holds one output channel's weights per row."""
+    if any(not -FAST_RIGHT_SHIFT_MAX <= shift <= -1 for shift in shifts):
+        return False
+    magnitudes = np.abs(filter_rows.astype(np.int64)).sum(axis=1)
+    folded = bias + input_offset * filter_rows.astype(np.int64).sum(axis=1)
+    largest_input = max(abs(-128 + input_offset), abs(127 + input_offset))
+    unfolded_bound = magnitudes * largest_input + np.abs(bias)
+    folded_bound = magnitudes * 128 + np.abs(folded)
+    return bool(max(unfolded_bound.max(), folded_bound.max()) < 2**29)
 
 
 def _offsets_and_range(emitter: Emitter, operator: Operator) -> dict[str, object]:
@@ -160,21 +203,40 @@ def emit_conv(emitter: Emitter, operator: Operator) -> str:
         raise UnsupportedOperator(operator.name, "grouped convolution")
     stride, dilation = operator.options["stride"], operator.options["dilation"]
     padding = operator.options["padding"]
-    multiplier_name, shift_name = _requantization(emitter, operator, filter_tensor, out_c)
+    pad_h = arithmetic.same_padding(in_h, stride[0], filter_h, dilation[0], padding)
+    pad_w = arithmetic.same_padding(in_w, stride[1], filter_w, dilation[1], padding)
+    multipliers, shifts = _requantization(emitter, operator, filter_tensor, out_c)
+    offsets = _offsets_and_range(emitter, operator)
+    assert filter_tensor.data is not None
+    weights = np.asarray(filter_tensor.data)
+    rows = weights.reshape(-1, out_c).T if depthwise else weights.reshape(out_c, -1)
+    bias_values = _bias_values(emitter, operator, out_c)
+    input_offset = int(str(offsets["input_offset"]))
+    fast = fast_conv(rows, bias_values, input_offset, shifts)
+    pointwise = (filter_h, filter_w, *stride, pad_h, pad_w) == (1, 1, 1, 1, 0, 0) and (
+        in_h,
+        in_w,
+    ) == (out_h, out_w)
+    if fast and pointwise and not depthwise:
+        folded = bias_values + input_offset * rows.astype(np.int64).sum(axis=1)
+        bias = emitter.folded_bias(f"tml_weight_op{operator.index}_folded_bias", folded.tolist())
+    else:
+        bias = _bias(emitter, operator)
+    multiplier_name, shift_name = _requantization_arrays(emitter, operator, multipliers, shifts)
     fields: dict[str, object] = {
         "in_h": in_h, "in_w": in_w, "in_c": in_c,
         "out_h": out_h, "out_w": out_w, "out_c": out_c,
         "filter_h": filter_h, "filter_w": filter_w,
         "stride_h": stride[0], "stride_w": stride[1],
         "dilation_h": dilation[0], "dilation_w": dilation[1],
-        "pad_h": arithmetic.same_padding(in_h, stride[0], filter_h, dilation[0], padding),
-        "pad_w": arithmetic.same_padding(in_w, stride[1], filter_w, dilation[1], padding),
+        "pad_h": pad_h, "pad_w": pad_w,
         "depth_multiplier": out_c // in_c if depthwise else 1,
-        **_offsets_and_range(emitter, operator),
+        **offsets,
         "filter": f"{emitter.weight(filter_tensor.index)}",
-        "bias": _bias(emitter, operator),
+        "bias": bias,
         "multiplier": multiplier_name,
         "shift": shift_name,
+        "fast": int(fast),
     }  # fmt: skip
     name = f"tml_op_{operator.index}"
     emitter.declarations.append(c_struct("tml_conv_params", name, fields))
@@ -189,7 +251,8 @@ def emit_fully_connected(emitter: Emitter, operator: Operator) -> str:
         raise UnsupportedOperator(operator.name, f"{filter_tensor.dtype} weights")
     out_depth, in_depth = filter_tensor.shape
     batches = emitter.tensor(operator.inputs[0]).size // in_depth
-    multiplier_name, shift_name = _requantization(emitter, operator, filter_tensor, out_depth)
+    multipliers, shifts = _requantization(emitter, operator, filter_tensor, out_depth)
+    multiplier_name, shift_name = _requantization_arrays(emitter, operator, multipliers, shifts)
     offsets = _offsets_and_range(emitter, operator)
     fields: dict[str, object] = {
         "batches": batches, "in_depth": in_depth, "out_depth": out_depth,

@@ -21,6 +21,10 @@ typedef struct {
     const int32_t *bias;               /* may be 0 */
     const int32_t *multiplier;         /* per output channel */
     const int32_t *shift;
+    /* 1 when the generator proved the fast paths' conditions: |accumulator + bias| < 2^30 and
+     * every shift a right shift; a pointwise conv's bias then holds input_offset x the sum of
+     * its filter row too (1x1, stride 1, no padding). */
+    int32_t fast;
 } tml_conv_params;
 
 void tml_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output);
@@ -70,6 +74,10 @@ void tml_add(const tml_binary_params *p, const int8_t *input1, const int8_t *inp
              int8_t *output);
 void tml_mul(const tml_binary_params *p, const int8_t *input1, const int8_t *input2,
              int8_t *output);
+
+/* An element-wise op of one activation and one constant, as its 256 outputs:
+ * output[i] = table[input[i] + 128]. */
+void tml_lookup(const int8_t *table, const int8_t *input, int8_t *output, int32_t size);
 
 typedef struct {
     int32_t outer, depth;
