@@ -17,6 +17,7 @@ from tinymlaas.config import Settings
 from tinymlaas.datasets.router import router as datasets_router
 from tinymlaas.db.session import make_engine, make_session_factory
 from tinymlaas.devices.router import router as devices_router
+from tinymlaas.devices.testing.router import router as device_tests_router
 from tinymlaas.error_handlers import install_error_handlers
 from tinymlaas.health import router as health_router
 from tinymlaas.jobs.background import JobMaintenance
@@ -38,6 +39,7 @@ API_ROUTERS = (
     training_router,
     compiling_router,
     devices_router,
+    device_tests_router,
 )
 
 

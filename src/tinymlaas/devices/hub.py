@@ -24,6 +24,7 @@ from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
 from tinymlaas.devices import messages, repository, service
 from tinymlaas.devices.messages import CANCEL_INSTALL
+from tinymlaas.devices.testing import relay
 from tinymlaas.enums import JobStatus
 from tinymlaas.hardware.serial_protocol import Hello, Prediction
 from tinymlaas.jobs import repository as jobs_repository
@@ -71,7 +72,10 @@ class BridgeConnection:
                     log.warning("bridge %s: %s", self.bridge_id, error)
                     await self._send(messages.Error(detail=str(error)))
                     continue
-                await self._db(self._handle, message)
+                if isinstance(message, messages.DeviceTestProgress | messages.DeviceTestResult):
+                    await self._db(self._test_report, message)
+                else:
+                    await self._db(self._handle, message)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -124,6 +128,13 @@ class BridgeConnection:
                     self._install_result(session, message)
                 case messages.DeviceError():
                     log.info("bridge %s device %s: %s", self.bridge_id, message.port, message)
+
+    def _test_report(
+        self, message: messages.DeviceTestProgress | messages.DeviceTestResult
+    ) -> None:
+        with transaction(self.factory) as session:
+            if session.get(Bridge, self.bridge_id) is not None:
+                relay.record(session, message)
 
     def _install_log(self, session: Session, job_id: int, line: str) -> None:
         installation = repository.installation_by_job(session, job_id)
@@ -213,6 +224,7 @@ class BridgeConnection:
                 jobs_repository.add_event(
                     session, installation.job_id, "state", {"status": JobStatus.running}
                 )
+            outgoing += relay.outgoing_tests(session, self.bridge_id, self.features, self.version)
         # Remembered once committed, so that a round that failed is tried again.
         self.cancels.update(cancels)
         outgoing += [
@@ -272,6 +284,7 @@ class BridgeConnection:
     def _disconnected(self) -> None:
         with transaction(self.factory) as session:
             repository.mark_bridge_gone(session, self.bridge_id)
+            relay.bridge_gone(session, self.bridge_id)
             for job_id in self.in_flight:
                 job = session.get(Job, job_id)
                 if job is not None and job.status == JobStatus.running:

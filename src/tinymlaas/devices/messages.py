@@ -20,8 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 # A bridge that lists this feature in its hello stops an install when sent `cancel_install`.
 CANCEL_INSTALL = "cancel_install"
+# A bridge that lists this feature runs `device_test` (serial protocol version 2 boards).
+DEVICE_TEST = "device_test"
 # What a bridge may list in its hello's `features`, and what each means.
-FEATURE_MEANINGS = {CANCEL_INSTALL: "the bridge stops a running install when sent `cancel_install`"}
+FEATURE_MEANINGS = {
+    CANCEL_INSTALL: "the bridge stops a running install when sent `cancel_install`",
+    DEVICE_TEST: "the bridge tests a model on a board when sent `device_test`",
+}
 
 
 class Message(BaseModel):
@@ -65,6 +70,30 @@ class CancelInstall(Message):
 
     type: Literal["cancel_install"] = "cancel_install"
     job_id: int
+
+
+class DeviceTest(Message):
+    """Needs `device_test`. Test the model the board at `port` runs: `count` int8 input
+    tensors of `input_bytes` each follow in `device_test_images` chunks; the bridge sends each
+    to the board (a TENSOR frame, serial protocol version 2) and answers with
+    `device_test_progress` and one `device_test_result`."""
+
+    type: Literal["device_test"] = "device_test"
+    job_id: int
+    port: str
+    model_id: str = Field(description="sha256 of `manifest.json`: what the board must run")
+    count: int = Field(ge=0)
+    input_bytes: int = Field(gt=0)
+    timeout_ms: int = Field(default=2000, gt=0, description="per image")
+
+
+class DeviceTestImages(Message):
+    """The tensors of a `device_test` from image `first` on, in order."""
+
+    type: Literal["device_test_images"] = "device_test_images"
+    job_id: int
+    first: int = Field(ge=0)
+    data: str = Field(description="base64 of whole tensors, one after another")
 
 
 class Revoked(Message):
@@ -176,11 +205,53 @@ class InstallResult(Message):
     device_state: str | None = Field(default=None, description="only when `cancelled` is true")
 
 
+class DeviceTestProgress(Message):
+    """How many images of a `device_test` the board has answered so far (about twice a second)."""
+
+    type: Literal["device_test_progress"] = "device_test_progress"
+    job_id: int
+    done: int
+    total: int
+
+
+class DeviceTestAnswer(Message):
+    """What the board said about one image: `ok` with its raw int8 outputs and latency,
+    `timeout` (no answer in time) or `error` (its TERR message, or why it was not sent)."""
+
+    status: Literal["ok", "timeout", "error"]
+    scores: list[int] = []
+    latency_us: int | None = None
+    error: str | None = None
+
+
+class DeviceTestResult(Message):
+    """How a `device_test` ended: `ok` with one answer per image in order, or not `ok` with
+    `error` (e.g. the board speaks protocol version 1 or runs another model)."""
+
+    type: Literal["device_test_result"] = "device_test_result"
+    job_id: int
+    ok: bool
+    error: str | None = None
+    answers: list[DeviceTestAnswer] = []
+    seconds: float = Field(default=0.0, description="the whole exchange over the link")
+    bytes_sent: int = 0
+
+
 ServerMessage = Annotated[
-    Welcome | Install | CancelInstall | Revoked | Error, Field(discriminator="type")
+    Welcome | Install | CancelInstall | Revoked | Error | DeviceTest | DeviceTestImages,
+    Field(discriminator="type"),
 ]
 BridgeMessage = Annotated[
-    Hello | Ping | Ports | DeviceHello | Prediction | DeviceError | InstallLog | InstallResult,
+    Hello
+    | Ping
+    | Ports
+    | DeviceHello
+    | Prediction
+    | DeviceError
+    | InstallLog
+    | InstallResult
+    | DeviceTestProgress
+    | DeviceTestResult,
     Field(discriminator="type"),
 ]
 server_messages: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
