@@ -8,6 +8,7 @@ from tinymlaas.cli import (
     bridge_command,
     client_commands,
     compiling_commands,
+    device_test_commands,
     devices_commands,
     import_commands,
     jobs_commands,
@@ -28,6 +29,7 @@ import_commands.register()
 compiling_commands.register(app)
 jobs_commands.register(app)
 devices_commands.register(app)
+device_test_commands.register()
 bridge_command.register(app)
 
 
