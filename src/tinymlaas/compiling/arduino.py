@@ -18,9 +18,12 @@ from tinymlaas.compiling.c_array import HEADER_NAME, SOURCE_NAME, to_c_array
 from tinymlaas.hardware.boards import Board
 from tinymlaas.hardware.footprint import tensor_arena_bytes
 from tinymlaas.hardware.serial_protocol import (
+    LATEST_PROTOCOL,
     DeviceError,
     Hello,
     Prediction,
+    TensorError,
+    TensorResult,
     encode_text,
     format_message,
 )
@@ -140,12 +143,16 @@ def _c_float(value: float) -> str:
 def _line_buffer_bytes(board: Board, labels: list[str], model_id: str, shape: str) -> int:
     """Return the longest line the sketch can print plus its NUL; ValueError past the cap."""
     width, height, channels = (int(size) for size in shape.split("x"))
-    hello = format_message(Hello(model_id, board.id, tuple(labels), (width, height, channels)))
+    shape_tuple = (width, height, channels)
+    hello = format_message(Hello(model_id, board.id, tuple(labels), shape_tuple, LATEST_PROTOCOL))
     top = max(labels, key=lambda label: len(encode_text(label)))
     worst = Prediction(_MAX_SEQ, top, dict.fromkeys(labels, 1.0), _MAX_LATENCY_MS)
     prediction = format_message(worst)
     error = format_message(DeviceError("x" * _MAX_ERROR_CHARS))
-    return max(len(hello), len(prediction), len(error)) + 1
+    # The answers to TENSOR frames: every raw output at its longest, and a refusal.
+    result = format_message(TensorResult(_MAX_SEQ, _MAX_SEQ, (-128,) * len(labels)))
+    refusal = format_message(TensorError(_MAX_SEQ, "x" * _MAX_ERROR_CHARS))
+    return max(len(hello), len(prediction), len(error), len(result), len(refusal)) + 1
 
 
 def _check(model: bytes, spec: "LibrarySpec", ops: Sequence[str]) -> None:
