@@ -113,12 +113,15 @@ class StreamReader:
         return out
 
     def abandon(self) -> list[Incoming]:
-        """Give up a partial frame (its sender went quiet): rescan what followed its sync."""
-        pending, self._pending = self._pending, bytearray()
-        if not pending:
-            return []
-        self.dropped += 1
-        return self.feed(bytes(pending[len(SYNC) :]))
+        """Give up a partial frame (its sender went quiet): what followed its sync bytes is
+        read again, and any frame that starts there but is incomplete too is given up."""
+        out: list[Incoming] = []
+        if self._pending:
+            self.dropped += 1
+        while self._pending:
+            pending, self._pending = self._pending, bytearray()
+            out += self.feed(bytes(pending[len(SYNC) :]))
+        return out
 
     def _frame_at(self, buffer: bytearray, start: int) -> tuple[Incoming | None, int] | None:
         """Read the frame at `start`: (item or None, where to go on), or None for more bytes."""

@@ -80,6 +80,7 @@ def record(
         record_progress(session, message)
     else:
         record_result(session, message)
+    session.flush()
 
 
 def record_progress(session: Session, message: messages.DeviceTestProgress) -> None:
@@ -111,6 +112,7 @@ def record_result(session: Session, message: messages.DeviceTestResult) -> None:
 def bridge_gone(session: Session, bridge_id: int) -> None:
     for test in repository.sent_by_bridge(session, bridge_id):
         _fail(test, "the bridge disconnected during the test")
+    session.flush()
 
 
 def _fail(test: DeviceTest, error: str) -> None:
