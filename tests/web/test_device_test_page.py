@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -74,3 +76,23 @@ def test_a_board_that_agrees_says_so(app_client: TestClient, database: Database)
     words = text_of(app_client.get(f"/compiled/{compiled_id}", headers=HTML).text)
     assert "top-1 equals the host's int8 on all 3 images" in words
     assert "On the device 100.0%" in words
+
+
+def test_the_form_starts_a_test_and_shows_why_it_is_refused(
+    app_client: TestClient, database: Database
+) -> None:
+    token = log_in(app_client)
+    compiled_id = compiled_tested_on_a_board(
+        database, [{"status": "ok", "scores": [1, 0], "latency_us": 5}] * 3
+    )
+    page = app_client.get(f"/compiled/{compiled_id}", headers=HTML).text
+    action = re.search(r'action="(/devices/\d+/test)"', page)
+    assert action is not None
+    response = app_client.post(
+        action.group(1),
+        data={"split": "all", "limit": "2", "csrf_token": token},
+        headers=HTML | {"referer": f"/compiled/{compiled_id}"},
+        follow_redirects=True,
+    )
+    # The service's refusal comes back on the page (the stand-in model has no dataset).
+    assert "has no dataset: give dataset_id" in text_of(response.text)
