@@ -14,6 +14,7 @@ peers expect.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -22,10 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 CANCEL_INSTALL = "cancel_install"
 # A bridge that lists this feature runs `device_test` (serial protocol version 2 boards).
 DEVICE_TEST = "device_test"
+# A bridge that lists this feature captures camera frames from a board when sent `capture`.
+CAPTURE = "capture"
 # What a bridge may list in its hello's `features`, and what each means.
 FEATURE_MEANINGS = {
     CANCEL_INSTALL: "the bridge stops a running install when sent `cancel_install`",
     DEVICE_TEST: "the bridge tests a model on a board when sent `device_test`",
+    CAPTURE: "the bridge captures camera frames from a board when sent `capture`",
 }
 
 
@@ -94,6 +98,18 @@ class DeviceTestImages(Message):
     job_id: int
     first: int = Field(ge=0)
     data: str = Field(description="base64 of whole tensors, one after another")
+
+
+class Capture(Message):
+    """Needs `capture`. Take `count` camera frames from the board at `port` (CAPTURE, serial
+    protocol version 2), `interval_ms` apart; answered by one `capture_frame` per frame and one
+    `capture_result`."""
+
+    type: Literal["capture"] = "capture"
+    job_id: int
+    port: str
+    count: int = Field(ge=1)
+    interval_ms: int = Field(default=0, ge=0)
 
 
 class Revoked(Message):
@@ -237,8 +253,30 @@ class DeviceTestResult(Message):
     bytes_sent: int = 0
 
 
+class CaptureFrame(Message):
+    """One camera frame of a `capture`, as a PNG (lossless: the board's pixels as they were)."""
+
+    type: Literal["capture_frame"] = "capture_frame"
+    job_id: int
+    index: int = Field(ge=0)
+    png: str = Field(description="base64 of the PNG")
+    width: int
+    height: int
+    captured_at: datetime = Field(description="when the bridge received the frame (UTC)")
+
+
+class CaptureResult(Message):
+    """How a `capture` ended: `ok` once every frame was sent, else `error` says why."""
+
+    type: Literal["capture_result"] = "capture_result"
+    job_id: int
+    ok: bool
+    error: str | None = None
+    frames: int = Field(default=0, description="how many `capture_frame` were sent")
+
+
 ServerMessage = Annotated[
-    Welcome | Install | CancelInstall | Revoked | Error | DeviceTest | DeviceTestImages,
+    Welcome | Install | CancelInstall | Revoked | Error | DeviceTest | DeviceTestImages | Capture,
     Field(discriminator="type"),
 ]
 BridgeMessage = Annotated[
@@ -251,7 +289,9 @@ BridgeMessage = Annotated[
     | InstallLog
     | InstallResult
     | DeviceTestProgress
-    | DeviceTestResult,
+    | DeviceTestResult
+    | CaptureFrame
+    | CaptureResult,
     Field(discriminator="type"),
 ]
 server_messages: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -32,6 +32,42 @@ KINDS = frozenset({TENSOR, FRAME})
 MAX_SEQ = 2**32 - 1
 
 
+# A FRAME payload: width (u16 LE), height (u16 LE), pixel format (u8), then the pixels row by
+# row. Formats: 8-bit gray, RGB565 high byte first (as cameras give it), 8-bit RGB.
+_FRAME_HEADER = struct.Struct("<HHB")
+GRAY8, RGB565, RGB888 = 1, 2, 3
+BYTES_PER_PIXEL = {GRAY8: 1, RGB565: 2, RGB888: 3}
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    """A camera frame as a board sends it (uncompressed)."""
+
+    width: int
+    height: int
+    pixel_format: int
+    pixels: bytes
+
+    def encode(self) -> bytes:
+        """The FRAME payload; ValueError if the pixels do not match the size and format."""
+        if self.pixel_format not in BYTES_PER_PIXEL or not (0 < self.width <= 0xFFFF):
+            raise ValueError("unknown pixel format or bad width")
+        expected = self.width * self.height * BYTES_PER_PIXEL[self.pixel_format]
+        if not 0 < self.height <= 0xFFFF or len(self.pixels) != expected:
+            raise ValueError(f"{len(self.pixels)} pixel bytes, the frame's size needs {expected}")
+        return _FRAME_HEADER.pack(self.width, self.height, self.pixel_format) + self.pixels
+
+    @classmethod
+    def decode(cls, payload: bytes) -> CameraFrame:
+        """Read a FRAME payload; ValueError naming what is wrong."""
+        if len(payload) < _FRAME_HEADER.size:
+            raise ValueError("a camera frame needs its 5-byte header")
+        width, height, pixel_format = _FRAME_HEADER.unpack_from(payload)
+        frame = cls(width, height, pixel_format, bytes(payload[_FRAME_HEADER.size :]))
+        frame.encode()  # checks size and format
+        return frame
+
+
 @dataclass(frozen=True)
 class BinaryFrame:
     """A complete frame whose checksums matched."""

@@ -90,7 +90,21 @@ class TensorError:
     message: str
 
 
-Message = Hello | Prediction | DeviceError | Ping | TensorResult | TensorError
+@dataclass(frozen=True)
+class Capture:
+    """Host → device (v2): capture a camera frame now and send it as FRAME `seq`."""
+
+    seq: int
+
+
+@dataclass(frozen=True)
+class LastFrame:
+    """Host → device (v2): send the frame of the latest inference as FRAME `seq`."""
+
+    seq: int
+
+
+Message = Hello | Prediction | DeviceError | Ping | TensorResult | TensorError | Capture | LastFrame
 
 
 def crc16(data: bytes) -> int:
@@ -162,14 +176,17 @@ def _fields(message: Message) -> tuple[str, list[str]]:
         if message.source is not None:
             fields.append(encode_text(message.source))
         return "PRED", fields
-    if isinstance(message, TensorResult | TensorError):
-        return _test_fields(message)
+    if isinstance(message, TensorResult | TensorError | Capture | LastFrame):
+        return _v2_fields(message)
     return "ERR", [encode_text(message.message)]
 
 
-def _test_fields(message: TensorResult | TensorError) -> tuple[str, list[str]]:
+def _v2_fields(message: TensorResult | TensorError | Capture | LastFrame) -> tuple[str, list[str]]:
+    """The fields of the messages version 2 added."""
     if message.seq < 0:
         raise ValueError("seq must not be negative")
+    if isinstance(message, Capture | LastFrame):
+        return "CAPTURE" if isinstance(message, Capture) else "LAST", [str(message.seq)]
     if isinstance(message, TensorError):
         return "TERR", [str(message.seq), encode_text(message.message)]
     if message.latency_us < 0 or not message.scores:
@@ -250,11 +267,14 @@ def _parse_hello(fields: list[str]) -> Hello:
     return Hello(decode_text(model_id), decode_text(board), decoded, _parse_shape(shape), protocol)
 
 
-def _parse_test(name: str, fields: list[str]) -> TensorResult | TensorError:
-    """Build a TRES (seq, latency in µs, raw scores) or a TERR (seq, message)."""
+def _parse_v2(name: str, fields: list[str]) -> TensorResult | TensorError | Capture | LastFrame:
+    """Build a TRES (seq, latency in µs, raw scores), a TERR (seq, message), a CAPTURE or a
+    LAST (seq)."""
     if _UNSIGNED.fullmatch(fields[0]) is None:
         raise ValueError("bad seq")
     seq = int(fields[0])
+    if name in ("CAPTURE", "LAST"):
+        return Capture(seq) if name == "CAPTURE" else LastFrame(seq)
     if name == "TERR":
         return TensorError(seq, decode_text(fields[1]))
     if _UNSIGNED.fullmatch(fields[1]) is None:
@@ -284,7 +304,9 @@ def _parse_prediction(fields: list[str]) -> Prediction:
     return Prediction(int(seq), top, scores, _parse_decimal(latency), source)
 
 
-_MIN_FIELDS = {"PING": 0, "HELLO": 4, "PRED": 4, "ERR": 1, "TRES": 3, "TERR": 2}
+_MIN_FIELDS = {
+    "PING": 0, "HELLO": 4, "PRED": 4, "ERR": 1, "TRES": 3, "TERR": 2, "CAPTURE": 1, "LAST": 1,
+}  # fmt: skip
 
 
 def parse_line(line: bytes) -> Message | None:
@@ -307,8 +329,8 @@ def parse_line(line: bytes) -> Message | None:
             return _parse_hello(fields)
         if name == "PRED":
             return _parse_prediction(fields)
-        if name in ("TRES", "TERR"):
-            return _parse_test(name, fields)
+        if name in ("TRES", "TERR", "CAPTURE", "LAST"):
+            return _parse_v2(name, fields)
         return DeviceError(decode_text(fields[0]))
     except ValueError:
         return None

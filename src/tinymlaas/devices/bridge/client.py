@@ -22,13 +22,14 @@ import websockets
 from tinymlaas import __version__
 from tinymlaas.devices import messages
 from tinymlaas.devices.bridge.cancellation import Cancellation
-from tinymlaas.devices.bridge.device_test import TensorFeed, run_device_test
 from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
 from tinymlaas.devices.bridge.install import InstallRequest, InstallResult
 from tinymlaas.devices.bridge.installers import installer_for
+from tinymlaas.devices.bridge.sessions import PortSessions
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 from tinymlaas.hardware.boards import get_board
+from tinymlaas.hardware.serial_frames import CameraFrame
 from tinymlaas.hardware.serial_protocol import DeviceError, Hello, LineReader, Prediction
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ SCAN_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
 OUTBOX_SIZE = 10_000
 # What this bridge understands beyond the first version of the protocol (sent in its hello).
-FEATURES = (messages.CANCEL_INSTALL, messages.DEVICE_TEST)
+FEATURES = (messages.CANCEL_INSTALL, messages.DEVICE_TEST, messages.CAPTURE)
 
 
 def websocket_url(server: str) -> str:
@@ -136,9 +137,8 @@ class Bridge:
         self.installs: dict[int, Cancellation] = {}
         # The tasks running them (the loop itself keeps only weak references to tasks).
         self.install_tasks: set[asyncio.Task[None]] = set()
-        # Device tests in progress by job id: the tensors as they arrive.
-        self.tests: dict[int, TensorFeed] = {}
-        self.test_stop = threading.Event()
+        # Device tests, captures and last frames: work that needs a board's port to itself.
+        self.sessions = PortSessions(self._release_port, self._resume_port, self.emit)
 
     def emit(self, message: messages.Message) -> None:
         """Queue a message for the server (thread-safe)."""
@@ -215,10 +215,10 @@ class Bridge:
                         self._start_install(install)
                     case messages.CancelInstall(job_id=job_id):
                         self._cancel_install(job_id)
-                    case messages.DeviceTest() as test:
-                        self._start_test(test)
-                    case messages.DeviceTestImages() as images:
-                        self._test_images(images)
+                    case (
+                        messages.DeviceTest() | messages.DeviceTestImages() | messages.Capture()
+                    ) as work:
+                        self.sessions.handle(work)
                     case messages.Revoked():
                         log.error("the server revoked this bridge's token")
                         return False
@@ -333,48 +333,14 @@ class Bridge:
             self.readers[port] = restarted
             restarted.start()
 
-    def _start_test(self, message: messages.DeviceTest) -> None:
-        try:
-            feed = TensorFeed(message.count, message.input_bytes)
-        except ValueError as error:
-            self.emit(messages.DeviceTestResult(job_id=message.job_id, ok=False, error=str(error)))
-            return
-        self.tests[message.job_id] = feed
-        task = asyncio.create_task(self._device_test(message, feed))
-        self.install_tasks.add(task)
-        task.add_done_callback(self.install_tasks.discard)
-
-    def _test_images(self, message: messages.DeviceTestImages) -> None:
-        feed = self.tests.get(message.job_id)
-        if feed is None:
-            log.info("images for device test job %s, which is not running", message.job_id)
-            return
-        try:
-            feed.add(message.first, base64.b64decode(message.data))
-        except ValueError as error:
-            log.warning("device test job %s: %s", message.job_id, error)
-
-    async def _device_test(self, message: messages.DeviceTest, feed: TensorFeed) -> None:
-        """Test the model on a board; the port's reader lets go of it meanwhile."""
-        port = message.port
-        await self._release_port(port)
-        try:
-            result = await asyncio.to_thread(
-                run_device_test, port, message, feed, self.emit, self.test_stop
-            )
-        except Exception as exc:  # reported to the server as the test's failure
-            log.exception("device test on %s failed", port)
-            result = messages.DeviceTestResult(
-                job_id=message.job_id, ok=False, error=f"{type(exc).__name__}: {exc}"
-            )
-        finally:
-            self._resume_port(port)
-            self.tests.pop(message.job_id, None)
-        self.emit(result)
+    async def fetch_last_frame(self, port: str) -> CameraFrame:
+        """The frame of the latest inference of the board at `port` (serial LAST); raises
+        FrameUnavailable (the board's reason) or TransportError when there is none."""
+        return await self.sessions.fetch_last_frame(port)
 
     def stop(self) -> None:
         self.stopped.set()
-        self.test_stop.set()
+        self.sessions.stop.set()
         # Installers run in sessions of their own, which a Ctrl-C at the terminal does not reach.
         for cancellation in list(self.installs.values()):
             cancellation.cancel()

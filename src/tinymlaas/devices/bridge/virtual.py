@@ -24,13 +24,23 @@ from typing import Any
 import numpy as np
 
 from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD, PortInfo
+from tinymlaas.devices.bridge.virtual_camera import camera_frame
 from tinymlaas.devices.bridge.virtual_model import SEQ_MODULUS, Model, load_model
-from tinymlaas.hardware.serial_frames import TENSOR, BinaryFrame, CorruptFrame, StreamReader
+from tinymlaas.hardware.serial_frames import (
+    FRAME,
+    TENSOR,
+    BinaryFrame,
+    CorruptFrame,
+    StreamReader,
+    encode_frame,
+)
 from tinymlaas.hardware.serial_protocol import (
     LATEST_PROTOCOL,
     NO_MODEL,
+    Capture,
     DeviceError,
     Hello,
+    LastFrame,
     Ping,
     Prediction,
     TensorError,
@@ -45,6 +55,7 @@ CAMERA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 # How long a write may wait for the host to drain the pty before the rest of the line is
 # dropped: a board's serial port drops output nobody reads instead of stopping the sketch.
 _WRITE_GRACE_SECONDS = 0.05
+_FRAME_GRACE_SECONDS = 5.0
 _READ_CHUNK = 65536
 # While a host sends TENSOR frames the camera loop pauses, until this long after the last one.
 DRIVEN_SECONDS = 2.0
@@ -124,6 +135,9 @@ class VirtualDevice:
         self.baudrate = baudrate
         self._driven_until = 0.0
         self._last_input = 0.0
+        # Camera frames sent on request, and the image of the latest inference (LAST).
+        self._captured = 0
+        self._last_inferred: tuple[str, bytes] | None = None
         self._camera = list(camera)
         self._master, self._slave = os.openpty()
         # Raw mode: no echo of PINGs back to the host, no newline translation.
@@ -262,6 +276,26 @@ class VirtualDevice:
                 self._write(format_message(self._run_tensor(model, item)))
             elif isinstance(item, CorruptFrame) and item.kind == TENSOR:
                 self._write(format_message(TensorError(item.seq, item.reason)))
+            elif isinstance(item, Capture | LastFrame):
+                self._send_frame(item)
+
+    def _send_frame(self, request: Capture | LastFrame) -> None:
+        """A camera frame: the next one (CAPTURE) or the latest inference's (LAST)."""
+        with self._lock:
+            if isinstance(request, Capture):
+                image: tuple[str, bytes] | None = self._camera[self._captured % len(self._camera)]
+                self._captured += 1
+            else:
+                image = self._last_inferred
+        if image is None:
+            self._write(format_message(TensorError(request.seq, "no inference yet")))
+            return
+        try:
+            payload = camera_frame(image[1]).encode()
+        except ValueError as error:
+            self._write(format_message(TensorError(request.seq, str(error))))
+            return
+        self._write(encode_frame(FRAME, request.seq, payload), whole=True)
 
     def _run_tensor(self, model: Model | None, frame: BinaryFrame) -> TensorResult | TensorError:
         """Run the model on the int8 input tensor a host sent, as the sketch does."""
@@ -301,6 +335,7 @@ class VirtualDevice:
                 self._next_frame_at = self._driven_until
                 return
             source, data = self._camera[self._frame % len(self._camera)]
+            self._last_inferred = (source, data)
             self._frame += 1
             try:
                 pixels = to_pixels(data, model.width, model.height, model.color_mode)
@@ -321,14 +356,15 @@ class VirtualDevice:
                 self._seq = (self._seq + 1) % SEQ_MODULUS
             self._next_frame_at = time.monotonic() + self.interval_seconds
 
-    def _write(self, line: bytes) -> None:
+    def _write(self, line: bytes, whole: bool = False) -> None:
         """Write without ever blocking for long; what the host does not drain is dropped.
 
-        A dropped tail leaves a half line, which readers discard at the next "$".
+        A dropped tail leaves a half line, which readers discard at the next "$". A frame the
+        host asked for (`whole`) may take longer: the host is reading it.
         """
         self._pace(len(line))
         remaining = memoryview(line)
-        deadline = time.monotonic() + _WRITE_GRACE_SECONDS
+        deadline = time.monotonic() + (_FRAME_GRACE_SECONDS if whole else _WRITE_GRACE_SECONDS)
         while remaining:
             try:
                 remaining = remaining[os.write(self._master, remaining) :]
