@@ -16,6 +16,7 @@ from tinymlaas.compiling.router import router as compiling_router
 from tinymlaas.config import Settings
 from tinymlaas.datasets.router import router as datasets_router
 from tinymlaas.db.session import make_engine, make_session_factory
+from tinymlaas.devices.capturing.router import router as captures_router
 from tinymlaas.devices.router import router as devices_router
 from tinymlaas.devices.testing.router import router as device_tests_router
 from tinymlaas.error_handlers import install_error_handlers
@@ -40,6 +41,7 @@ API_ROUTERS = (
     compiling_router,
     devices_router,
     device_tests_router,
+    captures_router,
 )
 
 

@@ -23,6 +23,7 @@ from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
 from tinymlaas.devices import messages, repository, service
+from tinymlaas.devices.capturing import relay as capture_relay
 from tinymlaas.devices.messages import CANCEL_INSTALL
 from tinymlaas.devices.testing import relay
 from tinymlaas.enums import JobStatus
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 # c_library.zip exists for engine "c" only: a virtual device runs its generated C.
 INSTALL_FILES = ("model.tflite", "manifest.json", "arduino_library.zip", "c_library.zip")
 POLL_SECONDS = 0.5
+# What a bridge reports of the work that needs a board's port to itself.
+PORT_WORK_REPORTS = (
+    messages.DeviceTestProgress,
+    messages.DeviceTestResult,
+    messages.CaptureFrame,
+    messages.CaptureResult,
+)
 MAX_LOG_CHARS = 200_000
 
 
@@ -72,8 +80,8 @@ class BridgeConnection:
                     log.warning("bridge %s: %s", self.bridge_id, error)
                     await self._send(messages.Error(detail=str(error)))
                     continue
-                if isinstance(message, messages.DeviceTestProgress | messages.DeviceTestResult):
-                    await self._db(self._test_report, message)
+                if isinstance(message, PORT_WORK_REPORTS):
+                    await self._db(self._port_work_report, message)
                 else:
                     await self._db(self._handle, message)
         except (WebSocketDisconnect, RuntimeError):
@@ -129,12 +137,19 @@ class BridgeConnection:
                 case messages.DeviceError():
                     log.info("bridge %s device %s: %s", self.bridge_id, message.port, message)
 
-    def _test_report(
-        self, message: messages.DeviceTestProgress | messages.DeviceTestResult
-    ) -> None:
+    def _port_work_report(self, message: messages.BridgeMessage) -> None:
+        """What a bridge reports of a device test or a capture."""
         with transaction(self.factory) as session:
-            if session.get(Bridge, self.bridge_id) is not None:
+            if session.get(Bridge, self.bridge_id) is None:
+                return
+            if isinstance(message, messages.DeviceTestProgress | messages.DeviceTestResult):
                 relay.record(session, message)
+            elif isinstance(message, messages.CaptureFrame):
+                settings = self.websocket.app.state.settings
+                capture_relay.record_frame(session, message, settings)
+            elif isinstance(message, messages.CaptureResult):
+                self.in_flight.discard(message.job_id)
+                capture_relay.record_result(session, message)
 
     def _install_log(self, session: Session, job_id: int, line: str) -> None:
         installation = repository.installation_by_job(session, job_id)
@@ -225,6 +240,11 @@ class BridgeConnection:
                     session, installation.job_id, "state", {"status": JobStatus.running}
                 )
             outgoing += relay.outgoing_tests(session, self.bridge_id, self.features, self.version)
+            captures, claimed = capture_relay.outgoing_captures(
+                session, self.bridge_id, self.features, self.version, self.worker
+            )
+            outgoing += captures
+            self.in_flight.update(claimed)
         # Remembered once committed, so that a round that failed is tried again.
         self.cancels.update(cancels)
         outgoing += [
@@ -285,6 +305,7 @@ class BridgeConnection:
         with transaction(self.factory) as session:
             repository.mark_bridge_gone(session, self.bridge_id)
             relay.bridge_gone(session, self.bridge_id)
+            capture_relay.bridge_gone(session, self.bridge_id)
             for job_id in self.in_flight:
                 job = session.get(Job, job_id)
                 if job is not None and job.status == JobStatus.running:

@@ -7,6 +7,7 @@ from tinymlaas.models.bridge import Bridge
 from tinymlaas.models.compiled_model import CompiledFile, CompiledModel
 from tinymlaas.models.dataset import Dataset
 from tinymlaas.models.device import Device
+from tinymlaas.models.device_capture import DeviceCapture
 from tinymlaas.models.device_test import DeviceTest
 from tinymlaas.models.folder import Folder
 from tinymlaas.models.image import Image
@@ -25,6 +26,7 @@ __all__ = [
     "CompiledModel",
     "Dataset",
     "Device",
+    "DeviceCapture",
     "DeviceTest",
     "Folder",
     "Image",

@@ -1,4 +1,5 @@
-"""device tests: a compiled model tested on the board itself
+"""device tests and captures: a compiled model tested on the board itself, camera frames
+taken from a board into a dataset
 
 Revision ID: 0008
 Revises: 0006
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 import tinymlaas.db.base
 
@@ -89,6 +91,62 @@ def upgrade() -> None:
             batch_op.f("ix_device_tests_inputs_sha256"), ["inputs_sha256"], unique=False
         )
 
+    op.create_table(
+        "device_captures",
+        sa.Column("owner_id", sa.Integer(), nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("dataset_id", sa.Integer(), nullable=False),
+        sa.Column("job_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "folder",
+            sa.String(length=512)
+            .with_variant(
+                mysql.VARCHAR(charset="utf8mb4", collation="utf8mb4_bin", length=512), "mariadb"
+            )
+            .with_variant(
+                mysql.VARCHAR(charset="utf8mb4", collation="utf8mb4_bin", length=512), "mysql"
+            ),
+            nullable=False,
+        ),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("interval_ms", sa.Integer(), nullable=False),
+        sa.Column("image_ids", sa.JSON(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("created_at", tinymlaas.db.base.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", tinymlaas.db.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["owner_id"],
+            ["users.id"],
+            name=op.f("fk_device_captures_owner_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["devices.id"],
+            name=op.f("fk_device_captures_device_id_devices"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["dataset_id"],
+            ["datasets.id"],
+            name=op.f("fk_device_captures_dataset_id_datasets"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], name=op.f("fk_device_captures_job_id_jobs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_device_captures")),
+        sa.UniqueConstraint("job_id", name=op.f("uq_device_captures_job_id")),
+        mysql_charset="utf8mb4",
+    )
+    with op.batch_alter_table("device_captures", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_device_captures_owner_id"), ["owner_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_device_captures_device_id"), ["device_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    op.drop_table("device_captures")
     op.drop_table("device_tests")
