@@ -11,6 +11,7 @@ from PIL import Image
 
 from devices.test_loop import camera, online_device, start_bridge  # noqa: F401
 
+from support.cli import Cli
 from support.factories import labelled_zip
 from support.jobs import wait_for_job
 
@@ -24,6 +25,8 @@ def test_frames_from_the_virtual_camera_land_in_the_dataset_folder_as_tagged_png
     api: httpx.Client,
     server_url: str,
     camera: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     archive, _ = labelled_zip({"bright": 2, "dark": 2})
     dataset = api.post(
@@ -57,6 +60,15 @@ def test_frames_from_the_virtual_camera_land_in_the_dataset_folder_as_tagged_png
             assert png.text["Board"] == "virtual"
             assert "TMLVIRT-0" in png.text["Device"]
             assert png.text["Captured"].startswith("20")
+
+        monkeypatch.setenv("TINYMLAAS_CONFIG_DIR", str(tmp_path / "config"))
+        monkeypatch.setenv("TINYMLAAS_SERVER", server_url)
+        monkeypatch.setenv("TINYMLAAS_TOKEN", api.headers["Authorization"].removeprefix("Bearer "))
+        output = Cli().ok(
+            "devices", "capture", str(device["id"]), "--dataset", str(dataset["id"]),
+            "--folder", "cli-label", "--count", "3", "--interval-ms", "0",
+        )  # fmt: skip
+        assert "3 frames stored in dataset" in output
     finally:
         process.kill()
         process.wait()

@@ -6,6 +6,7 @@ import typer
 
 from tinymlaas.cli import (
     bridge_command,
+    capture_commands,
     client_commands,
     compiling_commands,
     device_test_commands,
@@ -30,6 +31,7 @@ compiling_commands.register(app)
 jobs_commands.register(app)
 devices_commands.register(app)
 device_test_commands.register()
+capture_commands.register()
 bridge_command.register(app)
 
 

@@ -222,6 +222,16 @@ class MlClient(ApiClient):
         items: list[Json] = page["items"]
         return items
 
+    def capture(self, device_id: int, payload: Json) -> Json:
+        """Queue a capture of camera frames from the board into a dataset folder."""
+        path = f"/devices/{device_id}/capture"
+        accepted: Json = self._request("POST", path, json_body=payload).json()
+        return accepted
+
+    def get_capture(self, capture_id: int) -> Json:
+        capture: Json = self._request("GET", f"/device-captures/{capture_id}").json()
+        return capture
+
     def list_observations(self, device_id: int, limit: int) -> Json:
         """The device's latest `limit` predictions, oldest first, and how many it has."""
         path = f"/devices/{device_id}/observations"
