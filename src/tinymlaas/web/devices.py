@@ -23,6 +23,7 @@ from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Bridge, CompiledModel, Device
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.captures import capture_context
 from tinymlaas.web.forms import parse_form
 from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants_json
 
@@ -192,6 +193,7 @@ def show_device(
         "history_shown": HISTORY_SHOWN,
     }
     context.update(install)
+    context.update(capture_context(session, page.user, device))
     return render(request, "device.html", context)
 
 

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tinymlaas.auth import service as auth
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.errors import TinyMLaaSError
-from tinymlaas.web import compiled, datasets, device_tests, devices, jobs, models
+from tinymlaas.web import captures, compiled, datasets, device_tests, devices, jobs, models
 from tinymlaas.web.auth import (
     CsrfChecked,
     clear_session,
@@ -139,6 +139,7 @@ for _pages in (
     jobs.router,
     devices.router,
     device_tests.router,
+    captures.router,
 ):
     router.include_router(_pages)
 
