@@ -206,7 +206,7 @@ int main(void) {
   static const float scores[] = {0.0625f, 0.875f, 0.0625f, 0.0f};
   static const float clamped[] = {1.5f, -0.25f, 0.3f, 0.0f};
   static const int8_t outputs[] = {-128, 0, 127, -1};
-  tml_input input = {{0}, 0, 0};
+  tml_input input = {{0}, 0, 0, 0};
   const char *stream = "noise$TML1,PING*AEDD\r\n$TML1,PING*AEDE\n$TML1,PING*aedd\n";
   int pings = 0;
   show(tml_format_ping(buffer, sizeof buffer));

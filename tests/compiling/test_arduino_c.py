@@ -17,9 +17,18 @@ from tinymlaas.compiling.arduino import LibrarySpec
 from tinymlaas.compiling.arduino_c import build_c_arduino_library
 from tinymlaas.engine import codegen, host
 from tinymlaas.hardware.boards import get_board
-from tinymlaas.hardware.serial_frames import TENSOR, encode_frame
+from tinymlaas.hardware.serial_frames import (
+    GRAY8,
+    TENSOR,
+    BinaryFrame,
+    CameraFrame,
+    StreamReader,
+    encode_frame,
+)
 from tinymlaas.hardware.serial_protocol import (
+    Capture,
     Hello,
+    LastFrame,
     Ping,
     Prediction,
     TensorError,
@@ -344,3 +353,44 @@ def test_on_the_host_the_sketch_answers_tensor_frames_and_pauses_its_camera(
         TensorError(8, "payload checksum mismatch"),
         TensorResult(8, 1000, raw[1]),
     ]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+def test_on_the_host_the_sketch_sends_camera_frames_and_its_last_input(
+    library: codegen.GeneratedLibrary, tmp_path: Path
+) -> None:
+    root = unpack(library, tmp_path)
+    tensor = np.random.default_rng(5).integers(-128, 128, SIZE * SIZE, dtype=np.int8)
+    sent = (
+        format_message(LastFrame(1))  # nothing inferred yet: refused
+        + encode_frame(TENSOR, 2, tensor.tobytes())
+        + format_message(LastFrame(3))
+        + format_message(Capture(4))
+    )
+    (root.parent / "standin" / "serial_input.h").write_text(serial_input(sent, 2))
+    objects = compile_all(root, ["gcc"], ["g++"])
+    run(["g++", *objects, "-o", "sketch"], tmp_path)
+
+    output = subprocess.run(["./sketch"], cwd=tmp_path, capture_output=True, check=True).stdout
+    items = StreamReader(2**20).feed(output)
+
+    assert TensorError(1, "no inference yet") in items
+    frames = {
+        item.seq: CameraFrame.decode(item.payload)
+        for item in items
+        if isinstance(item, BinaryFrame)
+    }
+    quantization = library.input_quantization
+    pixels = np.clip(
+        np.floor(
+            (tensor.astype(np.float32) - quantization.zero_point) * np.float32(quantization.scale)
+            + 0.5
+        ),
+        0,
+        255,
+    ).astype(np.uint8)
+    assert frames[3] == CameraFrame(SIZE, SIZE, GRAY8, pixels.tobytes())
+    y, x = np.mgrid[0:144, 0:176]
+    assert frames[4] == CameraFrame(
+        176, 144, GRAY8, ((3 * x + 5 * y) & 0xFF).astype(np.uint8).tobytes()
+    )

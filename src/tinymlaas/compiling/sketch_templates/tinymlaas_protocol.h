@@ -260,8 +260,18 @@ static inline int tml_hex_value(char c) {
   return -1;
 }
 
-/* True when `text` (one line, "\n" or "\r\n" optional) is a valid v1 PING. */
-static inline int tml_is_ping(const char *text, size_t length) {
+/* What a host line asks for (TML_EVENT_*), and where frames and lines meet. */
+enum {
+  TML_EVENT_NONE = 0,
+  TML_EVENT_PING,
+  TML_EVENT_TENSOR,
+  TML_EVENT_BAD_FRAME,
+  TML_EVENT_CAPTURE,
+  TML_EVENT_LAST
+};
+
+/* The checksummed body of one line ("TML1,..." between '$' and '*'), or NULL. */
+static inline const char *tml_line_body(const char *text, size_t length, size_t *body_length) {
   const char *frame = NULL, *star = NULL;
   size_t i, frame_length;
   unsigned int expected = 0;
@@ -269,29 +279,67 @@ static inline int tml_is_ping(const char *text, size_t length) {
   for (i = 0; i < length; ++i) {
     if (text[i] == '$') frame = text + i; /* resynchronise on the last '$' */
   }
-  if (frame == NULL) return 0;
+  if (frame == NULL) return NULL;
   frame_length = length - (size_t)(frame - text);
-  if (frame_length < 15 || strncmp(frame, "$TML1,PING", 10) != 0) return 0;
-  if (frame[10] != '*' && frame[10] != ',') return 0;
+  if (frame_length < 15 || strncmp(frame, "$TML1,", 6) != 0) return NULL;
   star = frame + frame_length - 5;
-  if (*star != '*') return 0;
+  if (*star != '*') return NULL;
   for (i = 1; i <= 4; ++i) {
     int value = tml_hex_value(star[i]);
-    if (value < 0) return 0;
+    if (value < 0) return NULL;
     expected = (expected << 4) | (unsigned int)value;
   }
-  return tml_crc16(frame + 1, (size_t)(star - frame - 1)) == expected;
+  *body_length = (size_t)(star - frame - 1);
+  return tml_crc16(frame + 1, *body_length) == expected ? frame + 1 : NULL;
 }
 
-/* Accumulates bytes the host sends; returns 1 when a complete PING line has arrived. */
+/* True when `text` (one line, "\n" or "\r\n" optional) is a valid PING. */
+static inline int tml_is_ping(const char *text, size_t length) {
+  size_t count = 0;
+  const char *body = tml_line_body(text, length, &count);
+  return body != NULL && strncmp(body, "TML1,PING", 9) == 0 && (count == 9 || body[9] == ',');
+}
+
+static inline int tml_parse_seq(const char *digits, size_t count, unsigned long *seq) {
+  unsigned long value = 0;
+  size_t i;
+  if (count == 0 || count > 10) return 0;
+  for (i = 0; i < count; ++i) {
+    if (digits[i] < '0' || digits[i] > '9') return 0;
+    value = value * 10u + (unsigned long)(digits[i] - '0');
+  }
+  *seq = value;
+  return 1;
+}
+
+/* The host's command in one line: TML_EVENT_PING, _CAPTURE or _LAST (with its seq), or NONE. */
+static inline int tml_command(const char *text, size_t length, unsigned long *seq) {
+  size_t count = 0;
+  const char *body = tml_line_body(text, length, &count);
+  if (body == NULL) return TML_EVENT_NONE;
+  if (tml_is_ping(text, length)) return TML_EVENT_PING;
+  if (count > 13 && strncmp(body, "TML1,CAPTURE,", 13) == 0 &&
+      tml_parse_seq(body + 13, count - 13, seq)) {
+    return TML_EVENT_CAPTURE;
+  }
+  if (count > 10 && strncmp(body, "TML1,LAST,", 10) == 0 &&
+      tml_parse_seq(body + 10, count - 10, seq)) {
+    return TML_EVENT_LAST;
+  }
+  return TML_EVENT_NONE;
+}
+
+/* Accumulates bytes the host sends; returns a TML_EVENT_* when a command line is complete
+ * (TML_EVENT_PING is 1: a version-1 caller may treat the result as "a PING arrived"). */
 typedef struct {
   char data[TML_INPUT_BYTES];
   size_t length;
   int overflow;
+  unsigned long seq; /* of the latest CAPTURE or LAST */
 } tml_input;
 
 static inline int tml_input_push(tml_input *input, char c) {
-  int is_ping;
+  int command;
   if (c == '$') {
     input->length = 0;
     input->overflow = 0;
@@ -302,12 +350,12 @@ static inline int tml_input_push(tml_input *input, char c) {
     } else {
       input->overflow = 1;
     }
-    return 0;
+    return TML_EVENT_NONE;
   }
-  is_ping = !input->overflow && tml_is_ping(input->data, input->length);
+  command = input->overflow ? TML_EVENT_NONE : tml_command(input->data, input->length, &input->seq);
   input->length = 0;
   input->overflow = 0;
-  return is_ping;
+  return command;
 }
 
 /*
@@ -320,9 +368,12 @@ static inline int tml_input_push(tml_input *input, char c) {
 #define TML_SYNC_0 0xA5
 #define TML_SYNC_1 0x5A
 #define TML_FRAME_TENSOR 0x54
+#define TML_FRAME_CAMERA 0x46
+#define TML_GRAY8 1
+#define TML_RGB565 2
+#define TML_RGB888 3
 #define TML_FRAME_HEADER_BYTES 11 /* after the two sync bytes: kind, seq, length, CRC */
 
-enum { TML_EVENT_NONE = 0, TML_EVENT_PING, TML_EVENT_TENSOR, TML_EVENT_BAD_FRAME };
 enum { TML_RX_IDLE = 0, TML_RX_SYNC, TML_RX_HEADER, TML_RX_PAYLOAD, TML_RX_CHECKSUM };
 
 typedef struct {
@@ -403,15 +454,19 @@ static inline int tml_receiver_header(tml_receiver *rx) {
   return TML_EVENT_NONE;
 }
 
-/* Feed one received byte; returns what it completed (TML_EVENT_*). */
+/* Feed one received byte; returns what it completed (TML_EVENT_*; `seq` names the frame or
+ * command). */
 static inline int tml_receiver_push(tml_receiver *rx, uint8_t byte) {
+  int command;
   switch (rx->state) {
     case TML_RX_IDLE:
       if (byte == TML_SYNC_0) {
         rx->state = TML_RX_SYNC;
         return TML_EVENT_NONE;
       }
-      return tml_input_push(&rx->line, (char)byte) ? TML_EVENT_PING : TML_EVENT_NONE;
+      command = tml_input_push(&rx->line, (char)byte);
+      if (command == TML_EVENT_CAPTURE || command == TML_EVENT_LAST) rx->seq = rx->line.seq;
+      return command;
     case TML_RX_SYNC:
       rx->count = 0;
       if (byte == TML_SYNC_1) {
@@ -441,6 +496,24 @@ static inline int tml_receiver_push(tml_receiver *rx, uint8_t byte) {
       }
       return TML_EVENT_TENSOR;
   }
+}
+
+/* The 13 bytes that start a frame of `length` payload bytes (the CRC of the payload follows
+ * it, two bytes little-endian, after the payload). */
+static inline void tml_frame_header(uint8_t *out, uint8_t kind, unsigned long seq,
+                                    unsigned long length) {
+  uint16_t crc = 0xFFFF;
+  size_t i;
+  out[0] = TML_SYNC_0;
+  out[1] = TML_SYNC_1;
+  out[2] = kind;
+  for (i = 0; i < 4; ++i) {
+    out[3 + i] = (uint8_t)(seq >> (8 * i));
+    out[7 + i] = (uint8_t)(length >> (8 * i));
+  }
+  for (i = 2; i < 11; ++i) crc = tml_crc16_update(crc, out[i]);
+  out[11] = (uint8_t)(crc & 0xFF);
+  out[12] = (uint8_t)(crc >> 8);
 }
 
 #ifdef __cplusplus
