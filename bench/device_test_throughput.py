@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import io
 import json
 import sys
 import threading
@@ -112,6 +113,31 @@ def measure(
     }
 
 
+def measure_capture(baudrate: int) -> tuple[int, float, int]:
+    """One QCIF camera frame (RGB, as a virtual camera sends it) over the link: bytes, seconds
+    and the PNG's size."""
+    from PIL import Image
+
+    from tinymlaas.devices.bridge.capture import fetch_frame, to_png
+    from tinymlaas.hardware.serial_protocol import Capture
+
+    y, x = np.mgrid[0:144, 0:176]
+    pixels = np.stack([(3 * x + 5 * y) & 0xFF, x, y], -1).astype(np.uint8)
+    output = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(output, format="PNG")
+    device = VirtualDevice(0, [("qcif.png", output.getvalue())], 3600, baudrate=baudrate)
+    device.start()
+    try:
+        with SerialTransport(device.port) as transport:
+            assert handshake(transport) is not None
+            started = time.perf_counter()
+            frame = fetch_frame(transport, Capture(0), timeout=60)
+            seconds = time.perf_counter() - started
+    finally:
+        device.stop()
+    return len(frame.encode()) + FRAME_OVERHEAD, seconds, len(to_png(frame))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=2000, help="per fast link (pty, 1 Mbaud)")
@@ -152,6 +178,11 @@ def main() -> None:
             + f" | {100 * result['identical']:.0f} % | {result['latency_us']:.0f} µs |",
             flush=True,
         )
+    print("\n| camera frame (QCIF RGB888) | bytes | seconds | limit | PNG bytes |")
+    print("|---|--:|--:|--:|--:|")
+    for name, baud in (("1,000,000 baud", 1_000_000), ("115,200 baud", 115_200)):
+        size, seconds, png = measure_capture(baud)
+        print(f"| {name} | {size} | {seconds:.2f} | {size * 10 / baud:.2f} | {png} |", flush=True)
 
 
 if __name__ == "__main__":
