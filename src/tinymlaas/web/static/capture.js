@@ -27,6 +27,8 @@
 
   const capture = data.capture;
   if (!capture || !data.active) return;
+  // The server's job statuses, rendered into every page by base.html.
+  const { active: ACTIVE } = JSON.parse(document.getElementById("job-statuses").textContent);
   const preview = document.getElementById("capture-preview");
   const count = document.getElementById("capture-count");
   const state = document.getElementById("capture-state");
@@ -45,7 +47,7 @@
     count.textContent = current.image_ids.length;
     state.textContent = current.status;
     state.className = `status status-${current.status}`;
-    if (current.status === "queued" || current.status === "running") setTimeout(poll, 1000);
+    if (ACTIVE.includes(current.status)) setTimeout(poll, 1000);
   }
   setTimeout(poll, 1000);
 })();
