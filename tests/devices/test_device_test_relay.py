@@ -15,7 +15,6 @@ from tinymlaas.models import Device, DeviceTest, Job, User
 from conftest import Database
 from support.factories import compiled_row, device_row
 
-pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 TENSORS = bytes(range(256)) * 3  # three 256-byte tensors
 
 
