@@ -104,12 +104,15 @@ def test_the_answers_are_stored_whole_and_a_late_disconnect_changes_nothing(
         relay.outgoing_tests(session, bridge_id, frozenset({messages.DEVICE_TEST}), "")
         job_id = session.get_one(DeviceTest, test_id).job_id
         relay.record(session, messages.DeviceTestProgress(job_id=job_id, done=2, total=3))
-        assert session.get_one(DeviceTest, test_id).done == 2
+        test = session.get_one(DeviceTest, test_id)
+        assert test.done == 2
+        assert session.get_one(Device, test.device_id).busy  # the test has the port
         relay.record(session, answer(3).model_copy(update={"job_id": job_id}))
         relay.bridge_gone(session, bridge_id)
     with database.factory() as session:
         test = session.get_one(DeviceTest, test_id)
         assert (test.stage, test.done, len(test.answers or [])) == ("answered", 3, 3)
+        assert not session.get_one(Device, test.device_id).busy
 
 
 def test_a_bridge_that_disconnects_mid_test_fails_it(database: Database) -> None:

@@ -22,6 +22,7 @@ from tinymlaas.config import Settings
 from tinymlaas.datasets import service as datasets
 from tinymlaas.datasets.ingest import Upload
 from tinymlaas.devices import messages
+from tinymlaas.devices import repository as devices_repository
 from tinymlaas.enums import JobStatus
 from tinymlaas.errors import TinyMLaaSError
 from tinymlaas.jobs import repository as jobs_repository
@@ -48,7 +49,10 @@ def outgoing_captures(
     ).all()
     outgoing: list[messages.Message] = []
     claimed: list[int] = []
+    installing = devices_repository.devices_installing(session, bridge_id)
     for capture, device in rows:
+        if device.id in installing:
+            continue  # the installer has the port; the capture waits for it
         if not jobs_repository.claim(session, capture.job_id, worker):
             continue
         job = session.get_one(Job, capture.job_id)
@@ -57,6 +61,7 @@ def outgoing_captures(
             error = f"this bridge{shown} cannot capture camera frames: update it"
             jobs.finish(session, job, JobStatus.failed, message="failed", error=error)
             continue
+        device.busy = True  # the port belongs to the capture until its result
         job.message = f"capturing {capture.count} frames from {device.name}"[:500]
         jobs_repository.add_event(
             session, job.id, "state", {"status": JobStatus.running, "message": job.message}
@@ -141,6 +146,9 @@ def record_result(session: Session, message: messages.CaptureResult) -> None:
     if found is None:
         return
     capture, job = found
+    device = session.get(Device, capture.device_id)
+    if device is not None:
+        device.busy = False
     stored = len(capture.image_ids)
     where = f"{stored} frames stored in {capture.folder}"
     if message.ok:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import logging
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.devices import messages
+from tinymlaas.devices import repository as devices_repository
 from tinymlaas.devices.testing import repository
 from tinymlaas.models import Device, DeviceTest
 
@@ -31,13 +32,17 @@ def outgoing_tests(
     if features is None:  # before the bridge's hello
         return []
     outgoing: list[messages.Message] = []
+    installing = devices_repository.devices_installing(session, bridge_id)
     for test, device in repository.ready_for_bridge(session, bridge_id):
+        if device.id in installing:
+            continue  # the installer has the port; the test waits for it
         if not repository.move_stage(session, test.id, "ready", "sent"):
             continue  # another process holding this bridge took it
         if messages.DEVICE_TEST not in features:
             shown = f" (version {version})" if version else ""
             _fail(test, f"this bridge{shown} cannot test on a device: update it")
             continue
+        device.busy = True  # the port belongs to the test until its result
         outgoing += _test_messages(session, test, device)
     session.flush()
     return outgoing
@@ -107,6 +112,7 @@ def record_result(session: Session, message: messages.DeviceTestResult) -> None:
     test.bytes_sent = message.bytes_sent
     test.done = expected
     test.stage = "answered"
+    _free(test)
 
 
 def bridge_gone(session: Session, bridge_id: int) -> None:
@@ -118,3 +124,12 @@ def bridge_gone(session: Session, bridge_id: int) -> None:
 def _fail(test: DeviceTest, error: str) -> None:
     test.error = error[:2000]
     test.stage = "failed"
+    _free(test)
+
+
+def _free(test: DeviceTest) -> None:
+    """The port is the reader's again: the device is no longer busy."""
+    session = object_session(test)
+    device = session.get(Device, test.device_id) if session is not None else None
+    if device is not None:
+        device.busy = False
