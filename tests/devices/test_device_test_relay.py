@@ -123,3 +123,11 @@ def test_a_bridge_that_disconnects_mid_test_fails_it(database: Database) -> None
     with database.factory() as session:
         test = session.get_one(DeviceTest, test_id)
         assert (test.stage, test.error) == ("failed", "the bridge disconnected during the test")
+
+
+def test_a_test_cancelled_before_the_bridge_took_it_is_never_sent(database: Database) -> None:
+    test_id, bridge_id = ready_test(database)
+    with transaction(database.factory) as session:
+        session.get_one(Job, session.get_one(DeviceTest, test_id).job_id).status = "cancelled"
+    with transaction(database.factory) as session:
+        assert relay.outgoing_tests(session, bridge_id, frozenset({messages.DEVICE_TEST}), "") == []

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tinymlaas.enums import ACTIVE_STATUSES
+from tinymlaas.enums import ACTIVE_STATUSES, JobStatus
 from tinymlaas.models import Device, DeviceTest, Job
 
 
@@ -53,14 +53,16 @@ def active_on_device(session: Session, device_id: int) -> DeviceTest | None:
 
 
 def ready_for_bridge(session: Session, bridge_id: int) -> list[tuple[DeviceTest, Device]]:
-    """Prepared tests of the bridge's present devices, oldest first."""
+    """Prepared tests of the bridge's present devices whose job still waits, oldest first."""
     rows = session.execute(
         select(DeviceTest, Device)
         .join(Device, Device.id == DeviceTest.device_id)
+        .join(Job, Job.id == DeviceTest.job_id)
         .where(
             Device.bridge_id == bridge_id,
             Device.present.is_(True),
             DeviceTest.stage == "ready",
+            Job.status == JobStatus.running,  # not one cancelled or failed meanwhile
         )
         .order_by(DeviceTest.id)
     )
