@@ -18,8 +18,10 @@ from tinymlaas.datasets.review_router import router as review_router
 from tinymlaas.datasets.router import router as datasets_router
 from tinymlaas.datasets.versions_router import router as dataset_versions_router
 from tinymlaas.db.session import make_engine, make_session_factory
-from tinymlaas.devices.capture_router import router as capture_router
+from tinymlaas.devices.capture_router import router as capture_rule_router
+from tinymlaas.devices.capturing.router import router as captures_router
 from tinymlaas.devices.router import router as devices_router
+from tinymlaas.devices.testing.router import router as device_tests_router
 from tinymlaas.error_handlers import install_error_handlers
 from tinymlaas.health import router as health_router
 from tinymlaas.jobs.background import JobMaintenance
@@ -45,7 +47,9 @@ API_ROUTERS = (
     compiling_router,
     devices_router,
     review_router,
-    capture_router,
+    capture_rule_router,
+    device_tests_router,
+    captures_router,
 )
 
 

@@ -29,8 +29,13 @@ class JobKind(StrEnum):
     install = "install"
     # Loading an imported .keras model in a worker to check and describe it.
     validate = "validate"
+    # Testing a compiled model on a board: a worker prepares the images and reports, the API
+    # process holding the device's bridge relays them to the board.
+    device_test = "device_test"
+    # Camera frames from a board into a dataset: run by the API process holding its bridge.
+    capture = "capture"
 
 
 # The kinds worker processes run (jobs/runner.py has their tasks); the API process holding the
 # device's bridge runs an install.
-WORKER_KINDS = (JobKind.train, JobKind.compile, JobKind.validate)
+WORKER_KINDS = (JobKind.train, JobKind.compile, JobKind.validate, JobKind.device_test)

@@ -12,7 +12,16 @@ import pytest
 from tinymlaas.compiling.arduino import LibrarySpec, build_library
 from tinymlaas.hardware.boards import get_board
 from tinymlaas.hardware.footprint import tensor_arena_bytes
-from tinymlaas.hardware.serial_protocol import DeviceError, Hello, Ping, Prediction, format_message
+from tinymlaas.hardware.serial_frames import TENSOR, encode_frame
+from tinymlaas.hardware.serial_protocol import (
+    DeviceError,
+    Hello,
+    Ping,
+    Prediction,
+    TensorError,
+    TensorResult,
+    format_message,
+)
 
 needs_gcc = pytest.mark.skipif(
     shutil.which("gcc") is None or shutil.which("g++") is None, reason="gcc/g++ not installed"
@@ -196,7 +205,8 @@ int main(void) {
                                        "a;b=c*d%e$f"};
   static const float scores[] = {0.0625f, 0.875f, 0.0625f, 0.0f};
   static const float clamped[] = {1.5f, -0.25f, 0.3f, 0.0f};
-  tml_input input = {{0}, 0, 0};
+  static const int8_t outputs[] = {-128, 0, 127, -1};
+  tml_input input = {{0}, 0, 0, 0};
   const char *stream = "noise$TML1,PING*AEDD\r\n$TML1,PING*AEDE\n$TML1,PING*aedd\n";
   int pings = 0;
   show(tml_format_ping(buffer, sizeof buffer));
@@ -209,6 +219,8 @@ int main(void) {
   printf("short buffer %d\n", (int)tml_format_error(buffer, 10, "too long for ten bytes"));
   for (; *stream; ++stream) pings += tml_input_push(&input, *stream);
   printf("pings %d\n", pings);
+  show(tml_format_tensor_result(buffer, sizeof buffer, 4294967295UL, 123456, outputs, 4));
+  show(tml_format_tensor_error(buffer, sizeof buffer, 8, "payload checksum mismatch"));
   return 0;
 }
 """
@@ -228,7 +240,7 @@ def test_device_protocol_code_prints_what_the_host_parses(
     labels = ("cat", "dog, big", "ünïcode 猫", "a;b=c*d%e$f")
     expected = [
         format_message(Ping()),
-        format_message(Hello("none", "nano33ble", labels, (96, 96, 1))),
+        format_message(Hello("none", "nano33ble", labels, (96, 96, 1), 2)),
         format_message(
             Prediction(
                 41,
@@ -249,8 +261,73 @@ def test_device_protocol_code_prints_what_the_host_parses(
         format_message(DeviceError("camera init failed: 0x20, retrying")),
         b"short buffer 0\n",
         b"pings 2\n",  # the CRLF line and the lowercase checksum; not the bad checksum
+        format_message(TensorResult(4294967295, 123456, (-128, 0, 127, -1))),
+        format_message(TensorError(8, "payload checksum mismatch")),
     ]
     assert output.splitlines(keepends=True) == expected
+
+
+RECEIVER_DRIVER = r"""
+#include <stdio.h>
+#include "tinymlaas_protocol.h"
+
+int main(void) {
+  uint8_t tensor[8];
+  tml_receiver rx;
+  int c;
+  size_t i;
+  tml_receiver_begin(&rx, tensor, sizeof tensor);
+  while ((c = getchar()) != EOF) {
+    switch (tml_receiver_push(&rx, (uint8_t)c)) {
+      case TML_EVENT_PING: printf("ping\n"); break;
+      case TML_EVENT_BAD_FRAME: printf("bad %lu %s\n", rx.seq, rx.error); break;
+      case TML_EVENT_TENSOR:
+        printf("tensor %lu", rx.seq);
+        for (i = 0; i < rx.length; ++i) printf(" %d", (int)(int8_t)tensor[i]);
+        printf("\n");
+        break;
+      default: break;
+    }
+  }
+  return 0;
+}
+"""
+
+
+@needs_gcc
+@pytest.mark.parametrize("compiler", [["gcc", "-std=c99", "-pedantic"], ["g++", "-x", "c++"]])
+def test_the_board_takes_tensor_frames_and_resynchronises_after_noise(
+    compiler: list[str], tmp_path: Path
+) -> None:
+    source = extract(build(), tmp_path)
+    (source / "driver.c").write_text(RECEIVER_DRIVER)
+    run([*compiler, "-Wall", "-Wextra", "-Werror", "driver.c", "-o", "driver"], source)
+    tensor = bytes([0x80, 0xA5, 0x5A, ord("$"), ord("\n"), 0, 1, 0x7F])
+    damaged = bytearray(encode_frame(TENSOR, 2, tensor))
+    damaged[15] ^= 0x01
+    header_damaged = bytearray(encode_frame(TENSOR, 5, tensor))
+    header_damaged[4] ^= 0x10  # its seq: the header's checksum fails, it is skipped silently
+    stream = (
+        b"\xa5\x00noise" + format_message(Ping())
+        + encode_frame(TENSOR, 1, tensor)
+        + bytes(damaged)
+        + encode_frame(TENSOR, 3, bytes(9))  # larger than the board's 8-byte tensor
+        + bytes(header_damaged)
+        + encode_frame(TENSOR, 4, tensor)
+        + b"\xa5" + format_message(Ping())
+    )  # fmt: skip
+
+    result = subprocess.run([str(source / "driver")], input=stream, capture_output=True, check=True)
+
+    values = " ".join(str(value) for value in np.frombuffer(tensor, np.int8))
+    assert result.stdout.decode().splitlines() == [
+        "ping",
+        f"tensor 1 {values}",
+        "bad 2 payload checksum mismatch",
+        "bad 3 frame exceeds the input tensor",
+        f"tensor 4 {values}",
+        "ping",
+    ]
 
 
 LIBRARY_DRIVER = r"""
@@ -288,7 +365,7 @@ def test_library_header_compiles_and_its_constants_make_the_hello(tmp_path: Path
 
     lines = run([str(source / "driver")], source).splitlines(keepends=True)
 
-    assert lines[0] == format_message(Hello(MODEL_ID, "nano33ble", tuple(LABELS), (96, 96, 1)))
+    assert lines[0] == format_message(Hello(MODEL_ID, "nano33ble", tuple(LABELS), (96, 96, 1), 2))
     assert lines[1:] == [b"worst fits 1\n", b"33792 29776 1 -128 0.00390625\n"]
 
 

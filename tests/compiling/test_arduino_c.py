@@ -17,7 +17,25 @@ from tinymlaas.compiling.arduino import LibrarySpec
 from tinymlaas.compiling.arduino_c import build_c_arduino_library
 from tinymlaas.engine import codegen, host
 from tinymlaas.hardware.boards import get_board
-from tinymlaas.hardware.serial_protocol import Hello, Prediction, format_message, parse_line
+from tinymlaas.hardware.serial_frames import (
+    GRAY8,
+    TENSOR,
+    BinaryFrame,
+    CameraFrame,
+    StreamReader,
+    encode_frame,
+)
+from tinymlaas.hardware.serial_protocol import (
+    Capture,
+    Hello,
+    LastFrame,
+    Ping,
+    Prediction,
+    TensorError,
+    TensorResult,
+    format_message,
+    parse_line,
+)
 
 from support.engine_models import build_int8_model
 
@@ -83,15 +101,18 @@ extern OV767X Camera;
 STANDIN_CPP = r"""#include <Arduino.h>
 #include <Arduino_OV767X.h>
 
+#include "serial_input.h"
+
 HardwareSerial Serial;
 OV767X Camera;
-static const char kPing[] = "$TML1,PING*AEDD\n";
-static size_t ping_read = 0;
+static size_t input_read = 0;
 static unsigned long now_us = 0;
 
 void HardwareSerial::begin(unsigned long baud) { (void)baud; }
-int HardwareSerial::available() { return (int)(sizeof kPing - 1 - ping_read); }
-int HardwareSerial::read() { return ping_read < sizeof kPing - 1 ? kPing[ping_read++] : -1; }
+int HardwareSerial::available() { return (int)(sizeof kSerialInput - input_read); }
+int HardwareSerial::read() {
+  return input_read < sizeof kSerialInput ? kSerialInput[input_read++] : -1;
+}
 size_t HardwareSerial::write(const uint8_t* data, size_t size) {
   return fwrite(data, 1, size, stdout);
 }
@@ -118,10 +139,18 @@ int OV767X::height() const { return 144; }
 
 int main() {
   setup();
-  loop();
+  for (int i = 0; i < kLoops; ++i) loop();
   return 0;
 }
 """
+# What the host sends the stand-in board, and how many times loop() runs.
+SERIAL_INPUT = (
+    "static const unsigned char kSerialInput[] = {{{bytes}}};\nstatic const int kLoops = {loops};\n"
+)
+
+
+def serial_input(data: bytes, loops: int) -> str:
+    return SERIAL_INPUT.format(bytes=", ".join(str(byte) for byte in data), loops=loops)
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +188,7 @@ def unpack(library: codegen.GeneratedLibrary, directory: Path) -> Path:
     (standin / "Arduino.h").write_text(ARDUINO_H)
     (standin / "Arduino_OV767X.h").write_text(OV767X_H)
     (standin / "standin.cpp").write_text(STANDIN_CPP)
+    (standin / "serial_input.h").write_text(serial_input(format_message(Ping()), 1))
     sketch = (root / "examples/Nano33BLE_Camera/Nano33BLE_Camera.ino").read_text()
     (standin / "sketch.cpp").write_text("#include <Arduino.h>\n" + sketch)
     return root
@@ -279,7 +309,7 @@ def test_on_the_host_the_sketch_prints_the_hello_and_the_generated_c_prediction(
 
     lines = run(["./sketch"], tmp_path).encode().splitlines(keepends=True)
 
-    hello = format_message(Hello(MODEL_ID, "nano33ble", tuple(LABELS), (SIZE, SIZE, 1)))
+    hello = format_message(Hello(MODEL_ID, "nano33ble", tuple(LABELS), (SIZE, SIZE, 1), 2))
     assert lines[:2] == [hello, hello]  # setup, then the answer to the PING
     with host.load(library) as model:
         raw = model.invoke(expected_input(library).reshape(-1)).reshape(-1)
@@ -292,3 +322,75 @@ def test_on_the_host_the_sketch_prints_the_hello_and_the_generated_c_prediction(
     assert prediction.label == LABELS[int(np.argmax(scores))]
     assert list(prediction.scores.values()) == pytest.approx(scores.tolist(), abs=5e-5)
     assert len(lines) == 3
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+def test_on_the_host_the_sketch_answers_tensor_frames_and_pauses_its_camera(
+    library: codegen.GeneratedLibrary, tmp_path: Path
+) -> None:
+    root = unpack(library, tmp_path)
+    tensors = np.random.default_rng(4).integers(-128, 128, (2, SIZE * SIZE), dtype=np.int8)
+    damaged = bytearray(encode_frame(TENSOR, 8, tensors[1].tobytes()))
+    damaged[100] ^= 0xFF
+    sent = (
+        format_message(Ping())
+        + encode_frame(TENSOR, 7, tensors[0].tobytes())
+        + bytes(damaged)
+        + encode_frame(TENSOR, 8, tensors[1].tobytes())
+    )
+    (root.parent / "standin" / "serial_input.h").write_text(serial_input(sent, 3))
+    objects = compile_all(root, ["gcc"], ["g++"])
+    run(["g++", *objects, "-o", "sketch"], tmp_path)
+
+    lines = run(["./sketch"], tmp_path).encode().splitlines(keepends=True)
+
+    with host.load(library) as model:
+        raw = [tuple(int(v) for v in model.invoke(tensor).reshape(-1)) for tensor in tensors]
+    # No PRED: while a host drives the board, its camera loop waits.
+    assert [parse_line(line) for line in lines[1:]] == [
+        Hello(MODEL_ID, "nano33ble", tuple(LABELS), (SIZE, SIZE, 1), 2),
+        TensorResult(7, 1000, raw[0]),
+        TensorError(8, "payload checksum mismatch"),
+        TensorResult(8, 1000, raw[1]),
+    ]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+def test_on_the_host_the_sketch_sends_camera_frames_and_its_last_input(
+    library: codegen.GeneratedLibrary, tmp_path: Path
+) -> None:
+    root = unpack(library, tmp_path)
+    tensor = np.random.default_rng(5).integers(-128, 128, SIZE * SIZE, dtype=np.int8)
+    sent = (
+        format_message(LastFrame(1))  # nothing inferred yet: refused
+        + encode_frame(TENSOR, 2, tensor.tobytes())
+        + format_message(LastFrame(3))
+        + format_message(Capture(4))
+    )
+    (root.parent / "standin" / "serial_input.h").write_text(serial_input(sent, 2))
+    objects = compile_all(root, ["gcc"], ["g++"])
+    run(["g++", *objects, "-o", "sketch"], tmp_path)
+
+    output = subprocess.run(["./sketch"], cwd=tmp_path, capture_output=True, check=True).stdout
+    items = StreamReader(2**20).feed(output)
+
+    assert TensorError(1, "no inference yet") in items
+    frames = {
+        item.seq: CameraFrame.decode(item.payload)
+        for item in items
+        if isinstance(item, BinaryFrame)
+    }
+    quantization = library.input_quantization
+    pixels = np.clip(
+        np.floor(
+            (tensor.astype(np.float32) - quantization.zero_point) * np.float32(quantization.scale)
+            + 0.5
+        ),
+        0,
+        255,
+    ).astype(np.uint8)
+    assert frames[3] == CameraFrame(SIZE, SIZE, GRAY8, pixels.tobytes())
+    y, x = np.mgrid[0:144, 0:176]
+    assert frames[4] == CameraFrame(
+        176, 144, GRAY8, ((3 * x + 5 * y) & 0xFF).astype(np.uint8).tobytes()
+    )

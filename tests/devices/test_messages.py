@@ -122,7 +122,8 @@ def test_the_wire_json_is_what_each_side_always_sent() -> None:
             '{"type": "reboot"}',
             "unknown message type 'reboot' (known: 'hello', 'ping', 'ports', 'device_hello',"
             " 'prediction', 'device_error', 'install_log', 'install_result', 'review_frame',"
-            " 'frame_unavailable')",
+            " 'frame_unavailable',"
+            " 'device_test_progress', 'device_test_result', 'capture_frame', 'capture_result')",
         ),
         (
             '{"type": "install_result", "job_id": 1}',

@@ -504,7 +504,8 @@ def test_invalid_messages_are_answered_with_an_error_and_the_bridge_stays_connec
             "type": "error",
             "detail": "unknown message type 'self_destruct' (known: 'hello', 'ping', 'ports',"
             " 'device_hello', 'prediction', 'device_error', 'install_log', 'install_result',"
-            " 'review_frame', 'frame_unavailable')",
+            " 'review_frame', 'frame_unavailable',"
+            " 'device_test_progress', 'device_test_result', 'capture_frame', 'capture_result')",
         }
         ws.send_json({"type": "prediction", "port": "/dev/pts/7", "seq": 1, "scores": {}})
         assert ws.receive_json() == {

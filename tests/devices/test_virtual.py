@@ -31,7 +31,7 @@ from support.factories import pattern_image
 
 CLASSES = ["dark", "bright", "left"]  # pattern_image kinds 0, 1, 2
 SIZE = 24
-NO_MODEL = Hello("none", "virtual", (), (0, 0, 0))
+NO_MODEL = Hello("none", "virtual", (), (0, 0, 0), 2)
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ def test_installed_model_announces_itself_and_classifies_every_camera_image(
         messages = read_until(
             transport, reader, lambda got: len(predictions(got)) >= len(camera) + 2
         )
-    announced = Hello(compiled.model_id, "virtual", tuple(CLASSES), (SIZE, SIZE, 1))
+    announced = Hello(compiled.model_id, "virtual", tuple(CLASSES), (SIZE, SIZE, 1), 2)
     assert messages[0] == announced
     lines = predictions(messages)
     assert [line.seq for line in lines] == list(range(len(lines)))
@@ -373,7 +373,7 @@ def test_virtual_installer_flashes_the_device_and_streams_its_output(
     assert compiled.model_id in logged[-1]
     with SerialTransport(device.port) as transport:
         hello = handshake(transport, timeout=2.0)
-    assert hello == Hello(compiled.model_id, "virtual", tuple(CLASSES), (SIZE, SIZE, 1))
+    assert hello == Hello(compiled.model_id, "virtual", tuple(CLASSES), (SIZE, SIZE, 1), 2)
 
 
 def test_stopping_the_device_unplugs_it(device: VirtualDevice) -> None:

@@ -151,7 +151,7 @@ def test_a_c_device_prints_the_tflm_devices_pred_lines(
     assert "the generated C of c_library.zip" in output
     with SerialTransport(c_device.port) as transport:
         hello = handshake(transport, timeout=2.0)
-    assert hello == Hello(c_compiled.model_id, "virtual", tuple(CLASSES), (SIZE, SIZE, 1))
+    assert hello == Hello(c_compiled.model_id, "virtual", tuple(CLASSES), (SIZE, SIZE, 1), 2)
 
     tflm_lines, c_lines = one_cycle(tflm_device, 13), one_cycle(c_device, 13)
     by_source = {line.source: line for line in tflm_lines}

@@ -6,9 +6,11 @@ import typer
 
 from tinymlaas.cli import (
     bridge_command,
+    capture_commands,
     client_commands,
     compiling_commands,
     dataset_versions_commands,
+    device_test_commands,
     devices_commands,
     import_commands,
     jobs_commands,
@@ -32,6 +34,8 @@ import_commands.register()
 compiling_commands.register(app)
 jobs_commands.register(app)
 devices_commands.register(app)
+device_test_commands.register()
+capture_commands.register()
 bridge_command.register(app)
 dataset_versions_commands.register()
 review_commands.register()

@@ -220,6 +220,32 @@ class MlClient(ApiClient):
         accepted: Json = response.json()
         return accepted
 
+    def test_on_device(self, device_id: int, payload: Json) -> Json:
+        """Queue a test of the installed (or given) compiled model on the board itself."""
+        accepted: Json = self._request(
+            "POST", f"/devices/{device_id}/test", json_body=payload
+        ).json()
+        return accepted
+
+    def get_device_test(self, test_id: int) -> Json:
+        test: Json = self._request("GET", f"/device-tests/{test_id}").json()
+        return test
+
+    def list_device_tests(self, params: dict[str, str | int]) -> list[Json]:
+        page: Json = self._request("GET", "/device-tests", params=params).json()
+        items: list[Json] = page["items"]
+        return items
+
+    def capture(self, device_id: int, payload: Json) -> Json:
+        """Queue a capture of camera frames from the board into a dataset folder."""
+        path = f"/devices/{device_id}/capture"
+        accepted: Json = self._request("POST", path, json_body=payload).json()
+        return accepted
+
+    def get_capture(self, capture_id: int) -> Json:
+        capture: Json = self._request("GET", f"/device-captures/{capture_id}").json()
+        return capture
+
     def list_observations(self, device_id: int, limit: int) -> Json:
         """The device's latest `limit` predictions, oldest first, and how many it has."""
         path = f"/devices/{device_id}/observations"

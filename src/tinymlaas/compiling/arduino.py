@@ -15,15 +15,9 @@ from importlib import resources
 
 from tinymlaas.compiling.arduino_platforms import PLATFORMS, STUB_PLATFORM, Platform
 from tinymlaas.compiling.c_array import HEADER_NAME, SOURCE_NAME, to_c_array
+from tinymlaas.hardware import serial_protocol as protocol
 from tinymlaas.hardware.boards import Board
 from tinymlaas.hardware.footprint import tensor_arena_bytes
-from tinymlaas.hardware.serial_protocol import (
-    DeviceError,
-    Hello,
-    Prediction,
-    encode_text,
-    format_message,
-)
 
 LIBRARY_VERSION = "1.0.0"
 DEFAULT_URL = "https://github.com/TinyMLaas/TinyMLaaS"
@@ -140,12 +134,17 @@ def _c_float(value: float) -> str:
 def _line_buffer_bytes(board: Board, labels: list[str], model_id: str, shape: str) -> int:
     """Return the longest line the sketch can print plus its NUL; ValueError past the cap."""
     width, height, channels = (int(size) for size in shape.split("x"))
-    hello = format_message(Hello(model_id, board.id, tuple(labels), (width, height, channels)))
-    top = max(labels, key=lambda label: len(encode_text(label)))
-    worst = Prediction(_MAX_SEQ, top, dict.fromkeys(labels, 1.0), _MAX_LATENCY_MS)
-    prediction = format_message(worst)
-    error = format_message(DeviceError("x" * _MAX_ERROR_CHARS))
-    return max(len(hello), len(prediction), len(error)) + 1
+    top = max(labels, key=lambda label: len(protocol.encode_text(label)))
+    shape_3 = (width, height, channels)
+    longest = (
+        protocol.Hello(model_id, board.id, tuple(labels), shape_3, protocol.LATEST_PROTOCOL),
+        protocol.Prediction(_MAX_SEQ, top, dict.fromkeys(labels, 1.0), _MAX_LATENCY_MS),
+        protocol.DeviceError("x" * _MAX_ERROR_CHARS),
+        # The answers to TENSOR frames: every raw output at its longest, and a refusal.
+        protocol.TensorResult(_MAX_SEQ, _MAX_SEQ, (-128,) * len(labels)),
+        protocol.TensorError(_MAX_SEQ, "x" * _MAX_ERROR_CHARS),
+    )
+    return max(len(protocol.format_message(message)) for message in longest) + 1
 
 
 def _check(model: bytes, spec: "LibrarySpec", ops: Sequence[str]) -> None:

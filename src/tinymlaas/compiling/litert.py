@@ -56,6 +56,20 @@ def predict(model: bytes, pixels: np.ndarray) -> np.ndarray:
     return dequantize_output(raw, output_info)
 
 
+def predict_raw(model: bytes, quantized: np.ndarray) -> np.ndarray:
+    """Return the output tensor's own values (N, classes) for inputs already quantized."""
+    interpreter = _interpreter(model)
+    input_details = interpreter.get_input_details()
+    output_details = interpreter.get_output_details()
+    output_info = _describe(output_details)
+    raw = np.empty((len(quantized), *output_info.shape[1:]), dtype=output_info.dtype)
+    for position, sample in enumerate(quantized):
+        interpreter.set_tensor(input_details[0]["index"], sample[np.newaxis])
+        interpreter.invoke()
+        raw[position] = interpreter.get_tensor(output_details[0]["index"])[0]
+    return raw
+
+
 def litert_version() -> str:
     """Return the installed ai-edge-litert version (for manifests)."""
     return metadata.version("ai-edge-litert")

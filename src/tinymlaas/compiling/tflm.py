@@ -206,6 +206,12 @@ class MicroRunner:
         latency_ms = (time.perf_counter_ns() - started) / 1e6
         return dequantize_output(raw, self.output)[0], latency_ms
 
+    def invoke_quantized(self, sample: np.ndarray) -> tuple[np.ndarray, float]:
+        """Run one input already in the tensor's type (H, W, C): raw outputs and latency in ms."""
+        started = time.perf_counter_ns()
+        raw = self._invoke(sample)
+        return raw[0], (time.perf_counter_ns() - started) / 1e6
+
     def _invoke(self, sample: np.ndarray) -> np.ndarray:
         """Run one quantized sample (without batch axis); return the raw output with batch axis."""
         # Stateful ops (resource variables) would carry over between images; reset is cheap.

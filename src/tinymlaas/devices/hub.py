@@ -23,8 +23,10 @@ from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
 from tinymlaas.devices import messages, repository, service
+from tinymlaas.devices.capturing import relay as capture_relay
 from tinymlaas.devices.messages import CANCEL_INSTALL
 from tinymlaas.devices.review_capture import ReviewCapture
+from tinymlaas.devices.testing import relay
 from tinymlaas.enums import JobStatus
 from tinymlaas.hardware.serial_protocol import Hello, Prediction
 from tinymlaas.jobs import repository as jobs_repository
@@ -35,6 +37,13 @@ log = logging.getLogger(__name__)
 # c_library.zip exists for engine "c" only: a virtual device runs its generated C.
 INSTALL_FILES = ("model.tflite", "manifest.json", "arduino_library.zip", "c_library.zip")
 POLL_SECONDS = 0.5
+# What a bridge reports of the work that needs a board's port to itself.
+PORT_WORK_REPORTS = (
+    messages.DeviceTestProgress,
+    messages.DeviceTestResult,
+    messages.CaptureFrame,
+    messages.CaptureResult,
+)
 MAX_LOG_CHARS = 200_000
 
 
@@ -74,8 +83,11 @@ class BridgeConnection:
                     log.warning("bridge %s: %s", self.bridge_id, error)
                     await self._send(messages.Error(detail=str(error)))
                     continue
-                await self._db(self._handle, message)
-                await self._review(message)
+                if isinstance(message, PORT_WORK_REPORTS):
+                    await self._db(self._port_work_report, message)
+                else:
+                    await self._db(self._handle, message)
+                    await self._review(message)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -136,6 +148,20 @@ class BridgeConnection:
         request = await self._db(self.review.handle, message, self.features)
         if request is not None:
             await self._send(request)
+
+    def _port_work_report(self, message: messages.BridgeMessage) -> None:
+        """What a bridge reports of a device test or a capture."""
+        with transaction(self.factory) as session:
+            if session.get(Bridge, self.bridge_id) is None:
+                return
+            if isinstance(message, messages.DeviceTestProgress | messages.DeviceTestResult):
+                relay.record(session, message)
+            elif isinstance(message, messages.CaptureFrame):
+                settings = self.websocket.app.state.settings
+                capture_relay.record_frame(session, message, settings)
+            elif isinstance(message, messages.CaptureResult):
+                self.in_flight.discard(message.job_id)
+                capture_relay.record_result(session, message)
 
     def _install_log(self, session: Session, job_id: int, line: str) -> None:
         installation = repository.installation_by_job(session, job_id)
@@ -225,6 +251,12 @@ class BridgeConnection:
                 jobs_repository.add_event(
                     session, installation.job_id, "state", {"status": JobStatus.running}
                 )
+            outgoing += relay.outgoing_tests(session, self.bridge_id, self.features, self.version)
+            captures, claimed = capture_relay.outgoing_captures(
+                session, self.bridge_id, self.features, self.version, self.worker
+            )
+            outgoing += captures
+            self.in_flight.update(claimed)
         # Remembered once committed, so that a round that failed is tried again.
         self.cancels.update(cancels)
         outgoing += [
@@ -284,6 +316,8 @@ class BridgeConnection:
     def _disconnected(self) -> None:
         with transaction(self.factory) as session:
             repository.mark_bridge_gone(session, self.bridge_id)
+            relay.bridge_gone(session, self.bridge_id)
+            capture_relay.bridge_gone(session, self.bridge_id)
             for job_id in self.in_flight:
                 job = session.get(Job, job_id)
                 if job is not None and job.status == JobStatus.running:

@@ -14,6 +14,7 @@ peers expect.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -22,10 +23,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 CANCEL_INSTALL = "cancel_install"
 # A bridge that lists this feature answers `fetch_frame` (a frame kept for review).
 FETCH_FRAME = "fetch_frame"
+# A bridge that lists this feature runs `device_test` (serial protocol version 2 boards).
+DEVICE_TEST = "device_test"
+# A bridge that lists this feature captures camera frames from a board when sent `capture`.
+CAPTURE = "capture"
 # What a bridge may list in its hello's `features`, and what each means.
 FEATURE_MEANINGS = {
     CANCEL_INSTALL: "the bridge stops a running install when sent `cancel_install`",
     FETCH_FRAME: "the bridge answers `fetch_frame` with `review_frame` or `frame_unavailable`",
+    DEVICE_TEST: "the bridge tests a model on a board when sent `device_test`",
+    CAPTURE: "the bridge captures camera frames from a board when sent `capture`",
 }
 
 
@@ -80,6 +87,42 @@ class FetchFrame(Message):
     type: Literal["fetch_frame"] = "fetch_frame"
     port: str
     seq: int
+
+
+class DeviceTest(Message):
+    """Needs `device_test`. Test the model the board at `port` runs: `count` int8 input
+    tensors of `input_bytes` each follow in `device_test_images` chunks; the bridge sends each
+    to the board (a TENSOR frame, serial protocol version 2) and answers with
+    `device_test_progress` and one `device_test_result`."""
+
+    type: Literal["device_test"] = "device_test"
+    job_id: int
+    port: str
+    model_id: str = Field(description="sha256 of `manifest.json`: what the board must run")
+    count: int = Field(ge=0)
+    input_bytes: int = Field(gt=0)
+    timeout_ms: int = Field(default=2000, gt=0, description="per image")
+
+
+class DeviceTestImages(Message):
+    """The tensors of a `device_test` from image `first` on, in order."""
+
+    type: Literal["device_test_images"] = "device_test_images"
+    job_id: int
+    first: int = Field(ge=0)
+    data: str = Field(description="base64 of whole tensors, one after another")
+
+
+class Capture(Message):
+    """Needs `capture`. Take `count` camera frames from the board at `port` (CAPTURE, serial
+    protocol version 2), `interval_ms` apart; answered by one `capture_frame` per frame and one
+    `capture_result`."""
+
+    type: Literal["capture"] = "capture"
+    job_id: int
+    port: str
+    count: int = Field(ge=1)
+    interval_ms: int = Field(default=0, ge=0)
 
 
 class Revoked(Message):
@@ -211,8 +254,71 @@ class FrameUnavailable(Message):
     detail: str = Field(description="why, e.g. that this board cannot send frames")
 
 
+class DeviceTestProgress(Message):
+    """How many images of a `device_test` the board has answered so far (about twice a second)."""
+
+    type: Literal["device_test_progress"] = "device_test_progress"
+    job_id: int
+    done: int
+    total: int
+
+
+class DeviceTestAnswer(Message):
+    """What the board said about one image: `ok` with its raw int8 outputs and latency,
+    `timeout` (no answer in time) or `error` (its TERR message, or why it was not sent)."""
+
+    status: Literal["ok", "timeout", "error"]
+    scores: list[int] = []
+    latency_us: int | None = None
+    error: str | None = None
+
+
+class DeviceTestResult(Message):
+    """How a `device_test` ended: `ok` with one answer per image in order, or not `ok` with
+    `error` (e.g. the board speaks protocol version 1 or runs another model)."""
+
+    type: Literal["device_test_result"] = "device_test_result"
+    job_id: int
+    ok: bool
+    error: str | None = None
+    answers: list[DeviceTestAnswer] = []
+    seconds: float = Field(default=0.0, description="the whole exchange over the link")
+    bytes_sent: int = 0
+
+
+class CaptureFrame(Message):
+    """One camera frame of a `capture`, as a PNG (lossless: the board's pixels as they were)."""
+
+    type: Literal["capture_frame"] = "capture_frame"
+    job_id: int
+    index: int = Field(ge=0)
+    png: str = Field(description="base64 of the PNG")
+    width: int
+    height: int
+    captured_at: datetime = Field(description="when the bridge received the frame (UTC)")
+
+
+class CaptureResult(Message):
+    """How a `capture` ended: `ok` once every frame was sent, else `error` says why."""
+
+    type: Literal["capture_result"] = "capture_result"
+    job_id: int
+    ok: bool
+    error: str | None = None
+    frames: int = Field(default=0, description="how many `capture_frame` were sent")
+
+
 ServerMessage = Annotated[
-    Welcome | Install | CancelInstall | Revoked | Error | FetchFrame, Field(discriminator="type")
+    Welcome
+    | Install
+    | CancelInstall
+    | Revoked
+    | Error
+    | FetchFrame
+    | DeviceTest
+    | DeviceTestImages
+    | Capture,
+    Field(discriminator="type"),
 ]
 BridgeMessage = Annotated[
     Hello
@@ -224,7 +330,11 @@ BridgeMessage = Annotated[
     | InstallLog
     | InstallResult
     | ReviewFrame
-    | FrameUnavailable,
+    | FrameUnavailable
+    | DeviceTestProgress
+    | DeviceTestResult
+    | CaptureFrame
+    | CaptureResult,
     Field(discriminator="type"),
 ]
 server_messages: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

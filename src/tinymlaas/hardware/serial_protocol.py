@@ -1,5 +1,8 @@
-"""The TinyMLaaS serial protocol, version 1: format, parse and split device lines.
+"""The TinyMLaaS serial protocol: format, parse and split device lines.
 
+Version 1 is text lines only. Version 2 keeps every line of version 1 (still framed "$TML1",
+so a version-1 host reads a version-2 board) and adds binary frames (`serial_frames.py`) and the
+TRES/TERR answers; a board says it speaks version 2 in its HELLO's fifth field.
 Grammar and rationale: docs/serial-protocol.md. Pure: no I/O, never raises on input bytes.
 """
 
@@ -10,6 +13,8 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 PROTOCOL_VERSION = 1
+# The newest version a board may announce in its HELLO (its lines stay framed "$TML1").
+LATEST_PROTOCOL = 2
 # Longest line, from "$" through "\n"; longer input is dropped as noise.
 MAX_LINE_BYTES = 4096
 SCORE_DECIMALS = 4
@@ -21,6 +26,8 @@ _FRAME = re.compile(rb"\$(TML[0-9]{1,3}),([A-Z]+)((?:,[^*]*)?)\*([0-9A-Fa-f]{4})
 _VERSION = re.compile(rb"\$TML([0-9]{1,3}),[^*]*\*([0-9A-Fa-f]{4})")
 _UNSIGNED = re.compile(r"[0-9]{1,20}")
 _DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?")
+_SIGNED = re.compile(r"-?[0-9]{1,11}")
+_VERSION_FIELD = re.compile(r"[0-9]{1,3}")
 _SHAPE = re.compile(r"([0-9]{1,6})x([0-9]{1,6})x([0-9]{1,6})")
 # Printable ASCII except the protocol's delimiters and the escape character itself.
 _RESERVED = frozenset(b"$*,;=%")
@@ -43,6 +50,8 @@ class Hello:
     board: str
     labels: tuple[str, ...]
     input_shape: tuple[int, int, int]  # width, height, channels
+    # 1 for boards that do not say; 2 and up take binary frames (e.g. a TENSOR to test).
+    protocol: int = 1
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,39 @@ class DeviceError:
     message: str
 
 
-Message = Hello | Prediction | DeviceError | Ping
+@dataclass(frozen=True)
+class TensorResult:
+    """Device → host (v2): the answer to the TENSOR frame `seq`: the output tensor's raw
+    values (int8) and the inference's latency in microseconds."""
+
+    seq: int
+    latency_us: int
+    scores: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TensorError:
+    """Device → host (v2): the TENSOR frame `seq` was not run (checksum, size, invoke)."""
+
+    seq: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Host → device (v2): capture a camera frame now and send it as FRAME `seq`."""
+
+    seq: int
+
+
+@dataclass(frozen=True)
+class LastFrame:
+    """Host → device (v2): send the frame of the latest inference as FRAME `seq`."""
+
+    seq: int
+
+
+Message = Hello | Prediction | DeviceError | Ping | TensorResult | TensorError | Capture | LastFrame
 
 
 def crc16(data: bytes) -> int:
@@ -91,22 +132,28 @@ def fixed(value: float, decimals: int) -> str:
     return f"{whole}.{fraction:0{decimals}d}"
 
 
+def _hello_fields(message: Hello) -> list[str]:
+    """A HELLO's fields; version 1 boards send four, the fifth is there from version 2 on."""
+    if any(not label for label in message.labels):
+        raise ValueError("labels must not be empty")
+    if any(size < 0 for size in message.input_shape):
+        raise ValueError("input shape must not be negative")
+    width, height, channels = message.input_shape
+    hello = [
+        encode_text(message.model_id),
+        encode_text(message.board),
+        f"{width}x{height}x{channels}",
+        ";".join(encode_text(label) for label in message.labels),
+    ]
+    return hello + ([str(message.protocol)] if message.protocol > 1 else [])
+
+
 def _fields(message: Message) -> tuple[str, list[str]]:
     """Return the message type and its encoded fields."""
     if isinstance(message, Ping):
         return "PING", []
     if isinstance(message, Hello):
-        if any(not label for label in message.labels):
-            raise ValueError("labels must not be empty")
-        if any(size < 0 for size in message.input_shape):
-            raise ValueError("input shape must not be negative")
-        width, height, channels = message.input_shape
-        return "HELLO", [
-            encode_text(message.model_id),
-            encode_text(message.board),
-            f"{width}x{height}x{channels}",
-            ";".join(encode_text(label) for label in message.labels),
-        ]
+        return "HELLO", _hello_fields(message)
     if isinstance(message, Prediction):
         if message.label not in message.scores:
             raise ValueError(f"top label {message.label!r} has no score")
@@ -129,7 +176,23 @@ def _fields(message: Message) -> tuple[str, list[str]]:
         if message.source is not None:
             fields.append(encode_text(message.source))
         return "PRED", fields
+    if isinstance(message, TensorResult | TensorError | Capture | LastFrame):
+        return _v2_fields(message)
     return "ERR", [encode_text(message.message)]
+
+
+def _v2_fields(message: TensorResult | TensorError | Capture | LastFrame) -> tuple[str, list[str]]:
+    """The fields of the messages version 2 added."""
+    if message.seq < 0:
+        raise ValueError("seq must not be negative")
+    if isinstance(message, Capture | LastFrame):
+        return "CAPTURE" if isinstance(message, Capture) else "LAST", [str(message.seq)]
+    if isinstance(message, TensorError):
+        return "TERR", [str(message.seq), encode_text(message.message)]
+    if message.latency_us < 0 or not message.scores:
+        raise ValueError("a TRES needs scores and a non-negative latency")
+    scores = ";".join(str(int(score)) for score in message.scores)
+    return "TRES", [str(message.seq), str(message.latency_us), scores]
 
 
 def format_message(message: Message) -> bytes:
@@ -193,12 +256,32 @@ def _parse_decimal(text: str) -> float:
 
 
 def _parse_hello(fields: list[str]) -> Hello:
-    """Build a Hello from its fields (extra trailing fields are for later versions)."""
+    """Build a Hello from its fields; the fifth, from version 2 on, is the board's version."""
     model_id, board, shape, labels = fields[:4]
     decoded = tuple(decode_text(label) for label in labels.split(";")) if labels else ()
     if any(not label for label in decoded):
         raise ValueError("empty label")
-    return Hello(decode_text(model_id), decode_text(board), decoded, _parse_shape(shape))
+    protocol = 1
+    if len(fields) > 4 and _VERSION_FIELD.fullmatch(fields[4]):
+        protocol = int(fields[4])
+    return Hello(decode_text(model_id), decode_text(board), decoded, _parse_shape(shape), protocol)
+
+
+def _parse_v2(name: str, fields: list[str]) -> TensorResult | TensorError | Capture | LastFrame:
+    """Build a TRES (seq, latency in µs, raw scores), a TERR (seq, message), a CAPTURE or a
+    LAST (seq)."""
+    if _UNSIGNED.fullmatch(fields[0]) is None:
+        raise ValueError("bad seq")
+    seq = int(fields[0])
+    if name in ("CAPTURE", "LAST"):
+        return Capture(seq) if name == "CAPTURE" else LastFrame(seq)
+    if name == "TERR":
+        return TensorError(seq, decode_text(fields[1]))
+    if _UNSIGNED.fullmatch(fields[1]) is None:
+        raise ValueError("bad latency")
+    if any(_SIGNED.fullmatch(score) is None for score in fields[2].split(";")):
+        raise ValueError("bad score")
+    return TensorResult(seq, int(fields[1]), tuple(int(s) for s in fields[2].split(";")))
 
 
 def _parse_prediction(fields: list[str]) -> Prediction:
@@ -221,7 +304,9 @@ def _parse_prediction(fields: list[str]) -> Prediction:
     return Prediction(int(seq), top, scores, _parse_decimal(latency), source)
 
 
-_MIN_FIELDS = {"PING": 0, "HELLO": 4, "PRED": 4, "ERR": 1}
+_MIN_FIELDS = {
+    "PING": 0, "HELLO": 4, "PRED": 4, "ERR": 1, "TRES": 3, "TERR": 2, "CAPTURE": 1, "LAST": 1,
+}  # fmt: skip
 
 
 def parse_line(line: bytes) -> Message | None:
@@ -244,6 +329,8 @@ def parse_line(line: bytes) -> Message | None:
             return _parse_hello(fields)
         if name == "PRED":
             return _parse_prediction(fields)
+        if name in ("TRES", "TERR", "CAPTURE", "LAST"):
+            return _parse_v2(name, fields)
         return DeviceError(decode_text(fields[0]))
     except ValueError:
         return None

@@ -32,6 +32,7 @@ TASKS: dict[JobKind, str] = {
     JobKind.train: "tinymlaas.training.tasks:run",
     JobKind.compile: "tinymlaas.compiling.tasks:run",
     JobKind.validate: "tinymlaas.training.import_tasks:run",
+    JobKind.device_test: "tinymlaas.devices.testing.tasks:run",
 }
 
 

@@ -10,6 +10,8 @@ from tinymlaas.models.compiled_model import CompiledFile, CompiledModel
 from tinymlaas.models.dataset import Dataset
 from tinymlaas.models.dataset_version import DatasetVersion, DatasetVersionImage
 from tinymlaas.models.device import Device
+from tinymlaas.models.device_capture import DeviceCapture
+from tinymlaas.models.device_test import DeviceTest
 from tinymlaas.models.folder import Folder
 from tinymlaas.models.image import Image
 from tinymlaas.models.installation import Installation
@@ -32,6 +34,8 @@ __all__ = [
     "DatasetVersion",
     "DatasetVersionImage",
     "Device",
+    "DeviceCapture",
+    "DeviceTest",
     "Folder",
     "Image",
     "Installation",

@@ -16,6 +16,7 @@ from tinymlaas.jobs import service as jobs
 from tinymlaas.models import CompiledModel, TrainedModel
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.device_tests import device_test_context
 from tinymlaas.web.paging import WindowDep, pager
 from tinymlaas.web.rendering import PageRoute, redirect, render
 
@@ -73,6 +74,7 @@ def show_compiled(
             "board": BOARDS.get(compiled.board),
             "files": repository.files(session, compiled.id),
             "held_out_name": _held_out_name(model),
+            **device_test_context(session, page.user, compiled),
         },
     )
 

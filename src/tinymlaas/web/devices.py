@@ -24,6 +24,7 @@ from tinymlaas.models import Bridge, CompiledModel, Device
 from tinymlaas.training import repository as training_repository
 from tinymlaas.web import review
 from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.captures import capture_context
 from tinymlaas.web.forms import parse_form
 from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants_json
 
@@ -195,6 +196,7 @@ def show_device(
     context.update(install)
     queue_max = request.app.state.settings.review_queue_max
     context.update(review.capture_context(session, page.user, device, queue_max))
+    context.update(capture_context(session, page.user, device))
     return render(request, "device.html", context)
 
 

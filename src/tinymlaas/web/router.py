@@ -17,7 +17,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tinymlaas.auth import service as auth
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.errors import TinyMLaaSError
-from tinymlaas.web import compiled, dataset_versions, datasets, devices, jobs, models, review
+from tinymlaas.web import (
+    captures,
+    compiled,
+    dataset_versions,
+    datasets,
+    device_tests,
+    devices,
+    jobs,
+    models,
+    review,
+)
 from tinymlaas.web.auth import (
     CsrfChecked,
     clear_session,
@@ -139,6 +149,8 @@ for _pages in (
     compiled.router,
     jobs.router,
     devices.router,
+    device_tests.router,
+    captures.router,
 ):
     router.include_router(_pages)
 router.include_router(review.router)

@@ -37,6 +37,10 @@ class Runner(Protocol):
 
     def invoke_timed(self, pixels_one: np.ndarray) -> tuple[np.ndarray, float]: ...
 
+    def invoke_quantized(self, sample: np.ndarray) -> tuple[np.ndarray, float]:
+        """Raw outputs and latency (ms) for one input already in the tensor's type."""
+        ...
+
 
 class _CManifest(DeviceManifest):
     """What a device reads of manifest.json to choose and feed an engine."""
@@ -135,3 +139,9 @@ class CRunner:
         latency_ms = (time.perf_counter_ns() - started) / 1e6
         scores: np.ndarray = dequantize_output(raw, self.output)
         return scores, latency_ms
+
+    def invoke_quantized(self, sample: np.ndarray) -> tuple[np.ndarray, float]:
+        """Raw int8 outputs and latency (ms) for one int8 input (H, W, C)."""
+        started = time.perf_counter_ns()
+        raw = self._model.invoke(sample)
+        return np.asarray(raw), (time.perf_counter_ns() - started) / 1e6

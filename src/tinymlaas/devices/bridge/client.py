@@ -23,12 +23,15 @@ from tinymlaas import __version__
 from tinymlaas.devices import messages
 from tinymlaas.devices.bridge.cancellation import Cancellation
 from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
-from tinymlaas.devices.bridge.frames import answer_fetch
+from tinymlaas.devices.bridge.capture import FrameUnavailable, to_png
+from tinymlaas.devices.bridge.frames import answer_fetch, review_frame
 from tinymlaas.devices.bridge.install import InstallRequest, InstallResult
 from tinymlaas.devices.bridge.installers import installer_for
+from tinymlaas.devices.bridge.sessions import PortSessions
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 from tinymlaas.hardware.boards import get_board
+from tinymlaas.hardware.serial_frames import CameraFrame
 from tinymlaas.hardware.serial_protocol import DeviceError, Hello, LineReader, Prediction
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,12 @@ SCAN_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 30.0
 OUTBOX_SIZE = 10_000
 # What this bridge understands beyond the first version of the protocol (sent in its hello).
-FEATURES = (messages.CANCEL_INSTALL, messages.FETCH_FRAME)
+FEATURES = (
+    messages.CANCEL_INSTALL,
+    messages.FETCH_FRAME,
+    messages.DEVICE_TEST,
+    messages.CAPTURE,
+)
 
 
 def websocket_url(server: str) -> str:
@@ -138,6 +146,8 @@ class Bridge:
         self.install_tasks: set[asyncio.Task[None]] = set()
         # The tasks answering `fetch_frame` requests.
         self.frame_tasks: set[asyncio.Task[None]] = set()
+        # Device tests, captures and last frames: work that needs a board's port to itself.
+        self.sessions = PortSessions(self._release_port, self._resume_port, self.emit)
 
     def emit(self, message: messages.Message) -> None:
         """Queue a message for the server (thread-safe)."""
@@ -216,6 +226,10 @@ class Bridge:
                         self._cancel_install(job_id)
                     case messages.FetchFrame() as fetch:
                         self._start_fetch_frame(fetch)
+                    case (
+                        messages.DeviceTest() | messages.DeviceTestImages() | messages.Capture()
+                    ) as work:
+                        self.sessions.handle(work)
                     case messages.Revoked():
                         log.error("the server revoked this bridge's token")
                         return False
@@ -277,14 +291,29 @@ class Bridge:
 
     def _start_fetch_frame(self, message: messages.FetchFrame) -> None:
         """Answer a `fetch_frame` from a thread (a board may take a while to send its frame)."""
-        device = self.virtual.get(message.port) or self.readers.get(message.port)
+        virtual = self.virtual.get(message.port)
 
         async def fetch() -> None:
-            self.emit(await asyncio.to_thread(answer_fetch, device, message))
+            if virtual is None and message.port in self.readers:
+                self.emit(await self._board_frame(message))
+            else:
+                self.emit(await asyncio.to_thread(answer_fetch, virtual, message))
 
         task = asyncio.create_task(fetch())
         self.frame_tasks.add(task)
         task.add_done_callback(self.frame_tasks.discard)
+
+    async def _board_frame(
+        self, message: messages.FetchFrame
+    ) -> messages.ReviewFrame | messages.FrameUnavailable:
+        """A real board's answer to `fetch_frame`: the input of its latest inference (LAST)."""
+        try:
+            frame = await self.fetch_last_frame(message.port)
+        except (FrameUnavailable, TransportError) as error:
+            return messages.FrameUnavailable(
+                port=message.port, seq=message.seq, detail=f"the board sent no frame: {error}"
+            )
+        return review_frame(message, to_png(frame))
 
     def _cancel_install(self, job_id: int) -> None:
         """Stop an install; its result (cancelled, or real if it had finished) follows."""
@@ -303,9 +332,7 @@ class Bridge:
         def line(text: str) -> None:
             self.emit(messages.InstallLog(job_id=job_id, line=text))
 
-        reader = self.readers.pop(port, None)
-        if reader is not None:
-            await asyncio.to_thread(reader.stop)
+        await self._release_port(port)
         try:
             files = {name: base64.b64decode(data) for name, data in message.files.items()}
             board = get_board(message.board)
@@ -316,10 +343,7 @@ class Bridge:
             log.exception("install on %s failed", port)
             result = InstallResult(False, f"{type(exc).__name__}: {exc}")
         finally:
-            if port in self.ports:
-                restarted = PortReader(port, self.emit)
-                self.readers[port] = restarted
-                restarted.start()
+            self._resume_port(port)
         if result.cancelled:
             outcome = messages.InstallResult(
                 job_id=job_id,
@@ -334,8 +358,26 @@ class Bridge:
         # A cancel arriving from here on finds nothing to stop: the result above answers it.
         self.installs.pop(job_id, None)
 
+    async def _release_port(self, port: str) -> None:
+        """Stop the port's reader: an install or a test needs the port to itself."""
+        reader = self.readers.pop(port, None)
+        if reader is not None:
+            await asyncio.to_thread(reader.stop)
+
+    def _resume_port(self, port: str) -> None:
+        if port in self.ports:
+            restarted = PortReader(port, self.emit)
+            self.readers[port] = restarted
+            restarted.start()
+
+    async def fetch_last_frame(self, port: str) -> CameraFrame:
+        """The frame of the latest inference of the board at `port` (serial LAST); raises
+        FrameUnavailable (the board's reason) or TransportError when there is none."""
+        return await self.sessions.fetch_last_frame(port)
+
     def stop(self) -> None:
         self.stopped.set()
+        self.sessions.stop.set()
         # Installers run in sessions of their own, which a Ctrl-C at the terminal does not reach.
         for cancellation in list(self.installs.values()):
             cancellation.cancel()

@@ -2,7 +2,8 @@
 
 A device object may offer `frame_of(seq)` (virtual devices keep their recent frames) or
 `fetch_last_frame()` (the frame its last prediction was made on); either returns a `LastFrame`
-or None. A device with neither cannot send frames, and the server is told so.
+or None. A device with neither cannot send frames, and the server is told so. Real boards are
+asked by the bridge with the serial LAST command (`Bridge._board_frame`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def answer_fetch(
         return unavailable(str(error))
     except Exception as error:  # the device's own failure, reported to the server
         return unavailable(f"the board could not send its frame: {error!r}")
+    return review_frame(message, png)
+
+
+def review_frame(message: messages.FetchFrame, png: bytes) -> messages.ReviewFrame:
+    """The `review_frame` answering `message` with a PNG file's bytes."""
     return messages.ReviewFrame(
         port=message.port, seq=message.seq, png=base64.b64encode(png).decode()
     )

@@ -26,14 +26,27 @@ import numpy as np
 
 from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD, PortInfo
 from tinymlaas.devices.bridge.frames import LastFrame
+from tinymlaas.devices.bridge.virtual_camera import camera_frame
 from tinymlaas.devices.bridge.virtual_model import SEQ_MODULUS, Model, load_model
+from tinymlaas.hardware.serial_frames import (
+    FRAME,
+    TENSOR,
+    BinaryFrame,
+    CorruptFrame,
+    StreamReader,
+    encode_frame,
+)
 from tinymlaas.hardware.serial_protocol import (
+    LATEST_PROTOCOL,
     NO_MODEL,
+    Capture,
     DeviceError,
     Hello,
-    LineReader,
+    LastFrame,
     Ping,
     Prediction,
+    TensorError,
+    TensorResult,
     format_message,
 )
 from tinymlaas.training.preprocess import UndecodableImage, to_pixels
@@ -44,7 +57,12 @@ CAMERA_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 # How long a write may wait for the host to drain the pty before the rest of the line is
 # dropped: a board's serial port drops output nobody reads instead of stopping the sketch.
 _WRITE_GRACE_SECONDS = 0.05
-_READ_CHUNK = 1024
+_FRAME_GRACE_SECONDS = 5.0
+_READ_CHUNK = 65536
+# While a host sends TENSOR frames the camera loop pauses, until this long after the last one.
+DRIVEN_SECONDS = 2.0
+# A frame whose bytes stop coming for this long is given up (as the sketch does).
+FRAME_GAP_SECONDS = 0.5
 # Frames kept for `fetch_frame`: the server asks within milliseconds of the prediction.
 RECENT_FRAMES = 32
 
@@ -103,7 +121,11 @@ class VirtualDevice:
     board = VIRTUAL_BOARD
 
     def __init__(
-        self, index: int, camera: list[tuple[str, bytes]], interval_seconds: float = 0.2
+        self,
+        index: int,
+        camera: list[tuple[str, bytes]],
+        interval_seconds: float = 0.2,
+        baudrate: int | None = None,
     ) -> None:
         if not camera:
             raise ValueError("a virtual device needs at least one camera image")
@@ -112,6 +134,14 @@ class VirtualDevice:
         self.index = index
         self.serial_number = f"TMLVIRT-{index}"
         self.interval_seconds = interval_seconds
+        # A pseudo-terminal moves bytes at memory speed; with a baud rate the device takes as
+        # long per byte as a UART would (10 bits a byte: start, 8 data, stop).
+        self.baudrate = baudrate
+        self._driven_until = 0.0
+        self._last_input = 0.0
+        # Camera frames sent on request, and the image of the latest inference (LAST).
+        self._captured = 0
+        self._last_inferred: tuple[str, bytes] | None = None
         self._camera = list(camera)
         self._master, self._slave = os.openpty()
         # Raw mode: no echo of PINGs back to the host, no newline translation.
@@ -215,33 +245,94 @@ class VirtualDevice:
             os.write(self._wake_write, b"\0")
 
     def _run(self) -> None:
-        """The device's main loop: serve PINGs, run one inference whenever one is due."""
-        reader = LineReader()
+        """The device's main loop: serve the host, run one inference whenever one is due."""
+        reader = StreamReader(max_payload=0)
         while not self._stopping.is_set():
-            ready, _, _ = select.select(
-                [self._master, self._wake_read], [], [], self._seconds_to_next_frame()
-            )
+            wait = self._seconds_to_next_frame()
+            if reader.partial:
+                wait = FRAME_GAP_SECONDS if wait is None else min(wait, FRAME_GAP_SECONDS)
+            ready, _, _ = select.select([self._master, self._wake_read], [], [], wait)
             if self._wake_read in ready:
                 os.read(self._wake_read, _READ_CHUNK)
             if self._master in ready:
-                self._serve(reader)
+                self._serve(reader, self._read())
+            elif reader.partial and time.monotonic() - self._last_input >= FRAME_GAP_SECONDS:
+                self._serve(reader, b"", abandon=True)
             if not self._stopping.is_set():
                 self._predict_if_due()
 
-    def _serve(self, reader: LineReader) -> None:
-        """Answer every PING in what the host sent; everything else is ignored."""
+    def _read(self) -> bytes:
         try:
             data = os.read(self._master, _READ_CHUNK)
         except BlockingIOError:
-            return
+            return b""
         except OSError:
             # Should not happen while the device holds the slave; avoid a busy loop if it does.
             time.sleep(0.05)
+            return b""
+        self._last_input = time.monotonic()
+        self._pace(len(data))
+        return data
+
+    def _pace(self, count: int) -> None:
+        if self.baudrate:
+            time.sleep(count * 10 / self.baudrate)
+
+    def _serve(self, reader: StreamReader, data: bytes, abandon: bool = False) -> None:
+        """Answer PINGs and TENSOR frames in what the host sent; everything else is ignored."""
+        with self._lock:
+            model = self._model
+        reader.max_payload = model.input_bytes if model is not None and model.int8 else 0
+        for item in reader.abandon() if abandon else reader.feed(data):
+            if isinstance(item, Ping):
+                hello = model.hello() if model is not None else None
+                blank = Hello(NO_MODEL, VIRTUAL_BOARD, (), (0, 0, 0), LATEST_PROTOCOL)
+                self._write(format_message(hello or blank))
+            elif isinstance(item, BinaryFrame) and item.kind == TENSOR:
+                self._driven_until = time.monotonic() + DRIVEN_SECONDS
+                self._write(format_message(self._run_tensor(model, item)))
+            elif isinstance(item, CorruptFrame) and item.kind == TENSOR:
+                self._write(format_message(TensorError(item.seq, item.reason)))
+            elif isinstance(item, Capture | LastFrame):
+                self._send_frame(item)
+
+    def _send_frame(self, request: Capture | LastFrame) -> None:
+        """A camera frame: the next one (CAPTURE) or the latest inference's (LAST)."""
+        with self._lock:
+            if isinstance(request, Capture):
+                image: tuple[str, bytes] | None = self._camera[self._captured % len(self._camera)]
+                self._captured += 1
+            else:
+                image = self._last_inferred
+        if image is None:
+            self._write(format_message(TensorError(request.seq, "no inference yet")))
             return
-        if any(isinstance(message, Ping) for message in reader.feed(data)):
+        try:
+            payload = camera_frame(image[1]).encode()
+        except ValueError as error:
+            self._write(format_message(TensorError(request.seq, str(error))))
+            return
+        self._write(encode_frame(FRAME, request.seq, payload), whole=True)
+
+    def _run_tensor(self, model: Model | None, frame: BinaryFrame) -> TensorResult | TensorError:
+        """Run the model on the int8 input tensor a host sent, as the sketch does."""
+        if model is None:
+            return TensorError(frame.seq, "no model installed")
+        if not model.int8:
+            return TensorError(frame.seq, "the model's input is not int8")
+        if len(frame.payload) != model.input_bytes:
+            message = f"tensor of {len(frame.payload)} bytes, the model takes {model.input_bytes}"
+            return TensorError(frame.seq, message)
+        sample = np.frombuffer(frame.payload, dtype=np.int8).reshape(
+            model.height, model.width, model.channels
+        )
+        try:
             with self._lock:
-                hello = self._model.hello() if self._model is not None else None
-                self._write(format_message(hello or Hello(NO_MODEL, VIRTUAL_BOARD, (), (0, 0, 0))))
+                raw, latency_ms = model.runner.invoke_quantized(sample)
+        except (ValueError, RuntimeError) as error:
+            return TensorError(frame.seq, f"Invoke failed: {error}")
+        scores = tuple(int(value) for value in np.asarray(raw).ravel())
+        return TensorResult(frame.seq, max(0, round(latency_ms * 1000)), scores)
 
     def _seconds_to_next_frame(self) -> float | None:
         """How long the loop may wait for input; None (forever) without a model."""
@@ -256,7 +347,12 @@ class VirtualDevice:
             model = self._model
             if model is None or time.monotonic() < self._next_frame_at:
                 return
+            if time.monotonic() < self._driven_until:
+                # A host is testing the model: the camera waits (as on the sketch).
+                self._next_frame_at = self._driven_until
+                return
             source, data = self._camera[self._frame % len(self._camera)]
+            self._last_inferred = (source, data)
             self._frame += 1
             try:
                 pixels = to_pixels(data, model.width, model.height, model.color_mode)
@@ -278,13 +374,15 @@ class VirtualDevice:
                 self._seq = (self._seq + 1) % SEQ_MODULUS
             self._next_frame_at = time.monotonic() + self.interval_seconds
 
-    def _write(self, line: bytes) -> None:
+    def _write(self, line: bytes, whole: bool = False) -> None:
         """Write without ever blocking for long; what the host does not drain is dropped.
 
-        A dropped tail leaves a half line, which readers discard at the next "$".
+        A dropped tail leaves a half line, which readers discard at the next "$". A frame the
+        host asked for (`whole`) may take longer: the host is reading it.
         """
+        self._pace(len(line))
         remaining = memoryview(line)
-        deadline = time.monotonic() + _WRITE_GRACE_SECONDS
+        deadline = time.monotonic() + (_FRAME_GRACE_SECONDS if whole else _WRITE_GRACE_SECONDS)
         while remaining:
             try:
                 remaining = remaining[os.write(self._master, remaining) :]

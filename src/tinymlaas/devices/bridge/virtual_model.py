@@ -19,7 +19,12 @@ from tinymlaas.devices.bridge.c_runner import C_LIBRARY_FILE, CRunner, Runner, m
 from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD
 from tinymlaas.hardware.boards import BOARDS
 from tinymlaas.hardware.footprint import fit
-from tinymlaas.hardware.serial_protocol import Hello, Prediction, format_message
+from tinymlaas.hardware.serial_protocol import (
+    LATEST_PROTOCOL,
+    Hello,
+    Prediction,
+    format_message,
+)
 
 # A board's seq is a 32-bit unsigned long.
 SEQ_MODULUS = 2**32
@@ -36,11 +41,17 @@ class Model:
     height: int
     channels: int
     color_mode: ColorMode
+    # Whether the input tensor is int8, which a TENSOR frame must fill byte for byte.
+    int8: bool = True
+
+    @property
+    def input_bytes(self) -> int:
+        """The size of an int8 input tensor (what a TENSOR frame carries)."""
+        return self.width * self.height * self.channels
 
     def hello(self) -> Hello:
-        return Hello(
-            self.model_id, VIRTUAL_BOARD, self.labels, (self.width, self.height, self.channels)
-        )
+        shape = (self.width, self.height, self.channels)
+        return Hello(self.model_id, VIRTUAL_BOARD, self.labels, shape, LATEST_PROTOCOL)
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,8 @@ def load_model(
     except (ValueError, RuntimeError) as error:
         name = "the generated C" if engine == "c" else "TFLite-Micro"
         raise ValueError(f"{name} cannot run the model: {error}") from error
-    loaded = Model(runner, model_id, spec.labels, width, height, channels, spec.color_mode)
+    int8 = spec.dtype == "int8"
+    loaded = Model(runner, model_id, spec.labels, width, height, channels, spec.color_mode, int8)
     worst = Prediction(SEQ_MODULUS - 1, spec.labels[0], dict.fromkeys(spec.labels, 1.0), 1e6)
     try:
         format_message(loaded.hello())

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import mysql
 import tinymlaas.db.base
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

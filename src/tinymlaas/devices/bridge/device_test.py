@@ -1,0 +1,194 @@
+"""Testing a model on the board itself: int8 input tensors out, raw outputs and latency back.
+
+The server sends the tensors, already preprocessed and quantized as training did; the bridge
+streams them to the board one TENSOR frame at a time (stop and wait: a board's UART buffer
+holds a few dozen bytes, so it cannot take the next image while it computes) and collects each
+answer. An image the board answers with TERR is sent once more (the frame may have been
+damaged on the way); an image it does not answer within the timeout is recorded as such.
+Nothing is skipped: there is one answer per tensor, in order.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tinymlaas.devices import messages
+from tinymlaas.devices.bridge.transports import (
+    SerialTransport,
+    Transport,
+    TransportError,
+    handshake,
+)
+from tinymlaas.hardware.serial_frames import TENSOR, StreamReader, encode_frame
+from tinymlaas.hardware.serial_protocol import TensorError, TensorResult
+
+AnswerStatus = Literal["ok", "timeout", "error"]
+# Images the server may still be sending: how long the runner waits for the next chunk.
+CHUNK_WAIT_SECONDS = 60.0
+PROGRESS_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the board said about one tensor."""
+
+    status: AnswerStatus
+    scores: tuple[int, ...] = ()
+    latency_us: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class TensorRun:
+    """Every answer in order, the time the link took and the bytes sent."""
+
+    answers: list[Answer] = field(default_factory=list)
+    seconds: float = 0.0
+    bytes_sent: int = 0
+    stopped: bool = False
+
+
+class TensorFeed:
+    """The tensors of one test as the server's chunks bring them (thread-safe)."""
+
+    def __init__(self, count: int, input_bytes: int) -> None:
+        if count < 0 or input_bytes <= 0:
+            raise ValueError("a test needs a count and a positive tensor size")
+        self.count = count
+        self.input_bytes = input_bytes
+        self._chunks: queue.Queue[bytes] = queue.Queue()
+        self._received = 0
+
+    def add(self, first: int, data: bytes) -> None:
+        """Queue the tensors of one chunk; ValueError if out of order or not whole tensors."""
+        if first != self._received or len(data) % self.input_bytes:
+            raise ValueError(
+                f"chunk at image {first} of {len(data)} bytes does not follow image"
+                f" {self._received} in tensors of {self.input_bytes} bytes"
+            )
+        self._received += len(data) // self.input_bytes
+        if self._received > self.count:
+            raise ValueError(f"more than the {self.count} images announced")
+        self._chunks.put(data)
+
+    def tensors(self, stop: threading.Event) -> Iterator[bytes]:
+        """Yield the tensors in order; stops early (TimeoutError) if the chunks stop coming."""
+        given = 0
+        while given < self.count and not stop.is_set():
+            try:
+                chunk = self._chunks.get(timeout=CHUNK_WAIT_SECONDS)
+            except queue.Empty:
+                raise TimeoutError("the server stopped sending the test images") from None
+            for start in range(0, len(chunk), self.input_bytes):
+                yield chunk[start : start + self.input_bytes]
+                given += 1
+
+
+def _wait_answer(transport: Transport, reader: StreamReader, seq: int, timeout: float) -> Answer:
+    """Read until the board answers `seq`, or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        for item in reader.feed(transport.read(remaining)):
+            if isinstance(item, TensorResult) and item.seq == seq:
+                return Answer("ok", item.scores, item.latency_us)
+            if isinstance(item, TensorError) and item.seq == seq:
+                return Answer("error", error=item.message)
+    return Answer("timeout", error=f"no answer within {timeout:g} s")
+
+
+def stream_tensors(
+    transport: Transport,
+    tensors: Iterator[bytes],
+    timeout: float,
+    stop: threading.Event,
+    progress: Callable[[int], None],
+    retries: int = 1,
+) -> TensorRun:
+    """Send each tensor, wait for its answer; one answer per tensor whatever happens."""
+    reader = StreamReader(max_payload=0)
+    run = TensorRun()
+    started = time.monotonic()
+    for seq, tensor in enumerate(tensors):
+        if stop.is_set():
+            run.stopped = True
+            break
+        frame = encode_frame(TENSOR, seq, tensor)
+        answer = Answer("timeout")
+        for _ in range(retries + 1):
+            try:
+                transport.write(frame)
+            except TransportError as error:
+                answer = Answer("error", error=str(error))
+                break
+            run.bytes_sent += len(frame)
+            answer = _wait_answer(transport, reader, seq, timeout)
+            if answer.status != "error":
+                break
+        run.answers.append(answer)
+        progress(len(run.answers))
+    run.seconds = time.monotonic() - started
+    return run
+
+
+def run_device_test(
+    port: str,
+    request: messages.DeviceTest,
+    feed: TensorFeed,
+    emit: Callable[[messages.Message], None],
+    stop: threading.Event,
+) -> messages.DeviceTestResult:
+    """Run a whole `device_test` on the board at `port` (its reader has let go of it)."""
+    job_id = request.job_id
+
+    def failed(error: str) -> messages.DeviceTestResult:
+        return messages.DeviceTestResult(job_id=job_id, ok=False, error=error)
+
+    last_report = 0.0
+
+    def progress(done: int) -> None:
+        nonlocal last_report
+        if time.monotonic() - last_report >= PROGRESS_SECONDS or done == request.count:
+            last_report = time.monotonic()
+            emit(messages.DeviceTestProgress(job_id=job_id, done=done, total=request.count))
+
+    transport = SerialTransport(port)
+    try:
+        transport.open()
+        hello = handshake(transport)
+        if hello is None:
+            return failed(f"the board on {port} does not answer PING")
+        if hello.protocol < 2:
+            return failed(
+                f"the board on {port} speaks serial protocol version {hello.protocol}, which"
+                " has no TENSOR frame: install the model again to update its sketch"
+            )
+        if hello.model_id != request.model_id:
+            return failed(
+                f"the board runs model {hello.model_id[:12]}, not the one to test"
+                f" ({request.model_id[:12]}): install it first"
+            )
+        tensors = feed.tensors(stop)
+        run = stream_tensors(transport, tensors, request.timeout_ms / 1000, stop, progress)
+    except (TransportError, TimeoutError) as error:
+        return failed(str(error))
+    finally:
+        transport.close()
+    if run.stopped:
+        return failed("the bridge stopped during the test")
+    answers = [
+        messages.DeviceTestAnswer(
+            status=answer.status,
+            scores=list(answer.scores),
+            latency_us=answer.latency_us,
+            error=answer.error,
+        )
+        for answer in run.answers
+    ]
+    return messages.DeviceTestResult(
+        job_id=job_id, ok=True, answers=answers, seconds=run.seconds, bytes_sent=run.bytes_sent
+    )

@@ -1,0 +1,1 @@
+"""Camera frames from a board into a dataset folder."""

@@ -1,0 +1,176 @@
+"""The API process's part of a capture: the request to the bridge, frames into the dataset.
+
+Called by the hub (`devices/hub.py`) for the bridge it holds. A capture job is claimed here,
+like an install, and finished by the bridge's `capture_result`. Each frame is stored as it
+comes, through the datasets' own upload rules (`datasets.service.add_images`), as a PNG that
+names the device, board and time in its metadata (PNG text chunks).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import logging
+
+from PIL import Image, PngImagePlugin
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tinymlaas.blobs import DatabaseBlobStore
+from tinymlaas.config import Settings
+from tinymlaas.datasets import service as datasets
+from tinymlaas.datasets.ingest import Upload
+from tinymlaas.devices import messages
+from tinymlaas.devices import repository as devices_repository
+from tinymlaas.enums import JobStatus
+from tinymlaas.errors import TinyMLaaSError
+from tinymlaas.jobs import repository as jobs_repository
+from tinymlaas.jobs import service as jobs
+from tinymlaas.models import Dataset, Device, DeviceCapture, Job
+from tinymlaas.models import Image as ImageRow
+
+log = logging.getLogger(__name__)
+
+
+def outgoing_captures(
+    session: Session, bridge_id: int, features: frozenset[str] | None, version: str, worker: str
+) -> tuple[list[messages.Message], list[int]]:
+    """Claim the queued captures of the bridge's present devices: their messages and job ids."""
+    if features is None:  # before the bridge's hello
+        return [], []
+    rows = session.execute(
+        select(DeviceCapture, Device)
+        .join(Device, Device.id == DeviceCapture.device_id)
+        .join(Job, Job.id == DeviceCapture.job_id)
+        .where(Device.bridge_id == bridge_id, Device.present.is_(True))
+        .where(Job.status == JobStatus.queued)
+        .order_by(DeviceCapture.id)
+    ).all()
+    outgoing: list[messages.Message] = []
+    claimed: list[int] = []
+    installing = devices_repository.devices_installing(session, bridge_id)
+    for capture, device in rows:
+        if device.id in installing:
+            continue  # the installer has the port; the capture waits for it
+        if not jobs_repository.claim(session, capture.job_id, worker):
+            continue
+        job = session.get_one(Job, capture.job_id)
+        if messages.CAPTURE not in features:
+            shown = f" (version {version})" if version else ""
+            error = f"this bridge{shown} cannot capture camera frames: update it"
+            jobs.finish(session, job, JobStatus.failed, message="failed", error=error)
+            continue
+        device.busy = True  # the port belongs to the capture until its result
+        job.message = f"capturing {capture.count} frames from {device.name}"[:500]
+        jobs_repository.add_event(
+            session, job.id, "state", {"status": JobStatus.running, "message": job.message}
+        )
+        outgoing.append(
+            messages.Capture(
+                job_id=job.id,
+                port=device.port,
+                count=capture.count,
+                interval_ms=capture.interval_ms,
+            )
+        )
+        claimed.append(job.id)
+    session.flush()
+    return outgoing, claimed
+
+
+def _running(session: Session, job_id: int) -> tuple[DeviceCapture, Job] | None:
+    capture = session.scalar(select(DeviceCapture).where(DeviceCapture.job_id == job_id))
+    job = session.get(Job, job_id)
+    if capture is None or job is None or job.status != JobStatus.running:
+        return None
+    return capture, job
+
+
+def tagged_png(png: bytes, device: Device, captured: str) -> bytes:
+    """The frame as a PNG whose text chunks name the device, its board and the time."""
+    info = PngImagePlugin.PngInfo()
+    for key, value in (
+        ("Device", f"{device.name} (id {device.id}, serial {device.serial_number or '-'})"),
+        ("Board", device.board or "unknown"),
+        ("Captured", captured),
+        ("Software", "TinyMLaaS capture"),
+    ):
+        info.add_text(key, value)
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        output = io.BytesIO()
+        image.save(output, format="PNG", pnginfo=info)
+    return output.getvalue()
+
+
+def record_frame(session: Session, message: messages.CaptureFrame, settings: Settings) -> None:
+    """Store one frame in the capture's folder; a frame that cannot be stored is reported."""
+    found = _running(session, message.job_id)
+    if found is None:
+        return
+    capture, job = found
+    device = session.get_one(Device, capture.device_id)
+    dataset = session.get_one(Dataset, capture.dataset_id)
+    captured = message.captured_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    name = f"device{device.id}-{message.captured_at:%Y%m%dT%H%M%S%f}-{message.index:04d}.png"
+    try:
+        data = tagged_png(base64.b64decode(message.png, validate=True), device, captured)
+        with session.begin_nested():  # nothing of a refused frame stays
+            upload = Upload(name, io.BytesIO(data))
+            datasets.add_images(
+                session, DatabaseBlobStore(session), dataset, [upload], capture.folder, settings
+            )
+    except (binascii.Error, OSError, TinyMLaaSError) as error:
+        line = f"frame {message.index} was not stored: {error}"
+        log.warning("capture job %s: %s", job.id, line)
+        jobs_repository.add_event(session, job.id, "log", {"line": line})
+        return
+    image_id = session.scalar(
+        select(ImageRow.id).where(
+            ImageRow.dataset_id == dataset.id,
+            ImageRow.folder == capture.folder,
+            ImageRow.name == name,
+        )
+    )
+    capture.image_ids = [*capture.image_ids, int(image_id or 0)]
+    job.progress = min(1.0, len(capture.image_ids) / capture.count)
+    job.message = f"{len(capture.image_ids)} of {capture.count} frames stored"
+    event = {"progress": job.progress, "message": job.message, "image_id": image_id}
+    jobs_repository.add_event(session, job.id, "progress", event)
+    session.flush()
+
+
+def record_result(session: Session, message: messages.CaptureResult) -> None:
+    found = _running(session, message.job_id)
+    if found is None:
+        return
+    capture, job = found
+    device = session.get(Device, capture.device_id)
+    if device is not None:
+        device.busy = False
+    stored = len(capture.image_ids)
+    where = f"{stored} frames stored in {capture.folder}"
+    if message.ok:
+        jobs.finish(session, job, JobStatus.succeeded, message=f"captured: {where}"[:500])
+    else:
+        capture.error = message.error
+        error = f"{message.error or 'the capture failed'}; {where}"
+        jobs.finish(session, job, JobStatus.failed, message="capture failed", error=error)
+    session.flush()
+
+
+def bridge_gone(session: Session, bridge_id: int) -> None:
+    rows = session.execute(
+        select(DeviceCapture, Job)
+        .join(Device, Device.id == DeviceCapture.device_id)
+        .join(Job, Job.id == DeviceCapture.job_id)
+        .where(Device.bridge_id == bridge_id, Job.status == JobStatus.running)
+    ).all()
+    for capture, job in rows:
+        error = (
+            f"the bridge disconnected during the capture; {len(capture.image_ids)} frames"
+            f" were stored in {capture.folder}"
+        )
+        jobs.finish(session, job, JobStatus.failed, message="bridge disconnected", error=error)
+    session.flush()

@@ -1,0 +1,1 @@
+"""Testing a compiled model on the board itself (hardware in the loop)."""
