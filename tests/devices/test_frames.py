@@ -11,7 +11,7 @@ from PIL import Image
 
 from tinymlaas.devices import messages
 from tinymlaas.devices.bridge.client import PortReader
-from tinymlaas.devices.bridge.frames import LastFrame, answer_fetch, as_png
+from tinymlaas.devices.bridge.frames import KeptFrame, answer_fetch, as_png
 from tinymlaas.devices.bridge.virtual import VirtualDevice
 
 from support.factories import image_bytes
@@ -22,10 +22,10 @@ FETCH = messages.FetchFrame(port="/dev/ttyACM0", seq=5)
 class BoardWithLastFrame:
     """What a board that can send its last inferred frame offers the bridge."""
 
-    def __init__(self, frame: LastFrame | None) -> None:
+    def __init__(self, frame: KeptFrame | None) -> None:
         self.frame = frame
 
-    def fetch_last_frame(self) -> LastFrame | None:
+    def fetch_last_frame(self) -> KeptFrame | None:
         return self.frame
 
 
@@ -38,7 +38,7 @@ def idle_virtual_device() -> Iterator[VirtualDevice]:
 
 def test_the_frame_of_the_asked_prediction_comes_back_as_png() -> None:
     jpeg = image_bytes("JPEG", size=(20, 10))
-    answer = answer_fetch(BoardWithLastFrame(LastFrame(5, jpeg)), FETCH)
+    answer = answer_fetch(BoardWithLastFrame(KeptFrame(5, jpeg)), FETCH)
     assert isinstance(answer, messages.ReviewFrame)
     assert (answer.port, answer.seq) == ("/dev/ttyACM0", 5)
     png = base64.b64decode(answer.png)
@@ -54,10 +54,10 @@ def test_the_frame_of_the_asked_prediction_comes_back_as_png() -> None:
         (None, "no board on /dev/ttyACM0"),
         (BoardWithLastFrame(None), "the board holds no frame (no prediction yet)"),
         (
-            BoardWithLastFrame(LastFrame(9, image_bytes())),
+            BoardWithLastFrame(KeptFrame(9, image_bytes())),
             "the frame of seq 5 is gone (the board is at 9)",
         ),
-        (BoardWithLastFrame(LastFrame(5, b"garbage")), "the frame is not a readable image"),
+        (BoardWithLastFrame(KeptFrame(5, b"garbage")), "the frame is not a readable image"),
         (PortReader("/dev/ttyACM0", print), "not supported by this device"),
         (BoardWithLastFrame(b"raw bytes"), "the board could not send its frame: AttributeError"),  # type: ignore[arg-type]
     ],

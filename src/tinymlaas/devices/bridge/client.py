@@ -22,8 +22,8 @@ import websockets
 from tinymlaas import __version__
 from tinymlaas.devices import messages
 from tinymlaas.devices.bridge.cancellation import Cancellation
-from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
 from tinymlaas.devices.bridge.capture import FrameUnavailable, to_png
+from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_serial_ports
 from tinymlaas.devices.bridge.frames import answer_fetch, review_frame
 from tinymlaas.devices.bridge.install import InstallRequest, InstallResult
 from tinymlaas.devices.bridge.installers import installer_for

@@ -1,7 +1,7 @@
 """The bridge's answer to `fetch_frame`: a board's last inferred frame, as PNG.
 
 A device object may offer `frame_of(seq)` (virtual devices keep their recent frames) or
-`fetch_last_frame()` (the frame its last prediction was made on); either returns a `LastFrame`
+`fetch_last_frame()` (the frame its last prediction was made on); either returns a `KeptFrame`
 or None. A device with neither cannot send frames, and the server is told so. Real boards are
 asked by the bridge with the serial LAST command (`Bridge._board_frame`).
 """
@@ -20,7 +20,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
-class LastFrame:
+class KeptFrame:
     """A frame a board inferred on: the prediction's `seq` and the image file's bytes."""
 
     seq: int
@@ -40,16 +40,16 @@ def as_png(image: bytes) -> bytes:
     return output.getvalue()
 
 
-def _frame(device: object, seq: int) -> LastFrame | None | str:
+def _frame(device: object, seq: int) -> KeptFrame | None | str:
     """The device's frame of `seq`, None, or why the device cannot send one."""
     frame_of = getattr(device, "frame_of", None)
     if callable(frame_of):
-        frame: LastFrame | None = frame_of(seq)
+        frame: KeptFrame | None = frame_of(seq)
         return frame
     fetch = getattr(device, "fetch_last_frame", None)
     if not callable(fetch):
         return "not supported by this device: it cannot send its frames"
-    last: LastFrame | None = fetch()
+    last: KeptFrame | None = fetch()
     return last
 
 

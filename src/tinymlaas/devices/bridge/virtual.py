@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from tinymlaas.devices.bridge.discovery import VIRTUAL_BOARD, PortInfo
-from tinymlaas.devices.bridge.frames import LastFrame
+from tinymlaas.devices.bridge.frames import KeptFrame
 from tinymlaas.devices.bridge.virtual_camera import camera_frame
 from tinymlaas.devices.bridge.virtual_model import SEQ_MODULUS, Model, load_model
 from tinymlaas.hardware.serial_frames import (
@@ -160,7 +160,7 @@ class VirtualDevice:
         self._thread: threading.Thread | None = None
         self._closed = False
         # The camera images of the latest predictions, newest last (see frame_of).
-        self._recent: collections.deque[LastFrame] = collections.deque(maxlen=RECENT_FRAMES)
+        self._recent: collections.deque[KeptFrame] = collections.deque(maxlen=RECENT_FRAMES)
 
     @property
     def model_id(self) -> str:
@@ -216,12 +216,12 @@ class VirtualDevice:
             self._write(format_message(loaded.hello()))
         self._wake()
 
-    def fetch_last_frame(self) -> LastFrame | None:
+    def fetch_last_frame(self) -> KeptFrame | None:
         """The camera image of the latest prediction, or None before the first one."""
         with self._lock:
             return self._recent[-1] if self._recent else None
 
-    def frame_of(self, seq: int) -> LastFrame | None:
+    def frame_of(self, seq: int) -> KeptFrame | None:
         """The camera image prediction `seq` was made on, while it is among the latest."""
         with self._lock:
             return next((frame for frame in self._recent if frame.seq == seq), None)
@@ -370,7 +370,7 @@ class VirtualDevice:
                 }
                 prediction = Prediction(self._seq, top, values, latency_ms, source)
                 self._write(_prediction_line(prediction))
-                self._recent.append(LastFrame(self._seq, data))
+                self._recent.append(KeptFrame(self._seq, data))
                 self._seq = (self._seq + 1) % SEQ_MODULUS
             self._next_frame_at = time.monotonic() + self.interval_seconds
 
