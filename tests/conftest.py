@@ -35,6 +35,14 @@ def pytest_configure(config: pytest.Config) -> None:
     it unset they follow the environment of each test (tests/cli sets the width it needs).
     Parallel workers (pytest-xdist) inherit a COLUMNS of their own."""
     os.environ.pop("COLUMNS", None)
+    # Property tests check behaviour, not speed: on a busy 2-core machine one example may take
+    # longer than Hypothesis's default 200 ms deadline without anything being wrong.
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile("tinymlaas", deadline=None)
+    settings.load_profile("tinymlaas")
 
 
 ALL_BACKENDS = ("sqlite", "postgresql", "mariadb")
