@@ -14,6 +14,7 @@ from tinymlaas.models.installation import Installation
 from tinymlaas.models.job import Job, JobEvent
 from tinymlaas.models.login_failure import LoginFailure
 from tinymlaas.models.observation import Observation
+from tinymlaas.models.search import Search, SearchCandidate
 from tinymlaas.models.trained_model import TrainedModel
 from tinymlaas.models.user import User
 
@@ -33,6 +34,8 @@ __all__ = [
     "JobEvent",
     "LoginFailure",
     "Observation",
+    "Search",
+    "SearchCandidate",
     "TrainedModel",
     "User",
 ]
