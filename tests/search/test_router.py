@@ -10,18 +10,7 @@ from tinymlaas.config import Settings
 from tinymlaas.search.coordinator import advance_all
 
 from conftest import Database
-from support.factories import pattern_dataset_zip
-
-
-def import_patterns(client: TestClient) -> int:
-    response = client.post(
-        "/api/v1/datasets/import",
-        files={"file": ("p.zip", pattern_dataset_zip(per_class=8), "application/zip")},
-        data={"name": "patterns"},
-    )
-    assert response.status_code == 201, response.text
-    dataset_id: int = response.json()["id"]
-    return dataset_id
+from support.searches import import_patterns
 
 
 def search_body(dataset_id: int, **changes: Any) -> dict[str, Any]:
