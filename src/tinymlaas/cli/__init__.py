@@ -11,6 +11,7 @@ from tinymlaas.cli import (
     devices_commands,
     import_commands,
     jobs_commands,
+    search_commands,
     server,
     training_commands,
     weights_commands,
@@ -31,6 +32,7 @@ compiling_commands.register(app)
 jobs_commands.register(app)
 devices_commands.register(app)
 bridge_command.register(app)
+search_commands.register(app)
 
 
 def main() -> None:
