@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tinymlaas.auth import service as auth
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.errors import TinyMLaaSError
-from tinymlaas.web import compiled, datasets, devices, jobs, models
+from tinymlaas.web import compiled, datasets, devices, jobs, models, search
 from tinymlaas.web.auth import (
     CsrfChecked,
     clear_session,
@@ -132,7 +132,14 @@ def favicon() -> FileResponse:
     )
 
 
-for _pages in (datasets.router, models.router, compiled.router, jobs.router, devices.router):
+for _pages in (
+    datasets.router,
+    models.router,
+    search.router,
+    compiled.router,
+    jobs.router,
+    devices.router,
+):
     router.include_router(_pages)
 
 
