@@ -61,14 +61,15 @@ def test_a_candidate_slower_than_max_latency_is_dropped() -> None:
     assert "max_latency_ms" in dropped.drop_reason
 
 
-def test_the_c_engine_is_estimated_faster_than_the_interpreter() -> None:
-    nano = get_board("nano33ble")
+def test_latency_is_macs_times_cycles_per_mac_over_the_clock() -> None:
+    nano, pico = get_board("nano33ble"), get_board("pico")
     spec = space.CandidateSpec("mobilenet-v1", 0.25, 96, "grayscale")
-    tflm = space.assess(spec, nano, "tflm", 3, 0.1, None)
-    c = space.assess(spec, nano, "c", 3, 0.1, None)
-    assert c.latency_ms is not None
-    assert tflm.latency_ms is not None
-    assert c.latency_ms < tflm.latency_ms
+    macs = count_macs("mobilenet-v1", 0.25, 96, 96, 1, 3)
+    on_nano = space.assess(spec, nano, "c", 3, 0.1, None)
+    assert on_nano.latency_ms == pytest.approx(macs * 16 / 64_000, abs=0.001)
+    # the RP2040's M0+ has twice the cycles per MAC at 133 MHz
+    assert space.latency_ms(macs, pico, "c") == pytest.approx(macs * 32 / 133_000, abs=0.001)
+    assert space.latency_ms(macs, get_board("virtual"), "c") is None
 
 
 def test_sampling_spreads_from_the_cheapest_to_the_costliest() -> None:

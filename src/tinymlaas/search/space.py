@@ -21,17 +21,21 @@ from tinymlaas.search.macs import count_macs
 from tinymlaas.training import catalog
 
 DEFAULT_INPUT_SIZES = (32, 48, 64, 96)
-# Cycles one int8 MAC takes on a Cortex-M4 (loads, multiply-accumulate, loop and requantization
-# overhead averaged over a network). Assumptions, not measurements: TFLite-Micro's reference
-# kernels do about twice the work of the C engine's specialised loops. Other cores scale by
-# their cycles per instruction relative to the M4 (engine/baremetal_cores.py); cores without
-# an emulator use the M4's figure, except the M0+ (no DSP multiply-accumulate: twice as many).
-CYCLES_PER_MAC: dict[Engine, float] = {"tflm": 12.0, "c": 6.0}
+# Cycles one int8 MAC takes on a Cortex-M4, loop, pointer and requantization overhead included.
+# Measured for the C engine (bench/model_search.py --calibrate, 2026-12-01: the generated C of
+# untrained int8 models at 32-48 px run under QEMU, instructions x 1.2 CPI / MACs): cnn-small
+# α1 16.1, cnn-small α0.5 23.6 (few channels: per-pixel overhead dominates), mobilenet-v1 α0.25
+# 8.9, mobilenet-v2 α0.1 16.4; we take 16. TFLite-Micro's reference kernels do the same
+# arithmetic (the C engine mirrors them) and are given the same figure; the interpreter's
+# per-operator overhead is not modelled. Other cores scale by their cycles per instruction
+# relative to the M4 (engine/baremetal_cores.py); cores without an emulator use the M4's
+# figure, except the M0+ (no single-cycle 32-bit multiply-accumulate: twice as many).
+CYCLES_PER_MAC: dict[Engine, float] = {"tflm": 16.0, "c": 16.0}
 _M0PLUS_FACTOR = 2.0
 LATENCY_BASIS = (
-    "MACs of one inference (counted layer by layer) × an assumed {cycles:g} cycles per MAC"
-    " ({engine} engine on a Cortex-M4, scaled by the core's cycles per instruction) / the"
-    " board's clock; the measured instructions replace it once the C engine is compiled"
+    "MACs of one inference (counted layer by layer) × {cycles:g} cycles per MAC (measured for"
+    " the C engine on a Cortex-M4 under QEMU, scaled by the core's cycles per instruction) /"
+    " the board's clock; the C engine's measured instructions replace it once compiled"
 )
 
 DropReason = Literal["ram", "flash", "latency", "sampling"]
