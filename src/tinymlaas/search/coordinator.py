@@ -54,6 +54,7 @@ def advance(session: Session, search: Search, settings: Settings) -> None:
     rows = repository.candidates(session, search.id)
     if job.cancel_requested:
         _stop_trainings(session, rows, "cancelled with the search")
+        _stop_compiles(session, rows)
         _finish(session, search, job, JobStatus.cancelled, "cancelled by the user")
         return
     if search.phase == "training":
@@ -100,6 +101,16 @@ def _stop_trainings(session: Session, rows: list[SearchCandidate], reason: str) 
             jobs.cancel(session, job)
         row.status, row.training_model_id = CandidateStatus.stopped, None
         row.reason = f"{reason} after {row.epochs_trained} epoch(s)"
+
+
+def _stop_compiles(session: Session, rows: list[SearchCandidate]) -> None:
+    for row in rows:
+        compiled = session.get(CompiledModel, row.compiled_id) if row.compiled_id else None
+        if compiled is None or compiled.job_id is None or compiled.status in FINISHED_STATUSES:
+            continue
+        job = session.get(Job, compiled.job_id)
+        if job is not None and job.status not in FINISHED_STATUSES:
+            jobs.cancel(session, job)
 
 
 def _advance_training(
