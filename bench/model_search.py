@@ -1,9 +1,9 @@
 """Benchmark: a model search for a board against the catalog's fixed defaults, and the cycles
 per MAC behind the search's latency estimate.
 
-- **search**: the real app under uvicorn in a thread (SQLite in a temporary folder), one local
-  worker process (`tinymlaas worker --local`, the embedded default), the search coordinator
-  thread as `tinymlaas serve` runs it; a generated set of `--images` images in 4 classes
+- **search**: the real app under uvicorn in a thread as `tinymlaas serve` runs it (SQLite in a
+  temporary folder, the embedded default: one supervised local worker process, the job
+  maintenance and the search coordinator threads); a generated set of `--images` images in 4 classes
   imported through the API, then `POST /api/v1/searches` for `--board` with `--budget`
   minutes; timed until its job ends. Prints every candidate, the recommendation and its
   estimated against measured RAM/flash.
@@ -23,22 +23,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-from datasets_import_export import SECRET_KEY, load_average, running_service, scratch_database
-from training_job_vs_keras import generate_dataset, import_dataset, local_worker, wait_for_job
+import uvicorn
+from datasets_import_export import ADMIN_PASSWORD, SECRET_KEY, load_average
+from training_job_vs_keras import generate_dataset, import_dataset, wait_for_job
 
+from tinymlaas.app import create_app
 from tinymlaas.config import Settings
-from tinymlaas.db.session import make_engine, make_session_factory
 from tinymlaas.hardware.boards import get_board
 from tinymlaas.search import space
-from tinymlaas.search.coordinator import advance_all
 from tinymlaas.search.macs import count_macs
 from tinymlaas.training import catalog
 
@@ -47,12 +50,35 @@ CALIBRATION = (("cnn-small", 1.0, 32), ("cnn-small", 0.5, 48), ("mobilenet-v1", 
                ("mobilenet-v2", 0.1, 32))  # fmt: skip
 
 
-def coordinate(database_url: str, data_dir: Path, stop: threading.Event) -> None:
-    """What the serving process's search thread does, every 2 s."""
-    settings = Settings(database_url=database_url, secret_key=SECRET_KEY, data_dir=data_dir)
-    factory = make_session_factory(make_engine(database_url))
-    while not stop.wait(settings.search_check_seconds):
-        advance_all(factory, settings)
+@contextmanager
+def serving(work: Path) -> Iterator[httpx.Client]:
+    """`tinymlaas serve` in a thread: the app with its local worker and background threads."""
+    settings = Settings(
+        database_url=f"sqlite:///{work / 'bench.db'}",
+        secret_key=SECRET_KEY,
+        admin_password=ADMIN_PASSWORD,
+        data_dir=work,
+    )
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    app = create_app(settings, run_workers=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with httpx.Client(base_url=url, timeout=None) as client:
+            token = client.post(
+                "/api/v1/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
+            ).raise_for_status()
+            client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+        listener.close()
 
 
 def run_search(client: httpx.Client, dataset_id: int, arguments: argparse.Namespace) -> Any:
@@ -78,7 +104,8 @@ def print_search(search: Any, seconds: float) -> None:
             continue
         accuracy = "-" if c["val_accuracy"] is None else f"{c['val_accuracy']:.3f}"
         print(f"  {c['label']:<36} {c['status']:<11} epochs {c['epochs_trained']:>2}"
-              f"  val_acc {accuracy}  RAM {c['ram_bytes']:>7,}  ~{c['latency_ms']} ms")  # fmt: skip
+              f"  val_acc {accuracy}  RAM {c['ram_bytes']:>7,}  ~{c['latency_ms']} ms"
+              f"  {c['reason'] or ''}")  # fmt: skip
     dropped = sum(1 for c in search["candidates"] if c["status"] == "dropped")
     print(f"  ({dropped} dropped before training or not sampled)")
     best = search["recommendation"]
@@ -155,17 +182,11 @@ def main() -> None:
     dataset = generate_dataset(arguments.images, CLASSES, 2026)
     with tempfile.TemporaryDirectory(prefix="tinymlaas-bench-") as temporary:
         work = Path(temporary)
-        with scratch_database("sqlite", work) as url, running_service(url, work) as client:
+        with serving(work) as client:
             dataset_id = import_dataset(client, dataset, "shapes")
-            stop = threading.Event()
-            thread = threading.Thread(target=coordinate, args=(url, work, stop), daemon=True)
-            thread.start()
-            with local_worker(url, work, work / "worker.log"):
-                search, seconds = run_search(client, dataset_id, arguments)
-                print_search(search, seconds)
-                run_defaults(client, dataset_id, arguments)
-            stop.set()
-            thread.join()
+            search, seconds = run_search(client, dataset_id, arguments)
+            print_search(search, seconds)
+            run_defaults(client, dataset_id, arguments)
     print(f"Load average after: {load_average()}")
 
 
