@@ -53,12 +53,11 @@ CALIBRATION = (("cnn-small", 1.0, 32), ("cnn-small", 0.5, 48), ("mobilenet-v1", 
 @contextmanager
 def serving(work: Path) -> Iterator[httpx.Client]:
     """`tinymlaas serve` in a thread: the app with its local worker and background threads."""
-    settings = Settings(
-        database_url=f"sqlite:///{work / 'bench.db'}",
-        secret_key=SECRET_KEY,
-        admin_password=ADMIN_PASSWORD,
-        data_dir=work,
-    )
+    # The local worker processes read their settings from the environment, as under `serve`.
+    os.environ["TINYMLAAS_DATABASE_URL"] = f"sqlite:///{work / 'bench.db'}"
+    os.environ["TINYMLAAS_SECRET_KEY"] = SECRET_KEY
+    os.environ["TINYMLAAS_DATA_DIR"] = str(work)
+    settings = Settings(admin_password=ADMIN_PASSWORD)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     app = create_app(settings, run_workers=True)
