@@ -8,13 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from tinymlaas.config import Settings
+from tinymlaas.search.coordinator import advance_all
+
+from conftest import Database
 from support.cli import Cli, cells
 from support.factories import pattern_dataset_zip
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
 
 
-def test_start_show_list_and_cancel_a_search(logged_in: Cli, tmp_path: Path) -> None:
+def test_start_show_list_cancel_and_watch_a_search(
+    logged_in: Cli, tmp_path: Path, database: Database, settings: Settings
+) -> None:
     archive = tmp_path / "patterns.zip"
     archive.write_bytes(pattern_dataset_zip(per_class=8))
     logged_in.ok("datasets", "import", str(archive), "--name", "patterns")
@@ -45,3 +51,12 @@ def test_start_show_list_and_cancel_a_search(logged_in: Cli, tmp_path: Path) -> 
     missing = logged_in("search", "show", "999")
     assert missing.exit_code != 0
     assert "search 999 not found" in missing.output
+    # the serving process takes the cancel: every training stops, watch ends with the table
+    advance_all(database.factory, settings)
+    watched = logged_in("search", "watch", search_id)
+    assert watched.exit_code == 1, watched.output
+    assert (
+        f"Search {search_id} 'best for nano33ble' for nano33ble (tflm): cancelled" in watched.output
+    )
+    assert "cancelled with the search after 0 epoch(s)" in watched.output
+    assert "No recommendation: cancelled by the user" in watched.output
