@@ -69,7 +69,7 @@ def test_at_the_time_budget_running_trainings_stop_and_without_a_result_the_sear
     advance_all(database.factory, settings)
     search = client.get(f"/api/v1/searches/{accepted['id']}").json()
     assert search["status"] == "failed"
-    assert search["message"] == "no candidate finished training"
+    assert search["message"] == "no candidate finished training within the time budget"
     assert {c["status"] for c in search["candidates"]} == {"stopped"}
     assert all(c["reason"].startswith("stopped at the time budget") for c in search["candidates"])
     models = client.get("/api/v1/models").json()["items"]

@@ -206,6 +206,8 @@ def _start_compiling(
         return
     failed = next((row.reason for row in rows if row.status == CandidateStatus.failed), None)
     why = "no candidate finished training" if not running else "no candidate fits when measured"
+    if not running and any(row.status == CandidateStatus.stopped for row in rows):
+        why += " within the time budget"
     if failed and not running:
         why += f" (one failed: {failed})"
     _finish(session, search, job, JobStatus.failed, why, error=why)
