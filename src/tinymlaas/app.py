@@ -29,6 +29,8 @@ from tinymlaas.jobs.executor import make_executor
 from tinymlaas.jobs.queue import submit_on_commit
 from tinymlaas.jobs.router import router as jobs_router
 from tinymlaas.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
+from tinymlaas.search.background import SearchCoordinator
+from tinymlaas.search.router import router as search_router
 from tinymlaas.training.router import router as training_router
 from tinymlaas.training.weights_router import router as weights_router
 from tinymlaas.web.router import mount_web
@@ -50,6 +52,7 @@ API_ROUTERS = (
     capture_rule_router,
     device_tests_router,
     captures_router,
+    search_router,
 )
 
 
@@ -77,6 +80,7 @@ def create_app(
     executor = make_executor(settings)
     submit_on_commit(factory, executor)
     maintenance = JobMaintenance(settings, factory, executor, start_local_workers)
+    coordinator = SearchCoordinator(settings, factory)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,9 +89,11 @@ def create_app(
             _announce_generated_password(settings, prepare_database(engine, factory, settings))
         if run_workers:
             maintenance.start()
+            coordinator.start()
         try:
             yield
         finally:
+            coordinator.stop()
             maintenance.stop()
             engine.dispose()
 

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         default=30.0,
         description="a running job whose lease is this old failed (its worker died)",
     )
+    search_check_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often the serving process advances model searches whose trainings ended",
+    )
     job_poll_seconds: float = Field(
         default=0.25,
         description="how often local workers look for queued jobs, and job event streams for "

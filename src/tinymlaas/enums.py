@@ -34,8 +34,29 @@ class JobKind(StrEnum):
     device_test = "device_test"
     # Camera frames from a board into a dataset: run by the API process holding its bridge.
     capture = "capture"
+    # A model search: no worker runs it; the API process advances it as its trainings end.
+    search = "search"
 
 
 # The kinds worker processes run (jobs/runner.py has their tasks); the API process holding the
 # device's bridge runs an install.
 WORKER_KINDS = (JobKind.train, JobKind.compile, JobKind.validate, JobKind.device_test)
+
+
+class CandidateStatus(StrEnum):
+    """Where one candidate of a model search is."""
+
+    # Left out before training: it would not fit the board (or was not sampled).
+    dropped = "dropped"
+    training = "training"
+    # Finished its rung; waits for the rung to end.
+    trained = "trained"
+    # Lost a rung to better candidates.
+    eliminated = "eliminated"
+    # Its training was stopped at the time budget or by a cancel.
+    stopped = "stopped"
+    failed = "failed"
+    # Compiled for the board, measured and recommended.
+    recommended = "recommended"
+    # Compiled, but the measured RAM/flash did not fit with the margin.
+    rejected = "rejected"

@@ -15,6 +15,7 @@ from tinymlaas.cli import (
     import_commands,
     jobs_commands,
     review_commands,
+    search_commands,
     server,
     training_commands,
     weights_commands,
@@ -39,6 +40,7 @@ capture_commands.register()
 bridge_command.register(app)
 dataset_versions_commands.register()
 review_commands.register()
+search_commands.register(app)
 
 
 def main() -> None:

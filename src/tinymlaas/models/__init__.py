@@ -19,6 +19,7 @@ from tinymlaas.models.job import Job, JobEvent
 from tinymlaas.models.login_failure import LoginFailure
 from tinymlaas.models.observation import Observation
 from tinymlaas.models.review_item import ReviewItem
+from tinymlaas.models.search import Search, SearchCandidate
 from tinymlaas.models.trained_model import TrainedModel
 from tinymlaas.models.user import User
 
@@ -44,6 +45,8 @@ __all__ = [
     "LoginFailure",
     "Observation",
     "ReviewItem",
+    "Search",
+    "SearchCandidate",
     "TrainedModel",
     "User",
 ]

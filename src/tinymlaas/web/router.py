@@ -27,6 +27,7 @@ from tinymlaas.web import (
     jobs,
     models,
     review,
+    search,
 )
 from tinymlaas.web.auth import (
     CsrfChecked,
@@ -146,6 +147,7 @@ for _pages in (
     datasets.router,
     dataset_versions.router,
     models.router,
+    search.router,
     compiled.router,
     jobs.router,
     devices.router,

@@ -1,0 +1,154 @@
+"""Search pages: start a search, watch its candidates, its Pareto front against the board's
+limits, and compile or install a candidate in one click."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse
+
+from tinymlaas.auth.dependencies import SessionDep, SettingsDep
+from tinymlaas.compiling import service as compiling
+from tinymlaas.compiling.schemas import CompileRequest
+from tinymlaas.datasets import repository as datasets_repository
+from tinymlaas.devices import repository as devices_repository
+from tinymlaas.devices import service as devices
+from tinymlaas.enums import JobStatus
+from tinymlaas.errors import BadRequest, Conflict, NotFound
+from tinymlaas.hardware.boards import BOARDS
+from tinymlaas.models import Search, SearchCandidate, TrainedModel
+from tinymlaas.search import repository, service
+from tinymlaas.search.schemas import SearchCreate
+from tinymlaas.web.auth import CsrfChecked, PageUser
+from tinymlaas.web.forms import parse_form
+from tinymlaas.web.paging import WindowDep, pager
+from tinymlaas.web.rendering import PageRoute, redirect, render
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def get_page_search(search_id: int, page: PageUser, session: SessionDep) -> Search:
+    return service.get_search(session, page.user, search_id)
+
+
+PageSearch = Annotated[Search, Depends(get_page_search)]
+
+
+@router.get("/searches", response_class=HTMLResponse)
+def list_searches(
+    request: Request, page: PageUser, session: SessionDep, window: WindowDep
+) -> Response:
+    """The start form (dataset, board, engine, budget, objective) and the user's searches."""
+    rows, total = repository.list_owned(session, page.user.id, window.offset, window.limit)
+    return render(
+        request,
+        "searches.html",
+        {
+            "user": page.user,
+            "nav": "searches",
+            "searches": service.list_summaries(session, rows),
+            "total": total,
+            "pager": pager(window, total),
+            "datasets": datasets_repository.all_datasets(session, page.user.id),
+            "boards": [board for board in BOARDS.values() if board.id != "virtual"],
+        },
+    )
+
+
+@router.post("/searches", dependencies=[CsrfChecked])
+def start_search(
+    page: PageUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    name: Annotated[str, Form()],
+    dataset_id: Annotated[int, Form()],
+    board: Annotated[str, Form()],
+    engine: Annotated[str, Form()] = "tflm",
+    time_budget_minutes: Annotated[float, Form()] = 30,
+    objective: Annotated[str, Form()] = "accuracy",
+    max_latency_ms: Annotated[str, Form()] = "",
+) -> Response:
+    """Start a search and open its page."""
+    values: dict[str, Any] = {
+        "name": name,
+        "dataset_id": dataset_id,
+        "board": board,
+        "engine": engine,
+        "time_budget_minutes": time_budget_minutes,
+        "objective": objective,
+        "max_latency_ms": max_latency_ms.strip() or None,
+    }
+    search = service.create_search(session, page.user, parse_form(SearchCreate, values), settings)
+    return redirect(f"/searches/{search.id}", f"Search '{search.name}' started.")
+
+
+@router.get("/searches/{search_id}", response_class=HTMLResponse)
+def show_search(
+    request: Request, search: PageSearch, page: PageUser, session: SessionDep
+) -> Response:
+    """Candidates with their status, the Pareto front as a scatter, the recommendation."""
+    described = service.describe(session, search)
+    board = BOARDS.get(search.board)
+    return render(
+        request,
+        "search.html",
+        {
+            "user": page.user,
+            "nav": "searches",
+            "search": described,
+            "board": board,
+            "active": described.status in (JobStatus.queued, JobStatus.running),
+            "devices": [
+                device
+                for device in devices_repository.list_devices(session, page.user.id)
+                if device.board == search.board
+            ],
+            "chart": {
+                "candidates": [c.model_dump() for c in described.candidates],
+                "front": described.pareto_front,
+                "ram_limit": described.board_ram_bytes,
+                "ram_margin_limit": described.ram_limit_bytes,
+                "recommended": described.recommended_id,
+            },
+        },
+    )
+
+
+def _candidate(session: SessionDep, search: Search, candidate_id: int) -> SearchCandidate:
+    found = next(
+        (row for row in repository.candidates(session, search.id) if row.id == candidate_id), None
+    )
+    if found is None:
+        raise NotFound(f"search {search.id} has no candidate {candidate_id}")
+    return found
+
+
+@router.post("/searches/{search_id}/candidates/{candidate_id}/deploy", dependencies=[CsrfChecked])
+def deploy_candidate(
+    candidate_id: int,
+    search: PageSearch,
+    page: PageUser,
+    session: SessionDep,
+    device_id: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Install the candidate's compiled model on a device; compile it first if it is not."""
+    if search.phase != "done":
+        raise Conflict("the search is still running: deploy a candidate once it has ended")
+    candidate = _candidate(session, search, candidate_id)
+    if candidate.model_id is None:
+        raise BadRequest(f"candidate {candidate.id} has no trained model ({candidate.status})")
+    if candidate.compiled_id is None:
+        request = CompileRequest(board=search.board, engine="c" if search.engine == "c" else "tflm")
+        model = session.get_one(TrainedModel, candidate.model_id)
+        compiled = compiling.create_compiled(session, page.user, model, request)
+        candidate.compiled_id = compiled.id
+        return redirect(f"/compiled/{compiled.id}", "Compiling is queued; install it when done.")
+    compiled = compiling.get_compiled(session, page.user, candidate.compiled_id)
+    if device_id is None:
+        return redirect(f"/compiled/{compiled.id}", "Already compiled: choose a device to install.")
+    device = devices.get_device(session, page.user, device_id)
+    devices.request_install(session, page.user, device, compiled)
+    return redirect(
+        f"/devices/{device.id}", "Install queued: the bridge picks it up within a second."
+    )
