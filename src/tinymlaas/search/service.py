@@ -48,20 +48,7 @@ def create_search(
             f"dataset '{dataset.name}' needs at least 2 classes with images to search;"
             f" it has {classes}"
         )
-    try:
-        specs = space.enumerate_space(
-            request.architectures, request.input_sizes, request.color_modes
-        )
-    except catalog.InvalidTrainingConfig as exc:
-        raise BadRequest(str(exc)) from exc
-    if not specs:
-        raise BadRequest("the space is empty: no input size is within the architectures' limits")
-    assessed = [
-        space.assess(
-            spec, board, request.engine, classes, request.ram_margin, request.max_latency_ms
-        )
-        for spec in specs
-    ]
+    assessed = _assess_space(request, board, classes)
     kept, left_out = space.sample(assessed, request.max_candidates)
     if not kept:
         smallest = min(assessed, key=lambda item: item.ram_bytes)
@@ -100,6 +87,24 @@ def create_search(
         start_training(session, owner, search, candidate, request.first_epochs, settings)
     session.flush()
     return search
+
+
+def _assess_space(request: SearchCreate, board: Board, classes: int) -> list[space.Assessment]:
+    """Every candidate of the requested space, with whether (and why not) it fits the board."""
+    try:
+        specs = space.enumerate_space(
+            request.architectures, request.input_sizes, request.color_modes
+        )
+    except catalog.InvalidTrainingConfig as exc:
+        raise BadRequest(str(exc)) from exc
+    if not specs:
+        raise BadRequest("the space is empty: no input size is within the architectures' limits")
+    return [
+        space.assess(
+            spec, board, request.engine, classes, request.ram_margin, request.max_latency_ms
+        )
+        for spec in specs
+    ]
 
 
 def _mark_running(session: Session, job: Job, count: int) -> None:
