@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +26,7 @@ KEPT = 4  # the capture rule's hourly cap: frames that reach review
 CAPTURED = 20
 
 
-def succeeded(api: httpx.Client, response: httpx.Response, timeout: float = 120) -> dict:
+def succeeded(api: httpx.Client, response: httpx.Response, timeout: float = 120) -> dict[str, Any]:
     assert response.status_code == 202, response.text
     job = wait_for_job(api, response.json()["job_id"], timeout)
     assert job["status"] == "succeeded", job
