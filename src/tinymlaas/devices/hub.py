@@ -22,7 +22,7 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
-from tinymlaas.devices import messages, repository, service
+from tinymlaas.devices import install_relay, messages, repository, service
 from tinymlaas.devices.capturing import relay as capture_relay
 from tinymlaas.devices.messages import CANCEL_INSTALL
 from tinymlaas.devices.review_capture import ReviewCapture
@@ -237,20 +237,12 @@ class BridgeConnection:
             for job_id in list(self.in_flight):
                 jobs_repository.heartbeat(session, job_id, self.worker)
             cancels = self._notice_cancels(session)
-            # One install at a time per device: the next one waits until the board is free.
-            installing = repository.devices_installing(session, self.bridge_id)
-            for installation, device in repository.queued_installs(session, self.bridge_id):
-                if device.id in installing:
-                    continue
-                if not jobs_repository.claim(session, installation.job_id, self.worker):
-                    continue
-                installing.add(device.id)
-                device.busy = True
+            # One install at a time per device, and none while a test or capture has the port.
+            for installation, device in install_relay.claim_installs(
+                session, self.bridge_id, self.worker
+            ):
                 outgoing.append(self._install_message(session, installation, device))
                 self.in_flight.add(installation.job_id)
-                jobs_repository.add_event(
-                    session, installation.job_id, "state", {"status": JobStatus.running}
-                )
             outgoing += relay.outgoing_tests(session, self.bridge_id, self.features, self.version)
             captures, claimed = capture_relay.outgoing_captures(
                 session, self.bridge_id, self.features, self.version, self.worker

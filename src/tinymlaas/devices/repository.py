@@ -9,7 +9,15 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.db.pagination import paginate
 from tinymlaas.enums import JobStatus
-from tinymlaas.models import Bridge, Device, Installation, Job, Observation
+from tinymlaas.models import (
+    Bridge,
+    Device,
+    DeviceCapture,
+    DeviceTest,
+    Installation,
+    Job,
+    Observation,
+)
 
 
 def get_bridge(session: Session, owner_id: int, bridge_id: int) -> Bridge | None:
@@ -108,6 +116,27 @@ def devices_installing(session: Session, bridge_id: int) -> set[int]:
             .where(Device.bridge_id == bridge_id, Job.status == JobStatus.running)
         )
     )
+
+
+def devices_with_port_work(session: Session, bridge_id: int) -> dict[int, str]:
+    """The bridge's devices whose port a device test or a capture holds now, with which."""
+    held: dict[int, str] = {}
+    tests = session.execute(
+        select(DeviceTest.device_id, DeviceTest.job_id)
+        .join(Device, Device.id == DeviceTest.device_id)
+        .where(Device.bridge_id == bridge_id, DeviceTest.stage == "sent")
+    )
+    for device_id, job_id in tests:
+        held[device_id] = f"a device test (job {job_id})"
+    captures = session.execute(
+        select(DeviceCapture.device_id, DeviceCapture.job_id)
+        .join(Device, Device.id == DeviceCapture.device_id)
+        .join(Job, Job.id == DeviceCapture.job_id)
+        .where(Device.bridge_id == bridge_id, Job.status == JobStatus.running)
+    )
+    for device_id, job_id in captures:
+        held[device_id] = f"a capture (job {job_id})"
+    return held
 
 
 def queued_installs(session: Session, bridge_id: int) -> list[tuple[Installation, Device]]:
