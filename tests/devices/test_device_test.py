@@ -228,3 +228,26 @@ def test_the_board_resynchronises_after_noise_and_cut_frames(
     assert "checksum" in errors[5] or "checksum" in errors.get(7, "")
     results = [item for item in answers if isinstance(item, TensorResult)]
     assert results[0].seq == 7
+
+
+def test_a_cancelled_test_stops_streaming_and_says_how_many_images_were_answered(
+    compiled: Compiled,  # noqa: F811
+    installed: VirtualDevice,
+    camera_folder: Path,  # noqa: F811
+) -> None:
+    tensors = held_out(compiled, camera_folder, repeat=50)
+    feed = feed_of(tensors)
+
+    def progress(message: messages.Message) -> None:
+        if isinstance(message, messages.DeviceTestProgress) and message.done >= 1:
+            feed.cancelled.set()  # what the server's `cancel_device_test` does
+
+    result = run_device_test(
+        installed.port, request(installed, tensors), feed, progress, threading.Event()
+    )
+    assert (result.ok, result.cancelled) == (False, True)
+    assert 1 <= result.answered < len(tensors)
+    assert result.error == f"cancelled: {result.answered} of {len(tensors)} images answered"
+    # The port was released: the board answers a new session at once.
+    with SerialTransport(installed.port) as transport:
+        assert handshake(transport) is not None

@@ -131,3 +131,33 @@ def test_a_test_cancelled_before_the_bridge_took_it_is_never_sent(database: Data
         session.get_one(Job, session.get_one(DeviceTest, test_id).job_id).status = "cancelled"
     with transaction(database.factory) as session:
         assert relay.outgoing_tests(session, bridge_id, frozenset({messages.DEVICE_TEST}), "") == []
+
+
+def test_a_cancel_is_sent_to_a_bridge_that_can_stop_the_test_and_the_job_ends_cancelled(
+    database: Database,
+) -> None:
+    test_id, bridge_id = ready_test(database)
+    features = frozenset({messages.DEVICE_TEST, messages.CANCEL_DEVICE_TEST})
+    asked: set[int] = set()
+    with transaction(database.factory) as session:
+        relay.outgoing_tests(session, bridge_id, features, "")
+        job_id = session.get_one(DeviceTest, test_id).job_id
+        assert relay.outgoing_cancels(session, bridge_id, features, asked) == []
+        session.get_one(Job, job_id).cancel_requested = True
+    with transaction(database.factory) as session:
+        old = frozenset({messages.DEVICE_TEST})
+        assert relay.outgoing_cancels(session, bridge_id, old, set()) == []
+        sent = relay.outgoing_cancels(session, bridge_id, features, asked)
+        assert sent == [messages.CancelDeviceTest(job_id=job_id)]
+        assert relay.outgoing_cancels(session, bridge_id, features, asked) == []  # once
+        cancelled = messages.DeviceTestResult(
+            job_id=job_id, ok=False, error="cancelled", cancelled=True, answered=2
+        )
+        relay.record(session, cancelled)
+    with database.factory() as session:
+        test = session.get_one(DeviceTest, test_id)
+        assert (test.stage, test.done) == ("cancelled", 2)
+        assert not session.get_one(Device, test.device_id).busy
+        job = session.get_one(Job, job_id)
+        assert job.status == "cancelled"
+        assert job.message == "cancelled: 2 of 3 images answered by the board"

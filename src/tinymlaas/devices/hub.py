@@ -64,6 +64,8 @@ class BridgeConnection:
         self.version = ""
         # Jobs whose cancel was noticed: True if the bridge was asked to stop, False if it cannot.
         self.cancels: dict[int, bool] = {}
+        # Device tests the bridge was asked to stop.
+        self.test_cancels: set[int] = set()
         # Both the receiving loop (errors) and the dispatcher (installs) send.
         self.sending = asyncio.Lock()
         # Doubtful predictions' frames, asked of the bridge for review (review_capture.py).
@@ -244,6 +246,9 @@ class BridgeConnection:
                 outgoing.append(self._install_message(session, installation, device))
                 self.in_flight.add(installation.job_id)
             outgoing += relay.outgoing_tests(session, self.bridge_id, self.features, self.version)
+            outgoing += relay.outgoing_cancels(
+                session, self.bridge_id, self.features, self.test_cancels
+            )
             captures, claimed = capture_relay.outgoing_captures(
                 session, self.bridge_id, self.features, self.version, self.worker
             )

@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from tinymlaas.devices.message_errors import describe
+
 # A bridge that lists this feature in its hello stops an install when sent `cancel_install`.
 CANCEL_INSTALL = "cancel_install"
 # A bridge that lists this feature answers `fetch_frame` (a frame kept for review).
@@ -27,12 +29,15 @@ FETCH_FRAME = "fetch_frame"
 DEVICE_TEST = "device_test"
 # A bridge that lists this feature captures camera frames from a board when sent `capture`.
 CAPTURE = "capture"
+# A bridge that lists this feature stops a running device test when sent `cancel_device_test`.
+CANCEL_DEVICE_TEST = "cancel_device_test"
 # What a bridge may list in its hello's `features`, and what each means.
 FEATURE_MEANINGS = {
     CANCEL_INSTALL: "the bridge stops a running install when sent `cancel_install`",
     FETCH_FRAME: "the bridge answers `fetch_frame` with `review_frame` or `frame_unavailable`",
     DEVICE_TEST: "the bridge tests a model on a board when sent `device_test`",
     CAPTURE: "the bridge captures camera frames from a board when sent `capture`",
+    CANCEL_DEVICE_TEST: "the bridge stops a device test when sent `cancel_device_test`",
 }
 
 
@@ -76,6 +81,14 @@ class CancelInstall(Message):
     is ignored (its result has already been sent)."""
 
     type: Literal["cancel_install"] = "cancel_install"
+    job_id: int
+
+
+class CancelDeviceTest(Message):
+    """Needs `cancel_device_test`. Stop that device test after the image on the board now,
+    release the port and answer with its `device_test_result` (`cancelled`, `answered`)."""
+
+    type: Literal["cancel_device_test"] = "cancel_device_test"
     job_id: int
 
 
@@ -275,7 +288,8 @@ class DeviceTestAnswer(Message):
 
 class DeviceTestResult(Message):
     """How a `device_test` ended: `ok` with one answer per image in order, or not `ok` with
-    `error` (e.g. the board speaks protocol version 1 or runs another model)."""
+    `error` (e.g. the board speaks protocol version 1 or runs another model), or `cancelled`
+    by a `cancel_device_test` after `answered` images (the port is released)."""
 
     type: Literal["device_test_result"] = "device_test_result"
     job_id: int
@@ -284,6 +298,8 @@ class DeviceTestResult(Message):
     answers: list[DeviceTestAnswer] = []
     seconds: float = Field(default=0.0, description="the whole exchange over the link")
     bytes_sent: int = 0
+    cancelled: bool = False
+    answered: int = Field(default=0, description="only when `cancelled`: images answered")
 
 
 class CaptureFrame(Message):
@@ -312,6 +328,7 @@ ServerMessage = Annotated[
     Welcome
     | Install
     | CancelInstall
+    | CancelDeviceTest
     | Revoked
     | Error
     | FetchFrame
@@ -356,7 +373,7 @@ def parse_server_message(raw: str | bytes) -> ServerMessage:
     try:
         return server_messages.validate_json(raw)
     except ValidationError as error:
-        raise InvalidMessage(_describe(error, raw)) from error
+        raise InvalidMessage(describe(error, raw)) from error
 
 
 def parse_bridge_message(raw: str | bytes) -> BridgeMessage:
@@ -364,25 +381,4 @@ def parse_bridge_message(raw: str | bytes) -> BridgeMessage:
     try:
         return bridge_messages.validate_json(raw)
     except ValidationError as error:
-        raise InvalidMessage(_describe(error, raw)) from error
-
-
-def _describe(error: ValidationError, raw: str | bytes) -> str:
-    """One line naming the message's type and each field that is wrong."""
-    problems = []
-    for item in error.errors(include_url=False, include_input=False):
-        context = item.get("ctx", {})
-        if item["type"] == "json_invalid":
-            return f"not a JSON message: {context.get('error', item['msg'])}"
-        if item["type"] == "union_tag_invalid":
-            return f"unknown message type {context['tag']!r} (known: {context['expected_tags']})"
-        if item["type"] == "union_tag_not_found":
-            return 'a message must be a JSON object with a "type"'
-        location = ".".join(str(part) for part in item["loc"][1:])  # [0] is the type's tag
-        problems.append(f"{location}: {item['msg']}" if location else item["msg"])
-    try:
-        kind = json.loads(raw).get("type")
-    except (ValueError, AttributeError):
-        kind = None
-    prefix = f"invalid {kind!r} message" if isinstance(kind, str) else "invalid message"
-    return f"{prefix}: " + "; ".join(problems)
+        raise InvalidMessage(describe(error, raw)) from error

@@ -45,6 +45,7 @@ FEATURES = (
     messages.FETCH_FRAME,
     messages.DEVICE_TEST,
     messages.CAPTURE,
+    messages.CANCEL_DEVICE_TEST,
 )
 
 
@@ -227,7 +228,10 @@ class Bridge:
                     case messages.FetchFrame() as fetch:
                         self._start_fetch_frame(fetch)
                     case (
-                        messages.DeviceTest() | messages.DeviceTestImages() | messages.Capture()
+                        messages.DeviceTest()
+                        | messages.DeviceTestImages()
+                        | messages.Capture()
+                        | messages.CancelDeviceTest()
                     ) as work:
                         self.sessions.handle(work)
                     case messages.Revoked():

@@ -30,6 +30,7 @@ from tinymlaas.hardware.serial_protocol import TensorError, TensorResult
 AnswerStatus = Literal["ok", "timeout", "error"]
 # Images the server may still be sending: how long the runner waits for the next chunk.
 CHUNK_WAIT_SECONDS = 60.0
+CHUNK_POLL_SECONDS = 0.2
 PROGRESS_SECONDS = 0.5
 
 
@@ -63,6 +64,8 @@ class TensorFeed:
         self.input_bytes = input_bytes
         self._chunks: queue.Queue[bytes] = queue.Queue()
         self._received = 0
+        # Set by the server's `cancel_device_test`: no tensor is given after it.
+        self.cancelled = threading.Event()
 
     def add(self, first: int, data: bytes) -> None:
         """Queue the tensors of one chunk; ValueError if out of order or not whole tensors."""
@@ -79,14 +82,27 @@ class TensorFeed:
     def tensors(self, stop: threading.Event) -> Iterator[bytes]:
         """Yield the tensors in order; stops early (TimeoutError) if the chunks stop coming."""
         given = 0
-        while given < self.count and not stop.is_set():
-            try:
-                chunk = self._chunks.get(timeout=CHUNK_WAIT_SECONDS)
-            except queue.Empty:
-                raise TimeoutError("the server stopped sending the test images") from None
+        while given < self.count and not self._ended(stop):
+            chunk = self._next_chunk(stop)
             for start in range(0, len(chunk), self.input_bytes):
+                if self._ended(stop):
+                    return
                 yield chunk[start : start + self.input_bytes]
                 given += 1
+
+    def _ended(self, stop: threading.Event) -> bool:
+        return stop.is_set() or self.cancelled.is_set()
+
+    def _next_chunk(self, stop: threading.Event) -> bytes:
+        """The next chunk (b"" once stopped or cancelled meanwhile)."""
+        deadline = time.monotonic() + CHUNK_WAIT_SECONDS
+        while not self._ended(stop):
+            try:
+                return self._chunks.get(timeout=CHUNK_POLL_SECONDS)
+            except queue.Empty:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the server stopped sending the test images") from None
+        return b""
 
 
 def _wait_answer(transport: Transport, reader: StreamReader, seq: int, timeout: float) -> Answer:
@@ -135,6 +151,13 @@ def stream_tensors(
     return run
 
 
+def _cancelled(job_id: int, answered: int, count: int) -> messages.DeviceTestResult:
+    error = f"cancelled: {answered} of {count} images answered"
+    return messages.DeviceTestResult(
+        job_id=job_id, ok=False, error=error, cancelled=True, answered=answered
+    )
+
+
 def run_device_test(
     port: str,
     request: messages.DeviceTest,
@@ -180,6 +203,8 @@ def run_device_test(
         transport.close()
     if run.stopped:
         return failed("the bridge stopped during the test")
+    if feed.cancelled.is_set():
+        return _cancelled(job_id, len(run.answers), request.count)
     answers = [
         messages.DeviceTestAnswer(
             status=answer.status,

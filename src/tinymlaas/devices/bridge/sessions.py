@@ -60,13 +60,19 @@ class PortSessions:
             self.resume(port)
 
     def handle(
-        self, message: messages.DeviceTest | messages.DeviceTestImages | messages.Capture
+        self,
+        message: messages.DeviceTest
+        | messages.DeviceTestImages
+        | messages.Capture
+        | messages.CancelDeviceTest,
     ) -> None:
-        """A server message that starts or feeds port work."""
+        """A server message that starts, feeds or stops port work."""
         if isinstance(message, messages.DeviceTest):
             self.start_test(message)
         elif isinstance(message, messages.DeviceTestImages):
             self.test_images(message)
+        elif isinstance(message, messages.CancelDeviceTest):
+            self.cancel_test(message.job_id)
         else:
             self._spawn(self._capture(message))
 
@@ -90,6 +96,14 @@ class PortSessions:
             feed.add(message.first, base64.b64decode(message.data))
         except ValueError as error:
             log.warning("device test job %s: %s", message.job_id, error)
+
+    def cancel_test(self, job_id: int) -> None:
+        """Stop a test after the image on the board now; its result says it was cancelled."""
+        feed = self.tests.get(job_id)
+        if feed is None:  # finished meanwhile: its result has been sent
+            log.info("cancel for device test job %s, which is not running", job_id)
+            return
+        feed.cancelled.set()
 
     async def _device_test(self, message: messages.DeviceTest, feed: TensorFeed) -> None:
         def failed(error: str) -> messages.DeviceTestResult:

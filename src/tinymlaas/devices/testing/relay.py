@@ -16,7 +16,10 @@ from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.devices import messages
 from tinymlaas.devices import repository as devices_repository
 from tinymlaas.devices.testing import repository
-from tinymlaas.models import Device, DeviceTest
+from tinymlaas.enums import JobStatus
+from tinymlaas.jobs import repository as jobs_repository
+from tinymlaas.jobs import service as jobs
+from tinymlaas.models import Device, DeviceTest, Job
 
 log = logging.getLogger(__name__)
 # Tensors per `device_test_images` message: a few MiB, far below WebSocket message limits.
@@ -100,6 +103,9 @@ def record_result(session: Session, message: messages.DeviceTestResult) -> None:
     if test is None or test.stage != "sent":
         log.info("device test result for job %s, which is not waiting", message.job_id)
         return
+    if message.cancelled:
+        _cancelled(session, test, message.answered)
+        return
     if not message.ok:
         _fail(test, message.error or "the bridge could not run the test")
         return
@@ -113,6 +119,42 @@ def record_result(session: Session, message: messages.DeviceTestResult) -> None:
     test.done = expected
     test.stage = "answered"
     _free(test)
+
+
+def _cancelled(session: Session, test: DeviceTest, answered: int) -> None:
+    """The bridge stopped the test and let go of the port: the job ends cancelled, saying how
+    far the board got (whether or not its worker noticed the cancel first)."""
+    test.done = min(answered, len(test.image_ids))
+    test.stage = "cancelled"
+    _free(test)
+    job = session.get(Job, test.job_id)
+    message = f"cancelled: {test.done} of {len(test.image_ids)} images answered by the board"
+    if job is None:
+        return
+    if job.status == JobStatus.running:
+        jobs.finish(session, job, JobStatus.cancelled, message=message)
+    elif job.status == JobStatus.cancelled:
+        job.message = message
+        jobs_repository.add_event(
+            session, job.id, "state", {"status": JobStatus.cancelled, "message": message}
+        )
+
+
+def outgoing_cancels(
+    session: Session, bridge_id: int, features: frozenset[str] | None, asked: set[int]
+) -> list[messages.Message]:
+    """Ask the bridge to stop its tests whose cancel was requested (once each; a bridge too old
+    to be asked runs the test to its end, and its answers are then ignored)."""
+    if features is None or messages.CANCEL_DEVICE_TEST not in features:
+        return []
+    outgoing: list[messages.Message] = []
+    for test in repository.sent_by_bridge(session, bridge_id):
+        job = session.get(Job, test.job_id)
+        if job is None or not job.cancel_requested or job.id in asked:
+            continue
+        asked.add(job.id)
+        outgoing.append(messages.CancelDeviceTest(job_id=job.id))
+    return outgoing
 
 
 def bridge_gone(session: Session, bridge_id: int) -> None:

@@ -45,7 +45,7 @@ class DeviceTestRead(BaseModel):
     split: TestSplit
     limit: int | None
     images: int
-    stage: str = Field(description="preparing, ready, sent, answered, failed or done")
+    stage: str = Field(description="preparing, ready, sent, answered, cancelled, failed or done")
     done: int = Field(description="images the board has answered so far")
     status: JobStatus
     error: str | None

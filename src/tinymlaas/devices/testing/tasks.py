@@ -21,7 +21,7 @@ from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.compiling.quantize import quantize_input, tensor_info
 from tinymlaas.devices.testing import repository
 from tinymlaas.devices.testing.report import build_report
-from tinymlaas.jobs.context import JobContext
+from tinymlaas.jobs.context import JobCancelled, JobContext
 from tinymlaas.models import CompiledModel, DeviceTest, TrainedModel
 from tinymlaas.training.data import load_images
 
@@ -120,6 +120,8 @@ def _wait_for_answers(ctx: JobContext, prepared: _Prepared) -> None:
             stage, done, error = test.stage, test.done, test.error
         if stage == "answered":
             return
+        if stage == "cancelled":  # the bridge stopped it; the job says how far it got
+            raise JobCancelled
         if stage == "failed":
             raise RuntimeError(error or "the device test failed")
         waited = time.monotonic() - started
