@@ -10,11 +10,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tinymlaas.db.session import transaction
-from tinymlaas.models import CompiledModel, TrainedModel, User
+from tinymlaas.models import (
+    CompiledModel,
+    Dataset,
+    DeviceCapture,
+    DeviceTest,
+    Job,
+    Search,
+    TrainedModel,
+    User,
+)
 from web.test_pages import HTML, log_in
 
 from conftest import Database
-from support.factories import compiled_row, labelled_zip
+from support.factories import compiled_row, device_row, labelled_zip
 from support.page_rows import device_with_install
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
@@ -129,6 +138,54 @@ def test_install_jobs_link_to_the_device_and_the_compiled_model(
     assert f'href="/devices/{device_id}"' in row.group(0)
     assert f'href="/compiled/{compiled_id}"' in row.group(0)
     assert f'href="/jobs/{job_id}"' in row.group(0)
+
+
+def test_device_tests_captures_and_searches_link_to_their_pages(
+    app_client: TestClient, database: Database
+) -> None:
+    log_in(app_client)
+    owner = admin_id(database)
+    compiled_id = compiled_row(database, owner)
+    device_id = device_row(database, owner, present=True)
+    with transaction(database.factory) as session:
+        test_job, capture_job, search_job = (
+            Job(owner_id=owner, kind=kind, status="running")
+            for kind in ("device_test", "capture", "search")
+        )
+        dataset = Dataset(owner_id=owner, name="pets")
+        session.add_all([test_job, capture_job, search_job, dataset])
+        session.flush()
+        search = Search(
+            owner_id=owner, name="small and good", job_id=search_job.id, board="virtual",
+            engine="c", objective="accuracy", request={}, classes=2,
+        )  # fmt: skip
+        session.add_all(
+            [
+                DeviceTest(
+                    owner_id=owner, device_id=device_id, compiled_id=compiled_id,
+                    job_id=test_job.id, split="validation", image_ids=[], labels=[], done=0,
+                ),
+                DeviceCapture(
+                    owner_id=owner, device_id=device_id, dataset_id=dataset.id,
+                    job_id=capture_job.id, folder="cat", count=3, interval_ms=0, image_ids=[],
+                ),
+                search,
+            ]
+        )  # fmt: skip
+        session.flush()
+        jobs_and_search = (test_job.id, capture_job.id, search_job.id, search.id)
+    test_job_id, capture_job_id, search_job_id, search_id = jobs_and_search
+    page = app_client.get("/jobs", headers=HTML).text
+
+    def row(job_id: int) -> str:
+        found = re.search(rf'<tr data-job-id="{job_id}">.*?</tr>', page, re.DOTALL)
+        assert found, f"job {job_id} is not listed"
+        return found.group(0)
+
+    assert f'href="/compiled/{compiled_id}#device-test"' in row(test_job_id)
+    assert f'href="/devices/{device_id}"' in row(test_job_id)
+    assert f'href="/devices/{device_id}#capture"' in row(capture_job_id)
+    assert f'href="/searches/{search_id}"' in row(search_job_id)
 
 
 def test_a_job_has_its_own_page(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.config import Settings
@@ -16,7 +16,16 @@ from tinymlaas.enums import FINISHED_STATUSES, WORKER_KINDS, JobKind, JobStatus
 from tinymlaas.errors import Conflict, NotFound
 from tinymlaas.jobs import queue, repository
 from tinymlaas.jobs.schemas import JobRead
-from tinymlaas.models import CompiledModel, Job, TrainedModel, User
+from tinymlaas.models import (
+    CompiledModel,
+    Device,
+    DeviceCapture,
+    DeviceTest,
+    Job,
+    Search,
+    TrainedModel,
+    User,
+)
 
 # Rows whose `status`/`error` mirror the job that produces them (matched on `job_id`).
 JOB_RESOURCES: tuple[type[TrainedModel] | type[CompiledModel], ...] = (TrainedModel, CompiledModel)
@@ -230,12 +239,14 @@ def duration(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class JobResource:
-    """What a job works for: a trained model, a compiled model or an install on a device."""
+    """What a job works for: a trained model, a compiled model, an install on a device, a
+    device test (of a compiled model, on a device), a capture (from a device) or a search."""
 
-    kind: Literal["model", "compiled", "installation"]
+    kind: Literal["model", "compiled", "installation", "device_test", "capture", "search"]
     id: int
     name: str
     installed_id: int | None = None  # an install's compiled model
+    device: tuple[int, str] | None = None  # a device test's device: id, name
 
 
 def resources(session: Session, jobs: Sequence[Job]) -> dict[int, JobResource]:
@@ -249,4 +260,32 @@ def resources(session: Session, jobs: Sequence[Job]) -> dict[int, JobResource]:
             found[job_id] = JobResource("compiled", compiled_id, board)
         elif device_id is not None and device_name is not None:
             found[job_id] = JobResource("installation", device_id, device_name, installed)
+    rest = [job.id for job in jobs if job.id not in found]
+    return found | (_device_work_and_searches(session, rest) if rest else {})
+
+
+def _device_work_and_searches(session: Session, job_ids: list[int]) -> dict[int, JobResource]:
+    """The resources of device tests, captures and searches."""
+    found: dict[int, JobResource] = {}
+    tests = session.execute(
+        select(DeviceTest.job_id, DeviceTest.compiled_id, Device.id, Device.name)
+        .join(Device, Device.id == DeviceTest.device_id)
+        .where(DeviceTest.job_id.in_(job_ids))
+    )
+    for job_id, compiled_id, device_id, device_name in tests:
+        device = (device_id, device_name)
+        found[job_id] = JobResource("device_test", compiled_id, "device test report", device=device)
+    captures = session.execute(
+        select(DeviceCapture.job_id, Device.id, Device.name)
+        .join(Device, Device.id == DeviceCapture.device_id)
+        .where(DeviceCapture.job_id.in_(job_ids))
+    )
+    for job_id, device_id, device_name in captures:
+        found[job_id] = JobResource("capture", device_id, device_name)
+    searches = session.execute(
+        select(Search.job_id, Search.id, Search.name).where(Search.job_id.in_(job_ids))
+    )
+    for search_job, search_id, search_name in searches:
+        if search_job is not None:
+            found[search_job] = JobResource("search", search_id, search_name)
     return found

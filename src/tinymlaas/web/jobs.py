@@ -25,7 +25,16 @@ from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 JOBS_SHOWN = 100
-RESOURCE_PAGES = {"model": "/models", "compiled": "/compiled", "installation": "/devices"}
+RESOURCE_PAGES = {
+    "model": "/models",
+    "compiled": "/compiled",
+    "installation": "/devices",
+    "device_test": "/compiled",
+    "capture": "/devices",
+    "search": "/searches",
+}
+# Where on the page the job's work shows.
+RESOURCE_ANCHORS = {"device_test": "#device-test", "capture": "#capture"}
 
 Link = tuple[str, str]  # (page, text)
 
@@ -79,8 +88,9 @@ def list_jobs(
 
 
 def resource_links(session: Session, user: User, rows: Sequence[Job]) -> dict[int, list[Link]]:
-    """The pages of what each job works for: its model or compiled model; for an install the
-    device and the compiled model it installs. Two queries for the whole list."""
+    """The pages of what each job works for: its model, compiled model, search, the device a
+    capture reads, the report and device of a device test; for an install the device and the
+    compiled model it installs. A few queries for the whole list."""
     resources = service.resources(session, rows)
     installed_ids = {r.installed_id for r in resources.values() if r.installed_id is not None}
     installed = compiling_repository.owned_by_id(session, user.id, installed_ids)
@@ -89,7 +99,10 @@ def resource_links(session: Session, user: User, rows: Sequence[Job]) -> dict[in
     )
     links: dict[int, list[Link]] = {}
     for job_id, resource in resources.items():
-        links[job_id] = [(f"{RESOURCE_PAGES[resource.kind]}/{resource.id}", resource.name)]
+        page = f"{RESOURCE_PAGES[resource.kind]}/{resource.id}"
+        links[job_id] = [(page + RESOURCE_ANCHORS.get(resource.kind, ""), resource.name)]
+        if resource.device is not None:
+            links[job_id].append((f"/devices/{resource.device[0]}", resource.device[1]))
         compiled = installed.get(resource.installed_id or 0)
         if compiled is not None:
             name = model_names.get(compiled.model_id, f"model #{compiled.model_id}")
