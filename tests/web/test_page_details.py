@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tinymlaas.contracts import Measured
 from tinymlaas.db.session import transaction
 from tinymlaas.models import (
     CompiledModel,
@@ -186,6 +187,31 @@ def test_device_tests_captures_and_searches_link_to_their_pages(
     assert f'href="/devices/{device_id}"' in row(test_job_id)
     assert f'href="/devices/{device_id}#capture"' in row(capture_job_id)
     assert f'href="/searches/{search_id}"' in row(search_job_id)
+
+
+def test_the_device_page_shows_the_installed_models_latency_estimate_beside_the_measured_one(
+    app_client: TestClient, database: Database
+) -> None:
+    log_in(app_client)
+    measured = Measured(
+        core="cortex-m4", machine="mps2-an386", flash_bytes=30_720, weights_bytes=9_216,
+        code_bytes=21_504, ram_bytes=8_192, stack_bytes=512, instructions=1_234_567,
+        latency_ms_estimate=19.29,
+    )  # fmt: skip
+    plain = compiled_row(database, admin_id(database))
+    estimated = compiled_row(database, admin_id(database), engine="c", measured=measured)
+    shown = {}
+    for compiled_id in (plain, estimated):
+        with transaction(database.factory) as session:
+            admin = session.get_one(User, admin_id(database))
+            device_id, _ = device_with_install(session, admin, compiled_id)
+        shown[compiled_id] = text_of(app_client.get(f"/devices/{device_id}", headers=HTML).text)
+    assert "Latency (measured)" in shown[estimated]
+    assert (
+        "Latency (estimate) ≈ 19.3 ms estimated from the instructions counted on an emulated"
+        " cortex-m4" in shown[estimated]
+    )
+    assert "Latency (estimate)" not in shown[plain]
 
 
 def test_a_job_has_its_own_page(

@@ -192,12 +192,25 @@ def show_device(
         ],
         "observation_total": total,
         "history_shown": HISTORY_SHOWN,
+        "latency_estimate": _latency_estimate(session, device),
     }
     context.update(install)
     queue_max = request.app.state.settings.review_queue_max
     context.update(review.capture_context(session, page.user, device, queue_max))
     context.update(capture_context(session, page.user, device))
     return render(request, "device.html", context)
+
+
+def _latency_estimate(session: Session, device: Device) -> dict[str, Any] | None:
+    """The installed model's latency estimated from its instructions counted under QEMU (a
+    model compiled with engine "c"), to show next to the latency the board measures."""
+    if device.installed_compiled_id is None:
+        return None
+    compiled = session.get(CompiledModel, device.installed_compiled_id)
+    measured = compiled.measured if compiled is not None else None
+    if measured is None or measured.latency_ms_estimate is None:
+        return None
+    return {"ms": measured.latency_ms_estimate, "core": measured.core}
 
 
 @router.post("/devices/{device_id}", dependencies=[CsrfChecked])
