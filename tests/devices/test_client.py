@@ -55,7 +55,7 @@ def test_the_bridge_logs_invalid_server_messages_and_keeps_its_connection(
     assert (hello["type"], hello["name"], hello["features"]) == (
         "hello",
         "bench",
-        ["cancel_install", "fetch_frame", "device_test", "capture"],
+        ["cancel_install", "fetch_frame", "device_test", "capture", "cancel_device_test"],
     )
     assert ports == {"type": "ports", "ports": []}
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
