@@ -172,4 +172,8 @@ def test_the_c_engines_figures_are_stored_as_typed_json(session: Session, owner:
     assert row.measured.instructions == 14_000_000
     shown = CompiledRead.model_validate(row).model_dump(mode="json")
     assert shown["measured"]["core"] == "cortex-m4"
-    assert shown["activation"] == {"peak_bytes": 55_296, "floor_bytes": 55_296}
+    assert shown["activation"] == {
+        "peak_bytes": 55_296,
+        "floor_bytes": 55_296,
+        "in_place_saved_bytes": 0,
+    }
