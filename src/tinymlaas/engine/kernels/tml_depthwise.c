@@ -93,6 +93,20 @@ static TML_NOINLINE void tml_depthwise_3x3_row(const tml_dw_row *r, int32_t colu
     const int32_t w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
     const int32_t in_c = r->in_c, two = 2 * r->in_c, step = r->step, out_step = r->out_step;
     int8_t *const end = out + r->count * out_step;
+    if (step == in_c) {
+        /* Stride 1: two outputs per pass, the middle two input columns read once for both. */
+        int8_t *const pairs = out + (r->count & ~1) * out_step;
+        for (; out != pairs; out += 2 * out_step, r0 += two, r1 += two, r2 += two) {
+            const int32_t a1 = r0[in_c], a2 = r0[two], b1 = r1[in_c], b2 = r1[two];
+            const int32_t c1 = r2[in_c], c2 = r2[two];
+            int32_t acc = c.bias + r0[0] * w0 + a1 * w1 + a2 * w2 + r1[0] * w3 + b1 * w4;
+            int32_t next = c.bias + a1 * w0 + a2 * w1 + r0[two + in_c] * w2 + b1 * w3;
+            acc += b2 * w5 + r2[0] * w6 + c1 * w7 + c2 * w8;
+            next += b2 * w4 + r1[two + in_c] * w5 + c1 * w6 + c2 * w7 + r2[two + in_c] * w8;
+            out[0] = tml_output_small(acc, c);
+            out[out_step] = tml_output_small(next, c);
+        }
+    }
     for (; out != end; out += out_step, r0 += step, r1 += step, r2 += step) {
         int32_t acc = c.bias + r0[0] * w0 + r0[in_c] * w1 + r0[two] * w2;
         acc += r1[0] * w3 + r1[in_c] * w4 + r1[two] * w5;
