@@ -93,6 +93,20 @@ static TML_NOINLINE void tml_depthwise_3x3_row(const tml_dw_row *r, int32_t colu
     const int32_t w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
     const int32_t in_c = r->in_c, two = 2 * r->in_c, step = r->step, out_step = r->out_step;
     int8_t *const end = out + r->count * out_step;
+    if (step == in_c) {
+        /* Stride 1: two outputs per pass, the middle two input columns read once for both. */
+        int8_t *const pairs = out + (r->count & ~1) * out_step;
+        for (; out != pairs; out += 2 * out_step, r0 += two, r1 += two, r2 += two) {
+            const int32_t a1 = r0[in_c], a2 = r0[two], b1 = r1[in_c], b2 = r1[two];
+            const int32_t c1 = r2[in_c], c2 = r2[two];
+            int32_t acc = c.bias + r0[0] * w0 + a1 * w1 + a2 * w2 + r1[0] * w3 + b1 * w4;
+            int32_t next = c.bias + a1 * w0 + a2 * w1 + r0[two + in_c] * w2 + b1 * w3;
+            acc += b2 * w5 + r2[0] * w6 + c1 * w7 + c2 * w8;
+            next += b2 * w4 + r1[two + in_c] * w5 + c1 * w6 + c2 * w7 + r2[two + in_c] * w8;
+            out[0] = tml_output_small(acc, c);
+            out[out_step] = tml_output_small(next, c);
+        }
+    }
     for (; out != end; out += out_step, r0 += step, r1 += step, r2 += step) {
         int32_t acc = c.bias + r0[0] * w0 + r0[in_c] * w1 + r0[two] * w2;
         acc += r1[0] * w3 + r1[in_c] * w4 + r1[two] * w5;
@@ -170,9 +184,10 @@ void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *
     }
 }
 
-/* The input and filter offsets of the valid taps of one output position; their count. */
+/* The input and filter offsets of the valid taps of one output position, side by side
+ * (taps[2k], taps[2k + 1]: one LDRD); their count. */
 static int32_t tml_depthwise_taps(const tml_conv_params *p, int32_t out_y, int32_t out_x,
-                                  int32_t taps_in[TML_DW_TAPS], int32_t taps_w[TML_DW_TAPS])
+                                  int32_t taps[2 * TML_DW_TAPS])
 {
     const int32_t origin_y = out_y * p->stride_h - p->pad_h;
     const int32_t origin_x = out_x * p->stride_w - p->pad_w;
@@ -181,9 +196,9 @@ static int32_t tml_depthwise_taps(const tml_conv_params *p, int32_t out_y, int32
     tml_axis_taps(origin_x, p->filter_w, p->dilation_w, p->in_w, columns);
     for (fy = rows[0]; fy < rows[1]; ++fy) {
         for (fx = columns[0]; fx < columns[1]; ++fx, ++n) {
-            taps_in[n] = ((origin_y + p->dilation_h * fy) * p->in_w + origin_x +
-                          p->dilation_w * fx) * p->in_c;
-            taps_w[n] = (fy * p->filter_w + fx) * p->out_c;
+            taps[2 * n] = ((origin_y + p->dilation_h * fy) * p->in_w + origin_x +
+                           p->dilation_w * fx) * p->in_c;
+            taps[2 * n + 1] = (fy * p->filter_w + fx) * p->out_c;
         }
     }
     return n;
@@ -194,8 +209,7 @@ static int32_t tml_depthwise_taps(const tml_conv_params *p, int32_t out_y, int32
  * (channels 0, 2 and 1, 3), input offset added to both halves, and one 16x16 multiply-
  * accumulate per channel (SMLABB / SMLATT). */
 static TML_NOINLINE void tml_depthwise_point(const tml_conv_params *p, const int8_t *input,
-                                             const int32_t *taps_in, const int32_t *taps_w,
-                                             int32_t n, int8_t *out)
+                                             const int32_t *taps, int32_t n, int8_t *out)
 {
     const int8_t *filter = p->filter;
     const int32_t *bias = p->bias, *multiplier = p->multiplier, *shift = p->shift;
@@ -206,12 +220,12 @@ static TML_NOINLINE void tml_depthwise_point(const tml_conv_params *p, const int
     const int32_t offsets = (int32_t)(((uint32_t)input_offset & 0xffffu) * 0x00010001u);
     for (; channel + 4 <= channels; channel += 4) {
         const int8_t *in = input + channel, *f = filter + channel;
-        const int32_t *tap_in = taps_in, *tap_w = taps_w, *const end = taps_in + n;
+        const int32_t *tap = taps, *const end = taps + 2 * n;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         tml_channel c;
-        for (; tap_in != end; ++tap_in, ++tap_w) {
-            const int32_t x = tml_load4(in + *tap_in);
-            const int32_t w = tml_load4(f + *tap_w);
+        for (; tap != end; tap += 2) {
+            const int32_t x = tml_load4(in + tap[0]);
+            const int32_t w = tml_load4(f + tap[1]);
             const int32_t xe = __sadd16(__sxtb16(x), offsets);
             const int32_t xo = __sadd16(tml_sxtb16_odd(x), offsets);
             const int32_t we = __sxtb16(w), wo = tml_sxtb16_odd(w);
@@ -238,8 +252,8 @@ static TML_NOINLINE void tml_depthwise_point(const tml_conv_params *p, const int
         const tml_channel c = tml_channel_at(bias, multiplier, shift, output_offset, channel);
         int32_t acc = c.bias;
         for (t = 0; t < n; ++t) {
-            acc += ((int32_t)input[taps_in[t] + channel] + input_offset) *
-                   (int32_t)filter[taps_w[t] + channel];
+            acc += ((int32_t)input[taps[2 * t] + channel] + input_offset) *
+                   (int32_t)filter[taps[2 * t + 1] + channel];
         }
         out[channel] = tml_output_small(acc, c);
     }
@@ -251,13 +265,12 @@ static TML_NOINLINE void tml_depthwise_point(const tml_conv_params *p, const int
 static TML_NOINLINE void tml_depthwise_by_position(const tml_conv_params *p, const int8_t *input,
                                       int8_t *output)
 {
-    int32_t inner_in[TML_DW_TAPS], inner_w[TML_DW_TAPS], taps_in[TML_DW_TAPS];
-    int32_t taps_w[TML_DW_TAPS], ys[2], xs[2];
+    int32_t inner_taps[2 * TML_DW_TAPS], taps[2 * TML_DW_TAPS], ys[2], xs[2];
     int32_t out_y, out_x, inner;
     tml_interior_of(p->out_h, p->stride_h, p->pad_h, p->in_h, p->filter_h, p->dilation_h, ys);
     tml_interior_of(p->out_w, p->stride_w, p->pad_w, p->in_w, p->filter_w, p->dilation_w, xs);
     inner = ys[1] > ys[0] && xs[1] > xs[0]
-                ? tml_depthwise_taps(p, ys[0], xs[0], inner_in, inner_w)
+                ? tml_depthwise_taps(p, ys[0], xs[0], inner_taps)
                 : 0;
     for (out_y = 0; out_y < p->out_h; ++out_y) {
         const int32_t origin_y = out_y * p->stride_h - p->pad_h;
@@ -268,10 +281,10 @@ static TML_NOINLINE void tml_depthwise_by_position(const tml_conv_params *p, con
                 const int32_t corner = (origin_y * p->in_w + origin_x) * p->in_c;
                 const int32_t first = ((ys[0] * p->stride_h - p->pad_h) * p->in_w +
                                        xs[0] * p->stride_w - p->pad_w) * p->in_c;
-                tml_depthwise_point(p, input + (corner - first), inner_in, inner_w, inner, out);
+                tml_depthwise_point(p, input + (corner - first), inner_taps, inner, out);
             } else {
-                const int32_t n = tml_depthwise_taps(p, out_y, out_x, taps_in, taps_w);
-                tml_depthwise_point(p, input, taps_in, taps_w, n, out);
+                const int32_t n = tml_depthwise_taps(p, out_y, out_x, taps);
+                tml_depthwise_point(p, input, taps, n, out);
             }
         }
     }
