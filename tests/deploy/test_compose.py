@@ -60,7 +60,11 @@ def test_the_compose_stack_trains_and_keeps_its_data_across_down_and_up(
 
     # `down` removes the containers and the networks, not the named volumes.
     volumes = project.volumes()
-    assert {volume.rsplit("_", 1)[-1] for volume in volumes} == {"postgres-data", "redis-data"}
+    assert {volume.rsplit("_", 1)[-1] for volume in volumes} == {
+        "postgres-data",
+        "redis-data",
+        "weights",
+    }
     project.run("down", "--timeout", "20")
     assert project.run("ps", "-q").stdout.split() == []
     assert docker("ps", "-aq", "--filter", f"id={workers[0]}").stdout.strip() == ""

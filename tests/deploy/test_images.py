@@ -86,7 +86,7 @@ def test_the_compose_stack_parses(tmp_path: Path) -> None:
     assert services["bridge"]["group_add"] == ["dialout"]
     # Data lives in named volumes, so `down`/`up` and rebuilds keep it.
     assert "postgres-data:/var/lib/postgresql/data:rw" in services["db"]["volumes"]
-    assert set(config["volumes"]) == {"postgres-data", "redis-data"}
+    assert set(config["volumes"]) == {"postgres-data", "redis-data", "weights"}
     url = services["worker"]["environment"]["TINYMLAAS_DATABASE_URL"]
     assert url == "postgresql://tinymlaas:change-me-postgres-password@db:5432/tinymlaas"
     assert config["networks"]["backend"]["internal"] is True
