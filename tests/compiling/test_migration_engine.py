@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,26 +10,18 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tinymlaas.db import migrate
-from tinymlaas.db.session import make_engine, make_session_factory
+from tinymlaas.db.session import make_session_factory
 from tinymlaas.models import CompiledModel
 
-from conftest import BACKENDS, _create_server_database, _drop_server_database
+from conftest import BACKENDS
+from support.migrations import database_at
 
 
 @pytest.fixture(params=BACKENDS)
 def at_0005(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh database migrated up to 0005 only."""
-    backend: str = request.param
-    name = f"tinymlaas_mig_{os.getpid()}_{secrets.token_hex(3)}"
-    url = f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite" else (
-        _create_server_database(backend, name)
-    )  # fmt: skip
-    engine = make_engine(url)
-    migrate.upgrade(engine, "0005")
-    yield engine
-    engine.dispose()
-    if backend != "sqlite":
-        _drop_server_database(backend, name)
+    with database_at(request.param, "0005", tmp_path) as engine:
+        yield engine
 
 
 def test_existing_compiled_models_become_tflm_with_no_c_figures(at_0005: Engine) -> None:

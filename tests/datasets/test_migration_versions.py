@@ -2,44 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, inspect, text
 
 from tinymlaas.db import migrate
-from tinymlaas.db.session import make_engine, make_session_factory
+from tinymlaas.db.session import make_session_factory
 from tinymlaas.models import TrainedModel
 
-from conftest import BACKENDS, _create_server_database, _drop_server_database
+from conftest import BACKENDS
+from support.migrations import database_at, downgrade
 
 
 @pytest.fixture(params=BACKENDS)
 def at_0006(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh database migrated up to 0006 only."""
-    backend: str = request.param
-    name = f"tinymlaas_mig_{os.getpid()}_{secrets.token_hex(3)}"
-    url = f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite" else (
-        _create_server_database(backend, name)
-    )  # fmt: skip
-    engine = make_engine(url)
-    migrate.upgrade(engine, "0006")
-    yield engine
-    engine.dispose()
-    if backend != "sqlite":
-        _drop_server_database(backend, name)
-
-
-def _downgrade(engine: Engine, revision: str) -> None:
-    config = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    with database_at(request.param, "0006", tmp_path) as engine:
+        yield engine
 
 
 def test_models_trained_before_versions_name_none_and_the_migration_goes_down(
@@ -72,7 +54,7 @@ def test_models_trained_before_versions_name_none_and_the_migration_goes_down(
     tables = set(inspect(at_0006).get_table_names())
     assert {"dataset_versions", "dataset_version_images"} <= tables
 
-    _downgrade(at_0006, "0006")
+    downgrade(at_0006, "0006")
     assert migrate.current_revision(at_0006) == "0006"
     inspector = inspect(at_0006)
     assert not {"dataset_versions", "dataset_version_images"} & set(inspector.get_table_names())
