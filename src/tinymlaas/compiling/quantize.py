@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from tinymlaas.engine import arithmetic
+
 # Integer tensor types a device feeds pixels into; float32 takes the raw 0..255 values.
 _INTEGER_TYPES = {"int8": np.int8, "uint8": np.uint8}
 FLOAT_TYPE = "float32"
@@ -75,11 +77,7 @@ def quantize_input(pixels: np.ndarray, info: TensorInfo) -> np.ndarray:
         raise ValueError(f"unsupported input tensor type {info.dtype}")
     if info.scale <= 0:
         raise ValueError(f"quantized input tensor has no positive scale ({info.scale})")
-    scaled = pixels.astype(np.float32) / np.float32(info.scale)
-    rounded = np.floor(scaled + np.float32(0.5)).astype(np.int32) + info.zero_point
-    limits = np.iinfo(integer_type)
-    quantized: np.ndarray = np.clip(rounded, limits.min, limits.max).astype(integer_type)
-    return quantized
+    return arithmetic.quantize_pixels(pixels, info.scale, info.zero_point, integer_type)
 
 
 def dequantize_output(raw: np.ndarray, info: TensorInfo) -> np.ndarray:

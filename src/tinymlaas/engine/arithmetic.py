@@ -156,3 +156,15 @@ def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tupl
     )
     extra = min(count.bit_length() - 1, 32, 31 + shift)
     return (multiplier << extra) // count, shift - extra
+
+
+def quantize_pixels(
+    pixels: np.ndarray, scale: float, zero_point: int, integer_type: type = np.int8
+) -> np.ndarray:
+    """uint8 pixels to a quantized input tensor as the converter's float32 graph does:
+    floor(p / scale + 0.5) + zero_point in float32, clamped to the integer type."""
+    scaled = pixels.astype(np.float32) / np.float32(scale)
+    rounded = np.floor(scaled + np.float32(0.5)).astype(np.int32) + zero_point
+    limits = np.iinfo(integer_type)
+    quantized: np.ndarray = np.clip(rounded, limits.min, limits.max).astype(integer_type)
+    return quantized

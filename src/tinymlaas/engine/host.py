@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinymlaas.engine import arithmetic
 from tinymlaas.engine.codegen import GeneratedLibrary
 
 COMPILER_FLAGS = ("-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
@@ -88,18 +89,14 @@ def _build(files: Mapping[str, str], directory: Path) -> Path:
 
 
 def quantize_pixels(library: GeneratedLibrary, pixels: np.ndarray) -> np.ndarray:
-    """uint8 pixels to the int8 input, as `compiling.quantize.quantize_input` does (float32,
-    floor(p / scale + 0.5) + zero_point, clamped); the tests hold the two equal."""
+    """uint8 pixels to the int8 input, with the arithmetic `compiling.quantize` uses too."""
     if pixels.dtype != np.uint8 or pixels.shape[1:] != library.input_shape[1:]:
         raise ValueError(
             f"pixels must be uint8 of shape (N, {', '.join(map(str, library.input_shape[1:]))})"
             f", got {pixels.dtype} {pixels.shape}"
         )
-    scale = np.float32(library.input_quantization.scale)
-    scaled = np.floor(pixels.astype(np.float32) / scale + np.float32(0.5)).astype(np.int32)
-    shifted = scaled + library.input_quantization.zero_point
-    quantized: np.ndarray = np.clip(shifted, -128, 127).astype(np.int8)
-    return quantized
+    quantization = library.input_quantization
+    return arithmetic.quantize_pixels(pixels, quantization.scale, quantization.zero_point)
 
 
 def load(library: GeneratedLibrary) -> HostModel:
