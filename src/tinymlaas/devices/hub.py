@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import os
 import socket
 from typing import Any
 
+import anyio
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -47,8 +47,7 @@ PORT_WORK_REPORTS = (
     messages.CaptureResult,
 )
 MAX_LOG_CHARS = 200_000
-# How long a closing connection waits for the predictions it received to be stored.
-DRAIN_SECONDS = 10.0
+DRAIN_SECONDS = 10.0  # a closing connection waits this long for its predictions to be stored
 
 
 class BridgeConnection:
@@ -111,10 +110,11 @@ class BridgeConnection:
             pass
         finally:
             dispatcher.cancel()
-            with contextlib.suppress(TimeoutError):  # what was received is stored
-                await asyncio.wait_for(self.predictions.drain(), DRAIN_SECONDS)
-            storing.cancel()
-            await self._db(self._disconnected)
+            with anyio.CancelScope(shield=True):  # what was received is stored, then the rest
+                with anyio.move_on_after(DRAIN_SECONDS):
+                    await self.predictions.drain()
+                storing.cancel()
+                await self._db(self._disconnected)
 
     async def _receive(self) -> str | bytes:
         """The next text or binary frame's data."""
