@@ -16,6 +16,7 @@ from tinymlaas.models import CompiledFile, Device, Observation, ObservationHour,
 
 from conftest import Database
 from support.factories import compiled_row, device_row
+from support.waiting import wait_for
 
 API = "/api/v1"
 PORT = "/dev/ttyACM0"
@@ -120,3 +121,48 @@ def test_retention_deletes_old_observations_in_batches_and_keeps_their_history(
     assert datetime.fromisoformat(history["hours"][0]["hour"]) == old.replace(
         minute=0, second=0, microsecond=0, tzinfo=UTC
     )
+
+
+def test_a_burst_over_the_websocket_is_stored_in_order_and_drops_are_shown(
+    client: TestClient,
+) -> None:
+    token = client.post(f"{API}/bridges", json={"name": "b"}).json()["token"]
+    ports = ["/dev/a", "/dev/b"]
+    with client.websocket_connect(
+        f"{API}/bridges/connect", headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_text(messages.encode(messages.Ports(ports=[messages.Port(port=p) for p in ports])))
+        for seq in range(120):
+            prediction = messages.Prediction(
+                port=ports[seq % 2], seq=seq, label="cat", scores={"cat": 1.0}, latency_ms=2.0
+            )
+            ws.send_text(messages.encode(prediction))
+        ws.send_text(messages.encode(messages.Ping(dropped={"/dev/a": 7, "/dev/nowhere": 3})))
+        # Any message other than a ping waits for the predictions before it to be stored.
+        ws.send_text(messages.encode(messages.Ports(ports=[messages.Port(port=p) for p in ports])))
+        devices = wait_for(
+            lambda: [d for d in client.get(f"{API}/devices").json()["items"] if d["last_seen"]],
+            10,
+            "the devices",
+        )
+        by_port = {d["port"]: d for d in devices}
+        ids = [by_port[port]["id"] for port in ports]
+        wait_for(
+            lambda: client.get(f"{API}/devices/{ids[1]}/history").json()["total"] == 60,
+            10,
+            "120 predictions stored",
+        )
+        seqs = [
+            [row["seq"] for row in client.get(f"{API}/devices/{i}/observations").json()["items"]]
+            for i in ids
+        ]
+    assert seqs == [list(range(0, 120, 2)), list(range(1, 120, 2))]
+    device_a = client.get(f"{API}/devices/{by_port['/dev/a']['id']}").json()
+    assert device_a["dropped_predictions"] == 7
+    from web.test_pages import log_in
+
+    log_in(client)
+    page = client.get(f"/devices/{device_a['id']}", headers={"Accept": "text/html"}).text
+    assert "7 dropped by the bridge" in page
+    assert "cat 60" in page
