@@ -18,8 +18,10 @@ and the batched default. Goal (issue 15): >= 2,000 observations/s with p99 lag <
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -97,7 +99,20 @@ def start_server(
         env["TINYMLAAS_OBSERVATION_BATCH_SIZE"] = batch
     log = open(work / "server.log", "ab")  # noqa: SIM115 - the child keeps it
     command = [sys.executable, "-m", "tinymlaas", "serve", "--port", str(port), "--processes", "2"]
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL to its process group (its worker processes) if it lingers: open
+    live views keep uvicorn's graceful shutdown waiting."""
+    server.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait(timeout=10)
 
 
 def start_bridges(
@@ -123,8 +138,7 @@ def run_phase(arguments: argparse.Namespace, work: Path, name: str, batch: str |
         try:
             measure(arguments, phase, work, database_url, f"http://127.0.0.1:{port}", server)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_server(server)
     return phase
 
 

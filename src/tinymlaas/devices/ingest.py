@@ -54,10 +54,7 @@ def store_predictions(session: Session, bridge_id: int, batch: Sequence[Received
     rows = [_row(devices[r.message.port], running, r) for r in batch if r.message.port in devices]
     repository.insert_observations(session, rows)
     repository.add_to_hours(session, hourly_totals(rows))
-    now = utcnow()
-    for device in devices.values():
-        device.last_seen = now
-    session.flush()
+    repository.touch_devices(session, [device.id for device in devices.values()], utcnow())
     with_rule = repository.devices_with_enabled_rule(session, {d.id for d in devices.values()})
     return Stored(len(rows), {port for port, d in devices.items() if d.id in with_rule})
 

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,16 @@ def devices_on_ports(session: Session, bridge_id: int, ports: Collection[str]) -
         )
     )
     return {device.port: device for device in rows}
+
+
+def touch_devices(session: Session, device_ids: list[int], now: datetime) -> None:
+    """Mark the devices seen now, in one statement."""
+    session.execute(
+        update(Device)
+        .where(Device.id.in_(device_ids))
+        .values(last_seen=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def manifest_sha256s(session: Session, compiled_ids: Collection[int]) -> dict[int, str]:

@@ -32,11 +32,12 @@ class PredictionQueue:
         self.store = store
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
-        self.queue: asyncio.Queue[Received] = asyncio.Queue(maxsize=max_size)
+        # Each prediction with when it was queued (the event loop's clock).
+        self.queue: asyncio.Queue[tuple[float, Received]] = asyncio.Queue(maxsize=max_size)
 
     async def put(self, received: Received) -> None:
         """Queue a prediction; waits while the queue is full (backpressure)."""
-        await self.queue.put(received)
+        await self.queue.put((asyncio.get_running_loop().time(), received))
 
     async def drain(self) -> None:
         """Wait until everything queued so far is stored (before a message that must follow)."""
@@ -53,19 +54,22 @@ class PredictionQueue:
                     self.queue.task_done()
 
     async def _next_batch(self) -> list[Received]:
-        batch = [await self.queue.get()]
+        """What has arrived, up to a batch; waits for more only until the oldest of it has
+        waited `flush_seconds` (under load, while a batch is written the next one fills)."""
+        queued_at, first = await self.queue.get()
+        batch = [first]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.flush_seconds
+        deadline = queued_at + self.flush_seconds
         while len(batch) < self.batch_size:
             if not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+                batch.append(self.queue.get_nowait()[1])
                 continue
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
             try:
                 async with asyncio.timeout(remaining):
-                    batch.append(await self.queue.get())
+                    batch.append((await self.queue.get())[1])
             except TimeoutError:
                 break
         return batch
