@@ -182,13 +182,16 @@ def measure(
     poller.wait_for(phase.sent, timeout=60)
     after = cpu_seconds(server.pid, poller.database_pids())
     phase.server_cpu, phase.database_cpu = cpu_used(before, after)
+    phase.sse_stored = poller.count_rows(watched)
+    deadline = time.monotonic() + 20  # the live views are polled: let them catch up
+    while sum(len(w.lags) for w in watchers) < phase.sse_stored and time.monotonic() < deadline:
+        time.sleep(0.1)
     for worker in (*watchers, poller, probe):
         worker.stop()
     phase.stored = poller.count_rows()
     phase.seconds = poller.last_seen - start_at
     phase.lags = poller.lags
     phase.sse_received = sum(len(watcher.lags) for watcher in watchers)
-    phase.sse_stored = poller.count_rows(watched)
     phase.sse_lags = [lag for watcher in watchers for lag in watcher.lags]
     phase.page_ms = probe.millis
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from tinymlaas.config import Settings
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
 from tinymlaas.devices import ingest, messages
-from tinymlaas.devices.retention import delete_expired
+from tinymlaas.devices.retention import ObservationRetention, delete_expired
 from tinymlaas.models import CompiledFile, Device, Observation, ObservationHour, User
 
 from conftest import Database
@@ -166,3 +167,34 @@ def test_a_burst_over_the_websocket_is_stored_in_order_and_drops_are_shown(
     page = client.get(f"/devices/{device_a['id']}", headers={"Accept": "text/html"}).text
     assert "7 dropped by the bridge" in page
     assert "cat 60" in page
+
+
+def test_the_retention_chore_runs_when_due_and_never_with_zero_days(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
+    _, bridge_id, _ = running_device(database)
+    old = utcnow() - timedelta(days=3)
+    store(database, bridge_id, [received("cat", n, old, 5.0, 0.9) for n in range(4)])
+    now = [0.0]
+
+    def count() -> int:
+        with database.factory() as session:
+            return session.scalar(select(func.count()).select_from(Observation)) or 0
+
+    keep_forever = settings.model_copy(update={"observation_retention_days": 0})
+    ObservationRetention(keep_forever, database.factory, clock=lambda: now[0])()
+    assert count() == 4
+    two_days = settings.model_copy(
+        update={"observation_retention_days": 2, "observation_retention_check_seconds": 60}
+    )
+    chore = ObservationRetention(two_days, database.factory, clock=lambda: now[0])
+    store(database, bridge_id, [received("cat", 9, utcnow() - timedelta(days=3), 5.0, 0.9)])
+    chore()
+    assert count() == 0
+    store(database, bridge_id, [received("cat", 10, utcnow() - timedelta(days=3), 5.0, 0.9)])
+    now[0] = 59.0
+    chore()  # not due yet
+    assert count() == 1
+    now[0] = 60.0
+    chore()
+    assert count() == 0
