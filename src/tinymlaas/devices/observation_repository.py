@@ -69,27 +69,36 @@ def insert_observations(session: Session, rows: Sequence[dict[str, Any]]) -> Non
 def add_to_hours(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Add hourly totals to `observation_hours`, creating the hours not there yet.
 
-    One multi-row upsert per call, rows sorted by key so that concurrent writers lock them in
-    the same order. Counts and sums add; the maximum latency is the larger of the two.
+    One upsert statement run for every row (executemany: compiled once and cached, pipelined
+    by the driver), rows sorted by key so that concurrent writers lock them in the same
+    order. Counts and sums add; the maximum latency is the larger of the two.
     """
     if not rows:
         return
     rows = sorted(rows, key=lambda row: tuple(row[name] for name in HOUR_KEY))
-    dialect = session.get_bind().dialect.name
+    session.execute(_upsert(session.get_bind().dialect.name), rows)
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert(dialect: str) -> Any:
+    """The dialect's INSERT … ON CONFLICT / ON DUPLICATE KEY UPDATE for one hourly row."""
+    if dialect in _UPSERTS:
+        return _UPSERTS[dialect]
     table: Any = ObservationHour.__table__
     if dialect == "mysql":
-        upsert = mysql.insert(table).values(rows)
-        new: Any = upsert.inserted
-        session.execute(upsert.on_duplicate_key_update(_added(new, func.greatest)))
-        return
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    upsert = module.insert(table).values(rows)
-    larger = func.greatest if dialect == "postgresql" else func.max
-    session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=list(HOUR_KEY), set_=_added(upsert.excluded, larger)
+        insert_row = mysql.insert(table)
+        statement = insert_row.on_duplicate_key_update(_added(insert_row.inserted, func.greatest))
+    else:
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        insert_row = module.insert(table)
+        larger = func.greatest if dialect == "postgresql" else func.max
+        statement = insert_row.on_conflict_do_update(
+            index_elements=list(HOUR_KEY), set_=_added(insert_row.excluded, larger)
         )
-    )
+    _UPSERTS[dialect] = statement
+    return statement
 
 
 def _added(new: Any, larger: Any) -> dict[str, Any]:
