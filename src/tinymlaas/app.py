@@ -20,6 +20,7 @@ from tinymlaas.datasets.versions_router import router as dataset_versions_router
 from tinymlaas.db.session import make_engine, make_session_factory
 from tinymlaas.devices.capture_router import router as capture_rule_router
 from tinymlaas.devices.capturing.router import router as captures_router
+from tinymlaas.devices.retention import ObservationRetention
 from tinymlaas.devices.router import router as devices_router
 from tinymlaas.devices.testing.router import router as device_tests_router
 from tinymlaas.error_handlers import install_error_handlers
@@ -79,7 +80,8 @@ def create_app(
     factory = make_session_factory(engine)
     executor = make_executor(settings)
     submit_on_commit(factory, executor)
-    maintenance = JobMaintenance(settings, factory, executor, start_local_workers)
+    retention = ObservationRetention(settings, factory)
+    maintenance = JobMaintenance(settings, factory, executor, start_local_workers, [retention])
     coordinator = SearchCoordinator(settings, factory)
 
     @asynccontextmanager

@@ -146,6 +146,42 @@ class Settings(BaseSettings):
         "check (no worker started, another broker or queue); counted in `/health`",
     )
 
+    observation_batch_size: int = Field(
+        default=500,
+        ge=1,
+        description="predictions of one bridge connection stored in one transaction at most; "
+        "1 stores each in its own",
+    )
+    observation_flush_ms: float = Field(
+        default=100.0,
+        ge=0,
+        description="how long a bridge connection's first queued prediction waits for more "
+        "before they are stored",
+    )
+    observation_queue_size: int = Field(
+        default=5000,
+        ge=1,
+        description="predictions one bridge connection holds before it stops reading the "
+        "bridge's socket until they are stored (backpressure)",
+    )
+    observation_retention_days: float = Field(
+        default=30,
+        ge=0,
+        description="observations older than this are deleted (their hourly aggregates stay); "
+        "0 keeps them forever",
+    )
+    observation_retention_batch: int = Field(
+        default=5000,
+        ge=1,
+        description="observations deleted per transaction by the retention task (at most 20 "
+        "batches a run)",
+    )
+    observation_retention_check_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="how often the serving process deletes observations past their retention",
+    )
+
     max_request_bytes: int = Field(
         default=1024 * 2**20, description="larger request bodies get 413"
     )

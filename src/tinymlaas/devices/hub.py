@@ -14,6 +14,7 @@ import os
 import socket
 from typing import Any
 
+import anyio
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -22,13 +23,14 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
-from tinymlaas.devices import install_relay, messages, repository, service
+from tinymlaas.devices import ingest, install_relay, messages, repository, service
 from tinymlaas.devices.capturing import relay as capture_relay
 from tinymlaas.devices.messages import CANCEL_INSTALL
+from tinymlaas.devices.prediction_queue import PredictionQueue
 from tinymlaas.devices.review_capture import ReviewCapture
 from tinymlaas.devices.testing import relay
 from tinymlaas.enums import JobStatus
-from tinymlaas.hardware.serial_protocol import Hello, Prediction
+from tinymlaas.hardware.serial_protocol import Hello
 from tinymlaas.jobs import repository as jobs_repository
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Bridge, Device, Installation, Job
@@ -45,6 +47,7 @@ PORT_WORK_REPORTS = (
     messages.CaptureResult,
 )
 MAX_LOG_CHARS = 200_000
+DRAIN_SECONDS = 10.0  # a closing connection waits this long for its predictions to be stored
 
 
 class BridgeConnection:
@@ -68,13 +71,21 @@ class BridgeConnection:
         self.test_cancels: set[int] = set()
         # Both the receiving loop (errors) and the dispatcher (installs) send.
         self.sending = asyncio.Lock()
+        settings = websocket.app.state.settings
         # Doubtful predictions' frames, asked of the bridge for review (review_capture.py).
-        self.review = ReviewCapture(factory, bridge_id, websocket.app.state.settings)
+        self.review = ReviewCapture(factory, bridge_id, settings)
+        self.predictions = PredictionQueue(
+            self._store_predictions,
+            settings.observation_batch_size,
+            settings.observation_flush_ms / 1000,
+            settings.observation_queue_size,
+        )
 
     async def run(self) -> None:
         await self._db(self._connected)
         await self._send(messages.Welcome(bridge_id=self.bridge_id))
         dispatcher = asyncio.create_task(self._dispatch_loop())
+        storing = asyncio.create_task(self.predictions.run())
         try:
             while True:
                 raw = await self._receive()
@@ -85,6 +96,11 @@ class BridgeConnection:
                     log.warning("bridge %s: %s", self.bridge_id, error)
                     await self._send(messages.Error(detail=str(error)))
                     continue
+                if isinstance(message, messages.Prediction):
+                    await self.predictions.put(ingest.Received(message, utcnow()))
+                    continue
+                if not isinstance(message, messages.Ping):  # after the predictions before it
+                    await self.predictions.drain()
                 if isinstance(message, PORT_WORK_REPORTS):
                     await self._db(self._port_work_report, message)
                 else:
@@ -94,7 +110,11 @@ class BridgeConnection:
             pass
         finally:
             dispatcher.cancel()
-            await self._db(self._disconnected)
+            with anyio.CancelScope(shield=True):  # what was received is stored, then the rest
+                with anyio.move_on_after(DRAIN_SECONDS):
+                    await self.predictions.drain()
+                storing.cancel()
+                await self._db(self._disconnected)
 
     async def _receive(self) -> str | bytes:
         """The next text or binary frame's data."""
@@ -129,19 +149,29 @@ class BridgeConnection:
                     service.touch_bridge(session, bridge)
                 case messages.Ping():
                     service.touch_bridge(session, bridge)
+                    service.record_dropped(session, bridge, message.dropped or {})
                 case messages.Ports():
                     service.report_ports(session, bridge, [_port_report(p) for p in message.ports])
                 case messages.DeviceHello():
                     service.record_hello(session, bridge, message.port, _hello(message))
-                case messages.Prediction():
-                    prediction = _prediction(message)
-                    service.record_prediction(session, bridge, message.port, prediction)
                 case messages.InstallLog():
                     self._install_log(session, message.job_id, message.line)
                 case messages.InstallResult():
                     self._install_result(session, message)
                 case messages.DeviceError():
                     log.info("bridge %s device %s: %s", self.bridge_id, message.port, message)
+
+    async def _store_predictions(self, batch: list[ingest.Received]) -> None:
+        """One transaction for a batch; then the review of those a capture rule may keep."""
+
+        def store() -> ingest.Stored:
+            with transaction(self.factory) as session:
+                return ingest.store_predictions(session, self.bridge_id, batch)
+
+        stored = await self._db(store)
+        for received in batch:
+            if received.message.port in stored.review_ports:
+                await self._review(received.message)
 
     async def _review(self, message: messages.BridgeMessage) -> None:
         """Ask the bridge for the frame of a prediction kept for review; store frames it sends."""
@@ -349,16 +379,6 @@ def _hello(message: messages.DeviceHello) -> Hello:
         board=message.board,
         labels=tuple(message.labels),
         input_shape=message.input_shape,
-    )
-
-
-def _prediction(message: messages.Prediction) -> Prediction:
-    return Prediction(
-        seq=message.seq,
-        label=message.label,
-        scores=dict(message.scores),
-        latency_ms=message.latency_ms,
-        source=message.source,
     )
 
 

@@ -170,6 +170,11 @@ class Ping(Message):
     """Every 10 s; a bridge silent for 30 s counts as offline."""
 
     type: Literal["ping"] = "ping"
+    dropped: dict[str, int] | None = Field(
+        default=None,
+        description="port → predictions the bridge dropped since its previous ping because its"
+        " buffer was full (the server slow or unreachable); absent means none",
+    )
 
 
 class Port(Message):
@@ -215,6 +220,11 @@ class Prediction(Message):
     scores: dict[str, float] = Field(description="label → score, every label")
     latency_ms: float = 0.0
     source: str | None = Field(default=None, description="null or absent means none")
+    at: datetime | None = Field(
+        default=None,
+        description="when the bridge read it from the board (UTC); absent: when the server"
+        " received it (a time ahead of the server's clock counts as the server's now)",
+    )
 
 
 class DeviceError(Message):

@@ -8,12 +8,13 @@ from sse_starlette.sse import EventSourceResponse
 
 from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
 from tinymlaas.compiling import service as compiling
-from tinymlaas.devices import hub, repository, service
+from tinymlaas.devices import history, hub, repository, service
 from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import (
     BridgeCreate,
     BridgeCreated,
     BridgeRead,
+    DeviceHistory,
     DeviceRead,
     DeviceUpdate,
     InstallAccepted,
@@ -162,6 +163,18 @@ def list_observations(
         items=[ObservationRead.model_validate(row, from_attributes=True) for row in rows],
         total=total,
     )
+
+
+@router.get(
+    "/devices/{device_id}/history", operation_id="device_history", response_model=DeviceHistory
+)
+def device_history(
+    device: DeviceDep,
+    session: SessionDep,
+    hours: Annotated[int, Query(ge=1, le=history.MAX_HOURS)] = 24,
+) -> DeviceHistory:
+    """Predictions per hour over the last `hours` hours: counts per label, latency, top score."""
+    return history.device_history(session, device, hours)
 
 
 @router.get(

@@ -48,6 +48,9 @@ class DeviceRead(BaseModel):
     running_model_id: str | None
     virtual: bool
     last_seen: datetime | None
+    dropped_predictions: int = Field(
+        default=0, description="predictions its bridge dropped (buffer full) and reported"
+    )
 
 
 class DeviceUpdate(BaseModel):
@@ -93,3 +96,21 @@ class ObservationRead(BaseModel):
     scores: dict[str, Any]
     latency_ms: float | None
     source: str | None
+
+
+class HourRead(BaseModel):
+    """A device's predictions in one hour (from the hourly aggregates)."""
+
+    hour: datetime
+    count: int
+    labels: dict[str, int] = Field(description="label → predictions of it")
+    mean_latency_ms: float
+    max_latency_ms: float
+    mean_top_score: float = Field(description="the mean of each prediction's highest score")
+    compiled_ids: list[int | None] = Field(description="the models that made them (null: unknown)")
+
+
+class DeviceHistory(BaseModel):
+    device_id: int
+    hours: list[HourRead] = Field(description="hours with predictions, oldest first")
+    total: int = Field(description="predictions ever stored, retention-deleted ones included")

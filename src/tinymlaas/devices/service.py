@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from tinymlaas.compiling import repository as compiled_files
 from tinymlaas.db.base import utcnow
 from tinymlaas.devices import repository
 from tinymlaas.devices.schemas import (
@@ -25,9 +24,9 @@ from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware.boards import BOARDS, Board, UnknownBoard, get_board
 from tinymlaas.hardware.footprint import FitVerdict, fit
-from tinymlaas.hardware.serial_protocol import Hello, Prediction
+from tinymlaas.hardware.serial_protocol import Hello
 from tinymlaas.jobs import service as jobs
-from tinymlaas.models import Bridge, CompiledModel, Device, Installation, Observation, User
+from tinymlaas.models import Bridge, CompiledModel, Device, Installation, User
 
 # A bridge pings every 10 s; without news for this long its devices count as offline.
 OFFLINE_AFTER = timedelta(seconds=30)
@@ -145,6 +144,7 @@ def describe_devices(session: Session, devices: Sequence[Device]) -> list[Device
             running_model_id=device.running_model_id,
             virtual=device.virtual,
             last_seen=device.last_seen,
+            dropped_predictions=device.dropped_predictions,
         )
         for device in devices
     ]
@@ -231,31 +231,13 @@ def record_hello(session: Session, bridge: Bridge, port: str, hello: Hello) -> N
         session.flush()
 
 
-def record_prediction(
-    session: Session, bridge: Bridge, port: str, prediction: Prediction
-) -> Observation | None:
-    """Store a prediction; it is attributed to the installed model when the device runs it."""
-    device = repository.device_on_port(session, bridge.id, port)
-    if device is None:
-        return None
-    compiled_id = None
-    if device.installed_compiled_id is not None:
-        manifest = compiled_files.file(session, device.installed_compiled_id, "manifest.json")
-        if manifest is not None and manifest.sha256 == device.running_model_id:
-            compiled_id = device.installed_compiled_id
-    observation = Observation(
-        device_id=device.id,
-        compiled_id=compiled_id,
-        seq=prediction.seq,
-        label=prediction.label[:200],
-        scores=dict(prediction.scores),
-        latency_ms=prediction.latency_ms,
-        source=prediction.source[:500] if prediction.source else None,
-    )
-    session.add(observation)
-    device.last_seen = utcnow()
+def record_dropped(session: Session, bridge: Bridge, dropped: dict[str, int]) -> None:
+    """Count the predictions the bridge reports it dropped, on the devices of those ports."""
+    for port, count in dropped.items():
+        device = repository.device_on_port(session, bridge.id, port) if count > 0 else None
+        if device is not None:
+            device.dropped_predictions += count
     session.flush()
-    return observation
 
 
 # Installing

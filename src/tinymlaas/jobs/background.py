@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,7 @@ class JobMaintenance:
         factory: sessionmaker[Session],
         executor: Executor,
         start_local_workers: bool = True,
+        chores: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.settings = settings
         self.factory = factory
@@ -36,6 +38,8 @@ class JobMaintenance:
         self.thread: threading.Thread | None = None
         self.supervisor: LocalWorkerSupervisor | None = None
         self.start_local_workers = start_local_workers
+        # Other periodic upkeep of the serving process (each decides when it is due).
+        self.chores = tuple(chores)
 
     def start(self) -> None:
         if self.settings.resolved_executor == "local":
@@ -71,6 +75,11 @@ class JobMaintenance:
                 self._alert_unclaimed()
             except Exception:
                 log.exception("could not check for queued jobs no worker takes")
+            for chore in self.chores:
+                try:
+                    chore()
+                except Exception:
+                    log.exception("maintenance chore %r failed", chore)
 
     def _alert_unclaimed(self) -> None:
         with transaction(self.factory) as session:

@@ -18,6 +18,7 @@ from tinymlaas.models.installation import Installation
 from tinymlaas.models.job import Job, JobEvent
 from tinymlaas.models.login_failure import LoginFailure
 from tinymlaas.models.observation import Observation
+from tinymlaas.models.observation_hour import ObservationHour
 from tinymlaas.models.review_item import ReviewItem
 from tinymlaas.models.search import Search, SearchCandidate
 from tinymlaas.models.trained_model import TrainedModel
@@ -44,6 +45,7 @@ __all__ = [
     "JobEvent",
     "LoginFailure",
     "Observation",
+    "ObservationHour",
     "ReviewItem",
     "Search",
     "SearchCandidate",

@@ -38,3 +38,7 @@ class Device(IdMixin, TimestampMixin, Base):
         Integer, ForeignKey("compiled_models.id", ondelete="SET NULL"), nullable=True
     )
     installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Predictions its bridge could not deliver (its buffer was full), as the bridge reported.
+    dropped_predictions: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )

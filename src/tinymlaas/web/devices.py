@@ -14,7 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
 from tinymlaas.compiling import repository as compiling_repository
 from tinymlaas.compiling import service as compiling
-from tinymlaas.devices import repository, service
+from tinymlaas.devices import history, observation_repository, repository, service
 from tinymlaas.devices.events import observation_response
 from tinymlaas.devices.schemas import BridgeCreate, DeviceUpdate, ObservationRead
 from tinymlaas.enums import ACTIVE_STATUSES
@@ -31,6 +31,7 @@ from tinymlaas.web.rendering import PageRoute, back_url, redirect, render, wants
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 HISTORY_SHOWN = 50
+HOURS_SHOWN = 24
 INSTALL_OUTPUT_SHOWN = 20_000
 
 
@@ -166,7 +167,10 @@ def show_device(
         return JSONResponse(described.model_dump(mode="json"))
     board = BOARDS.get(device.board or "")
     ready = compiling_repository.list_succeeded(session, page.user.id)
-    rows, total = repository.observations(session, device.id, None, 0, HISTORY_SHOWN)
+    # The latest rows by the (device_id, id) index; the total from the hourly aggregates, so
+    # neither counts millions of rows.
+    rows = observation_repository.latest(session, device.id, HISTORY_SHOWN)
+    hours = history.device_history(session, device, HOURS_SHOWN)
     install = _install_state(session, page, device)
     mentioned = {row.compiled_id for row in rows if row.compiled_id is not None}
     if install["installation"] is not None:
@@ -190,7 +194,8 @@ def show_device(
             ObservationRead.model_validate(row, from_attributes=True).model_dump(mode="json")
             for row in rows
         ],
-        "observation_total": total,
+        "observation_total": hours.total,
+        "hours": list(reversed(hours.hours)),
         "history_shown": HISTORY_SHOWN,
         "latency_estimate": _latency_estimate(session, device),
     }

@@ -14,6 +14,7 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +28,7 @@ from tinymlaas.devices.bridge.discovery import PortInfo, PortWatcher, list_seria
 from tinymlaas.devices.bridge.frames import answer_fetch, review_frame
 from tinymlaas.devices.bridge.install import InstallRequest, InstallResult
 from tinymlaas.devices.bridge.installers import installer_for
+from tinymlaas.devices.bridge.outbox import Outbox
 from tinymlaas.devices.bridge.sessions import PortSessions
 from tinymlaas.devices.bridge.transports import SerialTransport, TransportError, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice
@@ -113,6 +115,7 @@ class PortReader:
                     scores=message.scores,
                     latency_ms=message.latency_ms,
                     source=message.source,
+                    at=datetime.now(UTC),
                 )
             )
         elif isinstance(message, DeviceError):
@@ -138,27 +141,21 @@ class Bridge:
         self.readers: dict[str, PortReader] = {}
         self.ports: dict[str, PortInfo] = {}
         self.stopped = asyncio.Event()
-        # Messages wait here while the connection is down; the oldest go first when it is full.
-        self.outbox: asyncio.Queue[messages.Message] = asyncio.Queue(maxsize=OUTBOX_SIZE)
+        # Messages for the server; bounded (the oldest prediction makes room, see outbox.py).
+        self.outbox = Outbox(OUTBOX_SIZE)
         self.loop: asyncio.AbstractEventLoop | None = None
         # Installs in progress by job id, until their result is queued for the server.
         self.installs: dict[int, Cancellation] = {}
         # The tasks running them (the loop itself keeps only weak references to tasks).
         self.install_tasks: set[asyncio.Task[None]] = set()
-        # The tasks answering `fetch_frame` requests.
-        self.frame_tasks: set[asyncio.Task[None]] = set()
+        self.frame_tasks: set[asyncio.Task[None]] = set()  # answering `fetch_frame`
         # Device tests, captures and last frames: work that needs a board's port to itself.
         self.sessions = PortSessions(self._release_port, self._resume_port, self.emit)
 
     def emit(self, message: messages.Message) -> None:
         """Queue a message for the server (thread-safe)."""
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(self._enqueue, message)
-
-    def _enqueue(self, message: messages.Message) -> None:
-        if self.outbox.full():
-            self.outbox.get_nowait()
-        self.outbox.put_nowait(message)
+            self.loop.call_soon_threadsafe(self.outbox.put, message)
 
     def _virtual_ports(self) -> list[PortInfo]:
         return [device.port_info() for device in self.virtual.values()]
@@ -252,13 +249,18 @@ class Bridge:
             try:
                 await connection.send(messages.encode(message))
             except websockets.ConnectionClosed:
-                self._enqueue(message)  # sent again after the reconnect
+                self.outbox.put_back(message)  # sent again after the reconnect
                 raise
 
     async def _ping(self, connection: Any) -> None:
         while True:
             await asyncio.sleep(PING_SECONDS)
-            await connection.send(messages.encode(messages.Ping()))
+            ping = self.outbox.ping()
+            try:
+                await connection.send(messages.encode(ping))
+            except websockets.ConnectionClosed:
+                self.outbox.give_back_dropped(ping.dropped or {})
+                raise
 
     def _ports_message(self) -> messages.Ports:
         ports = [

@@ -1,0 +1,104 @@
+"""Migration 0012 on every backend: existing observations folded into hours, and down again."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, inspect, text
+
+from tinymlaas.db import migrate
+from tinymlaas.db.session import make_engine
+
+from conftest import BACKENDS, _create_server_database, _drop_server_database
+
+NOW = datetime(2026, 11, 30, 10, 0)
+
+
+@pytest.fixture(params=BACKENDS)
+def at_0011(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    backend: str = request.param
+    name = f"tinymlaas_mig_{os.getpid()}_{secrets.token_hex(3)}"
+    url = f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite" else (
+        _create_server_database(backend, name)
+    )  # fmt: skip
+    engine = make_engine(url)
+    migrate.upgrade(engine, "0011")
+    yield engine
+    engine.dispose()
+    if backend != "sqlite":
+        _drop_server_database(backend, name)
+
+
+def _seed(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, username, password_hash, is_admin, created_at, updated_at)"
+                " VALUES (1, 'old', 'x', false, :now, :now)"
+            ),
+            {"now": NOW},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO bridges (id, owner_id, name, token_sha256, connected, created_at,"
+                " updated_at) VALUES (1, 1, 'b', :sha, false, :now, :now)"
+            ),
+            {"sha": "0" * 64, "now": NOW},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO devices (id, owner_id, bridge_id, identity, name, port, description,"
+                " virtual, present, busy, created_at, updated_at) VALUES (1, 1, 1, 'SN', 'n',"
+                " '/dev/a', '', false, false, false, :now, :now)"
+            ),
+            {"now": NOW},
+        )
+        for seq, (minute, label, latency) in enumerate(
+            [(5, "cat", 10.0), (50, "cat", 30.0), (70, "dog", 7.0)]
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO observations (device_id, ts, seq, label, scores, latency_ms)"
+                    " VALUES (1, :ts, :seq, :label, :scores, :latency)"
+                ),
+                {
+                    "ts": NOW + timedelta(minutes=minute),
+                    "seq": seq,
+                    "label": label,
+                    "scores": '{"cat": 0.75, "dog": 0.25}',
+                    "latency": latency,
+                },
+            )
+
+
+def test_observations_are_folded_into_hours_and_the_migration_goes_down(at_0011: Engine) -> None:
+    _seed(at_0011)
+    migrate.upgrade(at_0011)
+    with at_0011.connect() as connection:
+        hours = connection.execute(
+            text(
+                "SELECT hour, compiled_id, label, count, latency_sum_ms, latency_max_ms,"
+                " top_score_sum FROM observation_hours ORDER BY hour, label"
+            )
+        ).all()
+        dropped = connection.execute(text("SELECT dropped_predictions FROM devices")).scalar()
+    assert [tuple(row[1:]) for row in hours] == [
+        (0, "cat", 2, 40.0, 30.0, 1.5),
+        (0, "dog", 1, 7.0, 7.0, 0.75),
+    ]
+    assert [datetime.fromisoformat(str(row[0])) for row in hours] == [NOW, NOW.replace(hour=11)]
+    assert dropped == 0
+
+    config = migrate.alembic_config(at_0011.url.render_as_string(hide_password=False))
+    with at_0011.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0011")
+    inspector = inspect(at_0011)
+    assert "observation_hours" not in inspector.get_table_names()
+    assert "dropped_predictions" not in {c["name"] for c in inspector.get_columns("devices")}
