@@ -27,7 +27,10 @@ from support.factories import compiled_row
 from support.processes import stop, worker_env
 from support.waiting import wait_for
 
-pytestmark = pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True)
+pytestmark = [
+    pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True),
+    pytest.mark.slow,  # two server processes
+]
 
 
 def free_port() -> int:
