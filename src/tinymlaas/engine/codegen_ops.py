@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinymlaas.engine import arithmetic
-from tinymlaas.engine.codegen_packed import pack_depthwise, packable_depthwise
+from tinymlaas.engine.codegen_packed import depthwise_layout, pack_depthwise, packable_3x3
 from tinymlaas.engine.errors import UnsupportedOperator
 from tinymlaas.engine.reader import Graph, Operator, Quantization, Tensor
 
@@ -218,11 +218,10 @@ def emit_conv(emitter: Emitter, operator: Operator) -> str:
         in_h,
         in_w,
     ) == (out_h, out_w)
-    packed = depthwise and packable_depthwise(
-        filter_tensor.shape, tuple(dilation), in_c, out_c, fast
-    )
+    packed = packable_3x3(depthwise, filter_tensor.shape, tuple(dilation), (in_c, out_c), fast)
     if packed:
-        arrays = _packed_arrays(emitter, operator, weights, bias_values, multipliers, shifts)
+        packable = depthwise_layout(weights, depthwise)
+        arrays = _packed_arrays(emitter, operator, packable, bias_values, multipliers, shifts)
     elif fast and pointwise and not depthwise:
         folded = bias_values + input_offset * rows.astype(np.int64).sum(axis=1)
         bias = emitter.folded_bias(f"tml_weight_op{operator.index}_folded_bias", folded.tolist())

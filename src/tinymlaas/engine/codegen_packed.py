@@ -1,8 +1,10 @@
 """Filters re-laid out at generation time for the kernels' fast paths (pure).
 
-A 3x3 depthwise convolution with depth multiplier 1 is packed by groups of four channels
-(`tml_depthwise_packed.c`): the device reads each group's nine taps and its requantization
-constants from consecutive words and shuffles nothing.
+A 3x3 depthwise convolution with depth multiplier 1, and a 3x3 convolution on one input
+channel (the first layer of a grayscale model: the same arithmetic with that channel shared),
+are packed by groups of four output channels (`tml_depthwise_packed.c`): the device reads each
+group's nine taps and its requantization constants from consecutive words and shuffles
+nothing.
 """
 
 from __future__ import annotations
@@ -25,12 +27,25 @@ class PackedDepthwise:
     constants: list[int]
 
 
-def packable_depthwise(
-    filter_shape: tuple[int, ...], dilation: tuple[int, int], in_c: int, out_c: int, fast: bool
+def packable_3x3(
+    depthwise: bool,
+    filter_shape: tuple[int, ...],
+    dilation: tuple[int, int],
+    channels: tuple[int, int],
+    fast: bool,
 ) -> bool:
-    """Whether a DEPTHWISE_CONV_2D runs on the packed kernel: 3x3, no dilation, depth
-    multiplier 1 and the fast requantization's conditions proved (`fast_conv`)."""
-    return fast and tuple(filter_shape[1:3]) == (3, 3) and dilation == (1, 1) and in_c == out_c
+    """Whether a conv runs on the packed kernel: 3x3, no dilation, the fast requantization's
+    conditions proved (`fast_conv`), and `channels` (in, out) those of a depthwise conv with
+    depth multiplier 1 or of a CONV_2D on one input channel."""
+    in_c, out_c = channels
+    shape_ok = tuple(filter_shape[1:3]) == (3, 3) and dilation == (1, 1)
+    return fast and shape_ok and (in_c == out_c if depthwise else in_c == 1)
+
+
+def depthwise_layout(weights: np.ndarray, depthwise: bool) -> np.ndarray:
+    """The filter as a depthwise one, (1, 3, 3, C): a CONV_2D's (C, 3, 3, 1) transposed."""
+    array = np.asarray(weights)
+    return array if depthwise else array.reshape(array.shape[0], 9).T.reshape(1, 3, 3, -1)
 
 
 def _int16_pairs(low: np.ndarray, high: np.ndarray) -> np.ndarray:

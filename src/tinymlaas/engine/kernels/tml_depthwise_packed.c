@@ -59,10 +59,40 @@ static inline tml_channel tml_dw4_channel(const int32_t *k, int32_t bias, int32_
     "smlabb %[a1], %[x], %[w], %[a1]\n\t" \
     "smlatt %[a3], %[x], %[w], %[a3]\n\t"
 
+/* One input channel for every output channel (a convolution on one channel): one
+ * sign-extended byte per tap, times both halves of the filter words (SMLABB / SMLABT). */
+#define TML_DW1_TAP(row, at, t) \
+    "ldrsb %[x], [%[" row "], %[" at "]]\n\t" \
+    "ldr %[w], [%[f], #" #t "*8]\n\t" \
+    "smlabb %[a0], %[x], %[w], %[a0]\n\t" \
+    "smlabt %[a2], %[x], %[w], %[a2]\n\t" \
+    "ldr %[w], [%[f], #" #t "*8+4]\n\t" \
+    "smlabb %[a1], %[x], %[w], %[a1]\n\t" \
+    "smlabt %[a3], %[x], %[w], %[a3]\n\t"
+#define TML_DW1_TAP0(row, t) \
+    "ldrsb %[x], [%[" row "]]\n\t" \
+    "ldr %[w], [%[f], #" #t "*8]\n\t" \
+    "smlabb %[a0], %[x], %[w], %[a0]\n\t" \
+    "smlabt %[a2], %[x], %[w], %[a2]\n\t" \
+    "ldr %[w], [%[f], #" #t "*8+4]\n\t" \
+    "smlabb %[a1], %[x], %[w], %[a1]\n\t" \
+    "smlabt %[a3], %[x], %[w], %[a3]\n\t"
+
 static inline void tml_dw4_taps(const int8_t *r0, const int8_t *r1, const int8_t *r2,
-                                int32_t in_c, int32_t two, const int32_t *w, int32_t a[4])
+                                int32_t in_c, int32_t two, const int32_t *w, int32_t a[4],
+                                int broadcast)
 {
     int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], x, xe, wt;
+    if (broadcast) {
+        __asm__(TML_DW1_TAP0("r0", 0) TML_DW1_TAP("r0", "c", 1) TML_DW1_TAP("r0", "two", 2)
+                TML_DW1_TAP0("r1", 3) TML_DW1_TAP("r1", "c", 4) TML_DW1_TAP("r1", "two", 5)
+                TML_DW1_TAP0("r2", 6) TML_DW1_TAP("r2", "c", 7) TML_DW1_TAP("r2", "two", 8)
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "=&r"(x),
+                  [w] "=&r"(wt)
+                : [r0] "r"(r0), [r1] "r"(r1), [r2] "r"(r2), [c] "r"(in_c), [two] "r"(two),
+                  [f] "r"(w)
+                : "memory");
+    } else {
     __asm__(TML_DW4_TAP0("r0", 0) TML_DW4_TAP("r0", "c", 1) TML_DW4_TAP("r0", "two", 2)
             TML_DW4_TAP0("r1", 3) TML_DW4_TAP("r1", "c", 4) TML_DW4_TAP("r1", "two", 5)
             TML_DW4_TAP0("r2", 6) TML_DW4_TAP("r2", "c", 7) TML_DW4_TAP("r2", "two", 8)
@@ -71,6 +101,7 @@ static inline void tml_dw4_taps(const int8_t *r0, const int8_t *r1, const int8_t
             : [r0] "r"(r0), [r1] "r"(r1), [r2] "r"(r2), [c] "r"(in_c), [two] "r"(two),
               [f] "r"(w)
             : "memory");
+    }
     a[0] = a0;
     a[1] = a1;
     a[2] = a2;
@@ -78,8 +109,10 @@ static inline void tml_dw4_taps(const int8_t *r0, const int8_t *r1, const int8_t
 }
 #else
 static inline void tml_dw4_taps(const int8_t *r0, const int8_t *r1, const int8_t *r2,
-                                int32_t in_c, int32_t two, const int32_t *w, int32_t a[4])
+                                int32_t in_c, int32_t two, const int32_t *w, int32_t a[4],
+                                int broadcast)
 {
+    const int32_t step = broadcast ? 0 : 1;
     const int8_t *rows[3];
     const int32_t columns[3] = {0, in_c, two};
     int32_t t;
@@ -90,9 +123,9 @@ static inline void tml_dw4_taps(const int8_t *r0, const int8_t *r1, const int8_t
         const int8_t *x = rows[t / 3] + columns[t % 3];
         const int32_t even = w[2 * t], odd = w[2 * t + 1];
         a[0] += (int32_t)x[0] * (int32_t)(int16_t)(even & 0xffff);
-        a[1] += (int32_t)x[1] * (int32_t)(int16_t)(odd & 0xffff);
-        a[2] += (int32_t)x[2] * (even >> 16);
-        a[3] += (int32_t)x[3] * (odd >> 16);
+        a[1] += (int32_t)x[step] * (int32_t)(int16_t)(odd & 0xffff);
+        a[2] += (int32_t)x[2 * step] * (even >> 16);
+        a[3] += (int32_t)x[3 * step] * (odd >> 16);
     }
 }
 #endif
@@ -101,7 +134,8 @@ static inline void tml_dw4_taps(const int8_t *r0, const int8_t *r1, const int8_t
  * input: rows r0, r1, r2 at the first position's left column, `step` bytes per position. */
 static TML_NOINLINE void tml_dw4_row(const int8_t *r0, int32_t row_bytes, int32_t in_c,
                                      int32_t step, int32_t count, const int32_t *w,
-                                     const int32_t *k, int8_t *out, int32_t out_c)
+                                     const int32_t *k, int8_t *out, int32_t out_c,
+                                     int broadcast)
 {
     const int8_t *r1 = r0 + row_bytes, *r2 = r1 + row_bytes;
     int8_t *const end = out + count * out_c;
@@ -111,7 +145,7 @@ static TML_NOINLINE void tml_dw4_row(const int8_t *r0, int32_t row_bytes, int32_
         a[1] = k[1];
         a[2] = k[2];
         a[3] = k[3];
-        tml_dw4_taps(r0, r1, r2, in_c, 2 * in_c, w, a);
+        tml_dw4_taps(r0, r1, r2, in_c, 2 * in_c, w, a, broadcast);
         out[0] = tml_output_small(a[0], tml_dw4_channel(k, 0, 0));
         out[1] = tml_output_small(a[1], tml_dw4_channel(k, 0, 1));
         out[2] = tml_output_small(a[2], tml_dw4_channel(k, 0, 2));
@@ -131,9 +165,10 @@ static TML_NOINLINE void tml_dw4_edge(const tml_conv_params *p, const int8_t *in
     const int32_t y1 = p->in_h - origin_y < 3 ? p->in_h - origin_y : 3;
     const int32_t x1 = p->in_w - origin_x < 3 ? p->in_w - origin_x : 3;
     const int32_t corner = (origin_y * p->in_w + origin_x) * p->in_c;
+    const int32_t step = p->in_c == 1 ? 0 : 1;
     int32_t channel, fy, fx;
 #if TML_DSP
-    if (channels == 4) {
+    if (channels == 4 && step == 1) {
         const int32_t offsets = (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x00010001u);
         int32_t a0 = k[4], a1 = k[5], a2 = k[6], a3 = k[7];
         for (fy = y0; fy < y1; ++fy) {
@@ -159,7 +194,7 @@ static TML_NOINLINE void tml_dw4_edge(const tml_conv_params *p, const int8_t *in
         int32_t acc = k[4 + channel];
         for (fy = y0; fy < y1; ++fy) {
             for (fx = x0; fx < x1; ++fx) {
-                acc += ((int32_t)input[corner + (fy * p->in_w + fx) * p->in_c + channel] +
+                acc += ((int32_t)input[corner + (fy * p->in_w + fx) * p->in_c + channel * step] +
                         p->input_offset) *
                        tml_dw4_weight(w, 3 * fy + fx, channel);
             }
@@ -183,6 +218,7 @@ void tml_depthwise_packed(const tml_conv_params *p, const int8_t *input, int8_t 
 {
     const int32_t out_c = p->out_c, in_c = p->in_c, row_bytes = p->in_w * p->in_c;
     const int32_t groups = (out_c + 3) / 4, full = out_c / 4;
+    const int broadcast = in_c == 1;
     int32_t ys[2], xs[2], out_y, out_x, g;
     tml_dw4_interior(p->out_h, p->stride_h, p->pad_h, p->in_h, ys);
     tml_dw4_interior(p->out_w, p->stride_w, p->pad_w, p->in_w, xs);
@@ -196,18 +232,18 @@ void tml_depthwise_packed(const tml_conv_params *p, const int8_t *input, int8_t 
             const int32_t first = inside && g < full ? xs[0] : p->out_w;
             const int32_t last = inside && g < full ? xs[1] : p->out_w;
             for (out_x = 0; out_x < first; ++out_x) {
-                tml_dw4_edge(p, input + 4 * g, out_y, out_x, channels, w, k,
+                tml_dw4_edge(p, input + (broadcast ? 0 : 4 * g), out_y, out_x, channels, w, k,
                              row + out_x * out_c + 4 * g);
             }
             if (last > first) {
                 const int32_t corner = (out_y * p->stride_h - p->pad_h) * row_bytes +
                                        (first * p->stride_w - p->pad_w) * in_c;
-                tml_dw4_row(input + corner + 4 * g, row_bytes,
+                tml_dw4_row(input + corner + (broadcast ? 0 : 4 * g), row_bytes,
                             in_c, p->stride_w * in_c, last - first, w, k,
-                            row + first * out_c + 4 * g, out_c);
+                            row + first * out_c + 4 * g, out_c, broadcast);
             }
             for (out_x = last; out_x < p->out_w; ++out_x) {
-                tml_dw4_edge(p, input + 4 * g, out_y, out_x, channels, w, k,
+                tml_dw4_edge(p, input + (broadcast ? 0 : 4 * g), out_y, out_x, channels, w, k,
                              row + out_x * out_c + 4 * g);
             }
         }
