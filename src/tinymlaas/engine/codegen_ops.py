@@ -229,9 +229,7 @@ def emit_conv(emitter: Emitter, operator: Operator) -> str:
     else:
         arrays = {"filter": emitter.weight(filter_tensor.index), "bias": _bias(emitter, operator)}
     if not packed:
-        multiplier_name, shift_name = _requantization_arrays(
-            emitter, operator, multipliers, shifts
-        )
+        multiplier_name, shift_name = _requantization_arrays(emitter, operator, multipliers, shifts)
         arrays |= {"multiplier": multiplier_name, "shift": shift_name}
     fields: dict[str, object] = {
         "in_h": in_h, "in_w": in_w, "in_c": in_c,

@@ -90,5 +90,6 @@ def pack_depthwise(
     constants = np.concatenate(
         [folded.reshape(groups, GROUP), plain.reshape(groups, GROUP), requantization], axis=1
     )
-    assert constants.shape[1] == CONSTANT_WORDS and words.shape[1:] == (TAPS, 2)
+    assert constants.shape[1] == CONSTANT_WORDS
+    assert words.shape[1:] == (TAPS, 2)
     return PackedDepthwise(words.ravel().tolist(), constants.ravel().tolist())
