@@ -153,53 +153,72 @@ static TML_NOINLINE void tml_dw4_row(const int8_t *r0, int32_t row_bytes, int32_
     }
 }
 
-/* Channels [0, channels) of one group at one position, over the taps inside the input, the
- * input offset added to each input (four channels at a time with the DSP extension). */
+/* Groups [g0, g1) at one position, over the taps inside the input, the input offset added to
+ * each input (four channels at a time with the DSP extension); `out` is the position's. */
 static TML_NOINLINE void tml_dw4_edge(const tml_conv_params *p, const int8_t *input,
-                                      int32_t out_y, int32_t out_x, int32_t channels,
-                                      const int32_t *w, const int32_t *k, int8_t *out)
+                                      int32_t out_y, int32_t out_x, int32_t g0, int32_t g1,
+                                      int8_t *out)
 {
     const int32_t origin_y = out_y * p->stride_h - p->pad_h;
     const int32_t origin_x = out_x * p->stride_w - p->pad_w;
     const int32_t y0 = origin_y < 0 ? -origin_y : 0, x0 = origin_x < 0 ? -origin_x : 0;
     const int32_t y1 = p->in_h - origin_y < 3 ? p->in_h - origin_y : 3;
     const int32_t x1 = p->in_w - origin_x < 3 ? p->in_w - origin_x : 3;
-    const int32_t corner = (origin_y * p->in_w + origin_x) * p->in_c;
-    const int32_t step = p->in_c == 1 ? 0 : 1;
-    int32_t channel, fy, fx;
+    const int32_t in_c = p->in_c, row_bytes = p->in_w * in_c, offset = p->input_offset;
+    const int32_t step = in_c == 1 ? 0 : 1, rows = y1 - y0, columns = x1 - x0;
+    /* The first tap inside the input, and its filter words. */
+    const int8_t *const first = input + ((origin_y + y0) * p->in_w + origin_x + x0) * in_c;
+    const int32_t skip = 2 * (3 * y0 + x0);
+    int32_t g, channel, fy, n;
+    for (g = g0; g < g1; ++g) {
+        const int32_t *const taps = p->packed_filter + TML_DW4_FILTER * g + skip;
+        const int32_t *const k = p->packed_constants + TML_DW4_CONSTANTS * g;
+        const int8_t *const corner = first + 4 * g * step;
+        const int32_t channels = p->out_c - 4 * g < 4 ? p->out_c - 4 * g : 4;
+        const int8_t *row;
 #if TML_DSP
-    if (channels == 4 && step == 1) {
-        const int32_t offsets = (int32_t)(((uint32_t)p->input_offset & 0xffffu) * 0x00010001u);
-        int32_t a0 = k[4], a1 = k[5], a2 = k[6], a3 = k[7];
-        for (fy = y0; fy < y1; ++fy) {
-            for (fx = x0; fx < x1; ++fx) {
-                const int32_t x = tml_load4(input + (corner + (fy * p->in_w + fx) * p->in_c));
-                const int32_t xe = __sadd16(__sxtb16(x), offsets);
-                const int32_t xo = __sadd16(tml_sxtb16_odd(x), offsets);
-                const int32_t even = w[2 * (3 * fy + fx)], odd = w[2 * (3 * fy + fx) + 1];
-                a0 = __smlabb(xe, even, a0);
-                a2 = __smlatt(xe, even, a2);
-                a1 = __smlabb(xo, odd, a1);
-                a3 = __smlatt(xo, odd, a3);
+        if (channels == 4) {
+            const int32_t offsets = (int32_t)(((uint32_t)offset & 0xffffu) * 0x00010001u);
+            int32_t a0 = k[4], a1 = k[5], a2 = k[6], a3 = k[7];
+            const int32_t *tap = taps;
+            for (fy = rows, row = corner; fy > 0; --fy, row += row_bytes, tap += 6) {
+                const int8_t *x = row;
+                const int32_t *t = tap;
+                for (n = columns; n > 0; --n, x += in_c, t += 2) {
+                    if (step != 0) {
+                        const int32_t word = tml_load4(x);
+                        const int32_t xe = __sadd16(__sxtb16(word), offsets);
+                        const int32_t xo = __sadd16(tml_sxtb16_odd(word), offsets);
+                        a0 = __smlabb(xe, t[0], a0);
+                        a2 = __smlatt(xe, t[0], a2);
+                        a1 = __smlabb(xo, t[1], a1);
+                        a3 = __smlatt(xo, t[1], a3);
+                    } else {
+                        const int32_t value = (int32_t)*x + offset;
+                        a0 = __smlabb(value, t[0], a0);
+                        a2 = __smlabt(value, t[0], a2);
+                        a1 = __smlabb(value, t[1], a1);
+                        a3 = __smlabt(value, t[1], a3);
+                    }
+                }
             }
+            out[4 * g] = tml_output_small(a0, tml_dw4_channel(k, 0, 0));
+            out[4 * g + 1] = tml_output_small(a1, tml_dw4_channel(k, 0, 1));
+            out[4 * g + 2] = tml_output_small(a2, tml_dw4_channel(k, 0, 2));
+            out[4 * g + 3] = tml_output_small(a3, tml_dw4_channel(k, 0, 3));
+            continue;
         }
-        out[0] = tml_output_small(a0, tml_dw4_channel(k, 0, 0));
-        out[1] = tml_output_small(a1, tml_dw4_channel(k, 0, 1));
-        out[2] = tml_output_small(a2, tml_dw4_channel(k, 0, 2));
-        out[3] = tml_output_small(a3, tml_dw4_channel(k, 0, 3));
-        return;
-    }
 #endif
-    for (channel = 0; channel < channels; ++channel) {
-        int32_t acc = k[4 + channel];
-        for (fy = y0; fy < y1; ++fy) {
-            for (fx = x0; fx < x1; ++fx) {
-                acc += ((int32_t)input[corner + (fy * p->in_w + fx) * p->in_c + channel * step] +
-                        p->input_offset) *
-                       tml_dw4_weight(w, 3 * fy + fx, channel);
+        for (channel = 0; channel < channels; ++channel) {
+            int32_t acc = k[4 + channel];
+            for (fy = 0, row = corner + channel * step; fy < rows; ++fy, row += row_bytes) {
+                const int8_t *x = row;
+                for (n = 0; n < columns; ++n, x += in_c) {
+                    acc += ((int32_t)*x + offset) * tml_dw4_weight(taps, 3 * fy + n, channel);
+                }
             }
+            out[4 * g + channel] = tml_output_small(acc, tml_dw4_channel(k, 0, channel));
         }
-        out[channel] = tml_output_small(acc, tml_dw4_channel(k, 0, channel));
     }
 }
 
@@ -223,29 +242,25 @@ void tml_depthwise_packed(const tml_conv_params *p, const int8_t *input, int8_t 
     tml_dw4_interior(p->out_h, p->stride_h, p->pad_h, p->in_h, ys);
     tml_dw4_interior(p->out_w, p->stride_w, p->pad_w, p->in_w, xs);
     for (out_y = 0; out_y < p->out_h; ++out_y) {
-        const int inside = out_y >= ys[0] && out_y < ys[1];
         int8_t *row = output + out_y * p->out_w * out_c;
-        for (g = 0; g < groups; ++g) {
-            const int32_t *w = p->packed_filter + TML_DW4_FILTER * g;
-            const int32_t *k = p->packed_constants + TML_DW4_CONSTANTS * g;
-            const int32_t channels = g < full ? 4 : out_c - 4 * full;
-            const int32_t first = inside && g < full ? xs[0] : p->out_w;
-            const int32_t last = inside && g < full ? xs[1] : p->out_w;
-            for (out_x = 0; out_x < first; ++out_x) {
-                tml_dw4_edge(p, input + (broadcast ? 0 : 4 * g), out_y, out_x, channels, w, k,
-                             row + out_x * out_c + 4 * g);
-            }
-            if (last > first) {
-                const int32_t corner = (out_y * p->stride_h - p->pad_h) * row_bytes +
-                                       (first * p->stride_w - p->pad_w) * in_c;
-                tml_dw4_row(input + corner + (broadcast ? 0 : 4 * g), row_bytes,
-                            in_c, p->stride_w * in_c, last - first, w, k,
-                            row + first * out_c + 4 * g, out_c, broadcast);
-            }
-            for (out_x = last; out_x < p->out_w; ++out_x) {
-                tml_dw4_edge(p, input + (broadcast ? 0 : 4 * g), out_y, out_x, channels, w, k,
-                             row + out_x * out_c + 4 * g);
-            }
+        const int inside = out_y >= ys[0] && out_y < ys[1] && xs[1] > xs[0];
+        const int32_t first = inside ? xs[0] : p->out_w, last = inside ? xs[1] : p->out_w;
+        for (out_x = 0; out_x < first; ++out_x) {
+            tml_dw4_edge(p, input, out_y, out_x, 0, groups, row + out_x * out_c);
+        }
+        for (g = 0; g < full && last > first; ++g) {
+            const int32_t corner = (out_y * p->stride_h - p->pad_h) * row_bytes +
+                                   (first * p->stride_w - p->pad_w) * in_c;
+            tml_dw4_row(input + corner + (broadcast ? 0 : 4 * g), row_bytes, in_c,
+                        p->stride_w * in_c, last - first, p->packed_filter + TML_DW4_FILTER * g,
+                        p->packed_constants + TML_DW4_CONSTANTS * g, row + first * out_c + 4 * g,
+                        out_c, broadcast);
+        }
+        for (out_x = first; out_x < last && full < groups; ++out_x) {
+            tml_dw4_edge(p, input, out_y, out_x, full, groups, row + out_x * out_c);
+        }
+        for (out_x = last; out_x < p->out_w; ++out_x) {
+            tml_dw4_edge(p, input, out_y, out_x, 0, groups, row + out_x * out_c);
         }
     }
 }
