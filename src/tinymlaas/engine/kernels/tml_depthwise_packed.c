@@ -17,11 +17,13 @@
 #define TML_DW4_FILTER 18
 #define TML_DW4_CONSTANTS 20
 
+#if !TML_DSP
 static int32_t tml_dw4_weight(const int32_t *w, int32_t tap, int32_t channel)
 {
     const int32_t word = w[2 * tap + (channel & 1)];
     return (channel & 2) != 0 ? word >> 16 : (int32_t)(int16_t)(word & 0xffff);
 }
+#endif
 
 static inline tml_channel tml_dw4_channel(const int32_t *k, int32_t bias, int32_t channel)
 {
@@ -107,7 +109,8 @@ static inline void tml_dw4_taps(const int8_t *r0, const int8_t *r1, const int8_t
     a[2] = a2;
     a[3] = a3;
 }
-#else
+#elif TML_DSP
+/* Compilers without GCC-style assembly: the same taps in C. */
 static inline void tml_dw4_taps(const int8_t *r0, const int8_t *r1, const int8_t *r2,
                                 int32_t in_c, int32_t two, const int32_t *w, int32_t a[4],
                                 int broadcast)
@@ -130,6 +133,7 @@ static inline void tml_dw4_taps(const int8_t *r0, const int8_t *r1, const int8_t
 }
 #endif
 
+#if TML_DSP
 /* `count` positions of one full group along an output row whose taps all lie inside the
  * input: rows r0, r1, r2 at the first position's left column, `step` bytes per position. */
 static TML_NOINLINE void tml_dw4_row(const int8_t *r0, int32_t row_bytes, int32_t in_c,
@@ -152,6 +156,34 @@ static TML_NOINLINE void tml_dw4_row(const int8_t *r0, int32_t row_bytes, int32_
         out[3] = tml_output_small(a[3], tml_dw4_channel(k, 0, 3));
     }
 }
+#else
+/* The portable C: channel by channel, the channel's nine weights in registers. */
+static TML_NOINLINE void tml_dw4_row(const int8_t *r0, int32_t row_bytes, int32_t in_c,
+                                     int32_t step, int32_t count, const int32_t *w,
+                                     const int32_t *k, int8_t *out, int32_t out_c,
+                                     int broadcast)
+{
+    const int32_t two = 2 * in_c;
+    int32_t channel, n;
+    for (channel = 0; channel < 4; ++channel) {
+        const int32_t w0 = tml_dw4_weight(w, 0, channel), w1 = tml_dw4_weight(w, 1, channel);
+        const int32_t w2 = tml_dw4_weight(w, 2, channel), w3 = tml_dw4_weight(w, 3, channel);
+        const int32_t w4 = tml_dw4_weight(w, 4, channel), w5 = tml_dw4_weight(w, 5, channel);
+        const int32_t w6 = tml_dw4_weight(w, 6, channel), w7 = tml_dw4_weight(w, 7, channel);
+        const int32_t w8 = tml_dw4_weight(w, 8, channel), bias = k[channel];
+        const tml_channel c = tml_dw4_channel(k, 0, channel);
+        const int8_t *a = r0 + (broadcast ? 0 : channel), *b = a + row_bytes;
+        const int8_t *d = b + row_bytes;
+        int8_t *o = out + channel;
+        for (n = 0; n < count; ++n, a += step, b += step, d += step, o += out_c) {
+            int32_t acc = bias + a[0] * w0 + a[in_c] * w1 + a[two] * w2;
+            acc += b[0] * w3 + b[in_c] * w4 + b[two] * w5;
+            acc += d[0] * w6 + d[in_c] * w7 + d[two] * w8;
+            *o = tml_output_small(acc, c);
+        }
+    }
+}
+#endif
 
 /* Groups [g0, g1) at one position, over the taps inside the input, the input offset added to
  * each input (four channels at a time with the DSP extension); `out` is the position's. */
@@ -210,11 +242,15 @@ static TML_NOINLINE void tml_dw4_edge(const tml_conv_params *p, const int8_t *in
         }
 #endif
         for (channel = 0; channel < channels; ++channel) {
+            /* The channel's half of its words: shifted up to the top, then down, signed. */
+            const int32_t up = (channel & 2) != 0 ? 0 : 16;
+            const int32_t *tap = taps + (channel & 1);
             int32_t acc = k[4 + channel];
             for (fy = 0, row = corner + channel * step; fy < rows; ++fy, row += row_bytes) {
                 const int8_t *x = row;
-                for (n = 0; n < columns; ++n, x += in_c) {
-                    acc += ((int32_t)*x + offset) * tml_dw4_weight(taps, 3 * fy + n, channel);
+                const int32_t *t = tap + 6 * fy;
+                for (n = 0; n < columns; ++n, x += in_c, t += 2) {
+                    acc += ((int32_t)*x + offset) * ((int32_t)((uint32_t)*t << up) >> 16);
                 }
             }
             out[4 * g + channel] = tml_output_small(acc, tml_dw4_channel(k, 0, channel));
