@@ -45,7 +45,7 @@ def test_a_difference_names_the_first_image_and_operator(int8_model: bytes) -> N
     library = codegen.generate(int8_model)
     # Corrupt the first weight of the first convolution: the C now computes another model.
     source = library.files[SOURCE_NAME]
-    match = re.search(r"tml_weight_\d+\[\d+\] = \{\n\s*(-?\d+)", source)
+    match = re.search(r"tml_weight_\w+\[\d+\] = \{\n\s*(-?\d+)", source)
     assert match is not None
     value = int(match.group(1))
     start, end = match.span(1)

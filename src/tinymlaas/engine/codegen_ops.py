@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinymlaas.engine import arithmetic
+from tinymlaas.engine.codegen_packed import depthwise_layout, pack_depthwise, packable_3x3
 from tinymlaas.engine.errors import UnsupportedOperator
 from tinymlaas.engine.reader import Graph, Operator, Quantization, Tensor
 
@@ -217,12 +218,19 @@ def emit_conv(emitter: Emitter, operator: Operator) -> str:
         in_h,
         in_w,
     ) == (out_h, out_w)
-    if fast and pointwise and not depthwise:
+    packed = packable_3x3(depthwise, filter_tensor.shape, tuple(dilation), (in_c, out_c), fast)
+    if packed:
+        packable = depthwise_layout(weights, depthwise)
+        arrays = _packed_arrays(emitter, operator, packable, bias_values, multipliers, shifts)
+    elif fast and pointwise and not depthwise:
         folded = bias_values + input_offset * rows.astype(np.int64).sum(axis=1)
         bias = emitter.folded_bias(f"tml_weight_op{operator.index}_folded_bias", folded.tolist())
+        arrays = {"filter": emitter.weight(filter_tensor.index), "bias": bias}
     else:
-        bias = _bias(emitter, operator)
-    multiplier_name, shift_name = _requantization_arrays(emitter, operator, multipliers, shifts)
+        arrays = {"filter": emitter.weight(filter_tensor.index), "bias": _bias(emitter, operator)}
+    if not packed:
+        multiplier_name, shift_name = _requantization_arrays(emitter, operator, multipliers, shifts)
+        arrays |= {"multiplier": multiplier_name, "shift": shift_name}
     fields: dict[str, object] = {
         "in_h": in_h, "in_w": in_w, "in_c": in_c,
         "out_h": out_h, "out_w": out_w, "out_c": out_c,
@@ -232,16 +240,38 @@ def emit_conv(emitter: Emitter, operator: Operator) -> str:
         "pad_h": pad_h, "pad_w": pad_w,
         "depth_multiplier": out_c // in_c if depthwise else 1,
         **offsets,
-        "filter": f"{emitter.weight(filter_tensor.index)}",
-        "bias": bias,
-        "multiplier": multiplier_name,
-        "shift": shift_name,
+        **arrays,
         "fast": int(fast),
     }  # fmt: skip
     name = f"tml_op_{operator.index}"
     emitter.declarations.append(c_struct("tml_conv_params", name, fields))
     kernel = "tml_depthwise_conv2d" if depthwise else "tml_conv2d"
     return call_kernel(kernel, name, emitter, operator)
+
+
+def _packed_arrays(
+    emitter: Emitter,
+    operator: Operator,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    multipliers: list[int],
+    shifts: list[int],
+) -> dict[str, object]:
+    """A 3x3 depthwise conv's filter and constants packed by groups of four channels: the
+    filter (and biases) count as weights, the rest as requantization constants."""
+    offsets = _offsets_and_range(emitter, operator)
+    packed = pack_depthwise(
+        weights,
+        bias,
+        int(str(offsets["input_offset"])),
+        multipliers,
+        shifts,
+        int(str(offsets["output_offset"])),
+    )
+    prefix = f"op{operator.index}_packed"
+    filter_name = emitter.folded_bias(f"tml_weight_{prefix}", packed.filter_words)
+    constants = emitter.int32_array(f"tml_qparam_{prefix}", packed.constants)
+    return {"packed_filter": filter_name, "packed_constants": constants}
 
 
 def emit_fully_connected(emitter: Emitter, operator: Operator) -> str:

@@ -152,13 +152,37 @@ static TML_NOINLINE void tml_conv_patch(const tml_conv_params *p, const int8_t *
             "smlad %[a1], %[x1], %[w], %[a1]\n\t"
 
 static inline void tml_dot_2x2_dsp(const int8_t **x_at, const int8_t **f_at, int32_t depth,
-                                   const int8_t *filter_end, int32_t *s0, int32_t *s1,
-                                   int32_t *s2, int32_t *s3)
+                                   const int8_t *filter_end, int32_t whole, int32_t *s0,
+                                   int32_t *s1, int32_t *s2, int32_t *s3)
 {
     const int8_t *x = *x_at, *f = *f_at;
     int32_t a0 = *s0, a1 = *s1, a2 = *s2, a3 = *s3;
 #if defined(__GNUC__)
     int32_t x0, x1, x0e, x1e, w, we;
+    if (whole == 2) {
+        /* Depth 8: two steps, nothing to test. */
+        __asm__(TML_DOT_2X2_STEP TML_DOT_2X2_STEP
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),
+                  [f] "+r"(f), [x0] "=&r"(x0), [x1] "=&r"(x1), [x0e] "=&r"(x0e),
+                  [x1e] "=&r"(x1e), [w] "=&r"(w), [we] "=&r"(we)
+                : [depth] "r"(depth)
+                : "memory");
+    } else if ((whole & 3) == 0) {
+        /* A multiple of 16: four steps per pass only. */
+        __asm__("3:\n\t"
+                TML_DOT_2X2_STEP
+                TML_DOT_2X2_STEP
+                TML_DOT_2X2_STEP
+                TML_DOT_2X2_STEP
+                "ldr %[we], %[end]\n\t"
+                "cmp %[f], %[we]\n\t"
+                "bne 3b\n\t"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),
+                  [f] "+r"(f), [x0] "=&r"(x0), [x1] "=&r"(x1), [x0e] "=&r"(x0e),
+                  [x1e] "=&r"(x1e), [w] "=&r"(w), [we] "=&r"(we)
+                : [depth] "r"(depth), [end] "m"(filter_end)
+                : "cc", "memory");
+    } else {
     /* One step first if their number is odd, then two if it is not a multiple of four,
      * then four per pass (one loop test per 64 multiply-accumulates). */
     __asm__("ldr %[we], %[end]\n\t"
@@ -191,7 +215,9 @@ static inline void tml_dot_2x2_dsp(const int8_t **x_at, const int8_t **f_at, int
               [x1e] "=&r"(x1e), [w] "=&r"(w), [we] "=&r"(we)
             : [depth] "r"(depth), [end] "m"(filter_end)
             : "cc", "memory");
+    }
 #else
+    (void)whole;
     for (; f != filter_end; x += 4, f += 4) {
         const int32_t x0 = tml_load4(x), x1 = tml_load4(x + depth);
         const int32_t x0e = __sxtb16(x0), x0o = tml_sxtb16_odd(x0);
@@ -226,7 +252,7 @@ static TML_NOINLINE void tml_pointwise_pair(const int8_t *input, const int8_t *f
     const int8_t *const last = input + (positions - 2) * depth;
 #if TML_DSP
     const int8_t *const filter_end = filter + (depth & ~3);
-    const int32_t tail = depth & 3;
+    const int32_t tail = depth & 3, whole = depth >> 2; /* steps of four depths */
 #else
     const int32_t tail = depth;
 #endif
@@ -237,7 +263,7 @@ static TML_NOINLINE void tml_pointwise_pair(const int8_t *input, const int8_t *f
         int32_t a0 = c0.bias, a1 = c0.bias, a2 = c1.bias, a3 = c1.bias, i;
 #if TML_DSP
         if (f != filter_end) {
-            tml_dot_2x2_dsp(&x, &f, depth, filter_end, &a0, &a1, &a2, &a3);
+            tml_dot_2x2_dsp(&x, &f, depth, filter_end, whole, &a0, &a1, &a2, &a3);
         }
 #endif
         for (i = 0; i < tail; ++i) {
@@ -304,7 +330,9 @@ void tml_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output)
     const int pointwise = p->filter_h == 1 && p->filter_w == 1 && p->stride_h == 1 &&
                           p->stride_w == 1 && p->pad_h == 0 && p->pad_w == 0 &&
                           p->in_h == p->out_h && p->in_w == p->out_w;
-    if (pointwise && p->fast) {
+    if (p->packed_filter != 0) {
+        tml_depthwise_packed(p, input, output);
+    } else if (pointwise && p->fast) {
         tml_pointwise(p, input, output);
     } else if (p->fast && p->in_c == 1 && p->filter_h == 3 && p->filter_w == 3 &&
                p->dilation_h == 1 && p->dilation_w == 1) {

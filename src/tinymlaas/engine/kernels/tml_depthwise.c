@@ -297,7 +297,9 @@ static TML_NOINLINE void tml_depthwise_by_position(const tml_conv_params *p, con
 void tml_depthwise_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int fast = p->fast && p->depth_multiplier == 1;
-    if (fast && p->filter_h == 3 && p->filter_w == 3 && p->dilation_h == 1 &&
+    if (p->packed_filter != 0) {
+        tml_depthwise_packed(p, input, output);
+    } else if (fast && p->filter_h == 3 && p->filter_w == 3 && p->dilation_h == 1 &&
         p->dilation_w == 1 && p->out_c < TML_DW_BY_POSITION_CHANNELS) {
         tml_channelwise_3x3(p, input, output, p->out_c, 1, 1);
     } else if (fast && p->filter_h * p->filter_w <= TML_DW_TAPS) {

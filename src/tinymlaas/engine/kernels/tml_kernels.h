@@ -25,6 +25,11 @@ typedef struct {
      * every shift a right shift; a pointwise conv's bias then holds input_offset x the sum of
      * its filter row too (1x1, stride 1, no padding). */
     int32_t fast;
+    /* A 3x3 depthwise conv with depth multiplier 1 and `fast`: 0, or its filter and constants
+     * as the generator packed them by groups of four channels (tml_depthwise_packed.c), which
+     * the kernel then reads instead of filter, bias, multiplier and shift. */
+    const int32_t *packed_filter;
+    const int32_t *packed_constants;
 } tml_conv_params;
 
 void tml_conv2d(const tml_conv_params *p, const int8_t *input, int8_t *output);

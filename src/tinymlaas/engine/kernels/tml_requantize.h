@@ -181,4 +181,7 @@ void tml_clamp_activations(const tml_conv_params *p, int8_t *output);
 void tml_channelwise_3x3(const tml_conv_params *p, const int8_t *input, int8_t *output,
                          int32_t tap_step, int32_t channel_step, int32_t input_step);
 
+/* 3x3 depthwise convolutions on the generator's packed filter (tml_depthwise_packed.c). */
+void tml_depthwise_packed(const tml_conv_params *p, const int8_t *input, int8_t *output);
+
 #endif /* TML_REQUANTIZE_H */
