@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tinymlaas.db.base import utcnow
@@ -19,14 +19,35 @@ def within(column: InstrumentedAttribute[str], folder: str) -> ColumnElement[boo
     return or_(column == folder, func.substr(column, 1, len(prefix)) == prefix)
 
 
+# The statements of hot reads are built once; only their values change (see db/pagination).
+_OWNED = select(Dataset).where(
+    Dataset.id == bindparam("dataset_id"), Dataset.owner_id == bindparam("owner_id")
+)
+_OWNED_FOR_UPDATE = _OWNED.with_for_update()
+_ALL_OWNED = (
+    select(Dataset)
+    .where(Dataset.owner_id == bindparam("owner_id"))
+    .order_by(Dataset.created_at.desc(), Dataset.id.desc())
+)
+_IMAGE_GROUPS = (
+    select(
+        Image.dataset_id,
+        Image.label,
+        Image.split,
+        func.count(),
+        func.coalesce(func.sum(Image.size_bytes), 0),
+    )
+    .where(Image.dataset_id.in_(bindparam("dataset_ids", expanding=True)))
+    .group_by(Image.dataset_id, Image.label, Image.split)
+)
+
+
 def get_dataset(
     session: Session, owner_id: int, dataset_id: int, *, for_update: bool = False
 ) -> Dataset | None:
     """The user's dataset; `for_update` locks its row so concurrent changes queue up."""
-    query = select(Dataset).where(Dataset.id == dataset_id, Dataset.owner_id == owner_id)
-    if for_update:
-        query = query.with_for_update()
-    return session.scalar(query)
+    query = _OWNED_FOR_UPDATE if for_update else _OWNED
+    return session.scalar(query, {"dataset_id": dataset_id, "owner_id": owner_id})
 
 
 def dataset_name_taken(
@@ -41,12 +62,7 @@ def dataset_name_taken(
 def list_datasets(
     session: Session, owner_id: int, offset: int, limit: int
 ) -> tuple[list[Dataset], int]:
-    query = (
-        select(Dataset)
-        .where(Dataset.owner_id == owner_id)
-        .order_by(Dataset.created_at.desc(), Dataset.id.desc())
-    )
-    return paginate(session, query, offset, limit)
+    return paginate(session, _ALL_OWNED, offset, limit, {"owner_id": owner_id})
 
 
 def count_datasets(session: Session, owner_id: int) -> int:
@@ -73,17 +89,7 @@ def image_groups(
     session: Session, dataset_ids: Sequence[int]
 ) -> dict[int, list[tuple[str | None, str | None, int, int]]]:
     """(label, split, images, bytes) groups per dataset: every count a summary needs, one query."""
-    rows = session.execute(
-        select(
-            Image.dataset_id,
-            Image.label,
-            Image.split,
-            func.count(),
-            func.coalesce(func.sum(Image.size_bytes), 0),
-        )
-        .where(Image.dataset_id.in_(dataset_ids))
-        .group_by(Image.dataset_id, Image.label, Image.split)
-    )
+    rows = session.execute(_IMAGE_GROUPS, {"dataset_ids": list(dataset_ids)})
     groups: dict[int, list[tuple[str | None, str | None, int, int]]] = {}
     for dataset_id, label, split, count, size in rows:
         groups.setdefault(dataset_id, []).append((label, split, count, int(size)))
