@@ -186,8 +186,12 @@ def _read_json(factory: sessionmaker[Session], work: Callable[[Session], BaseMod
         return answer.__pydantic_serializer__.to_json(answer, by_alias=True)
 
 
-async def get_reader(request: Request, user: Annotated[User, Depends(get_token_user)]) -> Reader:
-    return Reader(request.app.state.session_factory, user)
+async def get_reader(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Reader:
+    # The user is looked up here rather than as a dependency of its own: one level of
+    # dependency solving less per request.
+    return Reader(request.app.state.session_factory, await get_token_user(request, token))
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]

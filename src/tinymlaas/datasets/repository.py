@@ -41,6 +41,15 @@ _IMAGE_GROUPS = (
     .group_by(Image.dataset_id, Image.label, Image.split)
 )
 
+_IMAGES = (
+    select(Image)
+    .where(Image.dataset_id == bindparam("dataset_id"))
+    .order_by(Image.folder, Image.name, Image.id)
+)
+_IMAGE = select(Image).where(
+    Image.id == bindparam("image_id"), Image.dataset_id == bindparam("dataset_id")
+)
+
 
 def get_dataset(
     session: Session, owner_id: int, dataset_id: int, *, for_update: bool = False
@@ -169,6 +178,8 @@ def list_images(
     offset: int,
     limit: int,
 ) -> tuple[list[Image], int]:
+    if folder is None and label is None and split is None:
+        return paginate(session, _IMAGES, offset, limit, {"dataset_id": dataset_id})
     conditions: list[ColumnElement[bool]] = [Image.dataset_id == dataset_id]
     if folder is not None:
         conditions.append(Image.folder == folder)
@@ -181,7 +192,7 @@ def list_images(
 
 
 def get_image(session: Session, dataset_id: int, image_id: int) -> Image | None:
-    return session.scalar(select(Image).where(Image.id == image_id, Image.dataset_id == dataset_id))
+    return session.scalar(_IMAGE, {"image_id": image_id, "dataset_id": dataset_id})
 
 
 def get_images(session: Session, dataset_id: int, image_ids: Sequence[int]) -> list[Image]:

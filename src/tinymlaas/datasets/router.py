@@ -156,30 +156,40 @@ def add_images(
 
 
 @router.get("/{dataset_id}/images", operation_id="list_images", response_model=Page[ImageRead])
-def list_images(
-    dataset: DatasetDep,
-    session: SessionDep,
+async def list_images(
+    dataset_id: Id,
+    reader: ReaderDep,
     folder: str | None = None,
     label: str | None = None,
     split: str | None = None,
     offset: Offset = 0,
     limit: Limit = 100,
-) -> Page[ImageRead]:
+) -> Response:
     """Images of the dataset, filtered by folder, label or split."""
     if folder is not None:
         folder = service.folder_or_error(folder)
     if split is not None:
         split = service.split_or_error(split)
-    rows, total = repository.list_images(
-        session, dataset.id, folder=folder, label=label, split=split, offset=offset, limit=limit
-    )
-    return Page(items=[ImageRead.model_validate(row) for row in rows], total=total)
+
+    def page(session: Session) -> Page[ImageRead]:
+        dataset = service.get_dataset(session, reader.user, dataset_id)
+        rows, total = repository.list_images(
+            session, dataset.id, folder=folder, label=label, split=split, offset=offset, limit=limit
+        )
+        return Page[ImageRead](items=[ImageRead.model_validate(r) for r in rows], total=total)
+
+    return await reader.answer(page)
 
 
 @router.get("/{dataset_id}/images/{image_id}", operation_id="get_image", response_model=ImageRead)
-def read_image(image: ImageDep) -> ImageRead:
+async def read_image(dataset_id: Id, image_id: Id, reader: ReaderDep) -> Response:
     """One image's metadata."""
-    return ImageRead.model_validate(image)
+
+    def image(session: Session) -> ImageRead:
+        dataset = service.get_dataset(session, reader.user, dataset_id)
+        return ImageRead.model_validate(service.get_image(session, dataset, image_id))
+
+    return await reader.answer(image)
 
 
 @router.get(
