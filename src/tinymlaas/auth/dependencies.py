@@ -10,7 +10,7 @@ in a single hop (see `Reader`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated
 
 import anyio
@@ -164,8 +164,8 @@ class Reader:
     its answer again and one for the commit: each hop hands the interpreter lock between
     threads, which under load cost more than the queries. On PostgreSQL the session reads on
     an autocommit connection (no BEGIN/COMMIT round trips; each statement still sees a
-    consistent snapshot, as under the default READ COMMITTED). Nothing is written: the session
-    is closed without a commit.
+    consistent snapshot, as under the default READ COMMITTED). `work` only reads: its session
+    refuses to flush changes and is closed without a commit.
     """
 
     def __init__(self, factory: sessionmaker[Session], user: User) -> None:
@@ -178,8 +178,17 @@ class Reader:
         return Response(body, media_type="application/json")
 
 
+class ReadOnlySession(Session):
+    """A session for `Reader` work: on an autocommit connection a write would be stored at
+    once, statement by statement, so changed objects are refused instead of flushed."""
+
+    def flush(self, objects: Sequence[object] | None = None) -> None:
+        if self.new or self.dirty or self.deleted:
+            raise RuntimeError("a read-only request tried to write; use SessionDep to change rows")
+
+
 def _read_json(factory: sessionmaker[Session], work: Callable[[Session], BaseModel]) -> bytes:
-    with factory() as session:
+    with ReadOnlySession(factory.kw["bind"], expire_on_commit=False, autoflush=False) as session:
         if session.get_bind().dialect.name == "postgresql":
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         answer = work(session)
