@@ -182,7 +182,7 @@ async def list_images(
 
 
 @router.get("/{dataset_id}/images/{image_id}", operation_id="get_image", response_model=ImageRead)
-async def read_image(dataset_id: Id, image_id: Id, reader: ReaderDep) -> Response:
+async def read_image(image_id: Id, dataset_id: Id, reader: ReaderDep) -> Response:
     """One image's metadata."""
 
     def image(session: Session) -> ImageRead:
