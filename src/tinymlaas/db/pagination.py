@@ -23,15 +23,18 @@ def paginate(
 
     With `params`, `statement` is a prebuilt one (module-level, values as bind parameters):
     its count and page statements are then built once too. Building a statement costs more
-    than running it on a hot read.
+    than running it on a hot read. A page that is not full is the last one: the total is
+    then known without counting.
     """
     if params is None:
         count, page = _count_and_page(statement)
     else:
         count, page = _prebuilt_count_and_page(statement)
     values = {**(params or {}), "page_offset": offset, "page_limit": limit}
-    total = session.scalar(count, values) or 0
-    return list(session.scalars(page, values)), total
+    rows = list(session.scalars(page, values))
+    if 0 < len(rows) < limit or (offset == 0 and not rows):
+        return rows, offset + len(rows)  # the last page: its rows tell the total, no count
+    return rows, session.scalar(count, values) or 0
 
 
 def _count_and_page(statement: Select[T]) -> tuple[Select[Any], Select[T]]:
