@@ -52,3 +52,7 @@ def test_a_prebuilt_statement_takes_its_values(session: Session, five_users: lis
 
 def test_an_empty_query_has_no_rows_and_total_zero(session: Session) -> None:
     assert paginate(session, USERS, 0, 10) == ([], 0)
+
+
+def test_a_page_of_no_rows_still_counts(session: Session, five_users: list[str]) -> None:
+    assert paginate(session, USERS, 0, 0) == ([], 5)

@@ -32,7 +32,7 @@ def paginate(
         count, page = _prebuilt_count_and_page(statement)
     values = {**(params or {}), "page_offset": offset, "page_limit": limit}
     rows = list(session.scalars(page, values))
-    if 0 < len(rows) < limit or (offset == 0 and not rows):
+    if limit > 0 and (0 < len(rows) < limit or (offset == 0 and not rows)):
         return rows, offset + len(rows)  # the last page: its rows tell the total, no count
     return rows, session.scalar(count, values) or 0
 
