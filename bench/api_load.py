@@ -36,7 +36,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from datasets_import_export import load_average, scratch_database
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "support"))
 from factories import pattern_dataset_zip
 
 SECRET_KEY = "bench-secret-key-" + "x" * 32
@@ -75,6 +75,26 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its descendants so far (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        process = int(stat.parent.name)
+        parents[process] = int(fields[1])
+        times[process] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, total = {pid}, 0.0
+    for process in sorted(parents):  # children have higher ids than their parents, mostly
+        if process in tree or parents[process] in tree:
+            tree.add(process)
+            total += times[process]
+    return total
+
+
 def wrk(
     url: str, seconds: int, connections: int, token: str | None, pacing: Path | None = None
 ) -> dict[str, float]:
@@ -91,6 +111,7 @@ def wrk(
         percentiles[name] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
+        "requests": float(re.search(r"(\d+) requests in", output).group(1)),  # type: ignore[union-attr]
         "rps": rate,
         "p50": percentiles["50"],
         "p99": percentiles["99"],
@@ -122,7 +143,11 @@ def seed(base: str, token: str) -> dict[str, int]:
 def print_endpoint_table(
     arguments: argparse.Namespace, base: str, token: str, baseline_port: int, pacing: Path
 ) -> None:
-    """Load each endpoint saturated and paced with wrk; print one row per endpoint."""
+    """Load each endpoint saturated and paced with wrk; print one row per endpoint.
+
+    `cpu ms` is the CPU time the server's processes (or the baseline's) spent per answered
+    request during the saturated run: what a request costs whatever else the machine runs.
+    """
     ids = seed(base, token)
     targets = {
         "GET /datasets": f"{base}/datasets",
@@ -135,20 +160,22 @@ def print_endpoint_table(
         "GET /jobs": f"{base}/jobs",
         "GET /jobs/{id}": f"{base}/jobs/{ids['job']}",
     }
-    print(f"\n{'':38} {'saturated (closed loop)':>31} | paced ({arguments.think_ms} ms think time)")
-    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "vs base", "req/s", "p50 ms",
+    print(f"\n{'':38} {'saturated (closed loop)':>39} | paced ({arguments.think_ms} ms think time)")
+    header = ("endpoint", "req/s", "p50 ms", "p99 ms", "cpu ms", "vs base", "req/s", "p50 ms",
               "p99 ms", "non-2xx")  # fmt: skip
-    print("{:38} {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7}".format(*header))
-    row = "{:38} {:7.0f} {:7.1f} {:7.1f} {:>7} | {:7.0f} {:7.1f} {:7.1f} {:7.0f}"
+    print("{:38} {:>7} {:>7} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7}".format(*header))
+    row = "{:38} {:7.0f} {:7.1f} {:7.1f} {:7.2f} {:>7} | {:7.0f} {:7.1f} {:7.1f} {:7.0f}"
     baseline_url = f"http://127.0.0.1:{baseline_port}/hello?n=600"
-    rows = {"baseline (bare Starlette)": (baseline_url, None)}
-    rows |= {name: (url, token) for name, url in targets.items()}
+    rows = {"baseline (bare Starlette)": (baseline_url, None, arguments.baseline_pid)}
+    rows |= {name: (url, token, arguments.server_pid) for name, url in targets.items()}
     reference = 0.0
-    for name, (url, auth) in rows.items():
+    for name, (url, auth, pid) in rows.items():
+        cpu_before = process_tree_cpu_seconds(pid)
         full = wrk(url, arguments.seconds, arguments.connections, auth)
+        cpu_ms = (process_tree_cpu_seconds(pid) - cpu_before) * 1000 / max(full["requests"], 1)
         paced = wrk(url, arguments.seconds, arguments.connections, auth, pacing)
         reference = reference or full["rps"]
-        print(row.format(name, full["rps"], full["p50"], full["p99"],
+        print(row.format(name, full["rps"], full["p50"], full["p99"], cpu_ms,
                          f"{full['rps'] / reference:.2f}×", paced["rps"],
                          paced["p50"], paced["p99"],
                          full["non_2xx"] + paced["non_2xx"]), flush=True)  # fmt: skip
@@ -214,6 +241,7 @@ def main() -> int:
                 token = httpx.post(
                     f"{base}/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD}
                 ).json()["access_token"]
+                arguments.server_pid, arguments.baseline_pid = server.pid, baseline.pid
                 print_endpoint_table(arguments, base, token, baseline_port, pacing)
             finally:
                 for process in (server, baseline):

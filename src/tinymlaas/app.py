@@ -30,6 +30,7 @@ from tinymlaas.jobs.executor import make_executor
 from tinymlaas.jobs.queue import submit_on_commit
 from tinymlaas.jobs.router import router as jobs_router
 from tinymlaas.limits import BodySizeLimitMiddleware, InFlightLimitMiddleware
+from tinymlaas.route_gate import gate_included_routers
 from tinymlaas.search.background import SearchCoordinator
 from tinymlaas.search.router import router as search_router
 from tinymlaas.training.router import router as training_router
@@ -132,6 +133,7 @@ def _add_routes(app: FastAPI) -> None:
     for router in API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     mount_web(app)
+    gate_included_routers(app)
     install_error_handlers(app)
 
 

@@ -125,6 +125,13 @@ class _RequestSlot:
 
     async def take(self) -> None:
         try:
+            self._slots.acquire_nowait()  # a free slot: no timeout scope to set up
+        except anyio.WouldBlock:
+            await self._wait()
+        self._holding = True
+
+    async def _wait(self) -> None:
+        try:
             with anyio.fail_after(self._timeout_seconds):
                 await self._slots.acquire()
         except TimeoutError:
@@ -132,7 +139,6 @@ class _RequestSlot:
                 f"the server is busy: no request slot was free within "
                 f"{self._timeout_seconds:g} s; try again shortly"
             ) from None
-        self._holding = True
 
     def give_back(self) -> None:
         if self._holding:

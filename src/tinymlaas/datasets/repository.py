@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tinymlaas.db.base import utcnow
@@ -19,14 +19,44 @@ def within(column: InstrumentedAttribute[str], folder: str) -> ColumnElement[boo
     return or_(column == folder, func.substr(column, 1, len(prefix)) == prefix)
 
 
+# The statements of hot reads are built once; only their values change (see db/pagination).
+_OWNED = select(Dataset).where(
+    Dataset.id == bindparam("dataset_id"), Dataset.owner_id == bindparam("owner_id")
+)
+_OWNED_FOR_UPDATE = _OWNED.with_for_update()
+_ALL_OWNED = (
+    select(Dataset)
+    .where(Dataset.owner_id == bindparam("owner_id"))
+    .order_by(Dataset.created_at.desc(), Dataset.id.desc())
+)
+_IMAGE_GROUPS = (
+    select(
+        Image.dataset_id,
+        Image.label,
+        Image.split,
+        func.count(),
+        func.coalesce(func.sum(Image.size_bytes), 0),
+    )
+    .where(Image.dataset_id.in_(bindparam("dataset_ids", expanding=True)))
+    .group_by(Image.dataset_id, Image.label, Image.split)
+)
+
+_IMAGES = (
+    select(Image)
+    .where(Image.dataset_id == bindparam("dataset_id"))
+    .order_by(Image.folder, Image.name, Image.id)
+)
+_IMAGE = select(Image).where(
+    Image.id == bindparam("image_id"), Image.dataset_id == bindparam("dataset_id")
+)
+
+
 def get_dataset(
     session: Session, owner_id: int, dataset_id: int, *, for_update: bool = False
 ) -> Dataset | None:
     """The user's dataset; `for_update` locks its row so concurrent changes queue up."""
-    query = select(Dataset).where(Dataset.id == dataset_id, Dataset.owner_id == owner_id)
-    if for_update:
-        query = query.with_for_update()
-    return session.scalar(query)
+    query = _OWNED_FOR_UPDATE if for_update else _OWNED
+    return session.scalar(query, {"dataset_id": dataset_id, "owner_id": owner_id})
 
 
 def dataset_name_taken(
@@ -41,12 +71,7 @@ def dataset_name_taken(
 def list_datasets(
     session: Session, owner_id: int, offset: int, limit: int
 ) -> tuple[list[Dataset], int]:
-    query = (
-        select(Dataset)
-        .where(Dataset.owner_id == owner_id)
-        .order_by(Dataset.created_at.desc(), Dataset.id.desc())
-    )
-    return paginate(session, query, offset, limit)
+    return paginate(session, _ALL_OWNED, offset, limit, {"owner_id": owner_id})
 
 
 def count_datasets(session: Session, owner_id: int) -> int:
@@ -73,17 +98,7 @@ def image_groups(
     session: Session, dataset_ids: Sequence[int]
 ) -> dict[int, list[tuple[str | None, str | None, int, int]]]:
     """(label, split, images, bytes) groups per dataset: every count a summary needs, one query."""
-    rows = session.execute(
-        select(
-            Image.dataset_id,
-            Image.label,
-            Image.split,
-            func.count(),
-            func.coalesce(func.sum(Image.size_bytes), 0),
-        )
-        .where(Image.dataset_id.in_(dataset_ids))
-        .group_by(Image.dataset_id, Image.label, Image.split)
-    )
+    rows = session.execute(_IMAGE_GROUPS, {"dataset_ids": list(dataset_ids)})
     groups: dict[int, list[tuple[str | None, str | None, int, int]]] = {}
     for dataset_id, label, split, count, size in rows:
         groups.setdefault(dataset_id, []).append((label, split, count, int(size)))
@@ -163,6 +178,8 @@ def list_images(
     offset: int,
     limit: int,
 ) -> tuple[list[Image], int]:
+    if folder is None and label is None and split is None:
+        return paginate(session, _IMAGES, offset, limit, {"dataset_id": dataset_id})
     conditions: list[ColumnElement[bool]] = [Image.dataset_id == dataset_id]
     if folder is not None:
         conditions.append(Image.folder == folder)
@@ -175,7 +192,7 @@ def list_images(
 
 
 def get_image(session: Session, dataset_id: int, image_id: int) -> Image | None:
-    return session.scalar(select(Image).where(Image.id == image_id, Image.dataset_id == dataset_id))
+    return session.scalar(_IMAGE, {"image_id": image_id, "dataset_id": dataset_id})
 
 
 def get_images(session: Session, dataset_id: int, image_ids: Sequence[int]) -> list[Image]:

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
-from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
+from tinymlaas.auth.dependencies import CurrentUser, ReaderDep, SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.datasets import export, ingest, moves, repository, service
 from tinymlaas.datasets.schemas import (
@@ -50,20 +51,19 @@ def get_image(image_id: Id, dataset: DatasetDep, session: SessionDep) -> Image:
 ImageDep = Annotated[Image, Depends(get_image)]
 
 
-def _read(session: SessionDep, dataset: Dataset) -> DatasetRead:
+def _read(session: Session, dataset: Dataset) -> DatasetRead:
     return service.describe(session, [dataset])[0]
 
 
 @router.get("", operation_id="list_datasets", response_model=Page[DatasetRead])
-def list_datasets(
-    session: SessionDep,
-    user: CurrentUser,
-    offset: Offset = 0,
-    limit: Limit = 100,
-) -> Page[DatasetRead]:
+async def list_datasets(reader: ReaderDep, offset: Offset = 0, limit: Limit = 100) -> Response:
     """The user's datasets, newest first."""
-    rows, total = repository.list_datasets(session, user.id, offset, limit)
-    return Page(items=service.describe(session, rows), total=total)
+
+    def page(session: Session) -> Page[DatasetRead]:
+        rows, total = repository.list_datasets(session, reader.user.id, offset, limit)
+        return Page[DatasetRead](items=service.describe(session, rows), total=total)
+
+    return await reader.answer(page)
 
 
 @router.post(
@@ -105,9 +105,13 @@ def import_dataset(
 
 
 @router.get("/{dataset_id}", operation_id="get_dataset", response_model=DatasetRead)
-def read_dataset(dataset: DatasetDep, session: SessionDep) -> DatasetRead:
+async def read_dataset(dataset_id: Id, reader: ReaderDep) -> Response:
     """One dataset with its counts."""
-    return _read(session, dataset)
+
+    def dataset(session: Session) -> DatasetRead:
+        return _read(session, service.get_dataset(session, reader.user, dataset_id))
+
+    return await reader.answer(dataset)
 
 
 @router.patch("/{dataset_id}", operation_id="update_dataset", response_model=DatasetRead)
@@ -152,30 +156,40 @@ def add_images(
 
 
 @router.get("/{dataset_id}/images", operation_id="list_images", response_model=Page[ImageRead])
-def list_images(
-    dataset: DatasetDep,
-    session: SessionDep,
+async def list_images(
+    dataset_id: Id,
+    reader: ReaderDep,
     folder: str | None = None,
     label: str | None = None,
     split: str | None = None,
     offset: Offset = 0,
     limit: Limit = 100,
-) -> Page[ImageRead]:
+) -> Response:
     """Images of the dataset, filtered by folder, label or split."""
     if folder is not None:
         folder = service.folder_or_error(folder)
     if split is not None:
         split = service.split_or_error(split)
-    rows, total = repository.list_images(
-        session, dataset.id, folder=folder, label=label, split=split, offset=offset, limit=limit
-    )
-    return Page(items=[ImageRead.model_validate(row) for row in rows], total=total)
+
+    def page(session: Session) -> Page[ImageRead]:
+        dataset = service.get_dataset(session, reader.user, dataset_id)
+        rows, total = repository.list_images(
+            session, dataset.id, folder=folder, label=label, split=split, offset=offset, limit=limit
+        )
+        return Page[ImageRead](items=[ImageRead.model_validate(r) for r in rows], total=total)
+
+    return await reader.answer(page)
 
 
 @router.get("/{dataset_id}/images/{image_id}", operation_id="get_image", response_model=ImageRead)
-def read_image(image: ImageDep) -> ImageRead:
+async def read_image(image_id: Id, dataset_id: Id, reader: ReaderDep) -> Response:
     """One image's metadata."""
-    return ImageRead.model_validate(image)
+
+    def image(session: Session) -> ImageRead:
+        dataset = service.get_dataset(session, reader.user, dataset_id)
+        return ImageRead.model_validate(service.get_image(session, dataset, image_id))
+
+    return await reader.answer(image)
 
 
 @router.get(

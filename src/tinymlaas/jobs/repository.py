@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, func, select, update
+from sqlalchemy import Row, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
@@ -14,18 +14,23 @@ from tinymlaas.db.pagination import paginate
 from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.models import CompiledModel, Device, Installation, Job, JobEvent, TrainedModel, User
 
+# The statements of hot reads are built once; only their values change (see db/pagination).
+_OWNED = select(Job).where(Job.id == bindparam("job_id"), Job.owner_id == bindparam("owner_id"))
+_ALL_OWNED = select(Job).where(Job.owner_id == bindparam("owner_id")).order_by(Job.id.desc())
+_OWNED_WITH_STATUS = _ALL_OWNED.where(Job.status == bindparam("status"))
+
 
 def get_owned(session: Session, owner_id: int, job_id: int) -> Job | None:
-    return session.scalar(select(Job).where(Job.id == job_id, Job.owner_id == owner_id))
+    return session.scalar(_OWNED, {"job_id": job_id, "owner_id": owner_id})
 
 
 def list_owned(
     session: Session, owner_id: int, status: JobStatus | None, offset: int, limit: int
 ) -> tuple[list[Job], int]:
-    conditions = [Job.owner_id == owner_id]
     if status:
-        conditions.append(Job.status == status)
-    return paginate(session, select(Job).where(*conditions).order_by(Job.id.desc()), offset, limit)
+        params = {"owner_id": owner_id, "status": status}
+        return paginate(session, _OWNED_WITH_STATUS, offset, limit, params)
+    return paginate(session, _ALL_OWNED, offset, limit, {"owner_id": owner_id})
 
 
 def owner_names(session: Session, owner_ids: set[int]) -> dict[int, str]:

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
-from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
+from tinymlaas.auth.dependencies import CurrentUser, ReaderDep, SessionDep, SettingsDep
 from tinymlaas.enums import JobStatus
 from tinymlaas.jobs import repository, service
 from tinymlaas.jobs.events import job_event_response
@@ -25,22 +26,30 @@ JobDep = Annotated[Job, Depends(get_job)]
 
 
 @router.get("", operation_id="list_jobs", response_model=Page[JobRead])
-def list_jobs(
-    session: SessionDep,
-    user: CurrentUser,
+async def list_jobs(
+    reader: ReaderDep,
     status: JobStatus | None = None,
     offset: Offset = 0,
     limit: Limit = 100,
-) -> Page[JobRead]:
+) -> Response:
     """The user's jobs, newest first, optionally filtered by status."""
-    rows, total = repository.list_owned(session, user.id, status, offset, limit)
-    return Page(items=service.describe(session, rows, user), total=total)
+
+    def page(session: Session) -> Page[JobRead]:
+        rows, total = repository.list_owned(session, reader.user.id, status, offset, limit)
+        return Page[JobRead](items=service.describe(session, rows, reader.user), total=total)
+
+    return await reader.answer(page)
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead)
-def read_job(job: JobDep, session: SessionDep, user: CurrentUser) -> JobRead:
+async def read_job(job_id: Id, reader: ReaderDep) -> Response:
     """One job's status and progress."""
-    return service.describe(session, [job], user)[0]
+
+    def job(session: Session) -> JobRead:
+        found = service.get_job(session, reader.user, job_id)
+        return service.describe(session, [found], reader.user)[0]
+
+    return await reader.answer(job)
 
 
 @router.post("/{job_id}/cancel", operation_id="cancel_job", response_model=JobRead)

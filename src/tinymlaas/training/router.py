@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from sqlalchemy.orm import Session
 
-from tinymlaas.auth.dependencies import CurrentUser, SessionDep, SettingsDep
+from tinymlaas.auth.dependencies import CurrentUser, ReaderDep, SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.jobs.schemas import JobAccepted
-from tinymlaas.params import Limit, Offset, OptionalIdFilter
+from tinymlaas.params import Id, Limit, Offset, OptionalIdFilter
 from tinymlaas.schemas import Page
 from tinymlaas.training import catalog, importing, repository, service
 from tinymlaas.training.dependencies import ModelDep
@@ -129,9 +130,13 @@ def list_models(
 
 
 @router.get("/models/{model_id}", operation_id="get_model", response_model=ModelRead)
-def read_model(model: ModelDep) -> ModelRead:
+async def read_model(model_id: Id, reader: ReaderDep) -> Response:
     """One model: configuration, classes, history and metrics."""
-    return ModelRead.model_validate(model)
+
+    def model(session: Session) -> ModelRead:
+        return ModelRead.model_validate(service.get_model(session, reader.user, model_id))
+
+    return await reader.answer(model)
 
 
 @router.patch("/models/{model_id}", operation_id="update_model", response_model=ModelRead)
