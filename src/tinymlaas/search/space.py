@@ -10,10 +10,11 @@ than `max_latency_ms`, are dropped here, each with the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from tinymlaas.contracts import COLOR_MODES, ColorMode, Engine, channels_of
+from tinymlaas.contracts import COLOR_MODES, ColorMode, Engine, Weights, channels_of
 from tinymlaas.engine.baremetal_cores import EMULATED_CORES
 from tinymlaas.hardware import footprint
 from tinymlaas.hardware.boards import Board
@@ -47,11 +48,16 @@ class CandidateSpec:
     alpha: float
     input_size: int
     color_mode: ColorMode
+    weights: Weights = "none"
 
     @property
     def label(self) -> str:
         size = self.input_size
-        return f"{self.architecture} α{self.alpha:g} {size}×{size} {self.color_mode}"
+        label = f"{self.architecture} α{self.alpha:g} {size}×{size} {self.color_mode}"
+        if self.weights == "none":
+            return label
+        start = "ImageNet" if self.weights == "imagenet" else f"base {self.weights}"
+        return f"{label} from {start}"
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,20 @@ def enumerate_space(
         if arch.min_input <= size <= arch.max_input
         for mode in modes
     ]
+
+
+def with_weights(
+    specs: list[CandidateSpec],
+    options: list[Weights],
+    usable: Callable[[CandidateSpec, Weights], bool],
+) -> list[CandidateSpec]:
+    """Each spec once per starting weights it can use; a spec none of the (non-random)
+    options can start trains from random weights instead (cnn-small has no ImageNet weights)."""
+    expanded: list[CandidateSpec] = []
+    for spec in specs:
+        chosen = [w for w in options if w == "none" or usable(spec, w)] or ["none"]
+        expanded.extend(replace(spec, weights=w) for w in chosen)
+    return expanded
 
 
 def cycles_per_mac(board: Board, engine: Engine) -> float:
