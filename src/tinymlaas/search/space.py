@@ -2,10 +2,11 @@
 
 Pure: no FastAPI, SQLAlchemy or TensorFlow. A candidate is an architecture × alpha × input size
 × colour mode of the catalog (training/catalog.py). Its RAM and flash are the catalog's
-footprint estimate put through the board's fit (hardware/footprint.py: `fit` for TFLite-Micro,
-`fit_c` for the C engine); its latency is its MAC count (search/macs.py) × cycles per MAC / the
-board's clock. Candidates that would not fit with the requested margin, or would be slower
-than `max_latency_ms`, are dropped here, each with the reason.
+footprint estimate put through the board's fit (hardware/footprint.py: `fit` for
+TFLite-Micro), or for the C engine its own plan, weights and code (search/c_engine_figures.py,
+`fit_c`); its latency is its MAC count (search/macs.py) × cycles per MAC / the board's clock.
+Candidates that would not fit with the requested margin, or would be slower than
+`max_latency_ms`, are dropped here, each with the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tinymlaas.contracts import COLOR_MODES, ColorMode, Engine, Weights, channel
 from tinymlaas.engine.baremetal_cores import EMULATED_CORES
 from tinymlaas.hardware import footprint
 from tinymlaas.hardware.boards import Board
+from tinymlaas.search import c_engine_figures
 from tinymlaas.search.macs import count_macs
 from tinymlaas.training import catalog
 
@@ -141,9 +143,19 @@ def assess(
     channels = channels_of(spec.color_mode)
     size = spec.input_size
     estimate = catalog.estimate(spec.architecture, spec.alpha, size, size, channels, num_classes)
-    if engine == "c":
-        # Before conversion the C engine's figures are not known: the .tflite's bytes bound its
-        # weights and the whole arena bounds its activation buffer (both over-estimate).
+    figures = c_engine_figures.figures(spec.architecture, spec.alpha, size, channels, num_classes)
+    if engine == "c" and figures is not None:
+        verdict = footprint.fit_c(
+            board,
+            weights_bytes=figures.weights_bytes,
+            activation_bytes=figures.activation_bytes,
+            input_bytes=estimate.input_bytes,
+            channels=channels,
+            estimated=footprint.EngineEstimate(figures.code_bytes, figures.stack_bytes),
+        )
+    elif engine == "c":
+        # Not recorded: the .tflite's bytes bound its weights and the whole TFLite-Micro arena
+        # bounds its activation buffer (both over-estimate).
         verdict = footprint.fit_c(
             board,
             weights_bytes=estimate.flash_bytes,
