@@ -7,6 +7,7 @@ they end. Cancelling its job stops them all.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session
@@ -52,6 +53,7 @@ def create_search(
         )
     usable = _weights_usable(session, owner, request.weights_options())
     assessed = _assess_space(request, board, classes, usable)
+    _require_imagenet(settings, assessed)
     kept, left_out = space.sample(assessed, request.max_candidates)
     if not kept:
         smallest = min(assessed, key=lambda item: item.ram_bytes)
@@ -110,7 +112,7 @@ def _weights_usable(session: Session, owner: User, options: list[Weights]) -> Us
             return True
         if isinstance(weights, int):
             base = bases[weights]
-            same = (base.architecture, base.alpha) == (spec.architecture, spec.alpha)
+            same = base.architecture == spec.architecture and math.isclose(base.alpha, spec.alpha)
             return same and not (base.channels == 1 and spec.color_mode == "rgb")
         return True
 
@@ -140,6 +142,19 @@ def _assess_space(
         )
         for spec in specs
     ]
+
+
+def _require_imagenet(settings: Settings, assessed: list[space.Assessment]) -> None:
+    """Refuse the search, as training would, when a fitting candidate is to start from ImageNet
+    weights that cannot be had (whether or not it is sampled into the first rung)."""
+    for item in assessed:
+        spec = item.spec
+        if item.drop_reason is None and spec.weights == "imagenet":
+            status = weights_service.imagenet_status(
+                settings, spec.architecture, spec.alpha, spec.input_size, spec.input_size
+            )
+            if status.problem:
+                raise BadRequest(status.problem)
 
 
 def _unusable(weights: Weights) -> str:

@@ -65,6 +65,7 @@ def start_search(
     time_budget_minutes: Annotated[float, Form()] = 30,
     objective: Annotated[str, Form()] = "accuracy",
     max_latency_ms: Annotated[str, Form()] = "",
+    weights: Annotated[str, Form()] = "none",
 ) -> Response:
     """Start a search and open its page."""
     values: dict[str, Any] = {
@@ -75,6 +76,7 @@ def start_search(
         "time_budget_minutes": time_budget_minutes,
         "objective": objective,
         "max_latency_ms": max_latency_ms.strip() or None,
+        "weights": ["none", "imagenet"] if weights == "both" else weights,
     }
     search = service.create_search(session, page.user, parse_form(SearchCreate, values), settings)
     return redirect(f"/searches/{search.id}", f"Search '{search.name}' started.")
