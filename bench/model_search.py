@@ -160,7 +160,8 @@ def print_search(search: Any, seconds: float) -> None:
 
 def run_defaults(client: httpx.Client, dataset_id: int, board_id: str, seconds: float) -> None:
     """Each fitting catalog default trained for an equal share of `seconds`: one epoch, then
-    continued for as many epochs as the rest of its share holds at the first epoch's pace."""
+    continued for as many epochs as the rest of its share holds at the last pace, again until
+    not one more epoch fits."""
     board = get_board(board_id)
     fitting = []
     for arch in catalog.ARCHITECTURES.values():
@@ -180,16 +181,19 @@ def run_defaults(client: httpx.Client, dataset_id: int, board_id: str, seconds: 
             "input_width": spec.input_size, "input_height": spec.input_size,
             "epochs": 1, "seed": 7,
         }  # fmt: skip
-        model = train(client, body)
-        first = time.perf_counter() - began
-        more = int((share - first) // first)
-        if more > 0:
+        model, epochs = train(client, body), 1
+        pace = time.perf_counter() - began
+        # Continue for what the share still holds at the last pace (later epochs run faster
+        # than the first, which traces the model), until not one more epoch fits.
+        while (more := int((share - (time.perf_counter() - began)) // pace)) >= 1:
+            step = time.perf_counter()
             body = {"name": f"{spec.label} +{more}", "dataset_id": dataset_id,
                     "base_model_id": model["id"], "epochs": more}  # fmt: skip
-            model = train(client, body)
+            model, epochs = train(client, body), epochs + more
+            pace = (time.perf_counter() - step) / more
         accuracy = model["metrics"]["val_accuracy"]
         took = time.perf_counter() - began
-        print(f"  default {spec.label}: {1 + max(more, 0)} epochs in {took / 60:.1f} min"
+        print(f"  default {spec.label}: {epochs} epochs in {took / 60:.1f} min"
               f" (share {share / 60:.1f}), val_acc {accuracy:.3f}")  # fmt: skip
         best = max(best, (accuracy, spec.label))
     total = time.perf_counter() - started
