@@ -18,8 +18,10 @@ from tinymlaas.datasets.review_router import router as review_router
 from tinymlaas.datasets.router import router as datasets_router
 from tinymlaas.datasets.versions_router import router as dataset_versions_router
 from tinymlaas.db.session import make_engine, make_session_factory
+from tinymlaas.devices import deploys
 from tinymlaas.devices.capture_router import router as capture_rule_router
 from tinymlaas.devices.capturing.router import router as captures_router
+from tinymlaas.devices.deploy_router import router as deploy_router
 from tinymlaas.devices.retention import ObservationRetention
 from tinymlaas.devices.router import router as devices_router
 from tinymlaas.devices.testing.router import router as device_tests_router
@@ -55,6 +57,7 @@ API_ROUTERS = (
     device_tests_router,
     captures_router,
     search_router,
+    deploy_router,
 )
 
 
@@ -83,7 +86,7 @@ def create_app(
     submit_on_commit(factory, executor)
     retention = ObservationRetention(settings, factory)
     maintenance = JobMaintenance(settings, factory, executor, start_local_workers, [retention])
-    coordinator = SearchCoordinator(settings, factory)
+    coordinator = SearchCoordinator(settings, factory, follow_ups=(deploys.install_pending,))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -48,6 +48,20 @@ def test_start_show_list_cancel_and_watch_a_search(
     assert [row[0] for row in listed if row and row[0].isdigit()] == [search_id]
     cancelled = logged_in.ok("search", "cancel", search_id)
     assert f"Search {search_id}: cancelling" in cancelled
+    # deploying needs the search to have ended, and a candidate (the recommendation by default)
+    running = logged_in("search", "deploy", search_id)
+    assert running.exit_code != 0
+    assert f"Search {search_id} has no recommendation: name a candidate." in running.output
+    candidate = str(as_json["candidates"][0]["id"])
+    early = logged_in("search", "deploy", search_id, candidate, "--device", "5")
+    assert early.exit_code != 0
+    assert "still running" in early.output
+    transfer = logged_in(
+        "search", "start", "--dataset", str(dataset["id"]), "--board", "nano33ble",
+        "--architecture", "cnn-small", "--weights", "imagenet", "--no-watch",
+    )  # fmt: skip
+    assert transfer.exit_code != 0
+    assert "weights 'imagenet' cannot start any candidate" in transfer.output
     missing = logged_in("search", "show", "999")
     assert missing.exit_code != 0
     assert "search 999 not found" in missing.output

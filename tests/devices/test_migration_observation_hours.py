@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, inspect, text
 
 from tinymlaas.db import migrate
-from tinymlaas.db.session import make_engine
 
-from conftest import BACKENDS, _create_server_database, _drop_server_database
+from conftest import BACKENDS
+from support.migrations import database_at, downgrade
 
 NOW = datetime(2026, 11, 30, 10, 0)
 
 
 @pytest.fixture(params=BACKENDS)
 def at_0011(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    backend: str = request.param
-    name = f"tinymlaas_mig_{os.getpid()}_{secrets.token_hex(3)}"
-    url = f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite" else (
-        _create_server_database(backend, name)
-    )  # fmt: skip
-    engine = make_engine(url)
-    migrate.upgrade(engine, "0011")
-    yield engine
-    engine.dispose()
-    if backend != "sqlite":
-        _drop_server_database(backend, name)
+    with database_at(request.param, "0011", tmp_path) as engine:
+        yield engine
 
 
 def _seed(engine: Engine) -> None:
@@ -79,7 +67,7 @@ def _seed(engine: Engine) -> None:
 
 def test_observations_are_folded_into_hours_and_the_migration_goes_down(at_0011: Engine) -> None:
     _seed(at_0011)
-    migrate.upgrade(at_0011)
+    migrate.upgrade(at_0011, "0012")
     with at_0011.connect() as connection:
         hours = connection.execute(
             text(
@@ -95,10 +83,7 @@ def test_observations_are_folded_into_hours_and_the_migration_goes_down(at_0011:
     assert [datetime.fromisoformat(str(row[0])) for row in hours] == [NOW, NOW.replace(hour=11)]
     assert dropped == 0
 
-    config = migrate.alembic_config(at_0011.url.render_as_string(hide_password=False))
-    with at_0011.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0011")
+    downgrade(at_0011, "0011")
     inspector = inspect(at_0011)
     assert "observation_hours" not in inspector.get_table_names()
     assert "dropped_predictions" not in {c["name"] for c in inspector.get_columns("devices")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tinymlaas.hardware.boards import get_board
-from tinymlaas.search import halving, space
+from tinymlaas.search import c_engine_figures, halving, space
 from tinymlaas.search.macs import count_macs
 from tinymlaas.training import catalog
 
@@ -129,3 +129,22 @@ def test_the_pareto_front_leaves_out_what_another_beats_on_every_axis() -> None:
         result(4, 0.95, 200_000, 80.0),
     ]
     assert halving.pareto_front(results) == [2, 1, 4]
+
+
+def test_the_c_engine_is_assessed_with_its_own_plan_weights_and_code() -> None:
+    nano = get_board("nano33ble")
+    spec = space.CandidateSpec("cnn-small", 1.0, 32, "grayscale")
+    c_engine = space.assess(spec, nano, "c", 3, 0.1, None)
+    tflm = space.assess(spec, nano, "tflm", 3, 0.1, None)
+    # recorded from the engine: an 8,448 B activation buffer (two operators in place) and
+    # 6,624 B of weights and requantization constants; the engine's code instead of
+    # TFLite-Micro's library
+    frame, code = 25_344, c_engine_figures.figures("cnn-small", 1.0, 32, 1, 3)
+    assert code is not None
+    expected_ram = 8_448 + code.stack_bytes + 32 * 32 + nano.runtime_ram_bytes + frame
+    assert c_engine.ram_bytes == expected_ram
+    core = nano.runtime_flash_bytes - 90_600 + nano.reserved_flash_bytes
+    assert c_engine.flash_bytes == 6_624 + code.code_bytes + core
+    assert 12_000 < code.code_bytes < 13_500  # 12,644 B measured on a Cortex-M4
+    assert c_engine.ram_bytes < tflm.ram_bytes
+    assert c_engine.flash_bytes < tflm.flash_bytes

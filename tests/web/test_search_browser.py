@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from tinymlaas.enums import CandidateStatus
-from tinymlaas.models import SearchCandidate
+from tinymlaas.enums import CandidateStatus, JobStatus
+from tinymlaas.models import Job, Search, SearchCandidate
 from web.conftest import SCREENSHOTS
 
 from conftest import ADMIN_PASSWORD, Database
@@ -50,8 +50,18 @@ def test_the_pareto_front_is_drawn_against_the_boards_ram(
             session.execute(
                 update(SearchCandidate)
                 .where(SearchCandidate.id == candidate_id)
-                .values(status=CandidateStatus.trained, val_accuracy=accuracy, epochs_trained=1)
+                .values(
+                    status=CandidateStatus.trained,
+                    val_accuracy=accuracy,
+                    epochs_trained=1,
+                    model_id=SearchCandidate.training_model_id,
+                )
             )
+        # the search has ended: every trained candidate can be deployed from its row
+        session.execute(update(Search).where(Search.id == accepted["id"]).values(phase="done"))
+        session.execute(
+            update(Job).where(Job.id == accepted["job_id"]).values(status=JobStatus.succeeded)
+        )
     page = browser_context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -64,5 +74,12 @@ def test_the_pareto_front_is_drawn_against_the_boards_ram(
     # six candidates, and the board's RAM and the margin as two vertical lines
     expect(page.locator("#pareto-chart .scatterlayer .point")).to_have_count(6)
     expect(page.locator("#pareto-chart .shapelayer path")).to_have_count(2)
+    expect(page.get_by_role("button", name="Compile")).to_have_count(6)
+    # a click on a point brings its row (and its deploy button) forward
+    box = page.locator("#pareto-chart .scatterlayer .point").first.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(page.locator("tr.highlight")).to_have_count(1)
+    expect(page.locator("tr.highlight button")).to_be_focused()
     page.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)
     assert errors == []

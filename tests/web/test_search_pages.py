@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,13 @@ from web.test_pages import HTML, csrf_of, log_in
 from support.searches import import_patterns
 
 pytestmark = pytest.mark.parametrize("migrated_database", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty weights cache with downloads off (the tests have no internet)."""
+    monkeypatch.setenv("TINYMLAAS_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.setenv("TINYMLAAS_WEIGHTS_DOWNLOAD", "false")
 
 
 def test_start_a_search_from_the_form_and_see_its_candidates(
@@ -51,5 +59,10 @@ def test_start_a_search_from_the_form_and_see_its_candidates(
     fields["board"] = "uno"
     refused = app_client.post("/searches", data=fields, headers=HTML)
     assert "unknown board &#39;uno&#39;" in refused.text or "unknown board 'uno'" in refused.text
+    assert client.get("/api/v1/searches").json()["total"] == 1
+    # ImageNet weights that are not in the cache: the form says how to provide them
+    fields |= {"board": "nano33ble", "weights": "both"}
+    no_weights = app_client.post("/searches", data=fields, headers=HTML)
+    assert "tinymlaas weights import" in no_weights.text
     assert client.get("/api/v1/searches").json()["total"] == 1
     assert app_client.get("/vendor/plotly.min.js").status_code == 200

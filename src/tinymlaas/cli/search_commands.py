@@ -43,6 +43,11 @@ class SearchClient(MlClient):
         found: Json = self._request("GET", f"/searches/{search_id}").json()
         return found
 
+    def deploy_candidate(self, search_id: int, candidate_id: int, device_id: int | None) -> Json:
+        path = f"/searches/{search_id}/candidates/{candidate_id}/deploy"
+        accepted: Json = self._request("POST", path, json_body={"device_id": device_id}).json()
+        return accepted
+
     def cancel_search(self, search_id: int) -> Json:
         found: Json = self._request("POST", f"/searches/{search_id}/cancel").json()
         return found
@@ -73,6 +78,10 @@ def start(
     color: Annotated[list[str] | None, typer.Option(help="grayscale and/or rgb.")] = None,
     max_candidates: Annotated[int, typer.Option(help="Candidates of the first rung.")] = 12,
     first_epochs: Annotated[int, typer.Option(help="Epochs of the first rung.")] = 2,
+    weights: Annotated[
+        list[str] | None,
+        typer.Option(help="none, imagenet or a base id (see tinymlaas weights list); repeat"),
+    ] = None,
     watch: Annotated[bool, typer.Option("--watch/--no-watch", help="Follow it.")] = True,
 ) -> None:
     """Start a search: candidates that fit the board train, the best third go on each rung."""
@@ -95,6 +104,9 @@ def start(
         "color_modes": color,
     }
     body |= {field: value for field, value in optional.items() if value}
+    if weights:
+        chosen = [int(w) if w.isdigit() else w for w in weights]
+        body["weights"] = chosen if len(chosen) > 1 else chosen[0]
     with search_client() as api:
         accepted = api.start_search(body)
         search = api.get_search(accepted["id"])
@@ -193,7 +205,7 @@ def _print_search(search: Json) -> None:
         f"[green]Recommended: {escape(best['label'])}[/green], val_accuracy"
         f" {percent(best['val_accuracy'])}, measured RAM {size(best['measured_ram_bytes'])},"
         f" flash {size(best['measured_flash_bytes'])}: model {best['model_id']}, compiled"
-        f" {compiled} (tinymlaas devices install DEVICE --compiled {compiled})"
+        f" {compiled} (tinymlaas search deploy {search['id']} --device DEVICE)"
     )
 
 
@@ -212,6 +224,34 @@ def list_searches() -> None:
             search["phase"], str(search["job_id"]),
         )  # fmt: skip
     console.print(listed)
+
+
+@search_app.command()
+def deploy(
+    search_id: SearchId,
+    candidate: Annotated[
+        int | None, typer.Argument(help="The candidate's id (default: the recommendation).")
+    ] = None,
+    device: Annotated[
+        int | None, typer.Option(help="Install on this device once compiled (see devices list).")
+    ] = None,
+) -> None:
+    """Compile a candidate for the search's board and install it on a device once compiled."""
+    with search_client() as api:
+        if candidate is None:
+            candidate = api.get_search(search_id)["recommended_id"]
+            if candidate is None:
+                error_console.print(f"Search {search_id} has no recommendation: name a candidate.")
+                raise typer.Exit(1)
+        accepted = api.deploy_candidate(search_id, candidate, device)
+    compiled = accepted["compiled_id"]
+    started = accepted["compile_job_id"]
+    said = f"compiling in job {started}" if started else "reusing its compile"
+    console.print(f"Candidate {candidate}: compiled model {compiled} ({said}).")
+    if accepted["install_job_id"] is not None:
+        console.print(f"Install queued on device {device} (job {accepted['install_job_id']}).")
+    elif accepted["install_pending"]:
+        console.print(f"It is installed on device {device} as soon as its compile succeeds.")
 
 
 @search_app.command()

@@ -31,6 +31,14 @@ def tensor_arena_bytes(measured_arena_bytes: int) -> int:
 
 
 @dataclass(frozen=True)
+class EngineEstimate:
+    """The C engine's code and stack before the program is measured on its core."""
+
+    code_bytes: int
+    stack_bytes: int
+
+
+@dataclass(frozen=True)
 class FitVerdict:
     fits: bool
     ram_bytes: int
@@ -113,20 +121,28 @@ def fit_c(
     input_bytes: int,
     channels: int = 1,
     measured: Measured | None = None,
+    estimated: EngineEstimate | None = None,
 ) -> FitVerdict:
-    """The C engine's fit. RAM = the planned activation buffer + input buffer (or the program's
-    RAM measured on the core) + runtime + camera frame; flash = weights + engine code (or the
-    program's flash measured on the core) + the board's code without TFLite-Micro + reserved."""
+    """The C engine's fit. RAM = the planned activation buffer (+ the estimated stack) + input
+    buffer (or the program's RAM measured on the core) + runtime + camera frame; flash =
+    weights + engine code (estimated from the operators, else 24 KiB; or the program's flash
+    measured on the core) + the board's code without TFLite-Micro + reserved."""
     frame = board.frame_buffer_for(channels)
     core_code = max(board.runtime_flash_bytes - TFLM_LIBRARY_FLASH_BYTES, 0)
     if measured is None:
         engine_ram: list[tuple[str, int, bool]] = [
             ("activation buffer (C engine plan)", activation_bytes, True),
+            ("stack (estimate until measured)", estimated.stack_bytes if estimated else 0, False),
             ("input buffer", input_bytes, True),
         ]
+        code = (
+            ("C engine code (estimate from its operators)", estimated.code_bytes, True)
+            if estimated is not None
+            else ("C engine code (estimate until measured)", C_ENGINE_CODE_ESTIMATE_BYTES, True)
+        )
         engine_flash: list[tuple[str, int, bool]] = [
             ("model weights and constants", weights_bytes, True),
-            ("C engine code (estimate until measured)", C_ENGINE_CODE_ESTIMATE_BYTES, True),
+            code,
         ]
     else:
         on = f"measured on {measured.core}"
@@ -149,15 +165,19 @@ def fit_c(
          core_code, True),
         ("reserved outside the app partition", board.reserved_flash_bytes, False),
     )  # fmt: skip
-    return _verdict(board, ram_parts, flash_parts, _c_basis(measured))
+    return _verdict(board, ram_parts, flash_parts, _c_basis(measured, estimated is not None))
 
 
-def _c_basis(measured: Measured | None) -> str:
+def _c_basis(measured: Measured | None, code_from_operators: bool = False) -> str:
     if measured is None:
+        code = (
+            "engine code and stack estimated from its operators (engine/code_size.py)"
+            if code_from_operators
+            else f"engine code estimated at {C_ENGINE_CODE_ESTIMATE_BYTES:,} B"
+        )
         engine = (
             "activation buffer planned by the C engine (exact: one static buffer); weights"
-            f" counted from the generated C; engine code estimated at"
-            f" {C_ENGINE_CODE_ESTIMATE_BYTES:,} B until measured on the board's core"
+            f" counted from the generated C; {code} until measured on the board's core"
         )
     else:
         engine = (

@@ -56,6 +56,8 @@ class SearchCandidate(IdMixin, TimestampMixin, Base):
     alpha: Mapped[float] = mapped_column(Float, nullable=False)
     input_size: Mapped[int] = mapped_column(Integer, nullable=False)
     color_mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    # Where its training starts: "none" (random), "imagenet" or an uploaded base's id.
+    weights: Mapped[str] = mapped_column(String(16), nullable=False, default="none")
     status: Mapped[CandidateStatus] = mapped_column(EnumString(CandidateStatus, 16), nullable=False)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     ram_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
@@ -79,3 +81,7 @@ class SearchCandidate(IdMixin, TimestampMixin, Base):
     measured_ram_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     measured_flash_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     measured_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # A deploy asked to install it on this device once its compile ends (devices/deploys.py).
+    deploy_device_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("devices.id", ondelete="SET NULL"), nullable=True
+    )

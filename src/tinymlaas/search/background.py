@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,10 +14,22 @@ from tinymlaas.search.coordinator import advance_all
 log = logging.getLogger(__name__)
 
 
+FollowUp = Callable[[sessionmaker[Session]], object]
+
+
 class SearchCoordinator:
-    def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
+    """Every `search_check_seconds`: a step of each unfinished search, then each follow-up
+    (what the layers above hang on search results: the installs deploys wait for)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        factory: sessionmaker[Session],
+        follow_ups: Sequence[FollowUp] = (),
+    ) -> None:
         self.settings = settings
         self.factory = factory
+        self.follow_ups = tuple(follow_ups)
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -28,6 +41,8 @@ class SearchCoordinator:
         while not self.stop_event.wait(self.settings.search_check_seconds):
             try:
                 advance_all(self.factory, self.settings)
+                for follow_up in self.follow_ups:
+                    follow_up(self.factory)
             except Exception:  # one bad step must not stop the searches
                 log.exception("could not advance the model searches")
 

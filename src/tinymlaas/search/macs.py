@@ -75,6 +75,15 @@ def _mobilenet_v2(height: int, width: int, channels: int, alpha: float) -> tuple
     return macs, last
 
 
+def feature_channels(architecture: str, alpha: float) -> int:
+    """Channels of the pooled features the classifier reads (its inputs per class)."""
+    if architecture == CNN_SMALL:
+        return _cnn_small(8, 8, 1, alpha)[1]
+    if architecture == MOBILENET_V1:
+        return _mobilenet_v1(32, 32, 1, alpha)[1]
+    return _mobilenet_v2(32, 32, 1, alpha)[1]
+
+
 def count_macs(
     architecture: str, alpha: float, width: int, height: int, channels: int, num_classes: int
 ) -> int:

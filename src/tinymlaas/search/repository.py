@@ -51,3 +51,9 @@ def claim_step(session: Session, search_id: int, revision: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def awaiting_install(session: Session) -> list[int]:
+    """Ids of candidates whose deploy waits for their compile to install them."""
+    query = select(SearchCandidate.id).where(SearchCandidate.deploy_device_id.is_not(None))
+    return list(session.scalars(query.order_by(SearchCandidate.id)))

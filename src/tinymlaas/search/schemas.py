@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tinymlaas.contracts import ColorMode, Engine
+from tinymlaas.contracts import ColorMode, Engine, PretrainedSource, Weights
 from tinymlaas.enums import CandidateStatus, JobStatus
 from tinymlaas.params import IdField
 
 Objective = Literal["accuracy", "accuracy_per_ms"]
+WeightsChoice = PretrainedSource | IdField
+WeightsList = Annotated[list[WeightsChoice], Field(min_length=1, max_length=4)]
 
 
 class SearchCreate(BaseModel):
@@ -43,6 +45,18 @@ class SearchCreate(BaseModel):
         default=2, ge=1, le=20, description="epochs of the first rung; each rung trains 3×"
     )
     batch_size: int = Field(default=32, ge=1, le=1024)
+    weights: WeightsChoice | WeightsList = Field(
+        default="none",
+        description="where MobileNet candidates start: 'none' (random), 'imagenet' or an"
+        " uploaded base's id (POST /weights), or a list of them to search over; a candidate"
+        " the weights cannot start (cnn-small with 'imagenet', another backbone than the"
+        " base's) trains from random weights",
+    )
+
+    def weights_options(self) -> list[Weights]:
+        """The weights to search over, each once, in the order given."""
+        given = self.weights if isinstance(self.weights, list) else [self.weights]
+        return list(dict.fromkeys(given))
 
 
 class CandidateRead(BaseModel):
@@ -54,6 +68,7 @@ class CandidateRead(BaseModel):
     alpha: float
     input_size: int
     color_mode: ColorMode
+    weights: str = Field(description="'none', 'imagenet' or an uploaded base's id")
     status: CandidateStatus
     reason: str | None
     ram_bytes: int = Field(description="estimated RAM on the board, before training")
@@ -96,6 +111,26 @@ class SearchRead(SearchSummary):
     candidates: list[CandidateRead]
     pareto_front: list[int] = Field(description="ids of the candidates on the Pareto front")
     recommendation: CandidateRead | None
+
+
+class DeployRequest(BaseModel):
+    device_id: IdField | None = Field(
+        default=None,
+        description="install on this device (its board must be the search's) once compiled",
+    )
+
+
+class DeployAccepted(BaseModel):
+    """What a candidate's deploy started: its compile (or the one it reuses) and the install,
+    now when the compiled model is ready, else as soon as its compile ends."""
+
+    compiled_id: int
+    compile_job_id: int | None = Field(description="the compile it started; None when reused")
+    installation_id: int | None = None
+    install_job_id: int | None = None
+    install_pending: bool = Field(
+        default=False, description="the install waits for the compile to succeed"
+    )
 
 
 class SearchAccepted(BaseModel):

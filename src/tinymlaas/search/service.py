@@ -7,10 +7,13 @@ they end. Cancelling its job stops them all.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session
 
 from tinymlaas.config import Settings
-from tinymlaas.contracts import ColorMode
+from tinymlaas.contracts import ColorMode, Weights
 from tinymlaas.datasets import service as datasets
 from tinymlaas.db.base import utcnow
 from tinymlaas.enums import CandidateStatus, JobKind, JobStatus
@@ -21,7 +24,7 @@ from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Job, Search, SearchCandidate, User
 from tinymlaas.search import halving, repository, space
 from tinymlaas.search.schemas import CandidateRead, SearchCreate, SearchRead, SearchSummary
-from tinymlaas.training import catalog
+from tinymlaas.training import catalog, pretrained, weights_service
 from tinymlaas.training import repository as training_rows
 from tinymlaas.training import service as training
 from tinymlaas.training.schemas import ModelCreate
@@ -48,7 +51,9 @@ def create_search(
             f"dataset '{dataset.name}' needs at least 2 classes with images to search;"
             f" it has {classes}"
         )
-    assessed = _assess_space(request, board, classes)
+    usable = _weights_usable(session, owner, request.weights_options())
+    assessed = _assess_space(request, board, classes, usable)
+    _require_imagenet(settings, assessed)
     kept, left_out = space.sample(assessed, request.max_candidates)
     if not kept:
         smallest = min(assessed, key=lambda item: item.ram_bytes)
@@ -89,7 +94,34 @@ def create_search(
     return search
 
 
-def _assess_space(request: SearchCreate, board: Board, classes: int) -> list[space.Assessment]:
+Usable = Callable[[space.CandidateSpec, Weights], bool]
+
+
+def _weights_usable(session: Session, owner: User, options: list[Weights]) -> Usable:
+    """Which candidates each requested starting weights can start; an unknown base is 404."""
+    bases = {w: weights_service.get_base(session, owner, w) for w in options if isinstance(w, int)}
+
+    def usable(spec: space.CandidateSpec, weights: Weights) -> bool:
+        if weights == "imagenet":
+            try:
+                pretrained.imagenet_file(
+                    spec.architecture, spec.alpha, spec.input_size, spec.input_size
+                )
+            except pretrained.NoPretrainedWeights:
+                return False
+            return True
+        if isinstance(weights, int):
+            base = bases[weights]
+            same = base.architecture == spec.architecture and math.isclose(base.alpha, spec.alpha)
+            return same and not (base.channels == 1 and spec.color_mode == "rgb")
+        return True
+
+    return usable
+
+
+def _assess_space(
+    request: SearchCreate, board: Board, classes: int, usable: Usable
+) -> list[space.Assessment]:
     """Every candidate of the requested space, with whether (and why not) it fits the board."""
     try:
         specs = space.enumerate_space(
@@ -99,12 +131,42 @@ def _assess_space(request: SearchCreate, board: Board, classes: int) -> list[spa
         raise BadRequest(str(exc)) from exc
     if not specs:
         raise BadRequest("the space is empty: no input size is within the architectures' limits")
+    options = request.weights_options()
+    for weights in options:
+        if weights != "none" and not any(usable(spec, weights) for spec in specs):
+            raise BadRequest(_unusable(weights))
+    specs = space.with_weights(specs, options, usable)
     return [
         space.assess(
             spec, board, request.engine, classes, request.ram_margin, request.max_latency_ms
         )
         for spec in specs
     ]
+
+
+def _require_imagenet(settings: Settings, assessed: list[space.Assessment]) -> None:
+    """Refuse the search, as training would, when a fitting candidate is to start from ImageNet
+    weights that cannot be had (whether or not it is sampled into the first rung)."""
+    for item in assessed:
+        spec = item.spec
+        if item.drop_reason is None and spec.weights == "imagenet":
+            status = weights_service.imagenet_status(
+                settings, spec.architecture, spec.alpha, spec.input_size, spec.input_size
+            )
+            if status.problem:
+                raise BadRequest(status.problem)
+
+
+def _unusable(weights: Weights) -> str:
+    if weights == "imagenet":
+        return (
+            "weights 'imagenet' cannot start any candidate: Keras publishes ImageNet weights for"
+            " MobileNet v1 and v2 only (include one in architectures, or use weights 'none')"
+        )
+    return (
+        f"base weights {weights} cannot start any candidate: search the architecture and alpha"
+        " of its backbone (see GET /weights), or use weights 'none'"
+    )
 
 
 def _mark_running(session: Session, job: Job, count: int) -> None:
@@ -128,6 +190,7 @@ def _add_candidate(
         alpha=item.spec.alpha,
         input_size=item.spec.input_size,
         color_mode=item.spec.color_mode,
+        weights=str(item.spec.weights),
         status=status,
         reason=reason,
         ram_bytes=item.ram_bytes,
@@ -165,6 +228,9 @@ def start_training(
             "color_mode": spec.color_mode,
             "batch_size": request.batch_size,
             "seed": request.seed,
+            # Training refuses weights that cannot be had (weights_service.check_weights): the
+            # search request fails with its message, before anything is queued.
+            "weights": spec.weights,
         }
     else:
         values = {**common, "base_model_id": candidate.model_id, "batch_size": request.batch_size}
@@ -176,7 +242,14 @@ def start_training(
 
 def _spec(candidate: SearchCandidate) -> space.CandidateSpec:
     mode: ColorMode = "rgb" if candidate.color_mode == "rgb" else "grayscale"
-    return space.CandidateSpec(candidate.architecture, candidate.alpha, candidate.input_size, mode)
+    weights: Weights = "none"
+    if candidate.weights == "imagenet":
+        weights = "imagenet"
+    elif candidate.weights.isdigit():
+        weights = int(candidate.weights)
+    return space.CandidateSpec(
+        candidate.architecture, candidate.alpha, candidate.input_size, mode, weights
+    )
 
 
 def result_of(candidate: SearchCandidate) -> halving.Result:

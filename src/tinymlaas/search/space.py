@@ -2,21 +2,24 @@
 
 Pure: no FastAPI, SQLAlchemy or TensorFlow. A candidate is an architecture × alpha × input size
 × colour mode of the catalog (training/catalog.py). Its RAM and flash are the catalog's
-footprint estimate put through the board's fit (hardware/footprint.py: `fit` for TFLite-Micro,
-`fit_c` for the C engine); its latency is its MAC count (search/macs.py) × cycles per MAC / the
-board's clock. Candidates that would not fit with the requested margin, or would be slower
-than `max_latency_ms`, are dropped here, each with the reason.
+footprint estimate put through the board's fit (hardware/footprint.py: `fit` for
+TFLite-Micro), or for the C engine its own plan, weights and code (search/c_engine_figures.py,
+`fit_c`); its latency is its MAC count (search/macs.py) × cycles per MAC / the board's clock.
+Candidates that would not fit with the requested margin, or would be slower than
+`max_latency_ms`, are dropped here, each with the reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from tinymlaas.contracts import COLOR_MODES, ColorMode, Engine, channels_of
+from tinymlaas.contracts import COLOR_MODES, ColorMode, Engine, Weights, channels_of
 from tinymlaas.engine.baremetal_cores import EMULATED_CORES
 from tinymlaas.hardware import footprint
 from tinymlaas.hardware.boards import Board
+from tinymlaas.search import c_engine_figures
 from tinymlaas.search.macs import count_macs
 from tinymlaas.training import catalog
 
@@ -47,11 +50,16 @@ class CandidateSpec:
     alpha: float
     input_size: int
     color_mode: ColorMode
+    weights: Weights = "none"
 
     @property
     def label(self) -> str:
         size = self.input_size
-        return f"{self.architecture} α{self.alpha:g} {size}×{size} {self.color_mode}"
+        label = f"{self.architecture} α{self.alpha:g} {size}×{size} {self.color_mode}"
+        if self.weights == "none":
+            return label
+        start = "ImageNet" if self.weights == "imagenet" else f"base {self.weights}"
+        return f"{label} from {start}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,20 @@ def enumerate_space(
     ]
 
 
+def with_weights(
+    specs: list[CandidateSpec],
+    options: list[Weights],
+    usable: Callable[[CandidateSpec, Weights], bool],
+) -> list[CandidateSpec]:
+    """Each spec once per starting weights it can use; a spec none of the (non-random)
+    options can start trains from random weights instead (cnn-small has no ImageNet weights)."""
+    expanded: list[CandidateSpec] = []
+    for spec in specs:
+        chosen = [w for w in options if w == "none" or usable(spec, w)] or ["none"]
+        expanded.extend(replace(spec, weights=w) for w in chosen)
+    return expanded
+
+
 def cycles_per_mac(board: Board, engine: Engine) -> float:
     base = CYCLES_PER_MAC[engine]
     if board.core == "cortex-m0plus":
@@ -121,9 +143,19 @@ def assess(
     channels = channels_of(spec.color_mode)
     size = spec.input_size
     estimate = catalog.estimate(spec.architecture, spec.alpha, size, size, channels, num_classes)
-    if engine == "c":
-        # Before conversion the C engine's figures are not known: the .tflite's bytes bound its
-        # weights and the whole arena bounds its activation buffer (both over-estimate).
+    figures = c_engine_figures.figures(spec.architecture, spec.alpha, size, channels, num_classes)
+    if engine == "c" and figures is not None:
+        verdict = footprint.fit_c(
+            board,
+            weights_bytes=figures.weights_bytes,
+            activation_bytes=figures.activation_bytes,
+            input_bytes=estimate.input_bytes,
+            channels=channels,
+            estimated=footprint.EngineEstimate(figures.code_bytes, figures.stack_bytes),
+        )
+    elif engine == "c":
+        # Not recorded: the .tflite's bytes bound its weights and the whole TFLite-Micro arena
+        # bounds its activation buffer (both over-estimate).
         verdict = footprint.fit_c(
             board,
             weights_bytes=estimate.flash_bytes,

@@ -9,15 +9,12 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from tinymlaas.auth.dependencies import SessionDep, SettingsDep
-from tinymlaas.compiling import service as compiling
-from tinymlaas.compiling.schemas import CompileRequest
 from tinymlaas.datasets import repository as datasets_repository
+from tinymlaas.devices import deploys
 from tinymlaas.devices import repository as devices_repository
-from tinymlaas.devices import service as devices
 from tinymlaas.enums import JobStatus
-from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.hardware.boards import BOARDS
-from tinymlaas.models import Search, SearchCandidate, TrainedModel
+from tinymlaas.models import Search
 from tinymlaas.search import repository, service
 from tinymlaas.search.schemas import SearchCreate
 from tinymlaas.web.auth import CsrfChecked, PageUser
@@ -68,6 +65,7 @@ def start_search(
     time_budget_minutes: Annotated[float, Form()] = 30,
     objective: Annotated[str, Form()] = "accuracy",
     max_latency_ms: Annotated[str, Form()] = "",
+    weights: Annotated[str, Form()] = "none",
 ) -> Response:
     """Start a search and open its page."""
     values: dict[str, Any] = {
@@ -78,6 +76,7 @@ def start_search(
         "time_budget_minutes": time_budget_minutes,
         "objective": objective,
         "max_latency_ms": max_latency_ms.strip() or None,
+        "weights": ["none", "imagenet"] if weights == "both" else weights,
     }
     search = service.create_search(session, page.user, parse_form(SearchCreate, values), settings)
     return redirect(f"/searches/{search.id}", f"Search '{search.name}' started.")
@@ -115,40 +114,24 @@ def show_search(
     )
 
 
-def _candidate(session: SessionDep, search: Search, candidate_id: int) -> SearchCandidate:
-    found = next(
-        (row for row in repository.candidates(session, search.id) if row.id == candidate_id), None
-    )
-    if found is None:
-        raise NotFound(f"search {search.id} has no candidate {candidate_id}")
-    return found
-
-
 @router.post("/searches/{search_id}/candidates/{candidate_id}/deploy", dependencies=[CsrfChecked])
 def deploy_candidate(
     candidate_id: int,
     search: PageSearch,
     page: PageUser,
     session: SessionDep,
-    device_id: Annotated[int | None, Form()] = None,
+    device_id: Annotated[str, Form()] = "",
 ) -> Response:
-    """Install the candidate's compiled model on a device; compile it first if it is not."""
-    if search.phase != "done":
-        raise Conflict("the search is still running: deploy a candidate once it has ended")
-    candidate = _candidate(session, search, candidate_id)
-    if candidate.model_id is None:
-        raise BadRequest(f"candidate {candidate.id} has no trained model ({candidate.status})")
-    if candidate.compiled_id is None:
-        request = CompileRequest(board=search.board, engine="c" if search.engine == "c" else "tflm")
-        model = session.get_one(TrainedModel, candidate.model_id)
-        compiled = compiling.create_compiled(session, page.user, model, request)
-        candidate.compiled_id = compiled.id
-        return redirect(f"/compiled/{compiled.id}", "Compiling is queued; install it when done.")
-    compiled = compiling.get_compiled(session, page.user, candidate.compiled_id)
-    if device_id is None:
-        return redirect(f"/compiled/{compiled.id}", "Already compiled: choose a device to install.")
-    device = devices.get_device(session, page.user, device_id)
-    devices.request_install(session, page.user, device, compiled)
-    return redirect(
-        f"/devices/{device.id}", "Install queued: the bridge picks it up within a second."
-    )
+    """Compile the candidate (unless it is) and install it on the chosen device once compiled."""
+    candidate = deploys.get_candidate(session, search, candidate_id)
+    device = int(device_id) if device_id.strip().isdigit() else None
+    accepted = deploys.deploy_candidate(session, page.user, search, candidate, device)
+    if accepted.install_job_id is not None:
+        return redirect(
+            f"/devices/{device}", "Install queued: the bridge picks it up within a second."
+        )
+    if accepted.install_pending:
+        return redirect(
+            f"/searches/{search.id}", "Compiling: it is installed on the device when it is done."
+        )
+    return redirect(f"/compiled/{accepted.compiled_id}", "Compiling is queued.")

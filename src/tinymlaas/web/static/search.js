@@ -19,6 +19,7 @@
     x: trained.map(ram),
     y: trained.map((c) => c.val_accuracy),
     text: trained.map(label),
+    customdata: trained.map((c) => c.id),
     hovertemplate: "%{text}<extra></extra>",
     mode: "markers",
     name: "candidates",
@@ -50,4 +51,13 @@
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
   }, { displayModeBar: false, responsive: true });
+  // A click on a point brings its row's deploy button (compile and install) into view.
+  document.getElementById("pareto-chart").on("plotly_click", (event) => {
+    const row = document.getElementById(`candidate-${event.points[0].customdata}`);
+    if (!row) return;
+    row.scrollIntoView({ behavior: "smooth", block: "center" });
+    row.classList.add("highlight");
+    const button = row.querySelector("button");
+    if (button) button.focus();
+  });
 })();
