@@ -188,6 +188,9 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=2, help="tinymlaas serve --processes")
     parser.add_argument("--api-threads", type=int, help="TINYMLAAS_API_THREADS (default 32)")
     parser.add_argument(
+        "--no-access-log", action="store_true", help="TINYMLAAS_ACCESS_LOG=0 (a line per request)"
+    )
+    parser.add_argument(
         "--think-ms", type=int, default=95, help="paced load: a client's pause after each answer"
     )
     arguments = parser.parse_args()
@@ -209,6 +212,8 @@ def main() -> int:
                 "TINYMLAAS_DATA_DIR": str(work),
                 "TINYMLAAS_LOCAL_WORKERS": "0",  # jobs stay queued: this measures the API only
             }
+            if arguments.no_access_log:
+                env["TINYMLAAS_ACCESS_LOG"] = "0"
             if arguments.api_threads:
                 env["TINYMLAAS_API_THREADS"] = str(arguments.api_threads)
             server_log = open(work / "server.log", "wb")  # noqa: SIM115 - closed with the server

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from tinymlaas.db.pagination import paginate
+from tinymlaas.db.pagination import paginate, paginate_rows
 from tinymlaas.models import User
 
 USERS = select(User).order_by(User.id)
@@ -56,3 +56,17 @@ def test_an_empty_query_has_no_rows_and_total_zero(session: Session) -> None:
 
 def test_a_page_of_no_rows_still_counts(session: Session, five_users: list[str]) -> None:
     assert paginate(session, USERS, 0, 0) == ([], 5)
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(0, 10), (0, 5), (1, 2), (4, 2), (7, 2), (0, 0)])
+def test_core_rows_page_like_objects(
+    session: Session, five_users: list[str], offset: int, limit: int
+) -> None:
+    objects, total = paginate(session, USERS, offset, limit)
+    core_users = select(User.__table__).order_by(User.id)
+    rows, row_total = paginate_rows(session.connection(), core_users, offset, limit)
+    assert [row.username for row in rows] == [user.username for user in objects]
+    assert row_total == total
+    prebuilt = select(User.__table__).where(User.username != bindparam("skip")).order_by(User.id)
+    rows, row_total = paginate_rows(session.connection(), prebuilt, 0, 3, {"skip": "user1"})
+    assert ([row.username for row in rows], row_total) == (["user0", "user2", "user3"], 4)

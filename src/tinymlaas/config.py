@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         description="a bearer token checked this recently is trusted without checking it again "
         "(0: every request); a user deleted in the database keeps access this long",
     )
+    access_log: bool = Field(
+        default=True,
+        description="log a line per answered request (uvicorn's access log, about 0.03 ms of "
+        "CPU each); off when a proxy in front logs requests anyway",
+    )
     web_processes: int = Field(
         default=1,
         ge=1,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
 from tinymlaas.auth.dependencies import Reader
@@ -65,3 +65,21 @@ def test_a_read_that_writes_is_refused_and_stores_nothing(database: Database) ->
         asyncio.run(reader.answer(write))
     with database.factory() as session:
         assert session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_a_rows_answer_is_the_models_json_and_opens_no_transaction(database: Database) -> None:
+    def count(connection: Connection) -> Count:
+        users = connection.execute(select(func.count()).select_from(User)).scalar_one()
+        dbapi = connection.connection.dbapi_connection
+        status = dbapi.info.transaction_status if database.backend == "postgresql" else None  # type: ignore[union-attr]
+        return Count(users=users, note=None if status is None else f"status {int(status)}")
+
+    reader = Reader(database.factory, User(id=1, username="nobody"))
+    response = asyncio.run(reader.answer_rows(count))
+    expected = b'{"users":0,"note":"status 0"}' if database.backend == "postgresql" else None
+    assert response.body == (expected or b'{"users":0,"note":null}')
+    assert response.media_type == "application/json"
+    with database.factory() as session:  # the pooled connection is transactional again
+        session.execute(text("SELECT 1"))
+        if database.backend == "postgresql":
+            assert _transaction_status(session) != IDLE

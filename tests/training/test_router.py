@@ -105,8 +105,14 @@ def test_a_queued_training_can_be_cancelled_and_deleted(client: TestClient) -> N
     assert model["config"]["alpha"] == 1.0  # the catalog default was recorded
     assert client.delete(f"{MODELS}/{body['id']}").status_code == 409  # still queued
 
+    queued = client.get("/api/v1/jobs", params={"status": "queued"}).json()
+    assert [job["id"] for job in queued["items"]] == [body["job_id"]]
+    assert queued["items"][0]["owner"] == "admin"
     cancelled = client.post(f"/api/v1/jobs/{body['job_id']}/cancel")
     assert cancelled.json()["status"] == "cancelled"
+    assert client.get("/api/v1/jobs", params={"status": "queued"}).json()["total"] == 0
+    listed = client.get("/api/v1/jobs", params={"status": "cancelled"}).json()["items"]
+    assert [(job["id"], job["status"]) for job in listed] == [(body["job_id"], "cancelled")]
     assert client.get(f"{MODELS}/{body['id']}").json()["status"] == "cancelled"
     assert client.post(f"/api/v1/jobs/{body['job_id']}/cancel").status_code == 409
     assert client.delete(f"{MODELS}/{body['id']}").status_code == 204

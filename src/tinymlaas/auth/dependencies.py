@@ -17,7 +17,7 @@ import anyio
 from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
-from sqlalchemy import inspect
+from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -177,6 +177,12 @@ class Reader:
         body = await run_in_threadpool(_read_json, self._factory, work)
         return Response(body, media_type="application/json")
 
+    async def answer_rows(self, work: Callable[[Connection], BaseModel]) -> Response:
+        """Like `answer`, for work that reads Core rows on a plain connection: no ORM session
+        (a session and its identity map cost about as much as a simple query)."""
+        body = await run_in_threadpool(_read_rows_json, self._factory, work)
+        return Response(body, media_type="application/json")
+
 
 class ReadOnlySession(Session):
     """A session for `Reader` work: on an autocommit connection a write would be stored at
@@ -192,6 +198,17 @@ def _read_json(factory: sessionmaker[Session], work: Callable[[Session], BaseMod
         if session.get_bind().dialect.name == "postgresql":
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         answer = work(session)
+        return answer.__pydantic_serializer__.to_json(answer, by_alias=True)
+
+
+def _read_rows_json(
+    factory: sessionmaker[Session], work: Callable[[Connection], BaseModel]
+) -> bytes:
+    engine: Engine = factory.kw["bind"]
+    with engine.connect() as connection:  # closed without a commit: rolled back, if begun
+        if engine.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        answer = work(connection)
         return answer.__pydantic_serializer__.to_json(answer, by_alias=True)
 
 

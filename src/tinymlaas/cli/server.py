@@ -57,7 +57,7 @@ def serve(
         f"TinyMLaaS on http://{host}:{port} (API docs at /docs), data: {where}, jobs: {jobs}"
     )
     if processes == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=settings.access_log)
         return
     _serve_processes(app, settings, host, port, processes)
 
@@ -91,6 +91,7 @@ def _serve_processes(
             port=port,
             workers=processes,
             log_level="info",
+            access_log=settings.access_log,
         )
     finally:
         if supervisor is not None:

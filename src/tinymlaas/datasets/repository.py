@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.insert import insert_ignoring_duplicates
-from tinymlaas.db.pagination import paginate
+from tinymlaas.db.pagination import paginate, paginate_rows
 from tinymlaas.models import Dataset, Folder, Image
 
 
@@ -24,6 +35,26 @@ _OWNED = select(Dataset).where(
     Dataset.id == bindparam("dataset_id"), Dataset.owner_id == bindparam("owner_id")
 )
 _OWNED_FOR_UPDATE = _OWNED.with_for_update()
+_OWNED_ID = select(Dataset.id).where(
+    Dataset.id == bindparam("dataset_id"), Dataset.owner_id == bindparam("owner_id")
+)
+_OWNED_ROW = select(Dataset.__table__).where(
+    Dataset.id == bindparam("dataset_id"), Dataset.owner_id == bindparam("owner_id")
+)
+_ALL_OWNED_ROWS = (
+    select(Dataset.__table__)
+    .where(Dataset.owner_id == bindparam("owner_id"))
+    .order_by(Dataset.created_at.desc(), Dataset.id.desc())
+)
+_IMAGE_ROW = select(Image.__table__).where(
+    Image.id == bindparam("image_id"), Image.dataset_id == bindparam("dataset_id")
+)
+_IMAGE_ORDER = (Image.folder, Image.name, Image.id)
+_IMAGE_ROWS = (
+    select(Image.__table__)
+    .where(Image.dataset_id == bindparam("dataset_id"))
+    .order_by(*_IMAGE_ORDER)
+)
 _ALL_OWNED = (
     select(Dataset)
     .where(Dataset.owner_id == bindparam("owner_id"))
@@ -95,7 +126,7 @@ def all_datasets(session: Session, owner_id: int) -> list[Dataset]:
 
 
 def image_groups(
-    session: Session, dataset_ids: Sequence[int]
+    session: Session | Connection, dataset_ids: Sequence[int]
 ) -> dict[int, list[tuple[str | None, str | None, int, int]]]:
     """(label, split, images, bytes) groups per dataset: every count a summary needs, one query."""
     rows = session.execute(_IMAGE_GROUPS, {"dataset_ids": list(dataset_ids)})
@@ -189,6 +220,51 @@ def list_images(
         conditions.append(Image.split == split)
     query = select(Image).where(*conditions).order_by(Image.folder, Image.name, Image.id)
     return paginate(session, query, offset, limit)
+
+
+def get_dataset_row(connection: Connection, owner_id: int, dataset_id: int) -> Row[Any] | None:
+    values = {"dataset_id": dataset_id, "owner_id": owner_id}
+    return connection.execute(_OWNED_ROW, values).first()
+
+
+def list_dataset_rows(
+    connection: Connection, owner_id: int, offset: int, limit: int
+) -> tuple[list[Row[Any]], int]:
+    return paginate_rows(connection, _ALL_OWNED_ROWS, offset, limit, {"owner_id": owner_id})
+
+
+def get_image_row(connection: Connection, dataset_id: int, image_id: int) -> Row[Any] | None:
+    values = {"image_id": image_id, "dataset_id": dataset_id}
+    return connection.execute(_IMAGE_ROW, values).first()
+
+
+def owns_dataset(connection: Connection, owner_id: int, dataset_id: int) -> bool:
+    values = {"dataset_id": dataset_id, "owner_id": owner_id}
+    return connection.execute(_OWNED_ID, values).first() is not None
+
+
+def list_image_rows(
+    connection: Connection,
+    dataset_id: int,
+    *,
+    folder: str | None,
+    label: str | None,
+    split: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Row[Any]], int]:
+    """`list_images` as Core rows on a plain connection (the hot read of the API)."""
+    if folder is None and label is None and split is None:
+        return paginate_rows(connection, _IMAGE_ROWS, offset, limit, {"dataset_id": dataset_id})
+    conditions: list[ColumnElement[bool]] = [Image.dataset_id == dataset_id]
+    if folder is not None:
+        conditions.append(Image.folder == folder)
+    if label is not None:
+        conditions.append(Image.label == label)
+    if split is not None:
+        conditions.append(Image.split == split)
+    query = select(Image.__table__).where(*conditions).order_by(*_IMAGE_ORDER)
+    return paginate_rows(connection, query, offset, limit)
 
 
 def get_image(session: Session, dataset_id: int, image_id: int) -> Image | None:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.auth.dependencies import CurrentUser, ReaderDep, SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
-from tinymlaas.datasets import export, ingest, moves, repository, service
+from tinymlaas.datasets import export, ingest, moves, reads, service
 from tinymlaas.datasets.schemas import (
     DatasetCreate,
     DatasetRead,
@@ -59,11 +59,9 @@ def _read(session: Session, dataset: Dataset) -> DatasetRead:
 async def list_datasets(reader: ReaderDep, offset: Offset = 0, limit: Limit = 100) -> Response:
     """The user's datasets, newest first."""
 
-    def page(session: Session) -> Page[DatasetRead]:
-        rows, total = repository.list_datasets(session, reader.user.id, offset, limit)
-        return Page[DatasetRead](items=service.describe(session, rows), total=total)
-
-    return await reader.answer(page)
+    return await reader.answer_rows(
+        lambda connection: reads.dataset_page(connection, reader.user, offset, limit)
+    )
 
 
 @router.post(
@@ -108,10 +106,9 @@ def import_dataset(
 async def read_dataset(dataset_id: Id, reader: ReaderDep) -> Response:
     """One dataset with its counts."""
 
-    def dataset(session: Session) -> DatasetRead:
-        return _read(session, service.get_dataset(session, reader.user, dataset_id))
-
-    return await reader.answer(dataset)
+    return await reader.answer_rows(
+        lambda connection: reads.read_dataset(connection, reader.user, dataset_id)
+    )
 
 
 @router.patch("/{dataset_id}", operation_id="update_dataset", response_model=DatasetRead)
@@ -171,25 +168,21 @@ async def list_images(
     if split is not None:
         split = service.split_or_error(split)
 
-    def page(session: Session) -> Page[ImageRead]:
-        dataset = service.get_dataset(session, reader.user, dataset_id)
-        rows, total = repository.list_images(
-            session, dataset.id, folder=folder, label=label, split=split, offset=offset, limit=limit
+    where = reads.ImageFilter(folder, label, split)
+    return await reader.answer_rows(
+        lambda connection: reads.image_page(
+            connection, reader.user, dataset_id, where, offset, limit
         )
-        return Page[ImageRead](items=[ImageRead.model_validate(r) for r in rows], total=total)
-
-    return await reader.answer(page)
+    )
 
 
 @router.get("/{dataset_id}/images/{image_id}", operation_id="get_image", response_model=ImageRead)
 async def read_image(image_id: Id, dataset_id: Id, reader: ReaderDep) -> Response:
     """One image's metadata."""
 
-    def image(session: Session) -> ImageRead:
-        dataset = service.get_dataset(session, reader.user, dataset_id)
-        return ImageRead.model_validate(service.get_image(session, dataset, image_id))
-
-    return await reader.answer(image)
+    return await reader.answer_rows(
+        lambda connection: reads.read_image(connection, reader.user, dataset_id, image_id)
+    )
 
 
 @router.get(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
@@ -121,8 +123,11 @@ def touch(dataset: Dataset) -> None:
     dataset.updated_at = utcnow()
 
 
-def describe(session: Session, datasets: Sequence[Dataset]) -> list[DatasetRead]:
-    """Datasets with their counts, in a fixed number of queries however many there are."""
+def describe(
+    session: Session | Connection, datasets: Sequence[Dataset] | Sequence[Row[Any]]
+) -> list[DatasetRead]:
+    """Datasets (objects or Core rows) with their counts, in a fixed number of queries however
+    many there are."""
     ids = [dataset.id for dataset in datasets]
     if not ids:
         return []

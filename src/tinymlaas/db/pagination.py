@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Connection, Row, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -35,6 +35,25 @@ def paginate(
     if limit > 0 and (0 < len(rows) < limit or (offset == 0 and not rows)):
         return rows, offset + len(rows)  # the last page: its rows tell the total, no count
     return rows, session.scalar(count, values) or 0
+
+
+def paginate_rows(
+    connection: Connection,
+    statement: Select[Any],
+    offset: int,
+    limit: int,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[list[Row[Any]], int]:
+    """`paginate` on a plain connection: Core rows instead of ORM objects (hot reads)."""
+    if params is None:
+        count, page = _count_and_page(statement)
+    else:
+        count, page = _prebuilt_count_and_page(statement)
+    values = {**(params or {}), "page_offset": offset, "page_limit": limit}
+    rows = list(connection.execute(page, values))
+    if limit > 0 and (0 < len(rows) < limit or (offset == 0 and not rows)):
+        return rows, offset + len(rows)
+    return rows, connection.execute(count, values).scalar() or 0
 
 
 def _count_and_page(statement: Select[T]) -> tuple[Select[Any], Select[T]]:

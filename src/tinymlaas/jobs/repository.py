@@ -6,11 +6,11 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, select, update
+from sqlalchemy import Connection, Row, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
-from tinymlaas.db.pagination import paginate
+from tinymlaas.db.pagination import paginate, paginate_rows
 from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.models import CompiledModel, Device, Installation, Job, JobEvent, TrainedModel, User
 
@@ -18,10 +18,32 @@ from tinymlaas.models import CompiledModel, Device, Installation, Job, JobEvent,
 _OWNED = select(Job).where(Job.id == bindparam("job_id"), Job.owner_id == bindparam("owner_id"))
 _ALL_OWNED = select(Job).where(Job.owner_id == bindparam("owner_id")).order_by(Job.id.desc())
 _OWNED_WITH_STATUS = _ALL_OWNED.where(Job.status == bindparam("status"))
+_ALL_OWNED_ROWS = (
+    select(Job.__table__).where(Job.owner_id == bindparam("owner_id")).order_by(Job.id.desc())
+)
+_OWNED_ROWS_WITH_STATUS = _ALL_OWNED_ROWS.where(Job.status == bindparam("status"))
+_OWNED_ROW = select(Job.__table__).where(
+    Job.id == bindparam("job_id"), Job.owner_id == bindparam("owner_id")
+)
 
 
 def get_owned(session: Session, owner_id: int, job_id: int) -> Job | None:
     return session.scalar(_OWNED, {"job_id": job_id, "owner_id": owner_id})
+
+
+def get_owned_row(connection: Connection, owner_id: int, job_id: int) -> Row[Any] | None:
+    """The job's columns as a plain row: no ORM session, identity map or object to build."""
+    return connection.execute(_OWNED_ROW, {"job_id": job_id, "owner_id": owner_id}).first()
+
+
+def list_owned_rows(
+    connection: Connection, owner_id: int, status: JobStatus | None, offset: int, limit: int
+) -> tuple[list[Row[Any]], int]:
+    """`list_owned` as Core rows on a plain connection (the hot read of GET /jobs)."""
+    if status:
+        params = {"owner_id": owner_id, "status": status}
+        return paginate_rows(connection, _OWNED_ROWS_WITH_STATUS, offset, limit, params)
+    return paginate_rows(connection, _ALL_OWNED_ROWS, offset, limit, {"owner_id": owner_id})
 
 
 def list_owned(
@@ -33,7 +55,7 @@ def list_owned(
     return paginate(session, _ALL_OWNED, offset, limit, {"owner_id": owner_id})
 
 
-def owner_names(session: Session, owner_ids: set[int]) -> dict[int, str]:
+def owner_names(session: Session | Connection, owner_ids: set[int]) -> dict[int, str]:
     rows = session.execute(select(User.id, User.username).where(User.id.in_(owner_ids)))
     return {user_id: name for user_id, name in rows}
 

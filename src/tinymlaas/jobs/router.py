@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 from sse_starlette.sse import EventSourceResponse
 
 from tinymlaas.auth.dependencies import CurrentUser, ReaderDep, SessionDep, SettingsDep
@@ -34,22 +34,21 @@ async def list_jobs(
 ) -> Response:
     """The user's jobs, newest first, optionally filtered by status."""
 
-    def page(session: Session) -> Page[JobRead]:
-        rows, total = repository.list_owned(session, reader.user.id, status, offset, limit)
-        return Page[JobRead](items=service.describe(session, rows, reader.user), total=total)
+    def page(connection: Connection) -> Page[JobRead]:
+        owner = reader.user
+        rows, total = repository.list_owned_rows(connection, owner.id, status, offset, limit)
+        return Page[JobRead](items=service.describe(connection, rows, owner), total=total)
 
-    return await reader.answer(page)
+    return await reader.answer_rows(page)
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobRead)
 async def read_job(job_id: Id, reader: ReaderDep) -> Response:
     """One job's status and progress."""
 
-    def job(session: Session) -> JobRead:
-        found = service.get_job(session, reader.user, job_id)
-        return service.describe(session, [found], reader.user)[0]
-
-    return await reader.answer(job)
+    return await reader.answer_rows(
+        lambda connection: service.read_job(connection, reader.user, job_id)
+    )
 
 
 @router.post("/{job_id}/cancel", operation_id="cancel_job", response_model=JobRead)

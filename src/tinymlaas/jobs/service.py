@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.orm import Session
 
 from tinymlaas.config import Settings
@@ -51,8 +51,21 @@ def get_job(session: Session, owner: User, job_id: int) -> Job:
     return job
 
 
-def describe(session: Session, jobs: Sequence[Job], owner: User | None = None) -> list[JobRead]:
-    """Jobs as the API shows them; pass `owner` when they are all theirs (saves a query)."""
+def read_job(connection: Connection, owner: User, job_id: int) -> JobRead:
+    """One of the owner's jobs as the API shows it, read on a plain connection (hot path)."""
+    row = repository.get_owned_row(connection, owner.id, job_id)
+    if row is None:
+        raise NotFound(f"job {job_id} not found")
+    return JobRead.model_validate({**row._mapping, "owner": owner.username})
+
+
+def describe(
+    session: Session | Connection,
+    jobs: Sequence[Job] | Sequence[Row[Any]],
+    owner: User | None = None,
+) -> list[JobRead]:
+    """Jobs (objects or Core rows) as the API shows them; pass `owner` when they are all theirs
+    (saves a query)."""
     owners = {job.owner_id for job in jobs}
     if owner is not None and owners <= {owner.id}:
         names = {owner.id: owner.username}

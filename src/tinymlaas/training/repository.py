@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Connection, Row, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.pagination import paginate
@@ -14,6 +15,15 @@ from tinymlaas.models import CompiledFile, CompiledModel, Image, TrainedModel
 _OWNED = select(TrainedModel).where(
     TrainedModel.id == bindparam("model_id"), TrainedModel.owner_id == bindparam("owner_id")
 )
+
+_OWNED_ROW = select(TrainedModel.__table__).where(
+    TrainedModel.id == bindparam("model_id"), TrainedModel.owner_id == bindparam("owner_id")
+)
+
+
+def get_owned_row(connection: Connection, owner_id: int, model_id: int) -> Row[Any] | None:
+    """The model's columns as a plain row (the hot read: no ORM session or object)."""
+    return connection.execute(_OWNED_ROW, {"model_id": model_id, "owner_id": owner_id}).first()
 
 
 def get_owned(session: Session, owner_id: int, model_id: int) -> TrainedModel | None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
-from sqlalchemy.orm import Session
 
 from tinymlaas.auth.dependencies import CurrentUser, ReaderDep, SessionDep, SettingsDep
 from tinymlaas.blobs import DatabaseBlobStore
@@ -133,10 +132,9 @@ def list_models(
 async def read_model(model_id: Id, reader: ReaderDep) -> Response:
     """One model: configuration, classes, history and metrics."""
 
-    def model(session: Session) -> ModelRead:
-        return ModelRead.model_validate(service.get_model(session, reader.user, model_id))
-
-    return await reader.answer(model)
+    return await reader.answer_rows(
+        lambda connection: service.read_model(connection, reader.user, model_id)
+    )
 
 
 @router.patch("/models/{model_id}", operation_id="update_model", response_model=ModelRead)

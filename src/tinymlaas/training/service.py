@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from tinymlaas.blobs import BlobStore
@@ -16,7 +17,7 @@ from tinymlaas.hardware.boards import board_or_error
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import Dataset, TrainedModel, User
 from tinymlaas.training import catalog, repository, weights_service
-from tinymlaas.training.schemas import EstimateRead, ModelCreate, ModelUpdate
+from tinymlaas.training.schemas import EstimateRead, ModelCreate, ModelRead, ModelUpdate
 
 # Settings a continued model must share with its base, so the weights still fit.
 INHERITED = ("architecture", "alpha", "input_width", "input_height", "color_mode")
@@ -68,6 +69,14 @@ def get_model(session: Session, owner: User, model_id: int) -> TrainedModel:
     if model is None:
         raise NotFound(f"model {model_id} not found")
     return model
+
+
+def read_model(connection: Connection, owner: User, model_id: int) -> ModelRead:
+    """One of the owner's models as the API shows it, read on a plain connection (hot path)."""
+    row = repository.get_owned_row(connection, owner.id, model_id)
+    if row is None:
+        raise NotFound(f"model {model_id} not found")
+    return ModelRead.model_validate(dict(row._mapping))
 
 
 def create_model(
