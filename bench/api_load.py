@@ -23,18 +23,17 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from datasets_import_export import load_average, scratch_database
+from server_process import free_port, wait_until_up
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "support"))
 from factories import pattern_dataset_zip
@@ -54,25 +53,6 @@ BASELINE_APP = textwrap.dedent(
     app = Starlette(routes=[Route("/hello", hello)])
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited during startup")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def process_tree_cpu_seconds(pid: int) -> float:

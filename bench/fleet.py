@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from datasets_import_export import ADMIN_PASSWORD, SECRET_KEY, load_average, scratch_database
 from fleet_watch import DatabasePoller, PageProbe, SseWatcher, cpu_seconds, cpu_used, percentile
+from server_process import free_port, wait_until_up
 
 BRIDGE = Path(__file__).parent / "fleet_bridge.py"
 PHASES = (("one row per transaction", "1"), ("batched", None))
@@ -63,25 +63,6 @@ class Phase:
 
     def cpu_ms_per_1000(self, which: float) -> float:
         return which * 1e6 / self.stored if self.stored else 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited during startup")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def start_server(
