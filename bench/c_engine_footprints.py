@@ -12,6 +12,8 @@ One JSON object per line on stdout (load average and date on stderr):
 
     .venv/bin/python bench/c_engine_footprints.py --measure > figures.jsonl
     .venv/bin/python bench/c_engine_footprints.py --classes 4 --sizes 32   # the class delta
+    .venv/bin/python bench/c_engine_footprints.py --measure --architectures mobilenet-v2 \
+        --alphas 0.05 --channels 1 --sizes 32 48                            # a subset
 """
 
 from __future__ import annotations
@@ -81,13 +83,19 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=catalog.REFERENCE_CLASSES)
     parser.add_argument("--sizes", type=int, nargs="*", default=list(DEFAULT_INPUT_SIZES))
     parser.add_argument("--architectures", nargs="*", default=list(catalog.ARCHITECTURES))
+    parser.add_argument("--alphas", type=float, nargs="*", help="only these (default: all)")
+    parser.add_argument("--channels", type=int, nargs="*", default=[1, 3], choices=(1, 3))
     parser.add_argument("--measure", action="store_true", help="build and run under QEMU too")
     arguments = parser.parse_args()
+    known = {a for name in arguments.architectures for a in catalog.ARCHITECTURES[name].alphas}
+    if arguments.alphas and not set(arguments.alphas) <= known:
+        parser.error(f"--alphas {sorted(set(arguments.alphas) - known)} not in {sorted(known)}")
     print(f"{time.strftime('%Y-%m-%d %H:%M')} load average {load_average()}", file=sys.stderr)
     for name in arguments.architectures:
         spec = catalog.ARCHITECTURES[name]
-        for alpha in spec.alphas:
-            for channels in (1, 3):
+        alphas = [a for a in spec.alphas if arguments.alphas is None or a in arguments.alphas]
+        for alpha in alphas:
+            for channels in arguments.channels:
                 for size in arguments.sizes:
                     row = figures(name, alpha, size, channels, arguments.classes)
                     library = row.pop("_library")

@@ -137,14 +137,14 @@ def test_the_c_engine_is_assessed_with_its_own_plan_weights_and_code() -> None:
     c_engine = space.assess(spec, nano, "c", 3, 0.1, None)
     tflm = space.assess(spec, nano, "tflm", 3, 0.1, None)
     # recorded from the engine: an 8,448 B activation buffer (two operators in place) and
-    # 6,624 B of weights and requantization constants; the engine's code instead of
+    # 6,760 B of weights and requantization constants; the engine's code instead of
     # TFLite-Micro's library
     frame, code = 25_344, c_engine_figures.figures("cnn-small", 1.0, 32, 1, 3)
     assert code is not None
     expected_ram = 8_448 + code.stack_bytes + 32 * 32 + nano.runtime_ram_bytes + frame
     assert c_engine.ram_bytes == expected_ram
     core = nano.runtime_flash_bytes - 90_600 + nano.reserved_flash_bytes
-    assert c_engine.flash_bytes == 6_624 + code.code_bytes + core
-    assert 12_000 < code.code_bytes < 13_500  # 12,644 B measured on a Cortex-M4
+    assert c_engine.flash_bytes == 6_760 + code.code_bytes + core
+    assert 15_000 < code.code_bytes < 16_000  # 15,420 B measured on a Cortex-M4
     assert c_engine.ram_bytes < tflm.ram_bytes
     assert c_engine.flash_bytes < tflm.flash_bytes

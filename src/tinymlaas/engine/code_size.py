@@ -4,38 +4,44 @@ Before a model is compiled and measured on its core (baremetal.py), its program'
 stack are estimated here from what the generated library holds. The constants come from the
 linker figures of the bare-metal build (`arm-none-eabi-gcc -O2 -mthumb` for a Cortex-M4F,
 symbol sizes by `nm -S`, the model's share by the linker map: baremetal_build.read_sizes),
-measured with bench/c_engine_footprints.py --measure on 2026-12-01 (untrained int8 models:
-cnn-small and MobileNet v1 at every alpha, colour mode and 32, 48, 64, 96 px; MobileNetV2
-α0.05 grayscale at 64 and 96 px, its other runs being too slow under QEMU that day):
+measured with bench/c_engine_footprints.py --measure on 2026-12-01, after 3×3 depthwise
+convolutions and one-channel first convolutions took filters packed at generation
+(28 untrained int8 models at 32 and 48 px, 48 px having a PAD and operators in place:
+cnn-small at every alpha and colour mode, MobileNet v1 α0.1/0.2/0.25 in both colour modes and
+α0.5 grayscale, MobileNetV2 α0.05 grayscale. 64 and 96 px give the operators of 32 px; they,
+MobileNet v1 α0.5 RGB and the other MobileNetV2s were not run under QEMU again that day, the
+machine being loaded):
 
 - The kernel sources are linked whole (no per-function garbage collection), so every library
-  carries the same kernel code (tml_kernels.c, tml_conv.c, tml_depthwise.c, tml_softmax.c,
-  the libc helpers they pull in): BASE_CODE_BYTES, with tml_invoke's fixed part.
+  carries the same kernel code (tml_kernels.c, tml_conv.c, tml_depthwise.c,
+  tml_depthwise_packed.c, tml_softmax.c, the libc helpers they pull in): BASE_CODE_BYTES, with
+  tml_invoke's fixed part.
 - tml_inplace.c is added only when an operator runs in place: IN_PLACE_CODE_BYTES.
-- Each operator adds its `tml_op_<n>` parameter struct (sizes by `nm`: 96 B for a
-  convolution, 52 for a pool or pad, ...) and its call in tml_invoke (OPERATOR_CALL_BYTES).
+- Each operator adds its `tml_op_<n>` parameter struct (sizes by `nm`: 104 B for a
+  convolution, its packed filter's two pointers included; 52 for a pool or pad, ...) and its
+  call in tml_invoke (OPERATOR_CALL_BYTES).
 - MobileNets rescale their input with a MUL and an ADD that take no struct and are called
   without one; INPUT_RESCALE_BYTES (negative) takes back what the counts above give them.
 
 BASE_CODE_BYTES, OPERATOR_CALL_BYTES, IN_PLACE_CODE_BYTES and INPUT_RESCALE_BYTES are fitted
 (least squares) to the measured code less the structs.
 
-Against the measured code of all 56 models: FIT_ERROR_BYTES (least and most of estimate −
+Against the measured code of the 28 models: FIT_ERROR_BYTES (least and most of estimate −
 measured). The stack is the deepest call chain's, measured by stack painting: the largest
-measured, STACK_BYTES.
+measured, STACK_BYTES (308–596 B measured).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-BASE_CODE_BYTES = 10593
-IN_PLACE_CODE_BYTES = 1395
+BASE_CODE_BYTES = 13334
+IN_PLACE_CODE_BYTES = 1404
 OPERATOR_CALL_BYTES = 13
 # The operator's tml_op_<n> struct (nm -S).
 OPERATOR_PARAMS_BYTES: dict[str, int] = {
-    "CONV_2D": 96,
-    "DEPTHWISE_CONV_2D": 96,
+    "CONV_2D": 104,
+    "DEPTHWISE_CONV_2D": 104,
     "ADD": 96,
     "MUL": 0,
     "MAX_POOL_2D": 52,
@@ -45,10 +51,10 @@ OPERATOR_PARAMS_BYTES: dict[str, int] = {
     "FULLY_CONNECTED": 48,
     "SOFTMAX": 20,
 }
-OTHER_OPERATOR_PARAMS_BYTES = 96
-INPUT_RESCALE_BYTES = -74
-STACK_BYTES = 736
-FIT_ERROR_BYTES = (-32, 47)
+OTHER_OPERATOR_PARAMS_BYTES = 104
+INPUT_RESCALE_BYTES = -81
+STACK_BYTES = 596
+FIT_ERROR_BYTES = (-23, 29)
 
 
 def code_bytes(operators: Mapping[str, int], in_place_operators: int) -> int:

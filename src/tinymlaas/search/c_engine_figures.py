@@ -7,8 +7,13 @@ engine/code_size.py). Training changes the weights' values, not their shapes, th
 or the plan, so these are the untrained model's. They come from the engine itself: every
 catalog architecture × alpha × colour mode at the search's default input sizes, built
 untrained, converted to int8 as the compile job does and put through engine/codegen.py, by
-`bench/c_engine_footprints.py` (2026-12-01; the API process never imports TensorFlow, so the
-figures are recorded here rather than computed per request).
+`bench/c_engine_footprints.py` (2026-12-01, again after 3×3 depthwise and one-channel first
+convolutions took filters packed at generation: their weights and constants changed, the
+plans did not; the API process never imports TensorFlow, so the figures are recorded here
+rather than computed per request). That day 56 of the 80 were generated again; the other 24
+(MobileNet v1 α0.25/0.5 and MobileNetV2 above 32 px, the machine being loaded) keep their
+plan, equal before and after in all 56, and take their model's weights at 32 or 48 px: they
+do not depend on the input size in any recorded model.
 
 - With another number of classes than the recorded 3, the classifier's weights and its
   per-channel constants change by (features + 8) bytes a class (measured on cnn-small α0.5:
@@ -44,86 +49,86 @@ OPERATOR_CODES = {
     "S": "SOFTMAX",
 }
 _RECORDED = """
-cnn-small 0.5 1 32 4224 1884 2 C3 X3 G1 F1 S1
-cnn-small 0.5 1 48 9408 1884 2 C3 X3 G1 F1 S1
-cnn-small 0.5 1 64 16640 1884 2 C3 X3 G1 F1 S1
-cnn-small 0.5 1 96 37248 1884 2 C3 X3 G1 F1 S1
+cnn-small 0.5 1 32 4224 1952 2 C3 X3 G1 F1 S1
+cnn-small 0.5 1 48 9408 1952 2 C3 X3 G1 F1 S1
+cnn-small 0.5 1 64 16640 1952 2 C3 X3 G1 F1 S1
+cnn-small 0.5 1 96 37248 1952 2 C3 X3 G1 F1 S1
 cnn-small 0.5 3 32 4320 1956 2 C3 X3 G1 F1 S1
 cnn-small 0.5 3 48 9552 1956 2 C3 X3 G1 F1 S1
 cnn-small 0.5 3 64 16832 1956 2 C3 X3 G1 F1 S1
 cnn-small 0.5 3 96 37536 1956 2 C3 X3 G1 F1 S1
-cnn-small 1 1 32 8448 6624 2 C3 X3 G1 F1 S1
-cnn-small 1 1 48 18816 6624 2 C3 X3 G1 F1 S1
-cnn-small 1 1 64 33280 6624 2 C3 X3 G1 F1 S1
-cnn-small 1 1 96 74496 6624 2 C3 X3 G1 F1 S1
+cnn-small 1 1 32 8448 6760 2 C3 X3 G1 F1 S1
+cnn-small 1 1 48 18816 6760 2 C3 X3 G1 F1 S1
+cnn-small 1 1 64 33280 6760 2 C3 X3 G1 F1 S1
+cnn-small 1 1 96 74496 6760 2 C3 X3 G1 F1 S1
 cnn-small 1 3 32 8448 6768 2 C3 X3 G1 F1 S1
 cnn-small 1 3 48 18816 6768 2 C3 X3 G1 F1 S1
 cnn-small 1 3 64 33280 6768 2 C3 X3 G1 F1 S1
 cnn-small 1 3 96 74496 6768 2 C3 X3 G1 F1 S1
-cnn-small 2 1 32 16896 24744 2 C3 X3 G1 F1 S1
-cnn-small 2 1 48 37632 24744 2 C3 X3 G1 F1 S1
-cnn-small 2 1 64 66560 24744 2 C3 X3 G1 F1 S1
-cnn-small 2 1 96 148992 24744 2 C3 X3 G1 F1 S1
+cnn-small 2 1 32 16896 25016 2 C3 X3 G1 F1 S1
+cnn-small 2 1 48 37632 25016 2 C3 X3 G1 F1 S1
+cnn-small 2 1 64 66560 25016 2 C3 X3 G1 F1 S1
+cnn-small 2 1 96 148992 25016 2 C3 X3 G1 F1 S1
 cnn-small 2 3 32 16896 25032 2 C3 X3 G1 F1 S1
 cnn-small 2 3 48 37632 25032 2 C3 X3 G1 F1 S1
 cnn-small 2 3 64 66560 25032 2 C3 X3 G1 F1 S1
 cnn-small 2 3 96 148992 25032 2 C3 X3 G1 F1 S1
-mobilenet-v1 0.1 1 32 2304 49341 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.1 1 48 4416 49341 1 C14 D13 A1 M1 P1 G1 F1 S1
-mobilenet-v1 0.1 1 64 9216 49341 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.1 1 96 20736 49341 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.1 3 32 3840 49395 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.1 3 48 8640 49395 0 C14 D13 A1 M1 P1 G1 F1 S1
-mobilenet-v1 0.1 3 64 15360 49395 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.1 3 96 34560 49395 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.2 1 32 3264 160707 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.2 1 48 8640 160707 1 C14 D13 A1 M1 P1 G1 F1 S1
-mobilenet-v1 0.2 1 64 15360 160707 1 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.2 1 96 34560 160707 1 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.2 3 32 4608 160815 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.2 3 48 10368 160815 0 C14 D13 A1 M1 P1 G1 F1 S1
-mobilenet-v1 0.2 3 64 18432 160815 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.2 3 96 41472 160815 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.25 1 32 4352 241592 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.25 1 48 9600 241592 2 C14 D13 A1 M1 P1 G1 F1 S1
-mobilenet-v1 0.25 1 64 16896 241592 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.25 1 96 37632 241592 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.25 3 32 6144 241736 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.25 3 48 11552 241736 1 C14 D13 A1 M1 P1 G1 F1 S1
-mobilenet-v1 0.25 3 64 24576 241736 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.25 3 96 55296 241736 0 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.5 1 32 8704 875096 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.5 1 48 19200 875096 2 C14 D13 A1 M1 P1 G1 F1 S1
-mobilenet-v1 0.5 1 64 33792 875096 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.5 1 96 75264 875096 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.5 3 32 8704 875384 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.5 3 48 19200 875384 2 C14 D13 A1 M1 P1 G1 F1 S1
-mobilenet-v1 0.5 3 64 33792 875384 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v1 0.5 3 96 75264 875384 2 C14 D13 A1 M1 G1 F1 S1
-mobilenet-v2 0.05 1 32 13056 80360 2 C35 D17 A13 M1 G1 F1 S1
-mobilenet-v2 0.05 1 48 28800 80360 2 C35 D17 A13 M1 G1 F1 S1
-mobilenet-v2 0.05 1 64 50688 80360 2 C35 D17 A13 M1 G1 F1 S1
-mobilenet-v2 0.05 1 96 112896 80360 2 C35 D17 A13 M1 G1 F1 S1
-mobilenet-v2 0.05 3 32 13056 80504 2 C35 D17 A13 M1 G1 F1 S1
-mobilenet-v2 0.05 3 48 28800 80504 2 C35 D17 A13 M1 G1 F1 S1
-mobilenet-v2 0.05 3 64 50688 80504 2 C35 D17 A13 M1 G1 F1 S1
-mobilenet-v2 0.05 3 96 112896 80504 2 C35 D17 A13 M1 G1 F1 S1
-mobilenet-v2 0.1 1 32 13056 126472 2 C35 D17 A12 M1 G1 F1 S1
-mobilenet-v2 0.1 1 48 28800 126472 2 C35 D17 A12 M1 G1 F1 S1
-mobilenet-v2 0.1 1 64 50688 126472 2 C35 D17 A12 M1 G1 F1 S1
-mobilenet-v2 0.1 1 96 112896 126472 2 C35 D17 A12 M1 G1 F1 S1
-mobilenet-v2 0.1 3 32 13056 126616 2 C35 D17 A12 M1 G1 F1 S1
-mobilenet-v2 0.1 3 48 28800 126616 2 C35 D17 A12 M1 G1 F1 S1
-mobilenet-v2 0.1 3 64 50688 126616 2 C35 D17 A12 M1 G1 F1 S1
-mobilenet-v2 0.1 3 96 112896 126616 2 C35 D17 A12 M1 G1 F1 S1
-mobilenet-v2 0.35 1 32 13056 470616 2 C35 D17 A11 M1 G1 F1 S1
-mobilenet-v2 0.35 1 48 28800 470616 2 C35 D17 A11 M1 G1 F1 S1
-mobilenet-v2 0.35 1 64 50688 470616 2 C35 D17 A11 M1 G1 F1 S1
-mobilenet-v2 0.35 1 96 112896 470616 2 C35 D17 A11 M1 G1 F1 S1
-mobilenet-v2 0.35 3 32 13056 470904 2 C35 D17 A11 M1 G1 F1 S1
-mobilenet-v2 0.35 3 48 28800 470904 2 C35 D17 A11 M1 G1 F1 S1
-mobilenet-v2 0.35 3 64 50688 470904 2 C35 D17 A11 M1 G1 F1 S1
-mobilenet-v2 0.35 3 96 112896 470904 2 C35 D17 A11 M1 G1 F1 S1
+mobilenet-v1 0.1 1 32 2304 58423 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.1 1 48 4416 58423 1 C14 D13 A1 M1 P1 G1 F1 S1
+mobilenet-v1 0.1 1 64 9216 58423 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.1 1 96 20736 58423 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.1 3 32 3840 58388 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.1 3 48 8640 58388 0 C14 D13 A1 M1 P1 G1 F1 S1
+mobilenet-v1 0.1 3 64 15360 58388 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.1 3 96 34560 58388 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.2 1 32 3264 178483 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.2 1 48 8640 178483 1 C14 D13 A1 M1 P1 G1 F1 S1
+mobilenet-v1 0.2 1 64 15360 178483 1 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.2 1 96 34560 178483 1 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.2 3 32 4608 178413 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.2 3 48 10368 178413 0 C14 D13 A1 M1 P1 G1 F1 S1
+mobilenet-v1 0.2 3 64 18432 178413 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.2 3 96 41472 178413 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.25 1 32 4352 262808 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.25 1 48 9600 262808 2 C14 D13 A1 M1 P1 G1 F1 S1
+mobilenet-v1 0.25 1 64 16896 262808 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.25 1 96 37632 262808 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.25 3 32 6144 262816 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.25 3 48 11552 262816 1 C14 D13 A1 M1 P1 G1 F1 S1
+mobilenet-v1 0.25 3 64 24576 262816 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.25 3 96 55296 262816 0 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.5 1 32 8704 917528 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.5 1 48 19200 917528 2 C14 D13 A1 M1 P1 G1 F1 S1
+mobilenet-v1 0.5 1 64 33792 917528 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.5 1 96 75264 917528 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.5 3 32 8704 917544 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.5 3 48 19200 917544 2 C14 D13 A1 M1 P1 G1 F1 S1
+mobilenet-v1 0.5 3 64 33792 917544 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v1 0.5 3 96 75264 917544 2 C14 D13 A1 M1 G1 F1 S1
+mobilenet-v2 0.05 1 32 13056 93688 2 C35 D17 A13 M1 G1 F1 S1
+mobilenet-v2 0.05 1 48 28800 93688 2 C35 D17 A13 M1 G1 F1 S1
+mobilenet-v2 0.05 1 64 50688 93688 2 C35 D17 A13 M1 G1 F1 S1
+mobilenet-v2 0.05 1 96 112896 93688 2 C35 D17 A13 M1 G1 F1 S1
+mobilenet-v2 0.05 3 32 13056 93696 2 C35 D17 A13 M1 G1 F1 S1
+mobilenet-v2 0.05 3 48 28800 93696 2 C35 D17 A13 M1 G1 F1 S1
+mobilenet-v2 0.05 3 64 50688 93696 2 C35 D17 A13 M1 G1 F1 S1
+mobilenet-v2 0.05 3 96 112896 93696 2 C35 D17 A13 M1 G1 F1 S1
+mobilenet-v2 0.1 1 32 13056 144696 2 C35 D17 A12 M1 G1 F1 S1
+mobilenet-v2 0.1 1 48 28800 144696 2 C35 D17 A12 M1 G1 F1 S1
+mobilenet-v2 0.1 1 64 50688 144696 2 C35 D17 A12 M1 G1 F1 S1
+mobilenet-v2 0.1 1 96 112896 144696 2 C35 D17 A12 M1 G1 F1 S1
+mobilenet-v2 0.1 3 32 13056 144704 2 C35 D17 A12 M1 G1 F1 S1
+mobilenet-v2 0.1 3 48 28800 144704 2 C35 D17 A12 M1 G1 F1 S1
+mobilenet-v2 0.1 3 64 50688 144704 2 C35 D17 A12 M1 G1 F1 S1
+mobilenet-v2 0.1 3 96 112896 144704 2 C35 D17 A12 M1 G1 F1 S1
+mobilenet-v2 0.35 1 32 13056 515224 2 C35 D17 A11 M1 G1 F1 S1
+mobilenet-v2 0.35 1 48 28800 515224 2 C35 D17 A11 M1 G1 F1 S1
+mobilenet-v2 0.35 1 64 50688 515224 2 C35 D17 A11 M1 G1 F1 S1
+mobilenet-v2 0.35 1 96 112896 515224 2 C35 D17 A11 M1 G1 F1 S1
+mobilenet-v2 0.35 3 32 13056 515240 2 C35 D17 A11 M1 G1 F1 S1
+mobilenet-v2 0.35 3 48 28800 515240 2 C35 D17 A11 M1 G1 F1 S1
+mobilenet-v2 0.35 3 64 50688 515240 2 C35 D17 A11 M1 G1 F1 S1
+mobilenet-v2 0.35 3 96 112896 515240 2 C35 D17 A11 M1 G1 F1 S1
 """
 
 
