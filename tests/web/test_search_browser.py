@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from tinymlaas.enums import CandidateStatus, JobStatus
 from tinymlaas.models import Job, Search, SearchCandidate
 from web.conftest import SCREENSHOTS
+from web.test_layout_browser import ACTIONS, HEADER, OVERFLOW
 
 from conftest import ADMIN_PASSWORD, Database
 from support.factories import pattern_dataset_zip
@@ -82,4 +83,12 @@ def test_the_pareto_front_is_drawn_against_the_boards_ram(
     expect(page.locator("tr.highlight")).to_have_count(1)
     expect(page.locator("tr.highlight button")).to_be_focused()
     page.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)
+    # on a phone the page scrolls down, never sideways: wide tables scroll inside themselves
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(page.locator("#pareto-chart .main-svg").first).to_be_visible()
+    report = page.evaluate(OVERFLOW, [HEADER, ACTIONS])
+    assert report["scrollWidth"] <= report["width"], report
+    assert report["header"] == [], report
+    page.screenshot(path=str(SCREENSHOTS / "search-phone.png"), full_page=True)
     assert errors == []
