@@ -3,7 +3,7 @@ backend)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -198,3 +198,20 @@ def test_the_retention_chore_runs_when_due_and_never_with_zero_days(
     now[0] = 60.0
     chore()
     assert count() == 0
+
+
+def test_a_bridge_time_in_another_zone_counts_in_its_utc_hour() -> None:
+    received_at = datetime(2026, 12, 1, 10, 50, tzinfo=UTC)
+    india = timezone(timedelta(hours=5, minutes=30))
+    at = datetime(2026, 12, 1, 16, 10, tzinfo=india)  # 10:40 UTC
+    prediction = messages.Prediction(port="p", label="cat", scores={"cat": 1.0}, at=at)
+    received = ingest.Received(prediction, received_at)
+    assert received.ts == datetime(2026, 12, 1, 10, 40, tzinfo=UTC)
+    assert received.ts.utcoffset() == timedelta(0)
+    row = {"device_id": 1, "compiled_id": None, "ts": received.ts, "label": "cat"}
+    (hour,) = ingest.hourly_totals([{**row, "scores": {"cat": 1.0}, "latency_ms": 2.0}])
+    assert hour["hour"] == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    ahead = messages.Prediction(
+        port="p", label="cat", scores={"cat": 1.0}, at=received_at.replace(hour=11)
+    )
+    assert ingest.Received(ahead, received_at).ts == received_at

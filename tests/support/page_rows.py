@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
+from tinymlaas.devices import ingest, observation_repository
 from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.jobs import service as jobs
 from tinymlaas.models import (
@@ -24,7 +25,6 @@ from tinymlaas.models import (
     CompiledModel,
     Device,
     Installation,
-    Observation,
     TrainedModel,
     User,
 )
@@ -186,20 +186,24 @@ def device_with_install(session: Session, admin: User, compiled_id: int) -> tupl
     )
     session.add(device)
     session.flush()
+    rows = []
     for index in range(6):
         label = CLASSES[index % 3]
-        scores = {name: (0.9 if name == label else 0.05) for name in CLASSES}
-        session.add(
-            Observation(
-                device_id=device.id,
-                compiled_id=compiled_id,
-                ts=now - timedelta(seconds=10 - index),
-                label=label,
-                scores=scores,
-                latency_ms=41.5,
-                source=f"/home/lab/greenhouse-leaves/{label}/{index:04d}-a-long-file-name.png",
-            )
+        rows.append(
+            {
+                "device_id": device.id,
+                "compiled_id": compiled_id,
+                "ts": now - timedelta(seconds=10 - index),
+                "seq": index,
+                "label": label,
+                "scores": {name: (0.9 if name == label else 0.05) for name in CLASSES},
+                "latency_ms": 41.5,
+                "source": f"/home/lab/greenhouse-leaves/{label}/{index:04d}-a-long-file-name.png",
+            }
         )
+    # stored as the bridge's predictions are: the rows and their hourly aggregates
+    observation_repository.insert_observations(session, rows)
+    observation_repository.add_to_hours(session, ingest.hourly_totals(rows))
     job = jobs.create_job(session, admin, JobKind.install)
     session.add(
         Installation(owner_id=admin.id, device_id=device.id, compiled_id=compiled_id, job_id=job.id)

@@ -212,6 +212,12 @@ def test_the_device_page_shows_the_installed_models_latency_estimate_beside_the_
         " cortex-m4" in shown[estimated]
     )
     assert "Latency (estimate)" not in shown[plain]
+    # its predictions per hour, from the aggregates (the latest rows are drawn by the script)
+    assert '"total": 6' in shown[plain]
+    assert re.search(
+        r"\d{2}:00 6 bright-stripes 2 · dark-squares 2 · left-gradient 2 41\.5 ms 90\.0%",
+        shown[plain],
+    ), shown[plain][-600:]
 
 
 def test_a_job_has_its_own_page(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -30,11 +30,12 @@ class Received:
 
     @property
     def ts(self) -> datetime:
-        """When the board made it: the bridge's time, unless it is ahead of the server's."""
+        """When the board made it: the bridge's time (in UTC, so that hours are UTC hours),
+        unless it is ahead of the server's."""
         at = self.message.at
         if at is None or at.tzinfo is None or at > self.received_at:
             return self.received_at
-        return at
+        return at.astimezone(UTC)
 
 
 @dataclass
