@@ -211,6 +211,15 @@ def list_images(
 ) -> tuple[list[Image], int]:
     if folder is None and label is None and split is None:
         return paginate(session, _IMAGES, offset, limit, {"dataset_id": dataset_id})
+    conditions = _image_filters(dataset_id, folder, label, split)
+    query = select(Image).where(*conditions).order_by(Image.folder, Image.name, Image.id)
+    return paginate(session, query, offset, limit)
+
+
+def _image_filters(
+    dataset_id: int, folder: str | None, label: str | None, split: str | None
+) -> list[ColumnElement[bool]]:
+    """The WHERE of an image list: the dataset, and each filter given."""
     conditions: list[ColumnElement[bool]] = [Image.dataset_id == dataset_id]
     if folder is not None:
         conditions.append(Image.folder == folder)
@@ -218,8 +227,7 @@ def list_images(
         conditions.append(Image.label == label)
     if split is not None:
         conditions.append(Image.split == split)
-    query = select(Image).where(*conditions).order_by(Image.folder, Image.name, Image.id)
-    return paginate(session, query, offset, limit)
+    return conditions
 
 
 def get_dataset_row(connection: Connection, owner_id: int, dataset_id: int) -> Row[Any] | None:
@@ -256,13 +264,7 @@ def list_image_rows(
     """`list_images` as Core rows on a plain connection (the hot read of the API)."""
     if folder is None and label is None and split is None:
         return paginate_rows(connection, _IMAGE_ROWS, offset, limit, {"dataset_id": dataset_id})
-    conditions: list[ColumnElement[bool]] = [Image.dataset_id == dataset_id]
-    if folder is not None:
-        conditions.append(Image.folder == folder)
-    if label is not None:
-        conditions.append(Image.label == label)
-    if split is not None:
-        conditions.append(Image.split == split)
+    conditions = _image_filters(dataset_id, folder, label, split)
     query = select(Image.__table__).where(*conditions).order_by(*_IMAGE_ORDER)
     return paginate_rows(connection, query, offset, limit)
 

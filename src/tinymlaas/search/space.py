@@ -143,8 +143,12 @@ def assess(
     channels = channels_of(spec.color_mode)
     size = spec.input_size
     estimate = catalog.estimate(spec.architecture, spec.alpha, size, size, channels, num_classes)
-    figures = c_engine_figures.figures(spec.architecture, spec.alpha, size, channels, num_classes)
-    if engine == "c" and figures is not None:
+    figures = (
+        c_engine_figures.figures(spec.architecture, spec.alpha, size, channels, num_classes)
+        if engine == "c"
+        else None
+    )
+    if figures is not None:
         verdict = footprint.fit_c(
             board,
             weights_bytes=figures.weights_bytes,
