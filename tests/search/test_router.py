@@ -73,6 +73,11 @@ def test_bad_searches_are_refused_with_the_reason(client: TestClient) -> None:
     )
     assert nothing_fits.status_code == 400
     assert "no candidate fits" in nothing_fits.json()["detail"]
+    epochs = client.post(
+        "/api/v1/searches", json=search_body(dataset_id, first_epochs=4, max_epochs=3)
+    )
+    assert epochs.status_code == 422
+    assert "max_epochs (3) is less than first_epochs (4)" in epochs.text
     missing = client.post("/api/v1/searches", json=search_body(999))
     assert missing.status_code == 404
     # nothing was half stored

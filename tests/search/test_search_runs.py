@@ -86,6 +86,7 @@ def test_a_search_recommends_a_measured_fitting_model(
         "input_sizes": [32],
         "color_modes": ["grayscale"],
         "first_epochs": 1,
+        "max_epochs": 4,
         "batch_size": 8,
     }
     accepted = client.post("/api/v1/searches", json=body).json()
@@ -93,12 +94,13 @@ def test_a_search_recommends_a_measured_fitting_model(
     assert search["status"] == "succeeded", search
     candidates = {c["id"]: c for c in search["candidates"]}
     assert len(candidates) == 3
-    # rung 0: all three for 1 epoch; the best third (one) went on to 3 epochs in all
+    # rung 0: all three for 1 epoch; the best third (one) went on to 3 epochs in all; then,
+    # alone, on towards the next rung's 9 while the budget lasts, but only to the cap of 4
     statuses = sorted(c["status"] for c in candidates.values())
     assert statuses == ["eliminated", "eliminated", "recommended"]
     best = candidates[search["recommended_id"]]
-    assert best["epochs_trained"] == 3
-    assert best["rung"] == 1
+    assert best["epochs_trained"] == 4
+    assert best["rung"] == 2
     assert all(c["epochs_trained"] == 1 for c in candidates.values() if c is not best)
     assert best["measured_ram_bytes"] <= search["ram_limit_bytes"]
     assert best["measured_flash_bytes"] <= search["flash_limit_bytes"]
@@ -132,6 +134,7 @@ def test_one_request_compiles_a_candidate_and_installs_it_on_a_device(
         "color_modes": ["grayscale"],
         "max_candidates": 2,
         "first_epochs": 1,
+        "max_epochs": 3,
         "batch_size": 8,
     }
     started = client.post("/api/v1/searches", json=body)

@@ -105,6 +105,51 @@ def test_rungs_triple_their_epochs_until_one_is_left_or_the_cap() -> None:
     assert halving.should_continue(3, 2, 0)
     assert not halving.should_continue(1, 2, 0)
     assert not halving.should_continue(5, 30, 0)
+    assert not halving.should_continue(3, 2, 0, max_epochs=5)
+
+
+def test_the_best_alone_trains_on_for_what_the_budget_holds_less_the_compile() -> None:
+    common = {"epochs_trained": 6, "target_epochs": 18, "max_epochs": 60}
+    # 100 s left of 600, less a 30 s reserve: 7 epochs of 10 s
+    assert (
+        halving.extension_epochs(
+            **common, seconds_per_epoch=10, elapsed_seconds=500, budget_seconds=600
+        )
+        == 7
+    )
+    # plenty of time: up to the next rung's 18 in all, never over the cap
+    assert (
+        halving.extension_epochs(
+            **common, seconds_per_epoch=1, elapsed_seconds=0, budget_seconds=3600
+        )
+        == 12
+    )
+    capped = common | {"max_epochs": 8}
+    assert (
+        halving.extension_epochs(
+            **capped, seconds_per_epoch=1, elapsed_seconds=0, budget_seconds=3600
+        )
+        == 2
+    )
+    # nothing fits, the cap is reached, or the pace is unknown: no extension
+    assert (
+        halving.extension_epochs(
+            **common, seconds_per_epoch=10, elapsed_seconds=565, budget_seconds=600
+        )
+        == 0
+    )
+    assert halving.extension_epochs(
+        **(common | {"max_epochs": 6}), seconds_per_epoch=1, elapsed_seconds=0,
+        budget_seconds=3600,
+    ) == 0  # fmt: skip
+    assert (
+        halving.extension_epochs(
+            **common, seconds_per_epoch=0, elapsed_seconds=0, budget_seconds=3600
+        )
+        == 0
+    )
+    assert halving.compile_reserve(1800) == 90
+    assert halving.compile_reserve(60) == 15
 
 
 def test_the_next_rung_starts_only_if_it_ends_inside_the_budget() -> None:

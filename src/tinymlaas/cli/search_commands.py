@@ -78,6 +78,7 @@ def start(
     color: Annotated[list[str] | None, typer.Option(help="grayscale and/or rgb.")] = None,
     max_candidates: Annotated[int, typer.Option(help="Candidates of the first rung.")] = 12,
     first_epochs: Annotated[int, typer.Option(help="Epochs of the first rung.")] = 2,
+    max_epochs: Annotated[int, typer.Option(help="Most epochs a candidate trains.")] = 60,
     weights: Annotated[
         list[str] | None,
         typer.Option(help="none, imagenet or a base id (see tinymlaas weights list); repeat"),
@@ -96,6 +97,7 @@ def start(
         "seed": seed,
         "max_candidates": max_candidates,
         "first_epochs": first_epochs,
+        "max_epochs": max_epochs,
     }
     optional = {
         "max_latency_ms": max_latency,

@@ -139,7 +139,7 @@ def _advance_training(
         keep = halving.survivors(results, request.objective)
         added = _rung_epochs_added(request.first_epochs, search.rung + 1)
         if halving.should_continue(
-            len(members), request.first_epochs, search.rung
+            len(members), request.first_epochs, search.rung, request.max_epochs
         ) and halving.next_rung_fits(
             rung_seconds=_seconds_since(search.rung_started_at),
             rung_epochs_trained=this_rung * len(members),
@@ -147,10 +147,52 @@ def _advance_training(
             elapsed_seconds=elapsed,
             budget_seconds=budget,
         ):
-            _next_rung(session, owner, search, members, {r.id for r in keep}, added, settings)
+            _next_rung(session, search, members, {r.id for r in keep}, added, settings)
             _say(session, search, job, f"rung {search.rung}: {len(keep)} candidate(s) training")
             return
+        best = next(row for row in members if row.id == keep[0].id)
+        if _extend_best(session, search, request, members, best, elapsed, settings):
+            label = service.candidate_read(best).label
+            _say(session, search, job, f"rung {search.rung}: the best, {label}, trains on")
+            return
     _start_compiling(session, owner, search, job, rows)
+
+
+def _extend_best(
+    session: Session,
+    search: Search,
+    request: SearchCreate,
+    members: list[SearchCandidate],
+    best: SearchCandidate,
+    elapsed: float,
+    settings: Settings,
+) -> bool:
+    """When halving has ended, spend what the budget has left on the best candidate alone
+    (towards the next rung's epochs, at its own pace); False when not even one epoch fits."""
+    epochs = halving.extension_epochs(
+        epochs_trained=best.epochs_trained,
+        target_epochs=halving.rung_epochs(request.first_epochs, search.rung + 1),
+        max_epochs=request.max_epochs,
+        seconds_per_epoch=_seconds_per_epoch(session, best),
+        elapsed_seconds=elapsed,
+        budget_seconds=request.time_budget_minutes * 60,
+    )
+    if epochs <= 0:
+        return False
+    why = "only the best trains on: another rung of the best third would not end in time"
+    _next_rung(session, search, members, {best.id}, epochs, settings, why)
+    return True
+
+
+def _seconds_per_epoch(session: Session, row: SearchCandidate) -> float:
+    """Wall time per epoch of the candidate's last training job (0 when unknown)."""
+    model = session.get(TrainedModel, row.model_id) if row.model_id is not None else None
+    if model is None or model.job_id is None:
+        return 0.0
+    job = session.get(Job, model.job_id)
+    if job is None or job.started_at is None or job.finished_at is None:
+        return 0.0
+    return (job.finished_at - job.started_at).total_seconds() / max(1, model.config.epochs)
 
 
 def _rung_epochs_added(first_epochs: int, rung: int) -> int:
@@ -160,13 +202,14 @@ def _rung_epochs_added(first_epochs: int, rung: int) -> int:
 
 def _next_rung(
     session: Session,
-    owner: User,
     search: Search,
     members: list[SearchCandidate],
     keep: set[int],
     epochs: int,
     settings: Settings,
+    why: str = "not in the best third",
 ) -> None:
+    owner = session.get_one(User, search.owner_id)
     search.rung += 1
     search.rung_started_at = utcnow()
     for row in members:
@@ -175,8 +218,7 @@ def _next_rung(
         else:
             row.status = CandidateStatus.eliminated
             row.reason = (
-                f"rung {search.rung - 1}: not in the best third"
-                f" (validation accuracy {row.val_accuracy or 0:.3f})"
+                f"rung {search.rung - 1}: {why} (validation accuracy {row.val_accuracy or 0:.3f})"
             )
 
 

@@ -2,7 +2,10 @@
 
 Rung 0 trains every candidate for `first_epochs`; after each rung the best third (rounded up)
 continue, each training to three times the epochs of the rung before, until one is left, the
-epoch cap is reached, or the next rung would not finish inside the time budget.
+epoch cap is reached, or the next rung would not finish inside the time budget. Then the best
+alone goes on (`extension_epochs`) for as many epochs as the rest of the budget holds at its
+own pace — up to the next rung's epochs, never over the cap — so the budget the user gave is
+spent on the model they get, and a little is kept for its compile.
 """
 
 from __future__ import annotations
@@ -69,9 +72,32 @@ def next_rung_fits(
     return elapsed_seconds + expected <= budget_seconds
 
 
-def should_continue(count: int, first_epochs: int, rung: int) -> bool:
+def should_continue(count: int, first_epochs: int, rung: int, max_epochs: int = MAX_EPOCHS) -> bool:
     """More than one candidate is left and the next rung stays under the epoch cap."""
-    return count > 1 and rung_epochs(first_epochs, rung + 1) <= MAX_EPOCHS
+    return count > 1 and rung_epochs(first_epochs, rung + 1) <= max_epochs
+
+
+def compile_reserve(budget_seconds: float) -> float:
+    """Seconds of the budget an extension leaves for compiling the recommendation."""
+    return min(max(30.0, 0.05 * budget_seconds), 0.25 * budget_seconds)
+
+
+def extension_epochs(
+    *,
+    epochs_trained: int,
+    target_epochs: int,
+    max_epochs: int,
+    seconds_per_epoch: float,
+    elapsed_seconds: float,
+    budget_seconds: float,
+) -> int:
+    """Epochs the best candidate alone trains next: towards `target_epochs` (the next rung's)
+    and the cap, as many as end inside the budget less the compile's reserve; 0 for none."""
+    wanted = min(target_epochs, max_epochs) - epochs_trained
+    if wanted <= 0 or seconds_per_epoch <= 0:
+        return 0
+    left = budget_seconds - compile_reserve(budget_seconds) - elapsed_seconds
+    return max(0, min(wanted, int(left // seconds_per_epoch)))
 
 
 def pareto_front(results: Sequence[Result]) -> list[int]:

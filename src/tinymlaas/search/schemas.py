@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tinymlaas.contracts import ColorMode, Engine, PretrainedSource, Weights
 from tinymlaas.enums import CandidateStatus, JobStatus
 from tinymlaas.params import IdField
+from tinymlaas.search.halving import MAX_EPOCHS
 
 Objective = Literal["accuracy", "accuracy_per_ms"]
 WeightsChoice = PretrainedSource | IdField
@@ -44,6 +45,13 @@ class SearchCreate(BaseModel):
     first_epochs: int = Field(
         default=2, ge=1, le=20, description="epochs of the first rung; each rung trains 3×"
     )
+    max_epochs: int = Field(
+        default=MAX_EPOCHS,
+        ge=1,
+        le=1000,
+        description="most epochs a candidate trains in all; the best goes on towards it while"
+        " the time budget lasts",
+    )
     batch_size: int = Field(default=32, ge=1, le=1024)
     weights: WeightsChoice | WeightsList = Field(
         default="none",
@@ -52,6 +60,14 @@ class SearchCreate(BaseModel):
         " the weights cannot start (cnn-small with 'imagenet', another backbone than the"
         " base's) trains from random weights",
     )
+
+    @model_validator(mode="after")
+    def _epochs_in_order(self) -> SearchCreate:
+        if self.max_epochs < self.first_epochs:
+            raise ValueError(
+                f"max_epochs ({self.max_epochs}) is less than first_epochs ({self.first_epochs})"
+            )
+        return self
 
     def weights_options(self) -> list[Weights]:
         """The weights to search over, each once, in the order given."""
