@@ -24,6 +24,15 @@ def _microseconds(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} µs"
 
 
+def _answered(report: Json) -> str:
+    unsent = report.get("not_sent") or 0
+    return (
+        f"{report['answered']} ({report['timeouts']} timeouts, {report['errors']} errors"
+        + (f", [bold red]{unsent} not sent[/]" if unsent else "")
+        + ")"
+    )
+
+
 def print_report(test: Json) -> None:
     """The report of a finished test: figures, classes, confusion, disagreeing images."""
     report: Json | None = test["report"]
@@ -46,11 +55,7 @@ def print_report(test: Json) -> None:
                 ("host agreement", f"[{colour}]{percent(agreement['top1'])} identical top-1[/]"),
                 ("scores within one step", percent(agreement["scores_within_one_step"])),
                 ("identical outputs", percent(agreement["identical_outputs"])),
-                (
-                    "answered",
-                    f"{report['answered']} ({report['timeouts']} timeouts,"
-                    f" {report['errors']} errors)",
-                ),
+                ("answered", _answered(report)),
                 (
                     "latency p50 / p95 / max",
                     " / ".join(_microseconds(latency[name]) for name in ("p50", "p95", "max")),
@@ -63,6 +68,8 @@ def print_report(test: Json) -> None:
             ]
         )  # fmt: skip
     )
+    if report.get("stopped"):
+        console.print(f"[bold red]Stopped early: {escape(report['stopped'])}[/]")
     classes = table(text("label", 24), key("images"), key("device"), key("host int8"))
     for row in report["per_class"]:
         classes.add_row(
