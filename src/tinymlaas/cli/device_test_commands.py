@@ -14,6 +14,7 @@ from tinymlaas.cli.formatting import Json, details, key, moment, percent, table,
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import logged_in_client
 from tinymlaas.cli.options import AsJson, Watch
+from tinymlaas.contracts import TestSplit
 
 TestId = Annotated[int, typer.Argument(help="The device test's id (see tinymlaas devices tests).")]
 # Disagreeing images printed (the report lists up to 200, the page shows them all).
@@ -117,7 +118,9 @@ def start_device_test(
         int | None,
         typer.Option("--dataset", help="The dataset (default: the model's training set)."),
     ] = None,
-    split: Annotated[str, typer.Option("--split", help="validation, test or all.")] = "validation",
+    split: Annotated[
+        TestSplit, typer.Option("--split", help="The held-out validation or test images, or all.")
+    ] = "validation",
     limit: Annotated[
         int | None, typer.Option("--limit", help="At most this many images, spread evenly.")
     ] = None,

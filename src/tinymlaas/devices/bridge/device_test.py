@@ -126,7 +126,12 @@ def _wait_answer(transport: Transport, reader: StreamReader, seq: int, timeout: 
 
 
 def _send(
-    transport: Transport, reader: StreamReader, seq: int, tensor: bytes, timeout: float, retries: int
+    transport: Transport,
+    reader: StreamReader,
+    seq: int,
+    tensor: bytes,
+    timeout: float,
+    retries: int,
 ) -> tuple[Answer, int]:
     """Send one tensor (once more per TERR, up to `retries`): its answer and the bytes sent."""
     frame = encode_frame(TENSOR, seq, tensor)
