@@ -20,6 +20,8 @@ QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
 # "tflm": the TFLite-Micro interpreter runs model.tflite; "c": the model compiled to plain C99.
 Engine = Literal["tflm", "c"]
 ENGINES: tuple[Engine, ...] = get_args(Engine)
+# The images a device test sends: the model's held-out validation or test images, or all.
+TestSplit = Literal["validation", "test", "all"]
 
 
 # Where a training's weights start: random ("none"), Keras's ImageNet weights, or the id of a

@@ -22,7 +22,12 @@ from devices.test_virtual_c import CCompiled, c_compiled, compiled, install  # n
 from tinymlaas.compiling import litert
 from tinymlaas.compiling.quantize import quantize_input, tensor_info
 from tinymlaas.devices import messages
-from tinymlaas.devices.bridge.device_test import TensorFeed, run_device_test, stream_tensors
+from tinymlaas.devices.bridge.device_test import (
+    UNANSWERED_LIMIT,
+    TensorFeed,
+    run_device_test,
+    stream_tensors,
+)
 from tinymlaas.devices.bridge.transports import SerialTransport, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice, load_camera
 from tinymlaas.hardware.serial_frames import TENSOR, StreamReader, encode_frame
@@ -199,6 +204,58 @@ def test_damaged_frames_are_refused_by_the_board_and_sent_again(
     ).tolist()
     # A third of the frames went twice.
     assert run.bytes_sent > len(tensors) * (SIZE * SIZE + 15)
+
+
+class HangingTransport(SerialTransport):
+    """The link to a board that, once told to, hangs after `answered` more frames: nothing
+    written after them reaches it."""
+
+    answered: int | None = None
+    writes = 0
+
+    def hang_after(self, answered: int) -> None:
+        self.answered, self.writes = answered, 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        if self.answered is None or self.writes <= self.answered:
+            super().write(data)
+
+
+@pytest.mark.parametrize("answered", [7, 0])
+def test_a_board_that_stops_answering_ends_the_test_promptly_with_every_image_counted(
+    compiled: Compiled,  # noqa: F811
+    installed: VirtualDevice,
+    camera_folder: Path,  # noqa: F811
+    answered: int,
+) -> None:
+    tensors = held_out(compiled, camera_folder, repeat=4)
+    timeout = 0.3
+    started = time.monotonic()
+    with HangingTransport(installed.port) as transport:
+        assert handshake(transport) is not None
+        transport.hang_after(answered)
+        run = stream_tensors(
+            transport, iter(feed_of(tensors).tensors(threading.Event())), timeout,
+            threading.Event(), lambda done: None,
+        )  # fmt: skip
+    elapsed = time.monotonic() - started
+    unsent = len(tensors) - answered - UNANSWERED_LIMIT
+    assert unsent > 30
+    assert [answer.status for answer in run.answers] == (
+        ["ok"] * answered + ["timeout"] * UNANSWERED_LIMIT + ["not_sent"] * unsent
+    )
+    # Nothing more went to the board once it had left five images in a row unanswered.
+    assert transport.writes == answered + UNANSWERED_LIMIT
+    # Waiting out every image would take len(tensors) × 0.3 s = 14 s.
+    assert elapsed < UNANSWERED_LIMIT * timeout + 3, elapsed
+    reason = (
+        f"the board stopped answering after image {answered}" if answered
+        else "the board never answered"
+    )  # fmt: skip
+    assert {answer.error for answer in run.answers[-unsent:]} == {
+        f"{reason} ({UNANSWERED_LIMIT} images in a row without an answer, the rest not sent)"
+    }
 
 
 def test_the_board_resynchronises_after_noise_and_cut_frames(

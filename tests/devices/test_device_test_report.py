@@ -48,3 +48,25 @@ def test_a_limit_spreads_the_images_over_the_whole_split() -> None:
     assert spread(list(range(10)), 5) == [0, 2, 4, 6, 8]
     assert spread([1, 2], 5) == [1, 2]
     assert spread([1, 2, 3], None) == [1, 2, 3]
+
+
+def test_images_not_sent_to_a_hung_board_count_as_wrong_and_the_report_says_why() -> None:
+    reason = "the board stopped answering after image 1 (5 images in a row …)"
+    answers = [
+        {"status": "ok", "scores": [9, 0, 0], "latency_us": 100},
+        {"status": "timeout", "error": "no answer within 2 s"},
+        {"status": "not_sent", "error": reason},
+        {"status": "not_sent", "error": reason},
+    ]
+    host = [[9, 0, 0], [0, 9, 0], [0, 0, 9], [0, 0, 9]]
+    report = build_report(CLASSES, [0, 1, 2, 2], [1, 2, 3, 4], host, answers, 1.0, 100)
+    assert (report.images, report.answered, report.timeouts, report.errors) == (4, 1, 1, 0)
+    assert (report.not_sent, report.stopped) == (2, reason)
+    assert report.device_accuracy == report.agreement.top1 == 0.25
+    assert report.confusion[2] == [0, 0, 0, 2]
+    assert [(d.image_id, d.status) for d in report.disagreements[1:]] == [
+        (3, "not_sent"),
+        (4, "not_sent"),
+    ]
+    every = build_report(CLASSES, [0], [1], [[9, 0, 0]], answers[:1], 1.0, 100)
+    assert (every.not_sent, every.stopped) == (0, None)

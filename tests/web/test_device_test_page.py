@@ -78,6 +78,25 @@ def test_a_board_that_agrees_says_so(app_client: TestClient, database: Database)
     assert "On the device 100.0%" in words
 
 
+STOPPED = "the board stopped answering after image 1 (5 images in a row without an answer, …)"
+HUNG_BOARD_ANSWERS: list[dict[str, object]] = [
+    {"status": "ok", "scores": [10, -10], "latency_us": 900},
+    {"status": "timeout", "error": "no answer within 2 s"},
+    {"status": "not_sent", "error": STOPPED},
+]
+
+
+def test_a_board_that_stopped_answering_says_after_which_image(
+    app_client: TestClient, database: Database
+) -> None:
+    log_in(app_client)
+    compiled_id = compiled_tested_on_a_board(database, HUNG_BOARD_ANSWERS)
+    words = text_of(app_client.get(f"/compiled/{compiled_id}", headers=HTML).text)
+    assert f"Stopped early: {STOPPED}; the 1 images not sent count as wrong." in words
+    assert "1 answered, 1 timeouts, 0 errors, 1 not sent" in words
+    assert "On the device 33.3%" in words
+
+
 def test_the_form_starts_a_test_and_shows_why_it_is_refused(
     app_client: TestClient, database: Database
 ) -> None:

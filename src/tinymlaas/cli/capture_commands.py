@@ -14,6 +14,8 @@ from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import logged_in_client
 from tinymlaas.cli.options import AsJson, Watch
 
+MAX_FRAMES = 1000  # what one capture may ask for (the API's limit)
+
 
 @devices_app.command("capture")
 def capture(
@@ -22,7 +24,9 @@ def capture(
     folder: Annotated[
         str, typer.Option("--folder", help="The folder (its label) the frames go into.")
     ],
-    count: Annotated[int, typer.Option("--count", help="How many frames.")] = 10,
+    count: Annotated[
+        int, typer.Option("--count", min=1, max=MAX_FRAMES, help="How many frames.")
+    ] = 10,
     interval_ms: Annotated[
         int, typer.Option("--interval-ms", help="Milliseconds between two frames.")
     ] = 1000,

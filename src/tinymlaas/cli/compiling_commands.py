@@ -65,7 +65,34 @@ def boards() -> None:
     console.print(listed)
 
 
-def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Json]) -> Table:
+def _device_row(compiled: Json, tested: Json | None) -> list[tuple[str, str]]:
+    """The latest device test's figures beside the host's, as the compiled page shows them."""
+    if compiled["quantization"] != "int8":
+        return []
+    if tested is None:
+        return [
+            (
+                "On the device",
+                "not tested on a device: install it, then tinymlaas devices test DEVICE_ID"
+                f" --compiled {compiled['id']}",
+            )
+        ]
+    report: Json = tested["report"]
+    top1 = report["agreement"]["top1"]
+    colour = "green" if report["disagreement_count"] == 0 else "bold red"
+    return [
+        (
+            "On the device",
+            f"{percent(report['device_accuracy'])} ({report['images']} images on device"
+            f" {tested['device_id']}) · [{colour}]{percent(top1)} top-1 agreement with int8[/]"
+            f" · tinymlaas devices test-report {tested['id']}",
+        )
+    ]
+
+
+def _compiled_view(
+    compiled: Json, boards_by_id: dict[str, Json], files: list[Json], tested: Json | None
+) -> Table:
     board = boards_by_id.get(compiled["board"])
     board_name = f"{escape(board['name'])} ({compiled['board']})" if board else compiled["board"]
     rows = [
@@ -99,6 +126,7 @@ def _compiled_view(compiled: Json, boards_by_id: dict[str, Json], files: list[Js
             + (f" · C {percent(accuracy.get('c'))}" if "c" in accuracy else "")
             + f" ({accuracy.get('images', 0)} held-out images)",
         ),
+        *_device_row(compiled, tested),
         (
             "Input",
             f"{'×'.join(str(n) for n in tensor.get('shape', []))} {tensor.get('dtype', '')}, "
@@ -146,10 +174,18 @@ def _c_engine_rows(compiled: Json) -> list[tuple[str, str]]:
     return rows
 
 
+def _latest_device_test(api: MlClient, compiled_id: int) -> Json | None:
+    """The compiled model's latest device test with a report (newest first from the API)."""
+    tests = api.list_device_tests({"compiled_id": compiled_id})
+    return next((test for test in tests if test["report"] is not None), None)
+
+
 def _print_compiled(api: MlClient, compiled: Json) -> None:
     boards_by_id = {board["id"]: board for board in api.list_boards()}
-    files = api.compiled_files(compiled["id"]) if compiled["status"] == JobStatus.succeeded else []
-    console.print(_compiled_view(compiled, boards_by_id, files))
+    succeeded = compiled["status"] == JobStatus.succeeded
+    files = api.compiled_files(compiled["id"]) if succeeded else []
+    tested = _latest_device_test(api, compiled["id"]) if succeeded else None
+    console.print(_compiled_view(compiled, boards_by_id, files, tested))
 
 
 def compile_model(

@@ -14,6 +14,7 @@ from tinymlaas.cli.formatting import Json, details, key, moment, percent, table,
 from tinymlaas.cli.job_watch import end_unless_succeeded, follow_job
 from tinymlaas.cli.ml_client import logged_in_client
 from tinymlaas.cli.options import AsJson, Watch
+from tinymlaas.contracts import TestSplit
 
 TestId = Annotated[int, typer.Argument(help="The device test's id (see tinymlaas devices tests).")]
 # Disagreeing images printed (the report lists up to 200, the page shows them all).
@@ -22,6 +23,15 @@ SHOWN_DISAGREEMENTS = 20
 
 def _microseconds(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} µs"
+
+
+def _answered(report: Json) -> str:
+    unsent = report.get("not_sent") or 0
+    return (
+        f"{report['answered']} ({report['timeouts']} timeouts, {report['errors']} errors"
+        + (f", [bold red]{unsent} not sent[/]" if unsent else "")
+        + ")"
+    )
 
 
 def print_report(test: Json) -> None:
@@ -46,11 +56,7 @@ def print_report(test: Json) -> None:
                 ("host agreement", f"[{colour}]{percent(agreement['top1'])} identical top-1[/]"),
                 ("scores within one step", percent(agreement["scores_within_one_step"])),
                 ("identical outputs", percent(agreement["identical_outputs"])),
-                (
-                    "answered",
-                    f"{report['answered']} ({report['timeouts']} timeouts,"
-                    f" {report['errors']} errors)",
-                ),
+                ("answered", _answered(report)),
                 (
                     "latency p50 / p95 / max",
                     " / ".join(_microseconds(latency[name]) for name in ("p50", "p95", "max")),
@@ -63,6 +69,8 @@ def print_report(test: Json) -> None:
             ]
         )  # fmt: skip
     )
+    if report.get("stopped"):
+        console.print(f"[bold red]Stopped early: {escape(report['stopped'])}[/]")
     classes = table(text("label", 24), key("images"), key("device"), key("host int8"))
     for row in report["per_class"]:
         classes.add_row(
@@ -110,7 +118,9 @@ def start_device_test(
         int | None,
         typer.Option("--dataset", help="The dataset (default: the model's training set)."),
     ] = None,
-    split: Annotated[str, typer.Option("--split", help="validation, test or all.")] = "validation",
+    split: Annotated[
+        TestSplit, typer.Option("--split", help="The held-out validation or test images, or all.")
+    ] = "validation",
     limit: Annotated[
         int | None, typer.Option("--limit", help="At most this many images, spread evenly.")
     ] = None,

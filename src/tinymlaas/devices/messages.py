@@ -288,9 +288,10 @@ class DeviceTestProgress(Message):
 
 class DeviceTestAnswer(Message):
     """What the board said about one image: `ok` with its raw int8 outputs and latency,
-    `timeout` (no answer in time) or `error` (its TERR message, or why it was not sent)."""
+    `timeout` (no answer in time), `error` (its TERR message, or why the link failed) or
+    `not_sent` (the board had stopped answering: `error` says after which image)."""
 
-    status: Literal["ok", "timeout", "error"]
+    status: Literal["ok", "timeout", "error", "not_sent"]
     scores: list[int] = []
     latency_us: int | None = None
     error: str | None = None

@@ -5,6 +5,9 @@ streams them to the board one TENSOR frame at a time (stop and wait: a board's U
 holds a few dozen bytes, so it cannot take the next image while it computes) and collects each
 answer. An image the board answers with TERR is sent once more (the frame may have been
 damaged on the way); an image it does not answer within the timeout is recorded as such.
+A board that leaves UNANSWERED_LIMIT images in a row unanswered has stopped answering: the
+bridge sends it nothing more and records each image left as `not_sent`, with that reason, so a
+hung board ends its test in seconds rather than a timeout per image.
 Nothing is skipped: there is one answer per tensor, in order.
 """
 
@@ -27,7 +30,12 @@ from tinymlaas.devices.bridge.transports import (
 from tinymlaas.hardware.serial_frames import TENSOR, StreamReader, encode_frame
 from tinymlaas.hardware.serial_protocol import TensorError, TensorResult
 
-AnswerStatus = Literal["ok", "timeout", "error"]
+AnswerStatus = Literal["ok", "timeout", "error", "not_sent"]
+# Images in a row without an answer after which the board counts as hung. One lost frame or
+# a reply cut by noise costs one timeout and the next image is answered again; five in a row
+# (10 s at the default 2 s timeout) is a board that no longer runs its sketch, and waiting out
+# the rest would cost a timeout for each of them (2,000 images: over an hour).
+UNANSWERED_LIMIT = 5
 # Images the server may still be sending: how long the runner waits for the next chunk.
 CHUNK_WAIT_SECONDS = 60.0
 CHUNK_POLL_SECONDS = 0.2
@@ -117,6 +125,37 @@ def _wait_answer(transport: Transport, reader: StreamReader, seq: int, timeout: 
     return Answer("timeout", error=f"no answer within {timeout:g} s")
 
 
+def _send(
+    transport: Transport,
+    reader: StreamReader,
+    seq: int,
+    tensor: bytes,
+    timeout: float,
+    retries: int,
+) -> tuple[Answer, int]:
+    """Send one tensor (once more per TERR, up to `retries`): its answer and the bytes sent."""
+    frame = encode_frame(TENSOR, seq, tensor)
+    answer, sent = Answer("timeout"), 0
+    for _ in range(retries + 1):
+        try:
+            transport.write(frame)
+        except TransportError as error:
+            return Answer("error", error=str(error)), sent
+        sent += len(frame)
+        answer = _wait_answer(transport, reader, seq, timeout)
+        if answer.status != "error":
+            break
+    return answer, sent
+
+
+def _hung_reason(before: int) -> str:
+    """Why the images after a hang were not sent; `before`: images sent before the silence."""
+    silence = f"{UNANSWERED_LIMIT} images in a row without an answer, the rest not sent"
+    if before == 0:
+        return f"the board never answered ({silence})"
+    return f"the board stopped answering after image {before} ({silence})"
+
+
 def stream_tensors(
     transport: Transport,
     tensors: Iterator[bytes],
@@ -125,26 +164,25 @@ def stream_tensors(
     progress: Callable[[int], None],
     retries: int = 1,
 ) -> TensorRun:
-    """Send each tensor, wait for its answer; one answer per tensor whatever happens."""
+    """Send each tensor, wait for its answer; one answer per tensor whatever happens. After
+    UNANSWERED_LIMIT timeouts in a row the rest are not sent, each recorded as `not_sent`."""
     reader = StreamReader(max_payload=0)
     run = TensorRun()
     started = time.monotonic()
+    unanswered = 0
+    hung: Answer | None = None
     for seq, tensor in enumerate(tensors):
         if stop.is_set():
             run.stopped = True
             break
-        frame = encode_frame(TENSOR, seq, tensor)
-        answer = Answer("timeout")
-        for _ in range(retries + 1):
-            try:
-                transport.write(frame)
-            except TransportError as error:
-                answer = Answer("error", error=str(error))
-                break
-            run.bytes_sent += len(frame)
-            answer = _wait_answer(transport, reader, seq, timeout)
-            if answer.status != "error":
-                break
+        if hung is not None:
+            answer = hung
+        else:
+            answer, sent = _send(transport, reader, seq, tensor, timeout, retries)
+            run.bytes_sent += sent
+            unanswered = unanswered + 1 if answer.status == "timeout" else 0
+            if unanswered >= UNANSWERED_LIMIT:
+                hung = Answer("not_sent", error=_hung_reason(seq + 1 - UNANSWERED_LIMIT))
         run.answers.append(answer)
         progress(len(run.answers))
     run.seconds = time.monotonic() - started

@@ -1,7 +1,8 @@
 """What a device test shows: the board's accuracy and its agreement with the host (pure).
 
-Every image counts: one the board did not answer (timeout) or refused (error) is a wrong
-prediction and a disagreement with the host, never left out of a figure.
+Every image counts: one the board did not answer (timeout), refused (error) or was not sent
+because the board had stopped answering (not_sent) is a wrong prediction and a disagreement
+with the host, never left out of a figure.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class DeviceTestReport(BaseModel):
     answered: int
     timeouts: int
     errors: int
+    not_sent: int = 0
+    # Why the bridge stopped sending before the last image (the board stopped answering).
+    stopped: str | None = None
     device_accuracy: float | None
     host_accuracy: float | None
     per_class: list[ClassRow]
@@ -145,11 +149,14 @@ def build_report(
     per_class_images = confusion.sum(axis=1)
     answered = len(tally.latencies)
     timeouts = sum(answer.get("status") == "timeout" for answer in answers)
+    unsent = [answer for answer in answers if answer.get("status") == "not_sent"]
     return DeviceTestReport(
         images=total,
         answered=answered,
         timeouts=timeouts,
-        errors=total - answered - timeouts,
+        errors=total - answered - timeouts - len(unsent),
+        not_sent=len(unsent),
+        stopped=unsent[0].get("error") if unsent else None,
         device_accuracy=_fraction(int(np.trace(confusion[:, :width])), total),
         host_accuracy=_fraction(int(tally.host_correct.sum()), total),
         per_class=[

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from tinymlaas.contracts import TestSplit
 from tinymlaas.devices.testing.report import DeviceTestReport
 from tinymlaas.enums import JobStatus
 from tinymlaas.params import IdField
-
-TestSplit = Literal["validation", "test", "all"]
 
 
 class DeviceTestRequest(BaseModel):

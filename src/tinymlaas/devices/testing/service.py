@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from tinymlaas.compiling import service as compiling
+from tinymlaas.contracts import TestSplit
 from tinymlaas.datasets import service as datasets
 from tinymlaas.devices import repository as devices_repository
 from tinymlaas.devices import service as devices
 from tinymlaas.devices.testing import repository
 from tinymlaas.devices.testing.report import DeviceTestReport
-from tinymlaas.devices.testing.schemas import DeviceTestRead, DeviceTestRequest, TestSplit
+from tinymlaas.devices.testing.schemas import DeviceTestRead, DeviceTestRequest
 from tinymlaas.enums import JobKind, JobStatus
 from tinymlaas.errors import BadRequest, Conflict, NotFound
 from tinymlaas.jobs import service as jobs
