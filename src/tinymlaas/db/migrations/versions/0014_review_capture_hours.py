@@ -36,7 +36,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_review_capture_hours")),
-        sa.UniqueConstraint("device_id", "hour", name=op.f("uq_review_capture_hours_device_id")),
+        sa.UniqueConstraint(
+            "device_id", "hour", name=op.f("uq_review_capture_hours_device_id_hour")
+        ),
     )
     _backfill(hours)
 
