@@ -10,6 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
+from tinymlaas.config import Settings
+from tinymlaas.devices import review_counts
+
+from support.clock import MovableClock
 from support.factories import image_bytes
 from support.waiting import wait_for
 
@@ -46,6 +50,29 @@ def observed(client: TestClient, device_id: int, count: int) -> None:
     """Wait until the server has handled `count` predictions (they are handled in order)."""
     url = f"{API}/devices/{device_id}/observations"
     wait_for(lambda: client.get(url).json()["total"] >= count, 10, f"{count} predictions")
+
+
+def counts(client: TestClient, device_id: int) -> dict[str, Any]:
+    """The device's review capture counts as its API record shows them."""
+    return client.get(f"{API}/devices/{device_id}").json()["review_capture"]  # type: ignore[no-any-return]
+
+
+def keep(client: TestClient, ws: WebSocketTestSession, dataset_id: int, seqs: range) -> None:
+    """Doubtful predictions whose frames are asked for, sent and queued."""
+    for seq in seqs:
+        predict(ws, seq, 0.5)
+        assert ws.receive_json() == {"type": "fetch_frame", "port": PORT, "seq": seq}
+        frame(ws, seq, image_bytes(color=(seq, 0, 0)))
+    wanted = set(seqs)
+    wait_for(lambda: wanted <= {i["seq"] for i in queued(client, dataset_id)}, 10, "frames queued")
+
+
+@pytest.fixture
+def review_clock(monkeypatch: pytest.MonkeyPatch) -> MovableClock:
+    """The capture counts' clock, standing still at 10 minutes past an hour until moved."""
+    clock = MovableClock(MovableClock().current.replace(minute=10, second=0))
+    monkeypatch.setattr(review_counts, "now", clock)
+    return clock
 
 
 @pytest.fixture
@@ -90,6 +117,9 @@ def test_a_doubtful_prediction_fetches_its_frame_into_the_review_queue(
     assert content == image_bytes(color=(9, 9, 9))
     rule = client.get(f"{API}/devices/{device_id}/capture-rule").json()
     assert (rule["kept_last_hour"], rule["queued"]) == (1, 1)
+    kept_one = {"kept": 1, "dropped_hourly_cap": 0, "dropped_queue_full": 0, "rejected": 0}
+    assert rule["counts"]["this_hour"] == rule["counts"]["total"] == kept_one
+    assert counts(client, device_id)["total"] == kept_one
 
 
 def test_hostile_frames_are_dropped_and_the_bridge_stays_connected(
@@ -117,6 +147,10 @@ def test_hostile_frames_are_dropped_and_the_bridge_stays_connected(
     frame(ws, 5, image_bytes())
     wait_for(lambda: queued(client, dataset_id), 10, "the good frame")
     assert client.get(f"{API}/devices").json()["items"][0]["status"] == "online"
+    # The three frames asked for and failing the checks are counted; the one never asked for
+    # (seq 7) and the second answer to seq 3 are not the device's.
+    total = client.get(f"{API}/devices/{device_id}/capture-rule").json()["counts"]["total"]
+    assert total == {"kept": 1, "dropped_hourly_cap": 0, "dropped_queue_full": 0, "rejected": 3}
 
 
 def test_the_hourly_cap_stops_a_flooding_board(client: TestClient, bridge: Any) -> None:
@@ -136,6 +170,63 @@ def test_the_hourly_cap_stops_a_flooding_board(client: TestClient, bridge: Any) 
     predict(ws, 40, 0.5)
     observed(client, device_id, 40)
     assert len(queued(client, dataset_id)) == 3
+
+
+def test_reviewing_the_queue_makes_no_room_under_the_hourly_cap(
+    client: TestClient, bridge: Any, review_clock: MovableClock
+) -> None:
+    ws, device_id, dataset_id = bridge
+    keep(client, ws, dataset_id, range(1, 4))
+    ids = [item["id"] for item in queued(client, dataset_id)]
+    review = f"{API}/datasets/{dataset_id}/review"
+    assert client.post(f"{review}/accept", json={"ids": ids[:2]}).status_code == 200
+    assert client.post(f"{review}/discard", json={"ids": ids[2:]}).status_code == 200
+    assert queued(client, dataset_id) == []
+
+    # The queue is empty, but the device kept its 3 this hour: more doubt is refused, counted.
+    for seq in range(4, 7):
+        predict(ws, seq, 0.5)
+    wait_for(
+        lambda: counts(client, device_id)["this_hour"]["dropped_hourly_cap"] == 3, 10, "3 drops"
+    )
+    rule = client.get(f"{API}/devices/{device_id}/capture-rule").json()
+    assert rule["kept_last_hour"] == 3
+    assert rule["counts"]["this_hour"] == {
+        "kept": 3, "dropped_hourly_cap": 3, "dropped_queue_full": 0, "rejected": 0
+    }  # fmt: skip
+
+    # The next hour the device keeps frames again (the next thing it hears is this request).
+    review_clock.advance(3600)
+    keep(client, ws, dataset_id, range(7, 8))
+    after = counts(client, device_id)
+    assert after["hour"] != rule["counts"]["hour"]
+    assert after["this_hour"] == {
+        "kept": 1, "dropped_hourly_cap": 0, "dropped_queue_full": 0, "rejected": 0
+    }  # fmt: skip
+    assert after["total"] == {
+        "kept": 4, "dropped_hourly_cap": 3, "dropped_queue_full": 0, "rejected": 0
+    }  # fmt: skip
+
+
+@pytest.fixture
+def queue_of_two(settings: Settings) -> None:
+    """Review queues hold at most 2 frames (set before the app starts)."""
+    settings.review_queue_max = 2
+
+
+def test_a_full_queue_drops_doubtful_predictions_and_says_so(
+    client: TestClient, queue_of_two: None, bridge: Any
+) -> None:
+    ws, device_id, dataset_id = bridge
+    keep(client, ws, dataset_id, range(1, 3))
+    predict(ws, 3, 0.5)
+    predict(ws, 4, 0.5)
+    wait_for(lambda: counts(client, device_id)["total"]["dropped_queue_full"] == 2, 10, "2 drops")
+    rule = client.get(f"{API}/devices/{device_id}/capture-rule").json()
+    assert (rule["queued"], rule["queue_max"]) == (2, 2)
+    assert rule["counts"]["this_hour"] == {
+        "kept": 2, "dropped_hourly_cap": 0, "dropped_queue_full": 2, "rejected": 0
+    }  # fmt: skip
 
 
 def test_an_old_bridge_is_never_asked_for_frames(client: TestClient) -> None:

@@ -15,7 +15,7 @@ from tinymlaas.devices.review_rules import (
     uncertainty_of,
 )
 
-ROOM = Counts(kept_last_hour=0, queued=0, queue_max=1000)
+ROOM = Counts(kept_this_hour=0, queued=0, queue_max=1000)
 
 
 def keep(rule: Rule, scores: dict[str, float], counts: Counts = ROOM) -> tuple[bool, str]:
@@ -114,7 +114,7 @@ def test_a_sample_counts_against_the_hourly_cap() -> None:
     rng, slot = random.Random(5), None
     kept, now = 0, 0.0
     for _ in range(3600):
-        counts = Counts(kept_last_hour=kept, queued=0, queue_max=1000)
+        counts = Counts(kept_this_hour=kept, queued=0, queue_max=1000)
         decision, slot = decide(rule, {"a": 0.99, "b": 0.01}, now, counts, slot, rng)
         kept += decision.keep
         now += 1

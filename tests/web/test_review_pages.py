@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tinymlaas.devices import review_counts
 from web.test_pages import HTML, log_in
 
 from conftest import Database
+from support.clock import MovableClock
 from support.factories import compiled_row, device_row, image_bytes
 from support.review_rows import admin_id, pets_zip, queue_frames
 
@@ -143,3 +146,30 @@ def test_the_first_nine_labels_get_keys_and_the_others_are_suggested(
     suggested = re.search(r'<datalist id="review-label-names">(.*?)</datalist>', page, re.S)
     assert suggested
     assert re.findall(r'<option value="([^"]+)">', suggested.group(1)) == labels
+
+
+def test_the_capture_rule_panel_shows_kept_dropped_and_rejected_frames(
+    client: TestClient,
+    database: Database,
+    queued: tuple[int, int, list[int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dataset_id, device_id, _ = queued
+    monkeypatch.setattr(review_counts, "now", MovableClock())  # no hour turns mid-test
+    rule = {"dataset_id": dataset_id, "below_score": 0.6, "max_per_hour": 2}
+    assert client.put(f"/api/v1/devices/{device_id}/capture-rule", json=rule).status_code == 200
+    now = review_counts.now()
+    outcomes: list[tuple[int, review_counts.Outcome]] = [
+        (0, "kept"), (0, "kept"), (0, "dropped_hourly_cap"), (0, "rejected"),
+        (1, "kept"), (1, "dropped_queue_full"),
+    ]  # fmt: skip
+    with database.factory() as session:
+        for hours_ago, outcome in outcomes:
+            review_counts.count(session, device_id, now - timedelta(hours=hours_ago), outcome)
+        session.commit()
+    log_in(client)
+    page = client.get(f"/devices/{device_id}", headers=HTML).text
+    table = page[page.index('data-testid="capture-rule-counts"') :].split("</table>")[0]
+    cells = [re.findall(r"<td>(\d+)</td>", row) for row in table.split("<tr>") if "<td>" in row]
+    assert cells == [["2", "1", "0", "1"], ["3", "1", "1", "1"]]
+    assert "Kept this hour: <b>2</b> of at most 2" in page

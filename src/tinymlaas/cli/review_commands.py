@@ -160,6 +160,13 @@ def discard(
     _report(done)
 
 
+def _frame_counts(counts: Json) -> str:
+    return (
+        f"kept {counts['kept']}, dropped {counts['dropped_hourly_cap']} (hourly cap)"
+        f" and {counts['dropped_queue_full']} (queue full), rejected {counts['rejected']}"
+    )
+
+
 def _print_rule(rule: Json) -> None:
     def optional(value: object) -> str:
         return "-" if value is None else str(value)
@@ -174,6 +181,8 @@ def _print_rule(rule: Json) -> None:
         ("At most per hour", str(rule["max_per_hour"])),
         ("Kept this hour", str(rule["kept_last_hour"])),
         ("Waiting in the queue", f"{rule['queued']} of at most {rule['queue_max']}"),
+        ("This hour (UTC)", _frame_counts(rule["counts"]["this_hour"])),
+        ("In total", _frame_counts(rule["counts"]["total"])),
     ]
     console.print(details(rows))
 

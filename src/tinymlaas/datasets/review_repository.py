@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,14 +38,6 @@ def get_item(session: Session, dataset_id: int, item_id: int) -> ReviewItem | No
 
 def count_queued(session: Session, dataset_id: int) -> int:
     query = select(func.count()).where(ReviewItem.dataset_id == dataset_id)
-    return session.scalar(query) or 0
-
-
-def count_kept_since(session: Session, device_id: int, since: datetime) -> int:
-    """Frames the device sent to review since `since` that are still waiting."""
-    query = select(func.count()).where(
-        ReviewItem.device_id == device_id, ReviewItem.created_at >= since
-    )
     return session.scalar(query) or 0
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -11,6 +9,7 @@ from tinymlaas.compiling import repository as compiled_files
 from tinymlaas.datasets import review_repository
 from tinymlaas.datasets import service as datasets
 from tinymlaas.db.base import utcnow
+from tinymlaas.devices import review_counts
 from tinymlaas.devices.capture_schemas import CaptureRuleRead, CaptureRuleWrite
 from tinymlaas.devices.review_rules import Rule
 from tinymlaas.errors import BadRequest, NotFound
@@ -79,12 +78,9 @@ def running_compiled_id(session: Session, device: Device) -> int | None:
     return device.installed_compiled_id
 
 
-def kept_last_hour(session: Session, device_id: int) -> int:
-    return review_repository.count_kept_since(session, device_id, utcnow() - timedelta(hours=1))
-
-
 def describe(session: Session, rule: CaptureRule, queue_max: int) -> CaptureRuleRead:
     dataset = session.get_one(Dataset, rule.dataset_id)
+    counts = review_counts.summaries(session, [rule.device_id], review_counts.now())
     return CaptureRuleRead(
         device_id=rule.device_id,
         dataset_id=rule.dataset_id,
@@ -94,7 +90,8 @@ def describe(session: Session, rule: CaptureRule, queue_max: int) -> CaptureRule
         sample_per_hour=rule.sample_per_hour,
         max_per_hour=rule.max_per_hour,
         enabled=rule.enabled,
-        kept_last_hour=kept_last_hour(session, rule.device_id),
+        kept_last_hour=counts[rule.device_id].this_hour.kept,
+        counts=counts[rule.device_id],
         queued=review_repository.count_queued(session, rule.dataset_id),
         queue_max=queue_max,
         updated_at=rule.updated_at,

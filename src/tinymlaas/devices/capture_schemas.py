@@ -30,10 +30,36 @@ class CaptureRuleWrite(BaseModel):
     enabled: bool = True
 
 
+class FrameCounts(BaseModel):
+    """What a device's capture rule did with its doubtful predictions."""
+
+    kept: int = Field(description="frames queued for review (reviewed since or not)")
+    dropped_hourly_cap: int = Field(description="not kept: the device's max_per_hour was reached")
+    dropped_queue_full: int = Field(
+        description="not kept: the dataset's queue held TINYMLAAS_REVIEW_QUEUE_MAX items"
+    )
+    rejected: int = Field(
+        description="frames the bridge sent that failed the checks (not base64, too large,"
+        " not an image, over the pixel limit)"
+    )
+
+
+class ReviewCaptureCounts(BaseModel):
+    """A device's frames for review in the current UTC hour and since it was first seen."""
+
+    hour: datetime = Field(description="the start of the current hour (UTC)")
+    this_hour: FrameCounts
+    total: FrameCounts
+
+
 class CaptureRuleRead(CaptureRuleWrite):
     device_id: int
     dataset_name: str
-    kept_last_hour: int = Field(description="frames of this device still waiting, kept this hour")
+    kept_last_hour: int = Field(
+        description="frames of this device kept this UTC hour, reviewed since or not;"
+        " the rule keeps no more once it reaches max_per_hour"
+    )
+    counts: ReviewCaptureCounts
     queued: int = Field(description="items waiting in the dataset's review queue")
     queue_max: int = Field(description="the queue's total cap (TINYMLAAS_REVIEW_QUEUE_MAX)")
     updated_at: datetime

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tinymlaas.db.upsert import upsert_adding
 from tinymlaas.models import CaptureRule, CompiledFile, Device, Observation, ObservationHour
 
 HOUR_KEY = ("device_id", "hour", "compiled_id", "label")
@@ -69,36 +69,9 @@ def insert_observations(session: Session, rows: Sequence[dict[str, Any]]) -> Non
 def add_to_hours(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Add hourly totals to `observation_hours`, creating the hours not there yet.
 
-    One upsert statement run for every row (executemany: compiled once and cached, pipelined
-    by the driver), rows sorted by key so that concurrent writers lock them in the same
-    order. Counts and sums add; the maximum latency is the larger of the two.
+    Counts and sums add; the maximum latency is the larger of the two.
     """
-    if not rows:
-        return
-    rows = sorted(rows, key=lambda row: tuple(row[name] for name in HOUR_KEY))
-    session.execute(_upsert(session.get_bind().dialect.name), rows)
-
-
-_UPSERTS: dict[str, Any] = {}
-
-
-def _upsert(dialect: str) -> Any:
-    """The dialect's INSERT … ON CONFLICT / ON DUPLICATE KEY UPDATE for one hourly row."""
-    if dialect in _UPSERTS:
-        return _UPSERTS[dialect]
-    table: Any = ObservationHour.__table__
-    if dialect == "mysql":
-        insert_row = mysql.insert(table)
-        statement = insert_row.on_duplicate_key_update(_added(insert_row.inserted, func.greatest))
-    else:
-        module: Any = postgresql if dialect == "postgresql" else sqlite
-        insert_row = module.insert(table)
-        larger = func.greatest if dialect == "postgresql" else func.max
-        statement = insert_row.on_conflict_do_update(
-            index_elements=list(HOUR_KEY), set_=_added(insert_row.excluded, larger)
-        )
-    _UPSERTS[dialect] = statement
-    return statement
+    upsert_adding(session, ObservationHour, HOUR_KEY, _added, rows)
 
 
 def _added(new: Any, larger: Any) -> dict[str, Any]:

@@ -6,7 +6,9 @@ frame (`fetch_frame`) and remembers the request. A `review_frame` answering a re
 vetted — never trusting the bridge: only frames asked for, base64 within the size limit, an
 image that decodes within the pixel limit, and the caps checked again — then queued in the
 rule's dataset. Frames not asked for, late or rejected are dropped and logged; the connection
-stays up.
+stays up. What the rule kept, what the caps dropped and which frames failed the checks are
+counted per device and hour (`review_counts`, in the transaction that queues the frame): the
+hourly cap reads those counts, so reviewing the queue never makes room for more.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.config import Settings
 from tinymlaas.datasets import review, review_repository
 from tinymlaas.db.session import transaction
-from tinymlaas.devices import capture_rules, messages, repository
+from tinymlaas.devices import capture_rules, messages, repository, review_counts
 from tinymlaas.devices.review_rules import Counts, Decision, SampleSlot, decide
 from tinymlaas.errors import TinyMLaaSError
 from tinymlaas.models import Bridge
@@ -34,6 +36,11 @@ log = logging.getLogger(__name__)
 # A frame asked for and not answered within this long is forgotten (and no longer accepted).
 PENDING_SECONDS = 30.0
 MAX_PENDING = 100
+# The decisions that drop a doubtful prediction, as counted.
+DROPPED: dict[str, review_counts.Outcome] = {
+    "hourly_cap": "dropped_hourly_cap",
+    "queue_full": "dropped_queue_full",
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,7 @@ class ReviewCapture:
         self._forget_stale(now)
         if len(self.pending) >= MAX_PENDING:
             return None
+        moment = review_counts.now()
         with transaction(self.factory) as session:
             bridge = session.get(Bridge, self.bridge_id)
             device = repository.device_on_port(session, self.bridge_id, message.port)
@@ -121,7 +129,7 @@ class ReviewCapture:
             if rule is None or not rule.enabled:
                 return None
             counts = Counts(
-                kept_last_hour=capture_rules.kept_last_hour(session, device.id)
+                kept_this_hour=review_counts.kept_in_hour(session, device.id, moment)
                 + self._pending_of(device.id),
                 queued=review_repository.count_queued(session, rule.dataset_id)
                 + sum(1 for p in self.pending.values() if p.dataset_id == rule.dataset_id),
@@ -135,6 +143,8 @@ class ReviewCapture:
                 self.slots.get(device.id),
                 self.rng,
             )
+            if decision.reason in DROPPED:
+                review_counts.count(session, device.id, moment, DROPPED[decision.reason])
             if not decision.keep:
                 return None
             self.pending[(message.port, message.seq)] = Pending(
@@ -156,13 +166,20 @@ class ReviewCapture:
             log.warning("%s: dropped a review frame that was not asked for (or came late)", where)
             return
         data = self._decode(message.png, where)
-        if data is None:
+        if data is not None and self._queue(pending, message.seq, data, where):
             return
+        with transaction(self.factory) as session:
+            review_counts.count(session, pending.device_id, review_counts.now(), "rejected")
+
+    def _queue(self, pending: Pending, seq: int, data: bytes, where: str) -> bool:
+        """Queue the frame, or drop it under a cap; False when its bytes are no image."""
         try:
             with transaction(self.factory) as session:
-                self._store(session, pending, message.seq, data, where)
+                self._store(session, pending, seq, data, where)
         except TinyMLaaSError as error:
             log.warning("%s: dropped a review frame: %s", where, error.detail)
+            return False
+        return True
 
     def _decode(self, text: str, where: str) -> bytes | None:
         # base64 is 4/3 of the bytes: anything longer is over the limit before decoding.
@@ -180,11 +197,14 @@ class ReviewCapture:
         if rule is None or not rule.enabled or rule.dataset_id != pending.dataset_id:
             log.info("%s: the capture rule changed meanwhile; frame dropped", where)
             return
-        if capture_rules.kept_last_hour(session, pending.device_id) >= rule.max_per_hour:
+        moment = review_counts.now()
+        if review_counts.kept_in_hour(session, pending.device_id, moment) >= rule.max_per_hour:
             log.info("%s: hourly cap of %s reached; frame dropped", where, rule.max_per_hour)
+            review_counts.count(session, pending.device_id, moment, "dropped_hourly_cap")
             return
         if review_repository.count_queued(session, rule.dataset_id) >= self.queue_max:
             log.info("%s: review queue full (%s); frame dropped", where, self.queue_max)
+            review_counts.count(session, pending.device_id, moment, "dropped_queue_full")
             return
         frame = review.KeptFrame(
             dataset_id=rule.dataset_id,
@@ -198,3 +218,4 @@ class ReviewCapture:
             data=data,
         )
         review.add_item(session, DatabaseBlobStore(session), frame, self.max_pixels)
+        review_counts.count(session, pending.device_id, moment, "kept")

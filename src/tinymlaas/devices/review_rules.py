@@ -2,8 +2,8 @@
 
 A prediction is kept when its top score is below `below_score`, when its top two scores are
 within `margin`, or as one of about `sample_per_hour` random picks an hour; and only while the
-device has kept fewer than `max_per_hour` frames in the last hour and the dataset's queue holds
-fewer than its total cap. Nothing here reads a clock or a database: the caller passes the time
+device has kept fewer than `max_per_hour` frames this (UTC clock) hour and the dataset's queue
+holds fewer than its total cap. Nothing here reads a clock or a database: the caller passes the time
 (seconds on any steady clock), the counts and a random generator, so tests replay any hour.
 
 Random sampling splits the hour into `sample_per_hour` equal slots and keeps the first
@@ -37,9 +37,10 @@ class Rule:
 
 @dataclass(frozen=True)
 class Counts:
-    """What was kept already: by this device in the last hour, and waiting in the queue."""
+    """What was kept already: by this device this hour (reviewed since or not), and waiting in
+    the queue."""
 
-    kept_last_hour: int
+    kept_this_hour: int
     queued: int
     queue_max: int
 
@@ -121,7 +122,7 @@ def decide(
     reason, slot = _reason(rule, top, second, now, slot, rng)
     if reason is None:
         return decision(False, "confident"), slot
-    if counts.kept_last_hour >= rule.max_per_hour:
+    if counts.kept_this_hour >= rule.max_per_hour:
         return decision(False, "hourly_cap"), slot
     if counts.queued >= counts.queue_max:
         return decision(False, "queue_full"), slot

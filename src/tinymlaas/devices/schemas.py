@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tinymlaas.devices.capture_schemas import ReviewCaptureCounts
 from tinymlaas.enums import JobStatus
 from tinymlaas.params import IdField
 
@@ -50,6 +51,9 @@ class DeviceRead(BaseModel):
     last_seen: datetime | None
     dropped_predictions: int = Field(
         default=0, description="predictions its bridge dropped (buffer full) and reported"
+    )
+    review_capture: ReviewCaptureCounts = Field(
+        description="frames its capture rule kept for review, and doubtful ones it did not"
     )
 
 

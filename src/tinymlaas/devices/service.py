@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from tinymlaas.db.base import utcnow
-from tinymlaas.devices import repository
+from tinymlaas.devices import repository, review_counts
 from tinymlaas.devices.schemas import (
     BridgeRead,
     DeviceRead,
@@ -125,6 +125,9 @@ def device_status(device: Device, bridge: Bridge | None, now: datetime | None = 
 def describe_devices(session: Session, devices: Sequence[Device]) -> list[DeviceRead]:
     bridges = repository.bridges_by_id(session, {device.bridge_id for device in devices})
     now = utcnow()
+    counts = review_counts.summaries(
+        session, [device.id for device in devices], review_counts.now()
+    )
     return [
         DeviceRead(
             id=device.id,
@@ -145,6 +148,7 @@ def describe_devices(session: Session, devices: Sequence[Device]) -> list[Device
             virtual=device.virtual,
             last_seen=device.last_seen,
             dropped_predictions=device.dropped_predictions,
+            review_capture=counts[device.id],
         )
         for device in devices
     ]

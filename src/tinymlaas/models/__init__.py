@@ -19,6 +19,7 @@ from tinymlaas.models.job import Job, JobEvent
 from tinymlaas.models.login_failure import LoginFailure
 from tinymlaas.models.observation import Observation
 from tinymlaas.models.observation_hour import ObservationHour
+from tinymlaas.models.review_capture_hour import ReviewCaptureHour
 from tinymlaas.models.review_item import ReviewItem
 from tinymlaas.models.search import Search, SearchCandidate
 from tinymlaas.models.trained_model import TrainedModel
@@ -46,6 +47,7 @@ __all__ = [
     "LoginFailure",
     "Observation",
     "ObservationHour",
+    "ReviewCaptureHour",
     "ReviewItem",
     "Search",
     "SearchCandidate",
