@@ -234,3 +234,34 @@ def test_a_message_the_server_fails_on_is_answered_and_the_connection_stays(
     with database.factory() as session:
         test = session.scalars(select(DeviceTest).where(DeviceTest.job_id == job_id)).one()
         assert (test.stage, test.bytes_sent) == ("answered", 1000)
+
+
+def test_another_users_bridge_cannot_log_into_or_end_an_install(
+    client: TestClient,
+    database: Database,
+    make_user_client: Callable[[str], TestClient],
+    bridges: Bridges,
+) -> None:
+    me = client.get(f"{API}/users/me").json()["id"]
+    ws, device = bridges.connect(client, "/dev/ttyACM0")
+    other, _ = bridges.connect(make_user_client("mallory"), "/dev/ttyUSB7")
+    url = f"{API}/devices/{device['id']}/install"
+    install = client.post(url, json={"compiled_id": compiled_row(database, me)})
+    assert install.status_code == 202, install.text
+    job_id = install.json()["job_id"]
+    assert receive_type(ws, "install")["job_id"] == job_id
+    before = client.get(f"{API}/jobs/{job_id}").json()
+    assert before["status"] == "running"
+
+    other.send_json({"type": "install_log", "job_id": job_id, "line": "pwned"})
+    assert f"install_log for job {job_id}: no such job" in error_of(other)
+    other.send_json({"type": "install_result", "job_id": job_id, "ok": False, "output": "x"})
+    assert f"install_result for job {job_id}: no such job" in error_of(other)
+    still_up(other)
+    assert client.get(f"{API}/jobs/{job_id}").json() == before
+
+    ws.send_json({"type": "install_log", "job_id": job_id, "line": "Upload 100%"})
+    ws.send_json({"type": "install_result", "job_id": job_id, "ok": True, "output": "done"})
+    still_up(ws)
+    assert client.get(f"{API}/jobs/{job_id}").json()["status"] == "succeeded"
+    still_up(other)
