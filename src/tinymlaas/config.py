@@ -218,6 +218,9 @@ class Settings(BaseSettings):
     max_review_frame_bytes: int = Field(
         default=2 * 2**20, ge=1024, description="size of one frame a bridge sends for review"
     )
+    max_capture_frame_bytes: int = Field(
+        default=2 * 2**20, ge=1024, description="size of one PNG frame a bridge sends of a capture"
+    )
 
     weights_dir: Path | None = Field(
         default=None,

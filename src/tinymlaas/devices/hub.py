@@ -17,13 +17,13 @@ from typing import Any
 import anyio
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.compiling import repository as compiled_repository
 from tinymlaas.db.base import utcnow
 from tinymlaas.db.session import transaction
-from tinymlaas.devices import ingest, install_relay, messages, repository, service
+from tinymlaas.devices import ingest, install_relay, job_reports, messages, repository, service
 from tinymlaas.devices.capturing import relay as capture_relay
 from tinymlaas.devices.messages import CANCEL_INSTALL
 from tinymlaas.devices.prediction_queue import PredictionQueue
@@ -39,14 +39,6 @@ log = logging.getLogger(__name__)
 # c_library.zip exists for engine "c" only: a virtual device runs its generated C.
 INSTALL_FILES = ("model.tflite", "manifest.json", "arduino_library.zip", "c_library.zip")
 POLL_SECONDS = 0.5
-# What a bridge reports of the work that needs a board's port to itself.
-PORT_WORK_REPORTS = (
-    messages.DeviceTestProgress,
-    messages.DeviceTestResult,
-    messages.CaptureFrame,
-    messages.CaptureResult,
-)
-MAX_LOG_CHARS = 200_000
 DRAIN_SECONDS = 10.0  # a closing connection waits this long for its predictions to be stored
 
 
@@ -96,16 +88,15 @@ class BridgeConnection:
                     log.warning("bridge %s: %s", self.bridge_id, error)
                     await self._send(messages.Error(detail=str(error)))
                     continue
-                if isinstance(message, messages.Prediction):
-                    await self.predictions.put(ingest.Received(message, utcnow()))
-                    continue
-                if not isinstance(message, messages.Ping):  # after the predictions before it
-                    await self.predictions.drain()
-                if isinstance(message, PORT_WORK_REPORTS):
-                    await self._db(self._port_work_report, message)
-                else:
-                    await self._db(self._handle, message)
-                    await self._review(message)
+                try:
+                    await self._receive_message(message)
+                except Exception:
+                    if not self._connected_still():
+                        raise
+                    # Nor does one the server fails on: it is logged, and the bridge told.
+                    log.exception("bridge %s: could not handle a %s", self.bridge_id, message.type)
+                    detail = f"{message.type}: the server failed to handle it; ignored"
+                    await self._send(messages.Error(detail=detail))
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -115,6 +106,27 @@ class BridgeConnection:
                     await self.predictions.drain()
                 storing.cancel()
                 await self._db(self._disconnected)
+
+    async def _receive_message(self, message: messages.BridgeMessage) -> None:
+        if isinstance(message, messages.Prediction):
+            await self.predictions.put(ingest.Received(message, utcnow()))
+            return
+        if not isinstance(message, messages.Ping):  # after the predictions before it
+            await self.predictions.drain()
+        if isinstance(message, job_reports.JOB_REPORTS):
+            refused = await self._db(self._job_report, message)
+            if refused is not None:
+                log.warning("bridge %s: %s", self.bridge_id, refused)
+                await self._send(messages.Error(detail=refused))
+        else:
+            await self._db(self._handle, message)
+            await self._review(message)
+
+    def _connected_still(self) -> bool:
+        return WebSocketState.DISCONNECTED not in (
+            self.websocket.client_state,
+            self.websocket.application_state,
+        )
 
     async def _receive(self) -> str | bytes:
         """The next text or binary frame's data."""
@@ -154,10 +166,6 @@ class BridgeConnection:
                     service.report_ports(session, bridge, [_port_report(p) for p in message.ports])
                 case messages.DeviceHello():
                     service.record_hello(session, bridge, message.port, _hello(message))
-                case messages.InstallLog():
-                    self._install_log(session, message.job_id, message.line)
-                case messages.InstallResult():
-                    self._install_result(session, message)
                 case messages.DeviceError():
                     log.info("bridge %s device %s: %s", self.bridge_id, message.port, message)
 
@@ -181,63 +189,33 @@ class BridgeConnection:
         if request is not None:
             await self._send(request)
 
-    def _port_work_report(self, message: messages.BridgeMessage) -> None:
-        """What a bridge reports of a device test or a capture."""
+    def _job_report(self, message: job_reports.JobReport) -> str | None:
+        """What a bridge reports of an install, a device test or a capture: stored if the job is
+        this bridge's and running, else the error's detail (`job_reports.refusal`)."""
+        job_id = message.job_id
+        if isinstance(message, messages.InstallResult | messages.CaptureResult):
+            self.in_flight.discard(job_id)  # its end, whether or not it is accepted
+        cancel_sent = self.cancels.pop(job_id, None) if message.type == "install_result" else None
         with transaction(self.factory) as session:
             if session.get(Bridge, self.bridge_id) is None:
-                return
-            if isinstance(message, messages.DeviceTestProgress | messages.DeviceTestResult):
-                relay.record(session, message)
-            elif isinstance(message, messages.CaptureFrame):
-                settings = self.websocket.app.state.settings
-                capture_relay.record_frame(session, message, settings)
-            elif isinstance(message, messages.CaptureResult):
-                self.in_flight.discard(message.job_id)
-                capture_relay.record_result(session, message)
-
-    def _install_log(self, session: Session, job_id: int, line: str) -> None:
-        installation = repository.installation_by_job(session, job_id)
-        job = session.get(Job, job_id)
-        if installation is None or job is None or job.status != JobStatus.running:
-            return
-        installation.output = (installation.output + line + "\n")[-MAX_LOG_CHARS:]
-        if not job.cancel_requested:  # keep saying what became of the cancel
-            job.message = line[:500]
-        jobs_repository.add_event(session, job_id, "log", {"line": line})
-
-    def _install_result(self, session: Session, message: messages.InstallResult) -> None:
-        job_id = message.job_id
-        self.in_flight.discard(job_id)
-        cancel_sent = self.cancels.pop(job_id, None)
-        installation = repository.installation_by_job(session, job_id)
-        job = session.get(Job, job_id)
-        if installation is None or job is None or job.status != JobStatus.running:
-            return
-        ok, output = message.ok, message.output
-        installation.output = output[-MAX_LOG_CHARS:]
-        device = session.get(Device, installation.device_id)
-        if device is not None:
-            device.busy = False
-            if ok:
-                device.installed_compiled_id = installation.compiled_id
-                device.installed_at = utcnow()
-        if message.cancelled and not ok:
-            state = message.device_state or "the board's state is unknown"
-            jobs.finish(session, job, JobStatus.cancelled, message=f"cancelled: {state}"[:500])
-            return
-        if cancel_sent is False:
-            late = f"; the cancel could not be delivered: {self._cannot_cancel()}"
-        elif job.cancel_requested:
-            late = "; the cancel came too late: the install had already finished on the bridge"
-        else:
-            late = ""
-        if ok:
-            jobs.finish(session, job, JobStatus.succeeded, message=f"installed{late}"[:500])
-        else:
-            tail = output.strip()[-4000:] or "the installer gave no output"
-            jobs.finish(
-                session, job, JobStatus.failed, message=f"install failed{late}"[:500], error=tail
-            )
+                return None
+            refused = job_reports.refusal(session, self.bridge_id, message)
+            if refused is not None:
+                return refused
+            match message:
+                case messages.InstallLog():
+                    install_relay.record_log(session, message)
+                case messages.InstallResult():
+                    cannot = self._cannot_cancel()
+                    install_relay.record_result(session, message, cancel_sent, cannot)
+                case messages.DeviceTestProgress() | messages.DeviceTestResult():
+                    relay.record(session, message)
+                case messages.CaptureFrame():
+                    settings = self.websocket.app.state.settings
+                    return capture_relay.record_frame(session, message, settings)
+                case messages.CaptureResult():
+                    capture_relay.record_result(session, message)
+        return None
 
     def _cannot_cancel(self) -> str:
         version = f" (version {self.version})" if self.version else ""

@@ -145,9 +145,11 @@ class Revoked(Message):
 
 
 class Error(Message):
-    """The server could not use a message the bridge sent (not JSON, an unknown type, a field
-    missing or of the wrong type) and ignored it; the connection stays up. Bridges log it
-    (older ones ignore it as an unknown type)."""
+    """The server could not use a message the bridge sent and ignored it; the connection stays
+    up. Why: not JSON, an unknown type, a field missing or of the wrong type; a message about a
+    job (`install_*`, `device_test_*`, `capture_*`) that was not sent to this bridge or no
+    longer runs; a `capture_frame` that was refused; or the server failed on it. Bridges log
+    it (older ones ignore it as an unknown type)."""
 
     type: Literal["error"] = "error"
     detail: str = Field(description="what was wrong, naming the message type and field")
@@ -314,7 +316,10 @@ class DeviceTestResult(Message):
 
 
 class CaptureFrame(Message):
-    """One camera frame of a `capture`, as a PNG (lossless: the board's pixels as they were)."""
+    """One camera frame of a `capture`, as a PNG (lossless: the board's pixels as they were).
+    The server refuses, with an `error`, a frame over `TINYMLAAS_MAX_CAPTURE_FRAME_BYTES`, one
+    that is not a PNG, or whose header declares another size than `width` × `height` or more
+    pixels than the limit (checked before decoding); the capture goes on."""
 
     type: Literal["capture_frame"] = "capture_frame"
     job_id: int

@@ -188,3 +188,19 @@ def latest_installation(session: Session, device_id: int) -> Installation | None
         .order_by(Installation.id.desc())
         .limit(1)
     )
+
+
+def bridge_job(session: Session, bridge_id: int, job_id: int) -> tuple[Job, str | None] | None:
+    """A job sent to a device of this bridge (an install, a device test or a capture) with the
+    device test's stage (None for the others); None when no such job went to this bridge."""
+    for table in (Installation, DeviceTest, DeviceCapture):
+        row = session.execute(
+            select(Job, table)
+            .join(table, table.job_id == Job.id)
+            .join(Device, Device.id == table.device_id)
+            .where(Job.id == job_id, Device.bridge_id == bridge_id)
+        ).first()
+        if row is not None:
+            job, work = row
+            return job, work.stage if isinstance(work, DeviceTest) else None
+    return None

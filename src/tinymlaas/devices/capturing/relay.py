@@ -87,8 +87,33 @@ def _running(session: Session, job_id: int) -> tuple[DeviceCapture, Job] | None:
     return capture, job
 
 
-def tagged_png(png: bytes, device: Device, captured: str) -> bytes:
-    """The frame as a PNG whose text chunks name the device, its board and the time."""
+class FrameRejected(ValueError):
+    """A capture frame that is not a PNG of its announced size within the limits."""
+
+
+def frame_png(message: messages.CaptureFrame, max_bytes: int) -> bytes:
+    """The frame's PNG bytes, once their encoded size is within `max_bytes` (nothing decoded)."""
+    over = f"the PNG is over {max_bytes:,} bytes"
+    # base64 is 4/3 of the bytes: anything longer is over the limit before decoding.
+    if len(message.png) > (max_bytes + 2) // 3 * 4:
+        raise FrameRejected(over)
+    try:
+        png = base64.b64decode(message.png, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise FrameRejected("the PNG is not base64") from error
+    if len(png) > max_bytes:
+        raise FrameRejected(over)
+    return png
+
+
+def tagged_png(
+    png: bytes, device: Device, captured: str, size: tuple[int, int], max_pixels: int
+) -> bytes:
+    """The frame as a PNG whose text chunks name the device, its board and the time.
+
+    Its header is read first: a PNG of another size than `size` (the announced one) or over
+    `max_pixels` is refused before a pixel is decoded, as is anything Pillow cannot read.
+    """
     info = PngImagePlugin.PngInfo()
     for key, value in (
         ("Device", f"{device.name} (id {device.id}, serial {device.serial_number or '-'})"),
@@ -97,35 +122,55 @@ def tagged_png(png: bytes, device: Device, captured: str) -> bytes:
         ("Software", "TinyMLaaS capture"),
     ):
         info.add_text(key, value)
-    with Image.open(io.BytesIO(png)) as image:
-        image.load()
-        output = io.BytesIO()
-        image.save(output, format="PNG", pnginfo=info)
+    try:
+        image = Image.open(io.BytesIO(png), formats=["PNG"])
+    except Image.DecompressionBombError as error:
+        raise FrameRejected(f"the PNG is over the limit of {max_pixels:,} pixels") from error
+    except Exception as error:  # untrusted bytes: Pillow raises many kinds
+        raise FrameRejected("not a PNG") from error
+    with image:
+        width, height = image.size
+        if image.size != size:
+            shown = f"{size[0]}×{size[1]}"
+            raise FrameRejected(f"the PNG is {width}×{height}, not the announced {shown}")
+        if width * height > max_pixels:
+            raise FrameRejected(f"the PNG is over the limit of {max_pixels:,} pixels")
+        try:
+            image.load()
+            output = io.BytesIO()
+            image.save(output, format="PNG", pnginfo=info)
+        except Exception as error:
+            raise FrameRejected("a truncated or corrupt PNG") from error
     return output.getvalue()
 
 
-def record_frame(session: Session, message: messages.CaptureFrame, settings: Settings) -> None:
-    """Store one frame in the capture's folder; a frame that cannot be stored is reported."""
+def record_frame(
+    session: Session, message: messages.CaptureFrame, settings: Settings
+) -> str | None:
+    """Store one frame in the capture's folder; a frame that cannot be stored leaves nothing
+    but a line in the job's log, and what was wrong is returned (for the bridge)."""
     found = _running(session, message.job_id)
     if found is None:
-        return
+        return None
     capture, job = found
     device = session.get_one(Device, capture.device_id)
     dataset = session.get_one(Dataset, capture.dataset_id)
     captured = message.captured_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     name = f"device{device.id}-{message.captured_at:%Y%m%dT%H%M%S%f}-{message.index:04d}.png"
+    size = (message.width, message.height)
     try:
-        data = tagged_png(base64.b64decode(message.png, validate=True), device, captured)
+        png = frame_png(message, settings.max_capture_frame_bytes)
+        data = tagged_png(png, device, captured, size, settings.max_image_pixels)
         with session.begin_nested():  # nothing of a refused frame stays
             upload = Upload(name, io.BytesIO(data))
             datasets.add_images(
                 session, DatabaseBlobStore(session), dataset, [upload], capture.folder, settings
             )
-    except (binascii.Error, OSError, TinyMLaaSError) as error:
+    except (FrameRejected, TinyMLaaSError) as error:
         line = f"frame {message.index} was not stored: {error}"
         log.warning("capture job %s: %s", job.id, line)
         jobs_repository.add_event(session, job.id, "log", {"line": line})
-        return
+        return f"capture_frame for job {job.id}: {line}"
     image_id = session.scalar(
         select(ImageRow.id).where(
             ImageRow.dataset_id == dataset.id,
@@ -139,6 +184,7 @@ def record_frame(session: Session, message: messages.CaptureFrame, settings: Set
     event = {"progress": job.progress, "message": job.message, "image_id": image_id}
     jobs_repository.add_event(session, job.id, "progress", event)
     session.flush()
+    return None
 
 
 def record_result(session: Session, message: messages.CaptureResult) -> None:
