@@ -11,9 +11,8 @@ untrained, converted to int8 as the compile job does and put through engine/code
 convolutions took filters packed at generation: their weights and constants changed, the
 plans did not; the API process never imports TensorFlow, so the figures are recorded here
 rather than computed per request). That day 56 of the 80 were generated again; the other 24
-(MobileNet v1 α0.25/0.5 and MobileNetV2 above 32 px, the machine being loaded) keep their
-plan, equal before and after in all 56, and take their model's weights at 32 or 48 px: they
-do not depend on the input size in any recorded model.
+(MobileNet v1 α0.25/0.5 and MobileNetV2 above 32 px) were generated on 2026-12-02 and equal
+what was recorded for them, so every line is the engine's own.
 
 - With another number of classes than the recorded 3, the classifier's weights and its
   per-channel constants change by (features + 8) bytes a class (measured on cnn-small α0.5:
