@@ -283,3 +283,57 @@ def test_augmentation_rejects_out_of_range_factors(field: str) -> None:
         InvalidTrainingConfig, match=f"augmentation.{field} must be between 0 and 1"
     ):
         augmentation(True, seed=None, **factors)
+
+
+def batch_norms(model: Any) -> list[Any]:
+    found = []
+    for layer in model.layers:
+        found += batch_norms(layer) if hasattr(layer, "layers") else []
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+    return found
+
+
+def test_recalibrated_statistics_are_the_mean_of_the_batch_statistics() -> None:
+    model = build_model("mobilenet-v1", 0.1, (32, 32, 1), 3, seed=0)
+    images = np.random.default_rng(1).uniform(0, 255, (40, 32, 32, 1)).astype(np.float32)
+    norms = batch_norms(model)
+    # What it must equal: each batch's statistics, measured eagerly one layer input at a time.
+    expected_means = [np.zeros(layer.moving_mean.shape) for layer in norms]
+    expected_variances = [np.zeros(layer.moving_variance.shape) for layer in norms]
+    probe = keras.Model(model.inputs, [layer.input for layer in norms])
+    batches = [images[start : start + 16] for start in range(0, 40, 16)]  # 16, 16 and 8
+    for batch in batches:
+        for index, inputs in enumerate(probe(batch, training=True)):
+            values = np.asarray(inputs, np.float64).reshape(-1, inputs.shape[-1])
+            expected_means[index] += values.mean(axis=0) / len(batches)
+            expected_variances[index] += values.var(axis=0) / len(batches)
+
+    recalibrate_batch_norm(model, images, batch_size=16)
+
+    for layer, mean, variance in zip(norms, expected_means, expected_variances, strict=True):
+        np.testing.assert_allclose(np.asarray(layer.moving_mean), mean, rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(
+            np.asarray(layer.moving_variance), variance, rtol=1e-3, atol=1e-3
+        )
+
+
+def test_frozen_batch_norms_keep_their_statistics_until_unfrozen() -> None:
+    model = build_model("mobilenet-v1", 0.1, (32, 32, 1), 3, seed=0)
+    images = np.random.default_rng(2).uniform(0, 255, (32, 32, 32, 1)).astype(np.float32)
+    norms = batch_norms(model)
+    for layer in norms:
+        layer.trainable = False
+    before = [np.asarray(layer.moving_mean).copy() for layer in norms]
+
+    recalibrate_batch_norm(model, images, batch_size=16)
+
+    for layer, mean in zip(norms, before, strict=True):
+        np.testing.assert_array_equal(np.asarray(layer.moving_mean), mean)
+    for layer in norms:  # unfrozen (as fine-tuning does): the next recalibration updates them
+        layer.trainable = True
+    recalibrate_batch_norm(model, images, batch_size=16)
+    assert any(
+        not np.allclose(np.asarray(layer.moving_mean), mean)
+        for layer, mean in zip(norms, before, strict=True)
+    )

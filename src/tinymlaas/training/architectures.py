@@ -129,19 +129,39 @@ def recalibrate_batch_norm(model: Any, images: Any, batch_size: int = 32) -> Non
     moving statistics have adapted (momentum 0.99: hundreds of steps). Until then inference
     outputs are constant, and an int8 export gets activation scales near 1e-8, which TFLite-Micro
     cannot turn into fixed-point multipliers: it aborts the whole process (SIGABRT, not an
-    exception). Running `images` (raw 0–255 float32, N×H×W×C) in training mode with momentum
-    (k−1)/k for the k-th batch makes the moving statistics the exact mean of the batch
-    statistics. Only BatchNorm state changes; weights are untouched.
+    exception). Running each batch of `images` (raw 0–255 float32, N×H×W×C) in training mode
+    with momentum 0 leaves that batch's statistics in the moving ones; their mean over the
+    batches becomes the moving statistics (the exact mean of the batch statistics). The batches
+    run through the model's traced training-mode call (training/traced.py), traced once per
+    model and set of trainable layers. Only BatchNorm state changes; weights are untouched.
     """
+    import numpy as np
     from keras import layers
 
+    from tinymlaas.training.traced import traced
+
     norms = [layer for layer in _all_layers(model) if isinstance(layer, layers.BatchNormalization)]
+    if not norms or len(images) == 0:
+        return
     saved = [layer.momentum for layer in norms]
+    variant = ("batch statistics", tuple(layer.trainable for layer in norms))
+    forward = traced(model)
+    means = [np.zeros(layer.moving_mean.shape, np.float64) for layer in norms]
+    variances = [np.zeros(layer.moving_variance.shape, np.float64) for layer in norms]
+    batches = 0
     try:
-        for index, start in enumerate(range(0, len(images), batch_size), start=1):
-            for layer in norms:
-                layer.momentum = (index - 1) / index
-            model(images[start : start + batch_size], training=True)
+        for layer in norms:
+            layer.momentum = 0.0
+        for start in range(0, len(images), batch_size):
+            batch = np.asarray(images[start : start + batch_size], dtype=np.float32)
+            forward(batch, training=True, variant=variant)
+            batches += 1
+            for layer, mean, variance in zip(norms, means, variances, strict=True):
+                mean += layer.moving_mean.numpy()
+                variance += layer.moving_variance.numpy()
+        for layer, mean, variance in zip(norms, means, variances, strict=True):
+            layer.moving_mean.assign((mean / batches).astype(np.float32))
+            layer.moving_variance.assign((variance / batches).astype(np.float32))
     finally:
         for layer, momentum in zip(norms, saved, strict=True):
             layer.momentum = momentum

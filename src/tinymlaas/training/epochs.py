@@ -14,6 +14,7 @@ from tinymlaas.jobs.context import JobContext
 from tinymlaas.training.checkpoints import Checkpoint
 from tinymlaas.training.data import Split, TrainingData
 from tinymlaas.training.scoring import loss_and_accuracy, predict
+from tinymlaas.training.traced import traced
 
 # Fractions of the job's progress bar spent on each stage.
 LOADING, TRAINING, EVALUATING = 0.10, 0.85, 0.05
@@ -80,7 +81,7 @@ class EpochEnd:
         recalibrate_batch_norm(model, self.calibration, batch_size=CALIBRATION_BATCH)
         entry["val_loss"] = entry["val_accuracy"] = None
         if len(self.validation):
-            scores = predict(model, self.validation.x)
+            scores = predict(traced(model), self.validation.x)
             entry["val_loss"], entry["val_accuracy"] = loss_and_accuracy(scores, self.validation.y)
         return self.best.observe(model, entry["epoch"], entry["val_loss"])
 
@@ -138,7 +139,10 @@ class Progress:
         if self.epoch_end(self.model, entry):
             self.model.stop_training = True
         self.history.append(entry)
-        if self.checkpoint is not None:
+        # The last epoch's model is stored in full right after; a checkpoint of it (0.15 s
+        # for a MobileNet) would be replaced at once.
+        last = epoch + 1 >= self.epochs or self.model.stop_training
+        if self.checkpoint is not None and not last:
             self.checkpoint(self.history)
         self.ctx.event("metric", entry)
         self.ctx.progress(

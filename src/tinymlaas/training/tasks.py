@@ -23,6 +23,7 @@ from tinymlaas.training.data import Split, TrainingData, load_training_data
 from tinymlaas.training.epochs import LOADING, TRAINING, BestEpoch, EpochEnd, Progress
 from tinymlaas.training.metrics import classification_report
 from tinymlaas.training.scoring import loss_and_accuracy, predict
+from tinymlaas.training.traced import traced
 
 
 @dataclass(frozen=True)
@@ -306,10 +307,10 @@ def _evaluate(
         "epochs_run": len(history),
     }
     if len(data.validation):
-        scores = predict(model, data.validation.x)
+        scores = predict(traced(model), data.validation.x)
         metrics["val_loss"], metrics["val_accuracy"] = loss_and_accuracy(scores, data.validation.y)
     if len(held_out):
-        scores = predict(model, held_out.x)
+        scores = predict(traced(model), held_out.x)
         report = classification_report(held_out.y, np.argmax(scores, axis=1), classes)
         metrics["per_class"] = report["per_class"]
         metrics["confusion_matrix"] = report["confusion_matrix"]
