@@ -170,6 +170,7 @@ def test_the_capture_rule_panel_shows_kept_dropped_and_rejected_frames(
     log_in(client)
     page = client.get(f"/devices/{device_id}", headers=HTML).text
     table = page[page.index('data-testid="capture-rule-counts"') :].split("</table>")[0]
-    cells = [re.findall(r"<td>(\d+)</td>", row) for row in table.split("<tr>") if "<td>" in row]
+    rows = [row for row in table.split("<tr>") if "<td" in row]
+    cells = [re.findall(r'<td class="num">(\d+)</td>', row) for row in rows]
     assert cells == [["2", "1", "0", "1"], ["3", "1", "1", "1"]]
     assert "Kept this hour: <b>2</b> of at most 2" in page
