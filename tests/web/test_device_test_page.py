@@ -92,7 +92,7 @@ def test_a_board_that_stopped_answering_says_after_which_image(
     log_in(app_client)
     compiled_id = compiled_tested_on_a_board(database, HUNG_BOARD_ANSWERS)
     words = text_of(app_client.get(f"/compiled/{compiled_id}", headers=HTML).text)
-    assert f"Stopped early: {STOPPED}; the 1 images not sent count as wrong." in words
+    assert f"Stopped early: {STOPPED}; the image not sent counts as wrong." in words
     assert "1 answered, 1 timeouts, 0 errors, 1 not sent" in words
     assert "On the device 33.3%" in words
 
