@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,14 @@ import pytest
 from PIL import Image
 
 from devices.test_virtual import Compiled, camera_folder, compiled, start_device  # noqa: F401
-from tinymlaas.devices.bridge.capture import FrameUnavailable, fetch_frame, fetch_last_frame, to_png
+from tinymlaas.devices import messages
+from tinymlaas.devices.bridge.capture import (
+    FrameUnavailable,
+    capture_on_port,
+    fetch_frame,
+    fetch_last_frame,
+    to_png,
+)
 from tinymlaas.devices.bridge.client import Bridge
 from tinymlaas.devices.bridge.transports import SerialTransport, handshake
 from tinymlaas.devices.bridge.virtual import VirtualDevice, load_camera
@@ -105,3 +114,55 @@ def test_frames_become_lossless_pngs(pixel_format: int) -> None:
 def test_a_frame_whose_pixels_do_not_match_its_size_is_refused() -> None:
     with pytest.raises(ValueError, match="pixel bytes"):
         CameraFrame.decode(CameraFrame(2, 2, GRAY8, bytes(4)).encode()[:-1])
+
+
+class DamagingTransport(SerialTransport):
+    """A link that flips one byte in the frame answering each of the first `damage` CAPTUREs."""
+
+    damage = 0
+    armed = False
+
+    def write(self, data: bytes) -> None:
+        if b",CAPTURE," in data and self.damage:
+            self.damage -= 1
+            self.armed = True
+        super().write(data)
+
+    def read(self, timeout: float) -> bytes:
+        data = super().read(timeout)
+        if self.armed and len(data) > 64:  # a frame's bytes, past its header
+            self.armed = False
+            flipped = bytearray(data)
+            flipped[len(flipped) // 2] ^= 0x40
+            data = bytes(flipped)
+        return data
+
+
+@pytest.mark.parametrize(("damaged", "ok"), [(2, True), (3, False)])
+def test_a_frame_damaged_on_the_way_is_asked_for_again(
+    camera_folder: Path,  # noqa: F811
+    start_device: StartDevice,  # noqa: F811
+    damaged: int,
+    ok: bool,
+) -> None:
+    camera = load_camera(camera_folder)
+    device = start_device(camera, 0.01)
+    transport = DamagingTransport(device.port)
+    transport.damage = damaged
+    sent: list[messages.Message] = []
+    request = messages.Capture(job_id=7, port=device.port, count=2, interval_ms=0)
+
+    result = capture_on_port(device.port, request, sent.append, threading.Event(), transport)
+
+    frames = [m for m in sent if isinstance(m, messages.CaptureFrame)]
+    if ok:  # the first frame damaged twice, whole the third time
+        assert (result.ok, result.frames, len(frames)) == (True, 2, 2)
+        pngs = [Image.open(io.BytesIO(base64.b64decode(frame.png))) for frame in frames]
+        # each CAPTURE takes a new picture: the two damaged ones were the camera's first two
+        assert [np.asarray(png).tobytes() for png in pngs] == [
+            camera_frame(camera[index % len(camera)][1]).pixels for index in (2, 3)
+        ]
+    else:  # damaged once more than it is asked for again: the capture fails, saying why
+        assert (result.ok, result.frames, frames) == (False, 0, [])
+        assert "damaged on the way" in str(result.error)
+        assert "(3 times)" in str(result.error)

@@ -43,8 +43,16 @@ MAX_FRAME_BYTES = 2 * 2**20
 FRAME_TIMEOUT_SECONDS = 20.0
 
 
+# Times a capture asks again for a frame damaged on the way (line noise) before it fails.
+DAMAGED_FRAME_RETRIES = 2
+
+
 class FrameUnavailable(RuntimeError):
     """The board sent no frame: it refused (its reason), sent a damaged one, or stayed silent."""
+
+
+class FrameDamaged(FrameUnavailable):
+    """The frame arrived with a bad checksum or length: asking again may well get it whole."""
 
 
 def fetch_frame(
@@ -65,7 +73,7 @@ def fetch_frame(
                 except ValueError as error:
                     raise FrameUnavailable(f"the board sent a malformed frame: {error}") from None
             if isinstance(item, CorruptFrame) and item.kind == FRAME and item.seq == request.seq:
-                raise FrameUnavailable(f"the frame was damaged on the way: {item.reason}")
+                raise FrameDamaged(f"the frame was damaged on the way: {item.reason}")
             if isinstance(item, TensorError) and item.seq == request.seq:
                 raise FrameUnavailable(f"the board sent no frame: {item.message}")
     raise FrameUnavailable(
@@ -102,14 +110,16 @@ def capture_on_port(
     request: messages.Capture,
     emit: Callable[[messages.Message], None],
     stop: threading.Event,
+    transport: Transport | None = None,
 ) -> messages.CaptureResult:
-    """Take `count` frames, `interval_ms` apart, sending each to the server as it comes."""
+    """Take `count` frames, `interval_ms` apart, sending each to the server as it comes; a
+    frame damaged on the way is asked for again (up to DAMAGED_FRAME_RETRIES times)."""
     job_id, sent = request.job_id, 0
 
     def failed(error: str) -> messages.CaptureResult:
         return messages.CaptureResult(job_id=job_id, ok=False, error=error, frames=sent)
 
-    transport = SerialTransport(port)
+    transport = transport or SerialTransport(port)
     try:
         transport.open()
         hello = handshake(transport)
@@ -125,7 +135,7 @@ def capture_on_port(
             if stop.is_set():
                 return failed("the bridge stopped during the capture")
             started = time.monotonic()
-            frame = fetch_frame(transport, Capture(index), reader=reader)
+            frame = _frame_again_if_damaged(transport, index, reader)
             png = base64.b64encode(to_png(frame)).decode()
             emit(
                 messages.CaptureFrame(
@@ -142,3 +152,14 @@ def capture_on_port(
     finally:
         transport.close()
     return messages.CaptureResult(job_id=job_id, ok=True, frames=sent)
+
+
+def _frame_again_if_damaged(transport: Transport, index: int, reader: StreamReader) -> CameraFrame:
+    attempts = 0
+    while True:
+        try:
+            return fetch_frame(transport, Capture(index), reader=reader)
+        except FrameDamaged as error:
+            attempts += 1
+            if attempts > DAMAGED_FRAME_RETRIES:
+                raise FrameDamaged(f"{error} ({attempts} times)") from None
