@@ -126,7 +126,7 @@ def test_the_device_page_sets_and_removes_a_capture_rule(
     assert client.get(f"/api/v1/devices/{device_id}/capture-rule").status_code == 404
 
 
-def test_the_first_nine_labels_get_keys_and_the_others_are_suggested(
+def test_every_label_gets_a_button_the_first_nine_a_key_and_all_are_suggested(
     client: TestClient, database: Database
 ) -> None:
     dataset_id = pets(client)
@@ -143,6 +143,8 @@ def test_the_first_nine_labels_get_keys_and_the_others_are_suggested(
     buttons = re.findall(r'data-label="([^"]+)"><kbd>(\d)</kbd>', page)
     labels = sorted(["cat", "dog", *names])
     assert buttons == [(label, str(index + 1)) for index, label in enumerate(labels[:9])]
+    every = re.findall(r'data-label="([^"]+)">(?:<kbd>\d</kbd> )?([^<]+)</button>', page)
+    assert every == [(label, label) for label in labels]
     suggested = re.search(r'<datalist id="review-label-names">(.*?)</datalist>', page, re.S)
     assert suggested
     assert re.findall(r'<option value="([^"]+)">', suggested.group(1)) == labels

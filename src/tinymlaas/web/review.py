@@ -32,6 +32,8 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 ITEMS_SHOWN = 200
 SHORTCUT_LABELS = 9
+# Labels with a relabel button (one click each); a dataset with more types the others.
+LABEL_BUTTONS = 40
 
 
 def get_page_device(device_id: int, page: PageUser, session: SessionDep) -> Device:
@@ -70,6 +72,7 @@ def review_page(
             "total": total,
             "labels": labels,
             "shortcut_labels": SHORTCUT_LABELS,
+            "label_buttons": LABEL_BUTTONS,
             "continue_from": _continue_training(session, page.user, dataset.id),
             "device_names": {
                 device.id: device.name
