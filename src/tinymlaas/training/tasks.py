@@ -52,12 +52,11 @@ def run(ctx: JobContext) -> None:
     keras = _import_keras()
     resumed = _resumable(inputs)
     started_from = f"{config.weights} (resumed from a checkpoint)"
-    if resumed is not None:
-        from keras.src.saving import saving_lib
-
-        model = saving_lib.load_model(io.BytesIO(resumed.keras), compile=True)
+    model = None if resumed is None else checkpoints.restore(resumed, ctx.job_id)
+    if resumed is not None and model is not None:
         ctx.progress(LOADING, f"resuming after epoch {resumed.epoch}/{config.epochs}")
     else:
+        resumed = None
         model = _build_or_load(keras, config, len(inputs.classes), inputs.base_keras)
         started_from = _start_weights(model, inputs)
     history, kept_epoch = _fit(keras, model, inputs, ctx, resumed)
@@ -209,8 +208,10 @@ def _compile(keras: Any, model: Any, learning_rate: float) -> None:
     )
 
 
-def _train_dataset(config: TrainingConfig, data: TrainingData) -> Any:
-    """The shuffled, batched (and augmented) training images as a tf.data pipeline."""
+def _train_dataset(config: TrainingConfig, data: TrainingData, first: int, last: int) -> Any:
+    """Epochs [first, last) of the training images as one tf.data pipeline, shuffled, batched
+    (and augmented). Each epoch's order depends on the seed and the epoch's number only, so a
+    resumed training sees the images in the order an uninterrupted one would have."""
     import tensorflow as tf
 
     from tinymlaas.training.architectures import augmentation
@@ -223,9 +224,17 @@ def _train_dataset(config: TrainingConfig, data: TrainingData) -> Any:
         brightness=augment_config.brightness,
         seed=config.seed,
     )
-    train = tf.data.Dataset.from_tensor_slices((data.train.x, data.train.y))
-    train = train.shuffle(len(data.train), seed=config.seed, reshuffle_each_iteration=True)
-    train = train.batch(config.batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    count, seed = len(data.train), config.seed
+
+    def epoch_order(epoch: Any) -> Any:
+        order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=[seed, epoch])
+        return tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size)
+
+    images, labels = tf.constant(data.train.x), tf.constant(data.train.y)
+    train = tf.data.Dataset.range(first, last).flat_map(epoch_order)
+    train = train.map(
+        lambda index: (tf.cast(tf.gather(images, index), tf.float32), tf.gather(labels, index))
+    )
     if augment is not None:
         train = train.map(lambda x, y: (augment(x, training=True), y))
     train = train.prefetch(2)
@@ -239,7 +248,6 @@ def _fit(
     whose weights the model now holds."""
     config, data = inputs.config, inputs.data
     keras.utils.set_random_seed(config.seed)
-    train = _train_dataset(config, data)
 
     steps = math.ceil(len(data.train) / config.batch_size)
     best = BestEpoch(config.restore_best_weights, config.early_stopping_patience)
@@ -248,9 +256,14 @@ def _fit(
         best.resume(resumed)
         progress.history = inputs.history[: resumed.epoch]
 
+    snapshots = checkpoints.Snapshots()
+
     def checkpoint(history: list[dict[str, Any]]) -> None:
+        weights, optimizer = snapshots.arrays(model)
         saved = Checkpoint(
-            keras=_save(model),
+            keras=snapshots.keras(model),
+            weights=weights,
+            optimizer=optimizer,
             epoch=len(history),
             dataset_content_sha256=data.content_sha256 or "",
             best_epoch=best.epoch,
@@ -264,13 +277,17 @@ def _fit(
     for phase in transfer.phases(config):
         if phase.last <= initial:
             continue
-        if config.weights != "none":  # each phase trains other layers at another rate
+        # Each phase trains other layers at another rate; a resumed phase goes on with the
+        # checkpoint's optimizer (its moments and iteration count).
+        if config.weights != "none" and phase.first >= initial:
             transfer.set_phase(model, config, phase.frozen)
             _compile(keras, model, phase.learning_rate)
+        first = max(phase.first, initial)
         model.fit(
-            train,
+            _train_dataset(config, data, first, phase.last),
             epochs=phase.last,
-            initial_epoch=max(phase.first, initial),
+            initial_epoch=first,
+            steps_per_epoch=steps,  # one pass over the dataset of all these epochs
             verbose=0,
             callbacks=[progress.callback(keras)],
             shuffle=False,
