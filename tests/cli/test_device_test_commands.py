@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +14,12 @@ import pytest
 from conftest import Database
 from support.cli import Cli, cells
 from support.factories import pattern_camera
-from support.waiting import wait_for
 
-from cli.test_devices_commands import subprocess_environment, train_and_compile  # isort: skip
+from cli.test_devices_commands import (  # isort: skip
+    online_device,
+    start_printed_bridge,
+    train_and_compile,
+)
 from web.test_device_test_page import (  # isort: skip
     HUNG_BOARD_ANSWERS,
     STOPPED,
@@ -43,25 +43,9 @@ def detail(output: str, name: str) -> str:
 def board(logged_in: Cli, tmp_path: Path, config_dir: Path) -> Iterator[str]:
     """The id of an online virtual board, its bridge started as the CLI prints it."""
     camera = pattern_camera(tmp_path / "camera", per_class=2, seed=60_000)
-    created = logged_in.ok("bridges", "create", "test bench")
-    (printed,) = [line.strip() for line in created.splitlines() if "tinymlaas bridge " in line]
-    bridge = subprocess.Popen(
-        [sys.executable, "-m", "tinymlaas", *shlex.split(printed)[1:]]
-        + ["--virtual-devices", "1", "--virtual-camera", str(camera), "--interval", "0.05"],
-        env=subprocess_environment(config_dir),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    bridge = start_printed_bridge(logged_in, config_dir, camera)
     try:
-        (device,) = wait_for(
-            lambda: [
-                d
-                for d in json.loads(logged_in.ok("devices", "list", "--json"))
-                if d["status"] == "online"
-            ],
-            30,
-            "the virtual device coming online",
-        )
+        device = online_device(logged_in)
         yield str(device["id"])
     finally:
         bridge.kill()

@@ -292,6 +292,39 @@ def subprocess_environment(config_dir: Path) -> dict[str, str]:
     return env | {"TINYMLAAS_CONFIG_DIR": str(config_dir), "COLUMNS": "200"}
 
 
+def start_printed_bridge(
+    logged_in: Cli, config_dir: Path, camera: Path, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """A new bridge started from the command `bridges create` prints, with one virtual board
+    watching `camera`."""
+    created = logged_in.ok("bridges", "create", "test bench")
+    (printed,) = [line.strip() for line in created.splitlines() if "tinymlaas bridge " in line]
+    command = shlex.split(printed)
+    assert command[:2] == ["tinymlaas", "bridge"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "tinymlaas", *command[1:]]
+        + ["--virtual-devices", "1", "--virtual-camera", str(camera), "--interval", "0.05"],
+        env=subprocess_environment(config_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
+def online_device(logged_in: Cli) -> dict[str, Any]:
+    """The one device `devices list` shows online, once it is."""
+    (device,) = wait_for(
+        lambda: [
+            d
+            for d in json.loads(logged_in.ok("devices", "list", "--json"))
+            if d["status"] == "online"
+        ],
+        30,
+        "the virtual device coming online",
+    )
+    found: dict[str, Any] = device
+    return found
+
+
 @pytest.mark.slow
 def test_a_bridge_started_from_the_printed_command_installs_and_streams_predictions(
     logged_in: Cli,
@@ -302,28 +335,10 @@ def test_a_bridge_started_from_the_printed_command_installs_and_streams_predicti
     config_dir: Path,
 ) -> None:
     compiled_id = train_and_compile(logged_in, tmp_path)
-    created = logged_in.ok("bridges", "create", "test bench")
-    (printed,) = [line.strip() for line in created.splitlines() if "tinymlaas bridge " in line]
-    command = shlex.split(printed)
-    assert command[:2] == ["tinymlaas", "bridge"]
-    bridge = subprocess.Popen(
-        [sys.executable, "-m", "tinymlaas", *command[1:]]
-        + ["--virtual-devices", "1", "--virtual-camera", str(camera), "--interval", "0.05"],
-        env=subprocess_environment(config_dir),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    bridge = start_printed_bridge(logged_in, config_dir, camera, stderr=subprocess.PIPE)
     observer: subprocess.Popen[str] | None = None
     try:
-        (device,) = wait_for(
-            lambda: [
-                d
-                for d in json.loads(logged_in.ok("devices", "list", "--json"))
-                if d["status"] == "online"
-            ],
-            30,
-            "the virtual device coming online",
-        )
+        device = online_device(logged_in)
         device_id = str(device["id"])
         (row,) = cells(logged_in.ok("devices", "list"))
         assert row[2:6] == ["virtual", device["port"], "online", "-"]

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect, text
 from tinymlaas.db import migrate
 
 from conftest import BACKENDS
-from support.migrations import database_at, downgrade
+from support.migrations import database_at, downgrade, seed_device
 
 NOW = datetime(2026, 11, 30, 10, 0)
 
@@ -25,28 +25,7 @@ def at_0011(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 def _seed(engine: Engine) -> None:
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO users (id, username, password_hash, is_admin, created_at, updated_at)"
-                " VALUES (1, 'old', 'x', false, :now, :now)"
-            ),
-            {"now": NOW},
-        )
-        connection.execute(
-            text(
-                "INSERT INTO bridges (id, owner_id, name, token_sha256, connected, created_at,"
-                " updated_at) VALUES (1, 1, 'b', :sha, false, :now, :now)"
-            ),
-            {"sha": "0" * 64, "now": NOW},
-        )
-        connection.execute(
-            text(
-                "INSERT INTO devices (id, owner_id, bridge_id, identity, name, port, description,"
-                " virtual, present, busy, created_at, updated_at) VALUES (1, 1, 1, 'SN', 'n',"
-                " '/dev/a', '', false, false, false, :now, :now)"
-            ),
-            {"now": NOW},
-        )
+        seed_device(connection, NOW)
         for seq, (minute, label, latency) in enumerate(
             [(5, "cat", 10.0), (50, "cat", 30.0), (70, "dog", 7.0)]
         ):

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect, text
 from tinymlaas.db import migrate
 
 from conftest import BACKENDS
-from support.migrations import database_at, downgrade
+from support.migrations import database_at, downgrade, seed_device
 
 NOW = datetime(2026, 12, 1, 10, 0)
 
@@ -24,21 +24,22 @@ def at_0013(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 def _seed(engine: Engine) -> None:
-    statements = [
-        "INSERT INTO users (id, username, password_hash, is_admin, created_at, updated_at)"
-        " VALUES (1, 'old', 'x', false, :now, :now)",
-        "INSERT INTO bridges (id, owner_id, name, token_sha256, connected, created_at,"
-        " updated_at) VALUES (1, 1, 'b', :sha, false, :now, :now)",
-        "INSERT INTO devices (id, owner_id, bridge_id, identity, name, port, description,"
-        " virtual, present, busy, created_at, updated_at) VALUES (1, 1, 1, 'SN', 'n',"
-        " '/dev/a', '', false, false, false, :now, :now)",
-        "INSERT INTO datasets (id, owner_id, name, description, created_at, updated_at)"
-        " VALUES (1, 1, 'pets', '', :now, :now)",
-        "INSERT INTO blobs (sha256, size_bytes, chunk_count, created_at) VALUES (:sha, 1, 0, :now)",
-    ]
     with engine.begin() as connection:
-        for statement in statements:
-            connection.execute(text(statement), {"now": NOW, "sha": "0" * 64})
+        seed_device(connection, NOW)
+        connection.execute(
+            text(
+                "INSERT INTO datasets (id, owner_id, name, description, created_at, updated_at)"
+                " VALUES (1, 1, 'pets', '', :now, :now)"
+            ),
+            {"now": NOW},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO blobs (sha256, size_bytes, chunk_count, created_at)"
+                " VALUES (:sha, 1, 0, :now)"
+            ),
+            {"now": NOW, "sha": "0" * 64},
+        )
         # Two frames of device 1 in the 10:00 hour, one at 11:10, one of a deleted device.
         for device_id, minute in [(1, 5), (1, 50), (1, 70), (None, 20)]:
             connection.execute(
