@@ -8,6 +8,8 @@ an `error` (the connection stays up; nothing is stored).
 
 from __future__ import annotations
 
+from typing import get_args
+
 from sqlalchemy.orm import Session
 
 from tinymlaas.devices import messages, repository
@@ -21,14 +23,7 @@ JobReport = (
     | messages.CaptureFrame
     | messages.CaptureResult
 )
-JOB_REPORTS = (
-    messages.InstallLog,
-    messages.InstallResult,
-    messages.DeviceTestProgress,
-    messages.DeviceTestResult,
-    messages.CaptureFrame,
-    messages.CaptureResult,
-)
+JOB_REPORTS: tuple[type[JobReport], ...] = get_args(JobReport)
 
 
 def refusal(session: Session, bridge_id: int, message: JobReport) -> str | None:

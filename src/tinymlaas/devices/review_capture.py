@@ -13,8 +13,6 @@ hourly cap reads those counts, so reviewing the queue never makes room for more.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import random
 import time
@@ -28,6 +26,7 @@ from tinymlaas.config import Settings
 from tinymlaas.datasets import review, review_repository
 from tinymlaas.db.session import transaction
 from tinymlaas.devices import capture_rules, messages, repository, review_counts
+from tinymlaas.devices.capturing.relay import FrameRejected, frame_png
 from tinymlaas.devices.review_rules import Counts, Decision, SampleSlot, decide
 from tinymlaas.errors import TinyMLaaSError
 from tinymlaas.models import Bridge
@@ -182,14 +181,10 @@ class ReviewCapture:
         return True
 
     def _decode(self, text: str, where: str) -> bytes | None:
-        # base64 is 4/3 of the bytes: anything longer is over the limit before decoding.
-        if len(text) > (self.max_frame_bytes + 2) // 3 * 4:
-            log.warning("%s: dropped a review frame over %s bytes", where, self.max_frame_bytes)
-            return None
         try:
-            return base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            log.warning("%s: dropped a review frame that is not base64", where)
+            return frame_png(text, self.max_frame_bytes)
+        except FrameRejected as error:
+            log.warning("%s: dropped a review frame: %s", where, error)
             return None
 
     def _store(self, session: Session, pending: Pending, seq: int, data: bytes, where: str) -> None:

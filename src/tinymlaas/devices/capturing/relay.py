@@ -91,14 +91,15 @@ class FrameRejected(ValueError):
     """A capture frame that is not a PNG of its announced size within the limits."""
 
 
-def frame_png(message: messages.CaptureFrame, max_bytes: int) -> bytes:
-    """The frame's PNG bytes, once their encoded size is within `max_bytes` (nothing decoded)."""
+def frame_png(text: str, max_bytes: int) -> bytes:
+    """A bridge's base64 PNG as bytes, once their size is within `max_bytes` (nothing decoded
+    as an image yet): capture frames and review frames alike."""
     over = f"the PNG is over {max_bytes:,} bytes"
     # base64 is 4/3 of the bytes: anything longer is over the limit before decoding.
-    if len(message.png) > (max_bytes + 2) // 3 * 4:
+    if len(text) > (max_bytes + 2) // 3 * 4:
         raise FrameRejected(over)
     try:
-        png = base64.b64decode(message.png, validate=True)
+        png = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as error:
         raise FrameRejected("the PNG is not base64") from error
     if len(png) > max_bytes:
@@ -159,7 +160,7 @@ def record_frame(
     name = f"device{device.id}-{message.captured_at:%Y%m%dT%H%M%S%f}-{message.index:04d}.png"
     size = (message.width, message.height)
     try:
-        png = frame_png(message, settings.max_capture_frame_bytes)
+        png = frame_png(message.png, settings.max_capture_frame_bytes)
         data = tagged_png(png, device, captured, size, settings.max_image_pixels)
         with session.begin_nested():  # nothing of a refused frame stays
             upload = Upload(name, io.BytesIO(data))
