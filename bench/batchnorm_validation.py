@@ -8,7 +8,9 @@ on the same generated images (`training_job_vs_keras.generate_dataset`), same se
   and the figures it showed;
 - **recalibrate**: what the training job does now: at each epoch's end, BatchNorm's statistics
   are recalibrated on 256 training images in batches of 64 (`recalibrate_batch_norm`), then the
-  validation images are scored (`scoring.predict`);
+  validation images are scored (`scoring.predict`), both through the model's traced call
+  (`training/traced.py`) as the job does; run with `PYTHONPATH` at an older commit's `src/` to
+  measure its eager calls;
 - **momentum M**: no recalibration, every BatchNorm built with momentum M (a setting meant to
   need none), validated by Keras as in the baseline.
 
@@ -74,9 +76,14 @@ def build(
 
 
 def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Scored as the training job scores (through the model's traced call since 2026-12-02)."""
     from tinymlaas.training.scoring import loss_and_accuracy, predict
 
-    return loss_and_accuracy(predict(model, x), y)[1]
+    try:
+        from tinymlaas.training.traced import traced
+    except ImportError:  # an older commit's src/ on PYTHONPATH: its job called the model eagerly
+        return loss_and_accuracy(predict(model, x), y)[1]
+    return loss_and_accuracy(predict(traced(model), x), y)[1]
 
 
 def train(
