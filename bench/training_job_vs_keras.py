@@ -11,9 +11,13 @@ Generates a deterministic, learnable image set (shapes and stripes in `--classes
   or PostgreSQL with `--backends`), the zip imported through `POST /api/v1/datasets/import`,
   a local worker started as production does (`python -m tinymlaas worker --local`, a separate
   process with the same `TINYMLAAS_DATABASE_URL`/`TINYMLAAS_SECRET_KEY`) right before
-  `POST /api/v1/models`, timed from that POST until `GET /api/v1/jobs/{id}` says succeeded;
+  `POST /api/v1/models`, timed from the job row's `created_at` (written by that POST) to its
+  `finished_at` (`GET /api/v1/jobs/{id}` is polled every 0.5 s, as a browser would, and the
+  client-side time from POST to the poll that saw it succeed is printed too);
 - **job (warm worker)**: the same request again, on the worker that ran the first job (its
-  TensorFlow is imported; what a busy server's steady state looks like).
+  TensorFlow is imported; what a busy server's steady state looks like). With `--rounds N`
+  the script and the warm job run N times, interleaved, and the medians are compared: single
+  runs on a 2-core machine vary by ±0.1 in ratio.
 
 Same architecture, images, epochs, batch size, learning rate, validation fraction and seed
 everywhere. The job's time is broken into stages from the job row and its events (read from the
@@ -22,6 +26,7 @@ database after the job ends).
     .venv/bin/python bench/training_job_vs_keras.py
     .venv/bin/python bench/training_job_vs_keras.py --architectures cnn-small --epochs 10
     .venv/bin/python bench/training_job_vs_keras.py --backends sqlite,postgresql
+    .venv/bin/python bench/training_job_vs_keras.py --architectures mobilenet-v1:0.25 --rounds 3
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import io
 import math
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,7 +63,7 @@ LEARNING_RATE = 0.001
 VALIDATION_SPLIT = 0.2
 SHAPES = ("circle", "cross", "square", "stripes_horizontal", "stripes_vertical", "triangle")
 JOB_TIMEOUT_SECONDS = 900
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.5
 
 
 # Data: learnable classes, drawn deterministically.
@@ -333,7 +339,8 @@ def stages_from_events(
 
 @dataclass
 class JobResult:
-    seconds: float
+    seconds: float  # the job row's created_at → finished_at
+    observed_seconds: float  # POST → the poll that saw it succeed
     worker_cpu_seconds: float  # the worker process, all threads, during the job
     server_cpu_seconds: float  # this process (API under uvicorn, client polls) during the job
     accuracy: float
@@ -359,27 +366,45 @@ def training_job(
     if response.status_code != 202:
         raise RuntimeError(f"training refused: {response.status_code} {response.text[:500]}")
     accepted = response.json()
-    wait_for_job(client, accepted["job_id"], worker)
-    seconds = time.perf_counter() - started
+    job = wait_for_job(client, accepted["job_id"], worker)
+    observed = time.perf_counter() - started
+    seconds = (
+        datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])
+    ).total_seconds()
     server_cpu = time.process_time() - server_cpu
     worker_cpu = process_cpu_seconds(worker.pid) - worker_cpu
     model = client.get(f"/api/v1/models/{accepted['id']}").raise_for_status().json()
     metrics = model["metrics"] or {}
     accuracy = metrics.get("held_out_accuracy", metrics.get("val_accuracy")) or math.nan
     stages = job_stages(database_url, accepted["job_id"])
-    return JobResult(seconds, worker_cpu, server_cpu, float(accuracy), stages)
+    return JobResult(seconds, observed, worker_cpu, server_cpu, float(accuracy), stages)
 
 
 # Running it.
 
 
 @dataclass
+class Rounds:
+    """One architecture's runs on one backend: the script's and the warm job's, interleaved."""
+
+    scripts: list[ScriptResult]
+    cold: JobResult
+    warms: list[JobResult]
+
+
+@dataclass
 class Comparison:
     architecture: str
     backend: str
-    script: ScriptResult
+    script: ScriptResult  # the median run
     cold: JobResult
-    warm: JobResult | None
+    warm: JobResult | None  # the median run
+    rounds: Rounds
+
+
+def median_run(runs: list[Any]) -> Any:
+    """The run with the median time (the lower middle of an even count)."""
+    return sorted(runs, key=lambda run: run.seconds)[(len(runs) - 1) // 2]
 
 
 def parse_architecture(text: str) -> tuple[str, float | None]:
@@ -398,8 +423,9 @@ def run_service_side(
     work: Path,
     architectures: list[tuple[str, float | None]],
     arguments: argparse.Namespace,
-) -> list[tuple[JobResult, JobResult | None]]:
-    """On one fresh database: import once, then per architecture a fresh worker and its jobs."""
+) -> list[Rounds]:
+    """On one fresh database: import once, then per architecture the script, a fresh worker's
+    job, and the warm worker's jobs interleaved with more runs of the script."""
     results = []
     folder = Path(tempfile.mkdtemp(prefix=f"{backend}-", dir=work))
     with scratch_database(backend, folder) as url, running_service(url, folder / "data") as client:
@@ -421,24 +447,48 @@ def run_service_side(
                 "validation_split": VALIDATION_SPLIT,
                 "seed": arguments.seed,
             }
+            name = label(architecture, alpha)
+            scripts = [script_run(dataset, architecture, alpha, arguments)]
             log = folder / "worker.log"
             with local_worker(url, folder / "data", log) as worker:
                 cold = training_job(client, url, request, worker)
                 print(
-                    f"  [{backend}] {label(architecture, alpha)}: job on a fresh worker"
-                    f" {cold.seconds:.2f} s (held-out accuracy {cold.accuracy:.3f})",
+                    f"  [{backend}] {name}: job on a fresh worker {cold.seconds:.2f} s"
+                    f" (observed {cold.observed_seconds:.2f} s; held-out accuracy"
+                    f" {cold.accuracy:.3f})",
                     flush=True,
                 )
-                warm = None
-                if not arguments.no_warm:
+                warms: list[JobResult] = []
+                for round_ in range(0 if arguments.no_warm else arguments.rounds):
+                    if round_:
+                        scripts.append(script_run(dataset, architecture, alpha, arguments))
                     warm = training_job(client, url, request, worker)
+                    warms.append(warm)
                     print(
-                        f"  [{backend}] {label(architecture, alpha)}: same job, warm worker"
-                        f" {warm.seconds:.2f} s (held-out accuracy {warm.accuracy:.3f})",
+                        f"  [{backend}] {name}: same job, warm worker {warm.seconds:.2f} s"
+                        f" (observed {warm.observed_seconds:.2f} s; held-out accuracy"
+                        f" {warm.accuracy:.3f})",
                         flush=True,
                     )
-            results.append((cold, warm))
+            results.append(Rounds(scripts, cold, warms))
     return results
+
+
+def script_run(
+    dataset: GeneratedDataset,
+    architecture: str,
+    alpha: float | None,
+    arguments: argparse.Namespace,
+) -> ScriptResult:
+    result = keras_script(
+        dataset, architecture, alpha, arguments.epochs, arguments.batch_size, arguments.seed
+    )
+    print(
+        f"  [script] {label(architecture, alpha)}: {result.seconds:.2f} s"
+        f" (validation accuracy {result.accuracy:.3f})",
+        flush=True,
+    )
+    return result
 
 
 def print_report(comparisons: list[Comparison]) -> None:
@@ -465,8 +515,9 @@ def print_report(comparisons: list[Comparison]) -> None:
                 f" {cells[0]} {cells[1]}  {accuracy}"
             )
     print(
-        "(s: wall seconds from POST to succeeded, script from decode to saved bytes;"
-        " CPU: user+system seconds of the worker process vs this process for the script)"
+        "(s: wall seconds of the job row, created_at → finished_at, script from decode to saved"
+        " bytes; CPU: user+system seconds of the worker process vs this process for the script;"
+        " medians of the interleaved rounds)"
     )
     for c in comparisons:
         print()
@@ -478,6 +529,17 @@ def print_report(comparisons: list[Comparison]) -> None:
             total = sum(seconds for _, seconds in stages)
             parts = ", ".join(f"{name} {seconds:.2f}" for name, seconds in stages)
             print(f"  {title:<18} {total:6.2f} = {parts}")
+        if len(c.rounds.warms) > 1:
+            pairs = zip(c.rounds.scripts, c.rounds.warms, strict=True)
+            cells = [
+                f"{s.seconds:.2f} / {w.seconds:.2f} = {w.seconds / s.seconds:.2f}×"
+                for s, w in pairs
+            ]
+            print("  rounds (script s / warm job s = ratio): " + ", ".join(cells))
+            ratio = statistics.median(w.seconds for w in c.rounds.warms) / statistics.median(
+                s.seconds for s in c.rounds.scripts
+            )
+            print(f"  ratio of medians {ratio:.2f}×")
         for title, job in (("fresh", c.cold), ("warm", c.warm)):
             if job:
                 print(
@@ -500,6 +562,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backends", default="sqlite", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=2026, help="seed of the images and training")
     parser.add_argument("--no-warm", action="store_true", help="skip the second, warm-worker job")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="script and warm job runs, interleaved (medians)"
+    )
     arguments = parser.parse_args(argv)
     arguments.architectures = [
         parse_architecture(item.strip()) for item in arguments.architectures.split(",") if item
@@ -524,28 +589,22 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf  # outside every timed span: the script's process has it loaded
 
     print(f"TensorFlow {tf.__version__} imported in {time.perf_counter() - started:.1f} s")
-    scripts = []
-    for architecture, alpha in arguments.architectures:
-        result = keras_script(
-            dataset, architecture, alpha, arguments.epochs, arguments.batch_size, arguments.seed
-        )
-        print(
-            f"  [script] {label(architecture, alpha)}: {result.seconds:.2f} s"
-            f" (validation accuracy {result.accuracy:.3f})",
-            flush=True,
-        )
-        scripts.append(result)
     comparisons = []
     with tempfile.TemporaryDirectory(prefix="tinymlaas-bench-") as temporary:
         for backend in arguments.backends:
             jobs = run_service_side(
                 backend, dataset, Path(temporary), arguments.architectures, arguments
             )
-            for (architecture, alpha), script, (cold, warm) in zip(
-                arguments.architectures, scripts, jobs, strict=True
-            ):
+            for (architecture, alpha), rounds in zip(arguments.architectures, jobs, strict=True):
                 comparisons.append(
-                    Comparison(label(architecture, alpha), backend, script, cold, warm)
+                    Comparison(
+                        label(architecture, alpha),
+                        backend,
+                        median_run(rounds.scripts),
+                        rounds.cold,
+                        median_run(rounds.warms) if rounds.warms else None,
+                        rounds,
+                    )
                 )
     print(f"Load average after: {load_average()}")
     print()

@@ -133,11 +133,25 @@ def test_serve_with_several_processes(tmp_path: Path) -> None:
 
 
 def children(pid: int) -> list[int]:
-    """The live child processes of `pid`, from /proc (Linux)."""
+    """The live child processes of `pid`, from /proc (Linux).
+
+    Threads and children come and go while this reads; one that ended meanwhile is skipped.
+    """
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
     return found
+
+
+def command_line(pid: int) -> bytes:
+    """The command line of `pid`, empty once it has ended."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def is_running(pid: int) -> bool:
@@ -161,11 +175,7 @@ def test_the_local_worker_dies_with_a_killed_server(tmp_path: Path) -> None:
     try:
         workers: list[int] = []
         for _ in range(300):
-            workers = [
-                pid
-                for pid in children(process.pid)
-                if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-            ]
+            workers = [pid for pid in children(process.pid) if b"worker" in command_line(pid)]
             if workers:
                 break
             time.sleep(0.1)

@@ -23,7 +23,7 @@ from tinymlaas.training.data import Split, TrainingData, load_training_data
 from tinymlaas.training.epochs import LOADING, TRAINING, BestEpoch, EpochEnd, Progress
 from tinymlaas.training.metrics import classification_report
 from tinymlaas.training.scoring import loss_and_accuracy, predict
-from tinymlaas.training.traced import traced
+from tinymlaas.training.traced import build_training_state, traced
 
 
 @dataclass(frozen=True)
@@ -283,6 +283,7 @@ def _fit(
             transfer.set_phase(model, config, phase.frozen)
             _compile(keras, model, phase.learning_rate)
         first = max(phase.first, initial)
+        build_training_state(model)
         model.fit(
             _train_dataset(config, data, first, phase.last),
             epochs=phase.last,
