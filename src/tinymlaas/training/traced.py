@@ -85,11 +85,12 @@ def build_training_state(model: Any) -> None:
     import numpy as np
 
     shape = _input_shape(model)
-    if shape is None or None in shape[1:]:
+    sides = [side for side in (shape or [])[1:] if side is not None]
+    if shape is None or len(sides) != len(shape) - 1:
         return  # an input of unknown size: Keras builds all this in its first trace
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    blank = np.zeros([1, *shape[1:]], np.float32)
+    blank = np.zeros([1, *sides], np.float32)
     label = np.zeros([1], np.int32)
     scores = model(blank, training=False)
     model.compute_loss(x=blank, y=label, y_pred=scores, training=False)
