@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         gt=0,
         description="how often the serving process advances model searches whose trainings ended",
     )
+    decoded_images_cache_mb: int = Field(
+        default=256,
+        ge=0,
+        description="decoded images a worker process keeps between jobs (a search's candidates, "
+        "compiling and device tests read the same images at the same sizes), in MiB; 0: off",
+    )
     job_poll_seconds: float = Field(
         default=0.25,
         description="how often local workers look for queued jobs, and job event streams for "

@@ -14,7 +14,7 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.contracts import ColorMode, TrainingConfig, channels_of
 from tinymlaas.datasets import versions
 from tinymlaas.models import Image
-from tinymlaas.training import repository
+from tinymlaas.training import decoded, repository
 from tinymlaas.training.preprocess import batch_to_pixels
 
 _LOAD_BATCH = 256
@@ -107,7 +107,15 @@ def load_split(
     height: int,
     color_mode: ColorMode,
 ) -> Split:
-    """Decode (id, sha256, class index) items into arrays, fetching blobs in batches."""
+    """Decode (id, sha256, class index) items into arrays, fetching blobs in batches; pixels
+    this process decoded before come from its cache (training/decoded.py), read-only."""
+    y = np.array([label for _, _, label in items], dtype=np.int32)
+    ids = [image_id for image_id, _, _ in items]
+    cache = decoded.shared()
+    key = cache.key((sha for _, sha, _ in items), width, height, color_mode)
+    cached = cache.get(key)
+    if cached is not None:
+        return Split(cached, y, ids)
     blobs = DatabaseBlobStore(session)
     parts = []
     for start in range(0, len(items), _LOAD_BATCH):
@@ -118,8 +126,7 @@ def load_split(
         )
     empty = (0, height, width, channels_of(color_mode))
     x = np.concatenate(parts) if parts else np.zeros(empty, np.uint8)
-    y = np.array([label for _, _, label in items], dtype=np.int32)
-    return Split(x, y, [image_id for image_id, _, _ in items])
+    return Split(cache.put(key, x), y, ids)
 
 
 def load_images(
