@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,6 +47,21 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def lock_for_writing(session: Session) -> None:
+    """On SQLite, make the session's transaction a writer from here on; elsewhere nothing.
+
+    A SQLite transaction that began by reading (a SAVEPOINT starts one) cannot become a writer
+    once another connection has committed since: its first write fails at once with "database
+    is locked" (SQLITE_BUSY_SNAPSHOT; the busy timeout does not help). Call this before such a
+    read-then-write transaction: other writers then wait for it instead.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        connection.execute(text("BEGIN IMMEDIATE"))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -237,8 +237,12 @@ def _train_dataset(config: TrainingConfig, data: TrainingData, first: int, last:
     )
     if augment is not None:
         train = train.map(lambda x, y: (augment(x, training=True), y))
-    train = train.prefetch(2)
-    return train
+    # tf.data's autotuning (on by default; it tunes nothing here, every stage has a fixed size)
+    # runs a thread that the iterator's teardown at the end of `fit` waits for: 0.7–10 s of
+    # idle wall time in a third of the jobs (bench/README.md, `training_job_vs_keras.py`).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return train.prefetch(2).with_options(options)
 
 
 def _fit(

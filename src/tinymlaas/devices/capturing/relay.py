@@ -21,6 +21,7 @@ from tinymlaas.blobs import DatabaseBlobStore
 from tinymlaas.config import Settings
 from tinymlaas.datasets import service as datasets
 from tinymlaas.datasets.ingest import Upload
+from tinymlaas.db.session import lock_for_writing
 from tinymlaas.devices import messages
 from tinymlaas.devices import repository as devices_repository
 from tinymlaas.enums import JobStatus
@@ -162,6 +163,7 @@ def record_frame(
     try:
         png = frame_png(message.png, settings.max_capture_frame_bytes)
         data = tagged_png(png, device, captured, size, settings.max_image_pixels)
+        lock_for_writing(session)  # another bridge's write must not come between
         with session.begin_nested():  # nothing of a refused frame stays
             upload = Upload(name, io.BytesIO(data))
             datasets.add_images(
