@@ -53,11 +53,16 @@ def start_bridge(server_url: str, token: str, camera: Path) -> subprocess.Popen[
 
 
 def online_device(api: httpx.Client) -> dict[str, Any]:
-    """The first device the bridge reports online (within 30 s)."""
+    """The first device the bridge reports online and whose HELLO has been recorded (within
+    30 s): the bridge lists the port first, the board's HELLO line follows in another message."""
     online = wait_for(
-        lambda: [d for d in api.get("/devices").json()["items"] if d["status"] == "online"],
+        lambda: [
+            d
+            for d in api.get("/devices").json()["items"]
+            if d["status"] == "online" and d["running_model_id"] is not None
+        ],
         30,
-        "the virtual device coming online",
+        "the virtual device coming online and saying HELLO",
     )
     device: dict[str, Any] = online[0]
     return device
